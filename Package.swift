@@ -1,0 +1,78 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let package = Package(
+    name: "capsule",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "CapsuleAgentKit", targets: ["CapsuleAgentKit"]),
+        .executable(name: "capsule-broker", targets: ["capsule-broker"]),
+        .executable(name: "capsule-aggregator", targets: ["capsule-aggregator"]),
+        .executable(name: "capsule-audit", targets: ["capsule-audit"]),
+        .executable(name: "capsule-agent", targets: ["capsule-agent"]),
+        .executable(name: "capsulectl", targets: ["capsulectl"]),
+        .executable(name: "capsule-demo-service", targets: ["capsule-demo-service"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // libzmq through a system-library target (see docs/dependencies.md).
+        .systemLibrary(name: "CZeroMQ", providers: [.apt(["libzmq3-dev"])]),
+
+        // Shared libraries.
+        .target(name: "CapsuleZMQ", dependencies: ["CZeroMQ"]),
+        .target(name: "CapsuleDomain"),
+        .target(name: "CapsuleProtocol", dependencies: ["CapsuleDomain"]),
+        .target(
+            name: "CapsuleStore",
+            dependencies: ["CapsuleDomain", "CapsuleProtocol", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        .target(
+            name: "CapsuleRuntime",
+            dependencies: [
+                "CapsuleZMQ", "CapsuleProtocol", "CapsuleDomain",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .target(name: "CapsuleBroker", dependencies: ["CapsuleRuntime", "CapsuleStore"]),
+        .target(name: "CapsuleAggregator", dependencies: ["CapsuleRuntime", "CapsuleStore"]),
+        .target(name: "CapsuleAudit", dependencies: ["CapsuleRuntime", "CapsuleStore"]),
+        .target(name: "CapsuleAgentKit", dependencies: ["CapsuleRuntime"]),
+        .target(
+            name: "CapsuleSidecar",
+            dependencies: ["CapsuleAgentKit", "CapsuleRuntime", .product(name: "Yams", package: "Yams")]
+        ),
+        .target(name: "CapsuleCTL", dependencies: ["CapsuleRuntime"]),
+
+        // Thin executables.
+        .executableTarget(name: "capsule-broker", dependencies: ["CapsuleBroker"]),
+        .executableTarget(name: "capsule-aggregator", dependencies: ["CapsuleAggregator"]),
+        .executableTarget(name: "capsule-audit", dependencies: ["CapsuleAudit"]),
+        .executableTarget(name: "capsule-agent", dependencies: ["CapsuleSidecar"]),
+        .executableTarget(name: "capsulectl", dependencies: ["CapsuleCTL"]),
+        .executableTarget(name: "capsule-demo-service", dependencies: ["CapsuleAgentKit", "CapsuleRuntime"]),
+
+        // Tests.
+        .testTarget(name: "CapsuleDomainTests", dependencies: ["CapsuleDomain"]),
+        .testTarget(name: "CapsuleProtocolTests", dependencies: ["CapsuleProtocol"]),
+        .testTarget(name: "CapsuleZMQTests", dependencies: ["CapsuleZMQ", "CapsuleRuntime"]),
+        .testTarget(name: "CapsuleSidecarTests", dependencies: ["CapsuleSidecar"]),
+        .testTarget(name: "CapsuleStoreTests", dependencies: ["CapsuleStore"]),
+        .testTarget(name: "CapsuleEndToEndTests", dependencies: ["CapsuleRuntime", "CapsuleProtocol"]),
+    ]
+)
+
+for target in package.targets where target.type != .system {
+    var settings = target.swiftSettings ?? []
+    settings.append(.enableUpcomingFeature("ExistentialAny"))
+    settings.append(.enableUpcomingFeature("MemberImportVisibility"))
+    target.swiftSettings = settings
+}

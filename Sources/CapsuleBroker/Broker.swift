@@ -1,0 +1,46 @@
+import CapsuleRuntime
+import CapsuleStore
+import CapsuleZMQ
+import Foundation
+import Logging
+
+/// Prepares the broker's home (keys, the local owner and internal service keys) and builds the
+/// service that runs it.
+package enum Broker {
+    /// Local principals created at first start, so processes sharing the home need no other flag.
+    package static let internalServices = ["aggregator", "audit"]
+
+    package static func makeService(configuration: BrokerConfiguration, logger: Logger) throws -> LoopService<some LoopCore> {
+        let home = configuration.home
+        try home.prepare()
+        let keyPair = try home.loadOrCreateKeyPair("broker")
+        let store = try BrokerStore(url: home.database("broker"))
+        let now = configuration.now()
+        for name in internalServices {
+            let pair = try home.loadOrCreateKeyPair(name)
+            if try store.principal(publicKey: pair.publicKey.z85) == nil {
+                try store.upsert(Principal(publicKey: pair.publicKey.z85, kind: .service, identity: name, createdAt: now))
+            }
+        }
+        let owner = try home.loadOrCreateKeyPair("operator")
+        if try store.principal(publicKey: owner.publicKey.z85) == nil {
+            try store.upsert(Principal(publicKey: owner.publicKey.z85, kind: .operator, identity: "local-owner", role: .owner, createdAt: now))
+        }
+        let info = BrokerInfo(
+            ingest: BrokerConfiguration.advertised(configuration.ingestBind, host: configuration.advertiseHost),
+            bus: BrokerConfiguration.advertised(configuration.busBind, host: configuration.advertiseHost),
+            router: BrokerConfiguration.advertised(configuration.routerBind, host: configuration.advertiseHost),
+            publicKey: keyPair.publicKey.z85
+        )
+        try info.write(to: home)
+        _ = FileManager.default.createFile(
+            atPath: home.url.appendingPathComponent("broker.pub").path,
+            contents: Data((keyPair.publicKey.z85 + "\n").utf8)
+        )
+        let context = ZMQContext()
+        let thread = LoopThread(name: "capsule-broker", context: context) { loop in
+            try BrokerCore(configuration: configuration, store: store, keyPair: keyPair, loop: loop, logger: logger)
+        }
+        return LoopService(thread: thread)
+    }
+}

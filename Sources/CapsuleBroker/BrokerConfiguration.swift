@@ -1,0 +1,53 @@
+import CapsuleDomain
+import CapsuleRuntime
+import Foundation
+
+/// Everything a broker needs to start.
+package struct BrokerConfiguration: Sendable {
+    package var home: CapsuleHome
+    /// Where to bind: agents' PUB sockets connect to `ingest`, internal subscribers to `bus`,
+    /// everyone's DEALER to `router`.
+    package var ingestBind: String
+    package var busBind: String
+    package var routerBind: String
+    /// The endpoints written to `broker.json` for clients sharing the home (bind addresses with
+    /// `*` or `0.0.0.0` replaced by `advertiseHost`).
+    package var advertiseHost: String
+    package var thresholds: StatusThresholds
+    /// Default command time to live (design §4: 300 s); an action's `timeoutSeconds` overrides it.
+    package var commandTTLSeconds: Double
+    /// Largest message accepted on any endpoint; larger ones are dropped and counted.
+    package var maxMessageBytes: Int
+    /// How long a request routed to an internal service may wait for its reply.
+    package var requestTimeoutSeconds: Double
+    package var now: @Sendable () -> Date
+
+    package init(
+        home: CapsuleHome,
+        ingestBind: String = "tcp://127.0.0.1:7401",
+        busBind: String = "tcp://127.0.0.1:7402",
+        routerBind: String = "tcp://127.0.0.1:7403",
+        advertiseHost: String = "127.0.0.1",
+        thresholds: StatusThresholds = .standard,
+        commandTTLSeconds: Double = 300,
+        maxMessageBytes: Int = 256 * 1024,
+        requestTimeoutSeconds: Double = 10,
+        now: @escaping @Sendable () -> Date = Date.init
+    ) {
+        self.home = home
+        self.ingestBind = ingestBind
+        self.busBind = busBind
+        self.routerBind = routerBind
+        self.advertiseHost = advertiseHost
+        self.thresholds = thresholds
+        self.commandTTLSeconds = commandTTLSeconds
+        self.maxMessageBytes = maxMessageBytes
+        self.requestTimeoutSeconds = requestTimeoutSeconds
+        self.now = now
+    }
+
+    /// The endpoint a client should dial for a bind address.
+    static func advertised(_ bind: String, host: String) -> String {
+        bind.replacingOccurrences(of: "://*:", with: "://\(host):").replacingOccurrences(of: "://0.0.0.0:", with: "://\(host):")
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+
+/// An action a service declares; operators may run only declared actions (design §4).
+package struct ActionDefinition: Codable, Sendable, Hashable {
+    package var name: String
+    package var label: String
+    package var description: String
+    package var dangerLevel: DangerLevel
+    package var requiresConfirmation: Bool
+    /// A JSON Schema (the subset in docs/protocol.md) the payload must satisfy.
+    package var inputSchema: JSONValue?
+    /// Overrides the default command TTL of 300 s.
+    package var timeoutSeconds: Int?
+
+    package init(
+        name: String,
+        label: String? = nil,
+        description: String = "",
+        dangerLevel: DangerLevel = .low,
+        requiresConfirmation: Bool = false,
+        inputSchema: JSONValue? = nil,
+        timeoutSeconds: Int? = nil
+    ) {
+        self.name = name
+        self.label = label ?? name
+        self.description = description
+        self.dangerLevel = dangerLevel
+        self.requiresConfirmation = requiresConfirmation
+        self.inputSchema = inputSchema
+        self.timeoutSeconds = timeoutSeconds
+    }
+}
+
+/// One configuration item a service reports. Sensitive items never carry a value, only a `secretRef`.
+package struct ConfigItem: Codable, Sendable, Hashable {
+    package var key: String
+    package var value: JSONValue?
+    package var sensitive: Bool
+    package var secretRef: String?
+
+    package init(key: String, value: JSONValue? = nil, sensitive: Bool = false, secretRef: String? = nil) {
+        self.key = key
+        self.sensitive = sensitive
+        self.value = sensitive ? nil : value
+        self.secretRef = secretRef
+    }
+
+    /// The item as it may be stored or shown: a sensitive item loses any value it carried.
+    package var sanitized: ConfigItem {
+        var copy = self
+        if sensitive { copy.value = nil }
+        if let value = copy.value { copy.value = Redactor.redact(value, key: key) }
+        return copy
+    }
+}
+
+/// What a service declares about itself: identity, configuration and actions.
+package struct ServiceManifest: Codable, Sendable, Hashable {
+    package var code: String
+    package var name: String
+    package var version: String
+    package var runtime: String
+    package var configs: [ConfigItem]
+    package var actions: [ActionDefinition]
+
+    package init(
+        code: String,
+        name: String,
+        version: String,
+        runtime: String,
+        configs: [ConfigItem] = [],
+        actions: [ActionDefinition] = []
+    ) {
+        self.code = code
+        self.name = name
+        self.version = version
+        self.runtime = runtime
+        self.configs = configs
+        self.actions = actions
+    }
+
+    /// The manifest with sensitive values removed and secret-looking keys redacted.
+    package var sanitized: ServiceManifest {
+        var copy = self
+        copy.configs = configs.map(\.sanitized)
+        return copy
+    }
+
+    package func action(named name: String) -> ActionDefinition? {
+        actions.first { $0.name == name }
+    }
+}
+
+/// A service's latest health sample.
+package struct HealthReport: Codable, Sendable, Hashable {
+    package var status: HealthStatus
+    package var message: String?
+    package var details: JSONValue?
+
+    package init(status: HealthStatus, message: String? = nil, details: JSONValue? = nil) {
+        self.status = status
+        self.message = message
+        self.details = details
+    }
+}
+
+/// A stable digest of a set of manifests, carried in every heartbeat so a lost report is noticed.
+/// FNV-1a 64 over the canonical JSON: it detects change, it is not a security hash.
+package enum ManifestDigest {
+    package static func of(_ manifests: [ServiceManifest]) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = (try? encoder.encode(manifests.sorted { $0.code < $1.code })) ?? Data()
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in data {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+        let hex = String(hash, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+}

@@ -1,0 +1,29 @@
+import CapsuleProtocol
+import Foundation
+
+/// Stamps outgoing headers for one sender: a fresh id, the time, and the next sequence number.
+/// Used only on the thread that owns the sending socket.
+package struct MessageFactory {
+    package let sender: String
+    package private(set) var seq: UInt64
+    private let now: @Sendable () -> Date
+
+    package init(sender: String, startingSeq: UInt64 = 0, now: @escaping @Sendable () -> Date = Date.init) {
+        self.sender = sender
+        self.seq = startingSeq
+        self.now = now
+    }
+
+    /// A header for a sequenced PUB message.
+    package mutating func sequenced(_ type: MessageType) -> Header {
+        seq += 1
+        return Header(type: type, id: UUID().uuidString, sender: sender, ts: Self.millis(now()), seq: seq)
+    }
+
+    /// A header for request/reply, not sequenced.
+    package func plain(_ type: MessageType, corr: String? = nil, id: String = UUID().uuidString) -> Header {
+        Header(type: type, id: id, sender: sender, ts: Self.millis(now()), seq: 0, corr: corr)
+    }
+
+    package static func millis(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
+}

@@ -1,0 +1,62 @@
+import CZeroMQ
+
+/// The poll loop of one dedicated thread: the sockets registered here are read only on that thread,
+/// and timers fire on it too. Created and used by ``LoopThread``; never shared.
+package final class PollLoop {
+    private struct Registration {
+        let socket: ZMQSocket
+        let onReadable: () -> Void
+    }
+
+    private struct Timer {
+        let interval: Duration
+        var due: ContinuousClock.Instant
+        let body: () -> Void
+    }
+
+    private var registrations: [Registration] = []
+    private var timers: [Timer] = []
+    private let clock = ContinuousClock()
+    package let context: ZMQContext
+
+    init(context: ZMQContext) {
+        self.context = context
+    }
+
+    /// Calls `onReadable` on this thread whenever `socket` has input.
+    package func register(_ socket: ZMQSocket, onReadable: @escaping () -> Void) {
+        registrations.append(Registration(socket: socket, onReadable: onReadable))
+    }
+
+    /// Calls `body` on this thread every `interval`.
+    package func every(_ interval: Duration, _ body: @escaping () -> Void) {
+        timers.append(Timer(interval: interval, due: clock.now.advanced(by: interval), body: body))
+    }
+
+    /// One turn: poll sockets and the wake descriptor, run handlers, then due timers.
+    /// Returns whether the wake descriptor was signalled.
+    func turn(wakeFD: Int32, maxWaitMilliseconds: Int) throws(ZMQError) -> Bool {
+        var poller = ZMQPoller()
+        for registration in registrations { poller.add(registration.socket) }
+        let wakeIndex = poller.add(fd: wakeFD)
+        var timeout = maxWaitMilliseconds
+        let now = clock.now
+        for timer in timers {
+            let remaining = now.duration(to: timer.due)
+            let ms = max(0, Int(remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000))
+            timeout = min(timeout, ms)
+        }
+        _ = try poller.poll(timeoutMilliseconds: timeout)
+        // Handlers may register more sockets; iterate over the snapshot we polled.
+        let polled = registrations
+        for (index, registration) in polled.enumerated() where poller.isReadable(index) {
+            registration.onReadable()
+        }
+        let after = clock.now
+        for index in timers.indices where timers[index].due <= after {
+            timers[index].due = after.advanced(by: timers[index].interval)
+            timers[index].body()
+        }
+        return poller.isReadable(wakeIndex)
+    }
+}

@@ -1,0 +1,55 @@
+import ArgumentParser
+import CapsuleBroker
+import CapsuleDomain
+import CapsuleRuntime
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+@main
+struct BrokerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "capsule-broker",
+        abstract: "Authenticates agents, operators and internal services, checks and forwards reports, routes requests and commands."
+    )
+
+    @OptionGroup var daemon: DaemonOptions
+
+    @Option(help: "Bind address for the ingest endpoint (XSUB).")
+    var ingestBind = "tcp://127.0.0.1:7401"
+
+    @Option(help: "Bind address for the internal bus (XPUB).")
+    var busBind = "tcp://127.0.0.1:7402"
+
+    @Option(help: "Bind address for the router (ROUTER).")
+    var routerBind = "tcp://127.0.0.1:7403"
+
+    @Option(help: "Host name written to broker.json for clients, when binding to * or 0.0.0.0.")
+    var advertiseHost = "127.0.0.1"
+
+    @Option(help: "Default command time to live in seconds (an action's timeoutSeconds overrides it).")
+    var commandTtlSeconds: Double = 300
+
+    @Option(help: "Largest accepted message in bytes; larger ones are dropped and counted.")
+    var maxMessageBytes = 256 * 1024
+
+    func run() async throws {
+        let logger = LogSetup.bootstrap(level: daemon.logLevel, label: "capsule.broker")
+        let configuration = BrokerConfiguration(
+            home: daemon.connect.capsuleHome,
+            ingestBind: ingestBind,
+            busBind: busBind,
+            routerBind: routerBind,
+            advertiseHost: advertiseHost,
+            thresholds: StatusThresholds(
+                heartbeatSeconds: daemon.heartbeatSeconds, staleSeconds: daemon.staleSeconds, offlineSeconds: daemon.offlineSeconds),
+            commandTTLSeconds: commandTtlSeconds,
+            maxMessageBytes: maxMessageBytes
+        )
+        let service = try Broker.makeService(configuration: configuration, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        )
+        try await group.run()
+    }
+}
