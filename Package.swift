@@ -42,9 +42,18 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .target(name: "CapsuleBroker", dependencies: ["CapsuleRuntime", "CapsuleStore"]),
-        .target(name: "CapsuleAggregator", dependencies: ["CapsuleRuntime", "CapsuleStore"]),
-        .target(name: "CapsuleAudit", dependencies: ["CapsuleRuntime", "CapsuleStore"]),
+        .target(
+            name: "CapsuleBroker",
+            dependencies: ["CapsuleRuntime", "CapsuleStore", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        .target(
+            name: "CapsuleAggregator",
+            dependencies: ["CapsuleRuntime", "CapsuleStore", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        .target(
+            name: "CapsuleAudit",
+            dependencies: ["CapsuleRuntime", "CapsuleStore", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .target(name: "CapsuleAgentKit", dependencies: ["CapsuleRuntime"]),
         .target(
             name: "CapsuleSidecar",
@@ -65,7 +74,9 @@ let package = Package(
         .testTarget(name: "CapsuleProtocolTests", dependencies: ["CapsuleProtocol"]),
         .testTarget(name: "CapsuleZMQTests", dependencies: ["CapsuleZMQ", "CapsuleRuntime"]),
         .testTarget(name: "CapsuleSidecarTests", dependencies: ["CapsuleSidecar"]),
-        .testTarget(name: "CapsuleStoreTests", dependencies: ["CapsuleStore"]),
+        .testTarget(name: "CapsuleStoreTests", dependencies: ["CapsuleStore", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "CapsuleAggregatorTests", dependencies: ["CapsuleAggregator"]),
+        .testTarget(name: "CapsuleBrokerTests", dependencies: ["CapsuleBroker"]),
         .testTarget(name: "CapsuleEndToEndTests", dependencies: ["CapsuleRuntime", "CapsuleProtocol"]),
     ]
 )

@@ -174,10 +174,7 @@ extension BrokerCore {
             return
         }
         var forwarded = request
-        if case .object(var params) = forwarded.params {
-            params["actor"] = .string(principal.sender)
-            forwarded.params = .object(params)
-        }
+        forwarded.caller = principal.sender
         let forwardId = UUID().uuidString
         pendingRequests[forwardId] = PendingRequest(
             client: route, originalId: header.id, deadline: now.addingTimeInterval(configuration.requestTimeoutSeconds))

@@ -1,18 +1,18 @@
 import Foundation
 
 /// An action a service declares; operators may run only declared actions (design §4).
-package struct ActionDefinition: Codable, Sendable, Hashable {
-    package var name: String
-    package var label: String
-    package var description: String
-    package var dangerLevel: DangerLevel
-    package var requiresConfirmation: Bool
+public struct ActionDefinition: Codable, Sendable, Hashable {
+    public var name: String
+    public var label: String
+    public var description: String
+    public var dangerLevel: DangerLevel
+    public var requiresConfirmation: Bool
     /// A JSON Schema (the subset in docs/protocol.md) the payload must satisfy.
-    package var inputSchema: JSONValue?
+    public var inputSchema: JSONValue?
     /// Overrides the default command TTL of 300 s.
-    package var timeoutSeconds: Int?
+    public var timeoutSeconds: Int?
 
-    package init(
+    public init(
         name: String,
         label: String? = nil,
         description: String = "",
@@ -32,13 +32,13 @@ package struct ActionDefinition: Codable, Sendable, Hashable {
 }
 
 /// One configuration item a service reports. Sensitive items never carry a value, only a `secretRef`.
-package struct ConfigItem: Codable, Sendable, Hashable {
-    package var key: String
-    package var value: JSONValue?
-    package var sensitive: Bool
-    package var secretRef: String?
+public struct ConfigItem: Codable, Sendable, Hashable {
+    public var key: String
+    public var value: JSONValue?
+    public var sensitive: Bool
+    public var secretRef: String?
 
-    package init(key: String, value: JSONValue? = nil, sensitive: Bool = false, secretRef: String? = nil) {
+    public init(key: String, value: JSONValue? = nil, sensitive: Bool = false, secretRef: String? = nil) {
         self.key = key
         self.sensitive = sensitive
         self.value = sensitive ? nil : value
@@ -46,7 +46,7 @@ package struct ConfigItem: Codable, Sendable, Hashable {
     }
 
     /// The item as it may be stored or shown: a sensitive item loses any value it carried.
-    package var sanitized: ConfigItem {
+    public var sanitized: ConfigItem {
         var copy = self
         if sensitive { copy.value = nil }
         if let value = copy.value { copy.value = Redactor.redact(value, key: key) }
@@ -55,15 +55,15 @@ package struct ConfigItem: Codable, Sendable, Hashable {
 }
 
 /// What a service declares about itself: identity, configuration and actions.
-package struct ServiceManifest: Codable, Sendable, Hashable {
-    package var code: String
-    package var name: String
-    package var version: String
-    package var runtime: String
-    package var configs: [ConfigItem]
-    package var actions: [ActionDefinition]
+public struct ServiceManifest: Codable, Sendable, Hashable {
+    public var code: String
+    public var name: String
+    public var version: String
+    public var runtime: String
+    public var configs: [ConfigItem]
+    public var actions: [ActionDefinition]
 
-    package init(
+    public init(
         code: String,
         name: String,
         version: String,
@@ -80,24 +80,24 @@ package struct ServiceManifest: Codable, Sendable, Hashable {
     }
 
     /// The manifest with sensitive values removed and secret-looking keys redacted.
-    package var sanitized: ServiceManifest {
+    public var sanitized: ServiceManifest {
         var copy = self
         copy.configs = configs.map(\.sanitized)
         return copy
     }
 
-    package func action(named name: String) -> ActionDefinition? {
+    public func action(named name: String) -> ActionDefinition? {
         actions.first { $0.name == name }
     }
 }
 
 /// A service's latest health sample.
-package struct HealthReport: Codable, Sendable, Hashable {
-    package var status: HealthStatus
-    package var message: String?
-    package var details: JSONValue?
+public struct HealthReport: Codable, Sendable, Hashable {
+    public var status: HealthStatus
+    public var message: String?
+    public var details: JSONValue?
 
-    package init(status: HealthStatus, message: String? = nil, details: JSONValue? = nil) {
+    public init(status: HealthStatus, message: String? = nil, details: JSONValue? = nil) {
         self.status = status
         self.message = message
         self.details = details
@@ -106,8 +106,8 @@ package struct HealthReport: Codable, Sendable, Hashable {
 
 /// A stable digest of a set of manifests, carried in every heartbeat so a lost report is noticed.
 /// FNV-1a 64 over the canonical JSON: it detects change, it is not a security hash.
-package enum ManifestDigest {
-    package static func of(_ manifests: [ServiceManifest]) -> String {
+public enum ManifestDigest {
+    public static func of(_ manifests: [ServiceManifest]) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let data = (try? encoder.encode(manifests.sorted { $0.code < $1.code })) ?? Data()

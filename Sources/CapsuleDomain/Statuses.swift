@@ -1,5 +1,5 @@
 /// Health a service reports about itself (design §2).
-package enum HealthStatus: String, Codable, Sendable, Hashable, CaseIterable {
+public enum HealthStatus: String, Codable, Sendable, Hashable, CaseIterable {
     case up = "UP"
     case degraded = "DEGRADED"
     case down = "DOWN"
@@ -7,7 +7,7 @@ package enum HealthStatus: String, Codable, Sendable, Hashable, CaseIterable {
 }
 
 /// The lifecycle status of an agent (design §2).
-package enum AgentStatus: String, Codable, Sendable, Hashable, CaseIterable {
+public enum AgentStatus: String, Codable, Sendable, Hashable, CaseIterable {
     case pending = "PENDING"
     case online = "ONLINE"
     case offline = "OFFLINE"
@@ -16,7 +16,7 @@ package enum AgentStatus: String, Codable, Sendable, Hashable, CaseIterable {
 }
 
 /// The one status an operator sees per service; computed only by the aggregator (design §3).
-package enum EffectiveStatus: String, Codable, Sendable, Hashable, CaseIterable {
+public enum EffectiveStatus: String, Codable, Sendable, Hashable, CaseIterable {
     case healthy = "HEALTHY"
     case unhealthy = "UNHEALTHY"
     case stale = "STALE"
@@ -25,7 +25,7 @@ package enum EffectiveStatus: String, Codable, Sendable, Hashable, CaseIterable 
 }
 
 /// The lifecycle status of an operator command (design §4).
-package enum CommandStatus: String, Codable, Sendable, Hashable, CaseIterable {
+public enum CommandStatus: String, Codable, Sendable, Hashable, CaseIterable {
     case pending = "PENDING"
     case running = "RUNNING"
     case succeeded = "SUCCEEDED"
@@ -34,7 +34,7 @@ package enum CommandStatus: String, Codable, Sendable, Hashable, CaseIterable {
     case cancelled = "CANCELLED"
 
     /// Whether no further transition is possible.
-    package var isTerminal: Bool {
+    public var isTerminal: Bool {
         switch self {
         case .pending, .running: false
         case .succeeded, .failed, .expired, .cancelled: true
@@ -43,7 +43,7 @@ package enum CommandStatus: String, Codable, Sendable, Hashable, CaseIterable {
 }
 
 /// The status of a registration token.
-package enum TokenStatus: String, Codable, Sendable, Hashable, CaseIterable {
+public enum TokenStatus: String, Codable, Sendable, Hashable, CaseIterable {
     case active = "ACTIVE"
     case used = "USED"
     case revoked = "REVOKED"
@@ -51,13 +51,13 @@ package enum TokenStatus: String, Codable, Sendable, Hashable, CaseIterable {
 }
 
 /// Whether an audited action succeeded.
-package enum AuditResult: String, Codable, Sendable, Hashable, CaseIterable {
+public enum AuditResult: String, Codable, Sendable, Hashable, CaseIterable {
     case success = "SUCCESS"
     case failure = "FAILURE"
 }
 
 /// How dangerous an action is, declared by the service.
-package enum DangerLevel: String, Codable, Sendable, Hashable, CaseIterable {
+public enum DangerLevel: String, Codable, Sendable, Hashable, CaseIterable {
     case low = "LOW"
     case medium = "MEDIUM"
     case high = "HIGH"

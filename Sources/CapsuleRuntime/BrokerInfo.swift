@@ -33,4 +33,31 @@ package struct BrokerInfo: Codable, Sendable, Hashable {
         guard let data = try? Data(contentsOf: home.brokerInfoFile) else { return nil }
         return try? JSONDecoder().decode(BrokerInfo.self, from: data)
     }
+
+    /// Resolves endpoints and the broker key: explicit values first, then the home's `broker.json`,
+    /// then the loopback defaults.
+    package static func resolve(
+        home: CapsuleHome, ingest: String? = nil, bus: String? = nil, router: String? = nil, brokerKey: String? = nil
+    ) throws -> (info: BrokerInfo, serverKey: CurveKey) {
+        let found = read(from: home)
+        let info = BrokerInfo(
+            ingest: ingest ?? found?.ingest ?? defaultIngest,
+            bus: bus ?? found?.bus ?? defaultBus,
+            router: router ?? found?.router ?? defaultRouter,
+            publicKey: found?.publicKey ?? ""
+        )
+        let key: CurveKey
+        if let brokerKey {
+            key = try KeyFile.readPublicKey(brokerKey)
+        } else if let known = info.serverKey {
+            key = known
+        } else {
+            throw ConfigError(
+                file: home.brokerInfoFile.path,
+                key: "publicKey",
+                reason: "broker key unknown: start capsule-broker with this home first, or pass --broker-key"
+            )
+        }
+        return (BrokerInfo(ingest: info.ingest, bus: info.bus, router: info.router, publicKey: key.z85), key)
+    }
 }

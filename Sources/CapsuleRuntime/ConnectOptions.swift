@@ -25,26 +25,7 @@ package struct ConnectOptions: ParsableArguments, Sendable {
 
     /// Resolves endpoints and the broker key: flags first, then the home's `broker.json`, then defaults.
     package func resolveBroker() throws -> (info: BrokerInfo, serverKey: CurveKey) {
-        let found = BrokerInfo.read(from: capsuleHome)
-        let info = BrokerInfo(
-            ingest: ingest ?? found?.ingest ?? BrokerInfo.defaultIngest,
-            bus: bus ?? found?.bus ?? BrokerInfo.defaultBus,
-            router: router ?? found?.router ?? BrokerInfo.defaultRouter,
-            publicKey: found?.publicKey ?? ""
-        )
-        let key: CurveKey
-        if let brokerKey {
-            key = try KeyFile.readPublicKey(brokerKey)
-        } else if let known = info.serverKey {
-            key = known
-        } else {
-            throw ConfigError(
-                file: capsuleHome.brokerInfoFile.path,
-                key: "publicKey",
-                reason: "broker key unknown: start capsule-broker with this home first, or pass --broker-key"
-            )
-        }
-        return (info, key)
+        try BrokerInfo.resolve(home: capsuleHome, ingest: ingest, bus: bus, router: router, brokerKey: brokerKey)
     }
 }
 

@@ -171,11 +171,10 @@ package final class ZMQSocket {
                 if error.isAgain && first { return nil }
                 throw error
             }
-            if first {
-                if let property = zmq_msg_gets(&msg, "User-Id") { userId = String(cString: property) }
-                sourceFD = zmq_msg_get(&msg, ZMQ_SRCFD)
-                first = false
-            }
+            // A ROUTER's routing-id frame carries no metadata; read it from the first frame that has it.
+            if userId == nil, let property = zmq_msg_gets(&msg, "User-Id") { userId = String(cString: property) }
+            if sourceFD < 0 { sourceFD = zmq_msg_get(&msg, ZMQ_SRCFD) }
+            first = false
             let size = zmq_msg_size(&msg)
             total += size
             if frames.count >= maxFrames || total > maxBytes { oversized = true }

@@ -1,0 +1,161 @@
+import CapsuleDomain
+import CapsuleProtocol
+import CapsuleRuntime
+import CapsuleZMQ
+import Foundation
+import Logging
+
+/// Everything the audit writer needs to start.
+package struct AuditConfiguration: Sendable {
+    package var home: CapsuleHome
+    package var broker: BrokerInfo
+    package var brokerKey: CurveKey
+    package var keyPair: CurveKeyPair
+    package var now: @Sendable () -> Date
+
+    package init(home: CapsuleHome, broker: BrokerInfo, brokerKey: CurveKey, keyPair: CurveKeyPair, now: @escaping @Sendable () -> Date = Date.init) {
+        self.home = home
+        self.broker = broker
+        self.brokerKey = brokerKey
+        self.keyPair = keyPair
+        self.now = now
+    }
+}
+
+/// The audit writer: stores every event once, and replays from a publisher's journal whenever it
+/// sees a gap, a beacon ahead of its cursor, or its own restart (the Clone pattern).
+final class AuditCore: LoopCore {
+    let configuration: AuditConfiguration
+    let store: AuditStore
+    let logger: Logger
+    let subscriber: ZMQSocket
+    let link: WorkerLink
+    var cursors: [String: UInt64]
+    var replaying: Set<String> = []
+    var stored = 0
+
+    init(configuration: AuditConfiguration, store: AuditStore, loop: PollLoop, logger: Logger) throws {
+        self.configuration = configuration
+        self.store = store
+        self.logger = logger
+        cursors = try store.cursors()
+        var options = ZMQSocketOptions.agent(jitter: 500)
+        options.immediate = false
+        options.reconnectIntervalMax = 5_000
+        options.receiveHighWaterMark = 200_000
+        subscriber = try SocketFactory.client(.sub, context: loop.context, endpoint: configuration.broker.bus,
+                                              keyPair: configuration.keyPair, serverKey: configuration.brokerKey, options: options)
+        try subscriber.subscribe(Topic.eventPrefix)
+        try subscriber.subscribe(Topic.beaconPrefix)
+        link = try WorkerLink(service: "audit", loop: loop, endpoint: configuration.broker.router,
+                              keyPair: configuration.keyPair, serverKey: configuration.brokerKey, logger: logger, now: configuration.now)
+        link.onRequest { [unowned self] request, _ in self.answer(request) }
+        loop.register(subscriber) { [unowned self] in self.drain() }
+        for publisher in cursors.keys { requestReplay(publisher) }
+        logger.info("Audit writer started.", metadata: ["publishers": "\(cursors.count)"])
+    }
+
+    func shutdown() {
+        logger.info("Audit writer stopping.", metadata: ["stored": "\(stored)"])
+        subscriber.close()
+        link.close()
+    }
+
+    private func drain() {
+        var budget = 5_000
+        var events: [AuditEvent] = []
+        var beacons: [Beacon] = []
+        while budget > 0, let message = try? subscriber.receive(maxFrames: 4, maxBytes: WireCodec.maxBodyBytes + 8_192) {
+            budget -= 1
+            guard !message.oversized, let decoded = try? WireCodec.decode(message.frames, hasTopic: true) else { continue }
+            switch decoded.header.type {
+            case .event:
+                if let event = try? decoded.decode(AuditEvent.self), event.publisher == decoded.header.sender {
+                    events.append(event)
+                }
+            case .beacon:
+                if let beacon = try? decoded.decode(Beacon.self), beacon.publisher == decoded.header.sender { beacons.append(beacon) }
+            default:
+                continue
+            }
+        }
+        if !events.isEmpty { store(events) }
+        for beacon in beacons where beacon.lastSeq > cursors[beacon.publisher, default: 0] {
+            requestReplay(beacon.publisher)
+        }
+    }
+
+    private func store(_ events: [AuditEvent]) {
+        do {
+            let updated = try store.insert(events)
+            stored += events.count
+            for (publisher, cursor) in updated {
+                let previous = cursors[publisher, default: 0]
+                cursors[publisher] = cursor
+                let highest = events.filter { $0.publisher == publisher }.map(\.seq).max() ?? 0
+                if highest > cursor {
+                    // A gap: something between cursor and highest never arrived on the bus.
+                    requestReplay(publisher)
+                } else if cursor > previous {
+                    acknowledge(publisher)
+                }
+            }
+        } catch {
+            logger.error("Could not store events.", metadata: ["error": "\(error)", "events": "\(events.count)"])
+        }
+    }
+
+    /// Asks `publisher` (through the broker) for everything after our cursor.
+    private func requestReplay(_ publisher: String) {
+        guard publisher == "broker" || publisher == "aggregator", !replaying.contains(publisher) else { return }
+        replaying.insert(publisher)
+        let after = cursors[publisher, default: 0]
+        link.request(service: publisher, op: "journal.replay", params: .object(["after": .number(Double(after))])) { [unowned self] reply in
+            self.replaying.remove(publisher)
+            guard reply.ok, let result = reply.result,
+                let events = try? WireCodec.fromJSON([AuditEvent].self, WireCodec.json(result))
+            else {
+                self.logger.notice("Replay failed.", metadata: ["publisher": "\(publisher)", "error": "\(reply.error?.message ?? "-")"])
+                return
+            }
+            let valid = events.filter { $0.publisher == publisher }
+            if !valid.isEmpty {
+                self.logger.info("Replayed events.", metadata: ["publisher": "\(publisher)", "after": "\(after)", "events": "\(valid.count)"])
+                self.store(valid)
+            }
+            if valid.count >= 1_000 { self.requestReplay(publisher) }
+        }
+    }
+
+    private func acknowledge(_ publisher: String) {
+        guard let cursor = cursors[publisher] else { return }
+        link.request(service: publisher, op: "journal.ack", params: .object(["upTo": .number(Double(cursor))])) { _ in }
+    }
+
+    private func answer(_ request: Request) -> Result<JSONValue, ErrorBody> {
+        switch request.op {
+        case "audit.query":
+            do {
+                let filter = try WireCodec.fromJSON(AuditFilter.self, WireCodec.json(request.params))
+                return .success(.encoding(try store.query(filter)))
+            } catch let error as DecodingError {
+                return .failure(ErrorBody(code: "bad_filter", message: "audit filter: \(error)"))
+            } catch {
+                return .failure(ErrorBody(code: "internal", message: "\(error)"))
+            }
+        default:
+            return .failure(ErrorBody(code: "unknown_op", message: "the audit writer has no operation \(request.op)"))
+        }
+    }
+}
+
+/// Builds the audit writer service.
+package enum Audit {
+    package static func makeService(configuration: AuditConfiguration, logger: Logger) throws -> LoopService<some LoopCore> {
+        let store = try AuditStore(url: configuration.home.database("audit"))
+        let thread = LoopThread(name: "capsule-audit", context: ZMQContext()) { loop in
+            try AuditCore(configuration: configuration, store: store, loop: loop, logger: logger)
+        }
+        return LoopService(thread: thread)
+    }
+}

@@ -1,0 +1,43 @@
+import Foundation
+
+/// Renders rows as a plain, aligned text table.
+package enum Table {
+    package static func render(_ headers: [String], _ rows: [[String]]) -> String {
+        var widths = headers.map(\.count)
+        for row in rows {
+            for (index, cell) in row.enumerated() where index < widths.count {
+                widths[index] = max(widths[index], cell.count)
+            }
+        }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { index, cell in
+                index == cells.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }
+        return ([line(headers)] + rows.map(line)).joined(separator: "\n")
+    }
+
+    /// "12s ago", "3m ago", or "-".
+    package static func ago(_ date: Date?, now: Date = Date()) -> String {
+        guard let date else { return "-" }
+        let seconds = Int(now.timeIntervalSince(date))
+        if seconds < 120 { return "\(max(0, seconds))s ago" }
+        if seconds < 7200 { return "\(seconds / 60)m ago" }
+        return "\(seconds / 3600)h ago"
+    }
+
+    package static func timestamp(_ date: Date?) -> String {
+        guard let date else { return "-" }
+        return ISO8601DateFormatter().string(from: date)
+    }
+}
+
+/// JSON output for scripts: sorted keys, ISO 8601 dates.
+package enum JSONOutput {
+    package static func render(_ value: some Encodable) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
+    }
+}

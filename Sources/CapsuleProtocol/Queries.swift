@@ -1,0 +1,95 @@
+import CapsuleDomain
+import Foundation
+
+/// One row of `capsulectl status`.
+package struct ServiceStatusRow: Codable, Sendable, Hashable {
+    package var code: String
+    package var name: String?
+    package var status: String
+    package var reason: String
+    package var healthStatus: String?
+    package var healthMessage: String?
+    package var healthAt: Date?
+    package var agentId: String
+    package var agentCode: String?
+    package var agentStatus: String?
+    package var lastHeartbeatAt: Date?
+    package var changedAt: Date?
+
+    package init(code: String, name: String? = nil, status: String, reason: String, healthStatus: String? = nil, healthMessage: String? = nil, healthAt: Date? = nil, agentId: String, agentCode: String? = nil, agentStatus: String? = nil, lastHeartbeatAt: Date? = nil, changedAt: Date? = nil) {
+        self.code = code
+        self.name = name
+        self.status = status
+        self.reason = reason
+        self.healthStatus = healthStatus
+        self.healthMessage = healthMessage
+        self.healthAt = healthAt
+        self.agentId = agentId
+        self.agentCode = agentCode
+        self.agentStatus = agentStatus
+        self.lastHeartbeatAt = lastHeartbeatAt
+        self.changedAt = changedAt
+    }
+}
+
+/// One row of `capsulectl agents`.
+package struct AgentRow: Codable, Sendable, Hashable {
+    package var agentId: String
+    package var code: String
+    package var status: String
+    package var reason: String
+    package var lastHeartbeatAt: Date?
+    package var services: [String]
+
+    package init(agentId: String, code: String, status: String, reason: String, lastHeartbeatAt: Date? = nil, services: [String]) {
+        self.agentId = agentId
+        self.code = code
+        self.status = status
+        self.reason = reason
+        self.lastHeartbeatAt = lastHeartbeatAt
+        self.services = services
+    }
+}
+
+/// `capsulectl service show`.
+package struct ServiceDetail: Codable, Sendable, Hashable {
+    package var status: ServiceStatusRow
+    package var manifest: ServiceManifest?
+    package var healthDetails: JSONValue?
+
+    package init(status: ServiceStatusRow, manifest: ServiceManifest? = nil, healthDetails: JSONValue? = nil) {
+        self.status = status
+        self.manifest = manifest
+        self.healthDetails = healthDetails
+    }
+}
+
+/// Filters for audit queries; every field is optional.
+package struct AuditFilter: Codable, Sendable, Hashable {
+    package var subject: String?
+    /// Exact action, or a prefix ending in `.` or `*` (`command.` matches every command event).
+    package var action: String?
+    package var actor: String?
+    package var result: AuditResult?
+    package var since: Date?
+    package var until: Date?
+    /// Only events stored after this audit row id (for `--follow`).
+    package var afterId: Int64?
+    package var limit: Int?
+    /// Oldest first instead of newest first.
+    package var ascending: Bool?
+
+    package init() {}
+}
+
+/// One stored audit record.
+package struct AuditRecord: Codable, Sendable, Hashable {
+    package var id: Int64
+    package var event: AuditEvent
+
+    package init(id: Int64, event: AuditEvent) {
+        self.id = id
+        self.event = event
+    }
+}
+

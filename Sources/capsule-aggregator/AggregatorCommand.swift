@@ -1,0 +1,45 @@
+import ArgumentParser
+import CapsuleAggregator
+import Foundation
+import CapsuleDomain
+import CapsuleRuntime
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+@main
+struct AggregatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "capsule-aggregator",
+        abstract: "Folds heartbeats, health and service reports into effectiveStatus and publishes every transition."
+    )
+
+    @OptionGroup var daemon: DaemonOptions
+
+    @Option(help: "This aggregator's key file (default: keys/aggregator.key in the home).")
+    var keyFile: String?
+
+    @Option(help: "Milliseconds between sweeps that re-apply the status rule (at most 1000).")
+    var sweepMilliseconds = 500
+
+    func validate() throws {
+        guard (50...1000).contains(sweepMilliseconds) else { throw ValidationError("--sweep-milliseconds must be between 50 and 1000") }
+    }
+
+    func run() async throws {
+        let logger = LogSetup.bootstrap(level: daemon.logLevel, label: "capsule.aggregator")
+        let home = daemon.connect.capsuleHome
+        let (broker, brokerKey) = try daemon.connect.resolveBroker()
+        let keyPair = try keyFile.map { try KeyFile.read(.init(fileURLWithPath: $0)) } ?? home.loadOrCreateKeyPair("aggregator")
+        let configuration = AggregatorConfiguration(
+            home: home, broker: broker, brokerKey: brokerKey, keyPair: keyPair,
+            thresholds: StatusThresholds(heartbeatSeconds: daemon.heartbeatSeconds, staleSeconds: daemon.staleSeconds,
+                                         offlineSeconds: daemon.offlineSeconds),
+            sweepMilliseconds: sweepMilliseconds
+        )
+        let service = try Aggregator.makeService(configuration: configuration, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}

@@ -1,0 +1,35 @@
+import ArgumentParser
+import CapsuleAudit
+import CapsuleRuntime
+import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+@main
+struct AuditCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "capsule-audit",
+        abstract: "Persists every Capsule event exactly once and answers audit queries."
+    )
+
+    @OptionGroup var connect: ConnectOptions
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "info"
+
+    @Option(help: "This audit writer's key file (default: keys/audit.key in the home).")
+    var keyFile: String?
+
+    func run() async throws {
+        let logger = LogSetup.bootstrap(level: logLevel, label: "capsule.audit")
+        let home = connect.capsuleHome
+        let (broker, brokerKey) = try connect.resolveBroker()
+        let keyPair = try keyFile.map { try KeyFile.read(URL(fileURLWithPath: $0)) } ?? home.loadOrCreateKeyPair("audit")
+        let service = try Audit.makeService(
+            configuration: AuditConfiguration(home: home, broker: broker, brokerKey: brokerKey, keyPair: keyPair), logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}

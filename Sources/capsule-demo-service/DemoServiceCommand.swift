@@ -1,0 +1,102 @@
+import ArgumentParser
+import CapsuleAgentKit
+import CapsuleRuntime
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import UnixSignals
+
+/// A small Swift service that embeds CapsuleAgentKit: the Swift half of `make demo`.
+///
+/// Its health is UP unless the health file says otherwise (UP, DEGRADED or DOWN), so a demo or a
+/// test can change it from outside; the `set-health` action changes it from `capsulectl`.
+@main
+struct DemoServiceCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "capsule-demo-service",
+        abstract: "A demo Swift service governed through the embedded CapsuleAgentKit SDK."
+    )
+
+    @OptionGroup var connect: ConnectOptions
+
+    @Option(help: "The agent code.")
+    var agentCode = "demo-swift"
+
+    @Option(help: "The service code.")
+    var code = "billing-bridge"
+
+    @Option(help: "A file holding UP, DEGRADED or DOWN; missing means UP.")
+    var healthFile: String?
+
+    @Option(help: "Heartbeat interval in seconds until the broker says otherwise.")
+    var heartbeatSeconds: Double = 30
+
+    @Option(help: "Log level.")
+    var logLevel = "info"
+
+    func run() async throws {
+        let logger = LogSetup.bootstrap(level: logLevel, label: "capsule.demo-service")
+        let home = connect.capsuleHome
+        let file = URL(fileURLWithPath: healthFile ?? home.dataDirectory.appendingPathComponent("\(code).health").path)
+        let processed = Atomic<Int>(0)
+
+        let service = CapsuleService(code: code, name: "Billing bridge", version: "1.4.0")
+            .health {
+                let text = (try? String(contentsOf: file, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "UP"
+                let status = HealthStatus(rawValue: text.uppercased()) ?? .unknown
+                return HealthReport(
+                    status: status,
+                    message: status == .up ? "queue drained" : "health file says \(text)",
+                    details: .object(["processed": .number(Double(processed.load(ordering: .relaxed))),
+                                      "upstreamToken": .string("demo-upstream-token-value")])
+                )
+            }
+            .configs {
+                [
+                    ConfigItem(key: "region", value: .string("eu-west-1")),
+                    ConfigItem(key: "batchSize", value: .number(50)),
+                    ConfigItem(key: "apiKey", sensitive: true, secretRef: "env:BILLING_API_KEY"),
+                ]
+            }
+            .action(ActionDefinition(name: "flush-cache", label: "Flush cache", description: "Drops cached invoices.")) { _, _ in
+                let count = processed.add(1, ordering: .relaxed).newValue
+                return .ok("cache flushed", data: .object(["flushes": .number(Double(count))]))
+            }
+            .action(ActionDefinition(
+                name: "set-health", label: "Set health", description: "Changes the health this service reports.",
+                dangerLevel: .medium,
+                inputSchema: .object([
+                    "type": .string("object"), "required": .array([.string("status")]), "additionalProperties": .bool(false),
+                    "properties": .object(["status": .object(["type": .string("string"),
+                                                               "enum": .array([.string("UP"), .string("DEGRADED"), .string("DOWN")])])]),
+                ])
+            )) { payload, _ in
+                guard let status = payload["status"]?.stringValue else { return .failed(code: "bad_input", message: "status missing") }
+                try Data(status.utf8).write(to: file)
+                return .ok("health set to \(status)")
+            }
+            .action(ActionDefinition(
+                name: "rotate-credentials", label: "Rotate credentials", description: "Rotates the upstream API credentials.",
+                dangerLevel: .high, requiresConfirmation: true,
+                inputSchema: .object(["type": .string("object"), "required": .array([.string("reason")]),
+                                      "properties": .object(["reason": .object(["type": .string("string"), "minLength": .number(3)])])]),
+                timeoutSeconds: 60
+            )) { payload, _ in
+                .ok("credentials rotated", data: .object(["reason": payload["reason"] ?? .null, "newSecret": .string("never-shown")]))
+            }
+            .action(ActionDefinition(name: "fail-always", label: "Fail", description: "Always fails, to show a FAILED command.")) { _, _ in
+                .failed(code: "demo_failure", message: "this action always fails")
+            }
+
+        let agent = CapsuleAgent(
+            configuration: AgentConfiguration(
+                agentCode: agentCode, home: connect.home, routerEndpoint: connect.router, ingestEndpoint: connect.ingest,
+                brokerKey: connect.brokerKey, heartbeatInterval: .milliseconds(Int(heartbeatSeconds * 1000)), logger: logger),
+            services: [service]
+        )
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: agent)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
