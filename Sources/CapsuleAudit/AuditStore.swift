@@ -125,9 +125,9 @@ package final class AuditStore: Sendable {
             arguments.append(afterId)
         }
         let whereClause = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
-        let order = filter.ascending == true ? "ASC" : "DESC"
+        let order = filter.ascending == true ? "id ASC" : "at DESC, id DESC"
         let limit = max(1, min(filter.limit ?? 100, 100_000))
-        let sql = "SELECT * FROM audit_event \(whereClause) ORDER BY id \(order) LIMIT \(limit)"
+        let sql = "SELECT * FROM audit_event \(whereClause) ORDER BY \(order) LIMIT \(limit)"
         return try pool.read { db in
             try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments) ?? []).map { row in
                 let details: JSONValue? = (row["details"] as String?).flatMap { try? WireCodec.fromJSON(JSONValue.self, Data($0.utf8)) }

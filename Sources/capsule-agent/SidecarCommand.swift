@@ -1,0 +1,61 @@
+import ArgumentParser
+import CapsuleAgentKit
+import CapsuleRuntime
+import CapsuleSidecar
+import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+@main
+struct SidecarCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "capsule-agent",
+        abstract: "Governs a process that does not link the SDK, from a manifest file (YAML or JSON)."
+    )
+
+    @OptionGroup var connect: ConnectOptions
+
+    @Option(help: "The manifest file (docs/sidecar-manifest.md).")
+    var manifest: String
+
+    @Option(help: "The agent code (default: sidecar-<service code>).")
+    var agentCode: String?
+
+    @Option(help: "Heartbeat interval in seconds until the broker says otherwise.")
+    var heartbeatSeconds: Double = 30
+
+    @Option(help: "A one-time registration token, for the first start of a new agent.")
+    var token: String?
+
+    @Option(help: "Log level.")
+    var logLevel = "info"
+
+    @Flag(help: "Validate the manifest and exit.")
+    var check = false
+
+    func run() async throws {
+        let parsed: SidecarManifest
+        do {
+            parsed = try ManifestLoader.load(path: manifest)
+        } catch let error as ManifestError {
+            FileHandle.standardError.write(Data("capsule-agent: manifest refused: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        if check {
+            print("manifest OK: service \(parsed.code), \(parsed.actions.count) action(s), \(parsed.configs.count) config item(s)")
+            return
+        }
+        let logger = LogSetup.bootstrap(level: logLevel, label: "capsule.agent")
+        let agent = CapsuleAgent(
+            configuration: AgentConfiguration(
+                agentCode: agentCode ?? "sidecar-\(parsed.code)", home: connect.home, routerEndpoint: connect.router,
+                ingestEndpoint: connect.ingest, brokerKey: connect.brokerKey, enrollmentToken: token,
+                heartbeatInterval: .milliseconds(Int(heartbeatSeconds * 1000)), logger: logger),
+            services: [Sidecar.service(from: parsed)]
+        )
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: agent)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}

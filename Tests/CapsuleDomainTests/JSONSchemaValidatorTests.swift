@@ -1,0 +1,117 @@
+import CapsuleDomain
+import Testing
+
+struct SchemaCase: Sendable, CustomTestStringConvertible {
+    var name: String
+    var payload: String
+    var path: String
+    var reason: String
+
+    var testDescription: String { name }
+}
+
+struct JSONSchemaValidatorTests {
+    static let schema: JSONValue = try! JSONValue.parse("""
+        {
+          "type": "object",
+          "required": ["reason", "replicas"],
+          "additionalProperties": false,
+          "properties": {
+            "reason": {"type": "string", "minLength": 3, "maxLength": 20},
+            "replicas": {"type": "integer", "minimum": 1, "maximum": 10},
+            "ratio": {"type": "number", "minimum": 0.5},
+            "mode": {"enum": ["fast", "safe"]},
+            "list": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 3},
+            "nested": {"type": "object", "properties": {"n": {"type": ["number", "null"]}}},
+            "flag": {"type": "boolean"}
+          }
+        }
+        """)
+
+    static let failures: [SchemaCase] = [
+        .init(name: "not an object", payload: #""scale""#, path: "$", reason: "expected object, got string"),
+        .init(name: "array instead of object", payload: "[]", path: "$", reason: "expected object, got array"),
+        .init(name: "required missing", payload: #"{"replicas": 2}"#, path: "$.reason", reason: "is required"),
+        .init(name: "second required missing", payload: #"{"reason": "load"}"#, path: "$.replicas", reason: "is required"),
+        .init(name: "string for integer", payload: #"{"reason": "load", "replicas": "3"}"#, path: "$.replicas",
+              reason: "expected integer, got string"),
+        .init(name: "fraction for integer", payload: #"{"reason": "load", "replicas": 1.5}"#, path: "$.replicas",
+              reason: "expected integer, got number"),
+        .init(name: "bool for string", payload: #"{"reason": true, "replicas": 1}"#, path: "$.reason", reason: "expected string, got boolean"),
+        .init(name: "null for boolean", payload: #"{"reason": "load", "replicas": 1, "flag": null}"#, path: "$.flag",
+              reason: "expected boolean, got null"),
+        .init(name: "below minimum", payload: #"{"reason": "load", "replicas": 0}"#, path: "$.replicas", reason: "must be >= 1"),
+        .init(name: "above maximum", payload: #"{"reason": "load", "replicas": 11}"#, path: "$.replicas", reason: "must be <= 10"),
+        .init(name: "fractional minimum", payload: #"{"reason": "load", "replicas": 1, "ratio": 0.25}"#, path: "$.ratio",
+              reason: "must be >= 0.5"),
+        .init(name: "too short", payload: #"{"reason": "ab", "replicas": 1}"#, path: "$.reason", reason: "must be at least 3 characters"),
+        .init(name: "too long", payload: #"{"reason": "abcdefghijklmnopqrstu", "replicas": 1}"#, path: "$.reason",
+              reason: "must be at most 20 characters"),
+        .init(name: "not in enum", payload: #"{"reason": "load", "replicas": 1, "mode": "slow"}"#, path: "$.mode",
+              reason: #"must be one of "fast", "safe""#),
+        .init(name: "additional property", payload: #"{"reason": "load", "replicas": 1, "force": true}"#, path: "$.force",
+              reason: "is not an allowed property"),
+        .init(name: "item of wrong type", payload: #"{"reason": "load", "replicas": 1, "list": ["a", 2, "c"]}"#, path: "$.list[1]",
+              reason: "expected string, got integer"),
+        .init(name: "too few items", payload: #"{"reason": "load", "replicas": 1, "list": []}"#, path: "$.list",
+              reason: "must have at least 1 items"),
+        .init(name: "too many items", payload: #"{"reason": "load", "replicas": 1, "list": ["a", "b", "c", "d"]}"#, path: "$.list",
+              reason: "must have at most 3 items"),
+        .init(name: "nested type list", payload: #"{"reason": "load", "replicas": 1, "nested": {"n": "x"}}"#, path: "$.nested.n",
+              reason: "expected number or null, got string"),
+    ]
+
+    @Test(arguments: failures)
+    func violation(_ row: SchemaCase) throws {
+        let payload = try JSONValue.parse(row.payload)
+        let violation = try #require(throws: SchemaViolation.self) {
+            try JSONSchemaValidator.validate(payload, against: Self.schema)
+        }
+        #expect(violation.path == row.path)
+        #expect(violation.reason == row.reason)
+        #expect(violation.description == "\(row.path): \(row.reason)")
+    }
+
+    static let valid = [
+        #"{"reason": "load", "replicas": 1}"#,
+        #"{"reason": "abc", "replicas": 10, "ratio": 0.5, "mode": "safe", "list": ["x"], "nested": {"n": null, "other": 1}, "flag": false}"#,
+        #"{"reason": "exactly twenty chars", "replicas": 5.0, "list": ["a", "b", "c"], "nested": {"n": 2.5}}"#,
+    ]
+
+    @Test(arguments: valid)
+    func validPayloadPasses(_ text: String) throws {
+        let payload = try JSONValue.parse(text)
+        #expect(throws: Never.self) { try JSONSchemaValidator.validate(payload, against: Self.schema) }
+    }
+
+    @Test func nonObjectSchemaAcceptsAnything() throws {
+        #expect(throws: Never.self) { try JSONSchemaValidator.validate(.string("x"), against: .bool(true)) }
+        #expect(throws: Never.self) { try JSONSchemaValidator.validate(.number(1), against: .object([:])) }
+    }
+
+    @Test func additionalPropertiesAllowedByDefault() throws {
+        let schema = try JSONValue.parse(#"{"type": "object", "properties": {"a": {"type": "string"}}}"#)
+        #expect(throws: Never.self) { try JSONSchemaValidator.validate(.object(["b": .number(1)]), against: schema) }
+    }
+
+    @Test func integerAcceptsWholeNumbersAndNumberAcceptsIntegers() throws {
+        let integer = JSONValue.object(["type": .string("integer")])
+        let number = JSONValue.object(["type": .string("number")])
+        #expect(throws: Never.self) { try JSONSchemaValidator.validate(.number(3), against: integer) }
+        #expect(throws: Never.self) { try JSONSchemaValidator.validate(.number(3), against: number) }
+        #expect(throws: SchemaViolation.self) { try JSONSchemaValidator.validate(.number(3.1), against: integer) }
+    }
+
+    @Test func pathAccumulatesThroughNestedArraysAndObjects() throws {
+        let schema = try JSONValue.parse("""
+            {"type": "object", "properties": {"targets": {"type": "array", "items":
+              {"type": "object", "required": ["host"], "properties": {"host": {"type": "string"}}}}}}
+            """)
+        let payload = try JSONValue.parse(#"{"targets": [{"host": "a"}, {"host": "b"}, {"port": 1}]}"#)
+        let violation = try #require(throws: SchemaViolation.self) {
+            try JSONSchemaValidator.validate(payload, against: schema)
+        }
+        #expect(violation.path == "$.targets[2].host")
+        #expect(violation.reason == "is required")
+    }
+}

@@ -1,0 +1,187 @@
+import CapsuleDomain
+import CapsuleProtocol
+import Foundation
+import Testing
+
+/// Real Capsule processes on loopback with a temporary home and short thresholds.
+/// Every wait is a bounded loop; nothing asserts on wall-clock time.
+final class Cluster: @unchecked Sendable {
+    let home: URL
+    let ports: (ingest: Int, bus: Int, router: Int)
+    let thresholds = ["--heartbeat-seconds", "1", "--stale-seconds", "3", "--offline-seconds", "5"]
+    private(set) var processes: [String: Process] = [:]
+    private let lock = NSLock()
+
+    init() throws {
+        home = FileManager.default.temporaryDirectory.appendingPathComponent("capsule-e2e-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        ports = (Self.freePort(), Self.freePort(), Self.freePort())
+    }
+
+    deinit {
+        for process in processes.values where process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+        }
+        try? FileManager.default.removeItem(at: home)
+    }
+
+    /// The directory holding the built executables (next to the test bundle).
+    static let binDirectory: URL = {
+        var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<4 where !FileManager.default.fileExists(atPath: url.appendingPathComponent("capsule-broker").path) {
+            url = url.deletingLastPathComponent()
+        }
+        return url
+    }()
+
+    static func freePort() -> Int {
+        for _ in 0..<50 {
+            let candidate = Int.random(in: 20_000..<60_000)
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(candidate).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let rc = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            close(fd)
+            if rc == 0 { return candidate }
+        }
+        return 45_000
+    }
+
+    var commonArgs: [String] { ["--home", home.path] }
+    var healthFile: URL { home.appendingPathComponent("billing.health") }
+
+    func log(_ name: String) -> URL { home.appendingPathComponent("\(name).log") }
+
+    @discardableResult
+    func start(_ name: String, _ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Process {
+        let process = Process()
+        process.executableURL = Self.binDirectory.appendingPathComponent(executable)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env["CAPSULE_HOME"] = home.path
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        FileManager.default.createFile(atPath: log(name).path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log(name))
+        handle.seekToEndOfFile()
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        lock.withLock { processes[name] = process }
+        return process
+    }
+
+    func startBroker(extra: [String] = []) throws {
+        try start("broker", "capsule-broker", commonArgs + thresholds + [
+            "--ingest-bind", "tcp://127.0.0.1:\(ports.ingest)", "--bus-bind", "tcp://127.0.0.1:\(ports.bus)",
+            "--router-bind", "tcp://127.0.0.1:\(ports.router)",
+        ] + extra)
+        try waitFor("broker.json") { FileManager.default.fileExists(atPath: self.home.appendingPathComponent("broker.json").path) }
+    }
+
+    func startAggregator() throws {
+        try start("aggregator", "capsule-aggregator", commonArgs + thresholds)
+    }
+
+    func startAudit() throws {
+        try start("audit", "capsule-audit", commonArgs)
+    }
+
+    func startDemoService() throws {
+        try start("demo", "capsule-demo-service", commonArgs + ["--heartbeat-seconds", "1", "--health-file", healthFile.path])
+    }
+
+    func startControlPlane() throws {
+        try startBroker()
+        try startAggregator()
+        try startAudit()
+    }
+
+    /// Sends SIGKILL (a crash) or SIGTERM (a graceful stop) and waits for the process to end.
+    func stop(_ name: String, signal: Int32 = SIGKILL) {
+        guard let process = lock.withLock({ processes[name] }) else { return }
+        if process.isRunning { kill(process.processIdentifier, signal) }
+        process.waitUntilExit()
+    }
+
+    func stopAll() {
+        for name in lock.withLock({ Array(processes.keys) }) { stop(name, signal: SIGTERM) }
+    }
+
+    func setHealth(_ status: String) throws {
+        try Data(status.utf8).write(to: healthFile)
+    }
+
+    struct CTLResult {
+        var exitCode: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// Runs capsulectl with this cluster's home.
+    func ctl(_ arguments: [String]) throws -> CTLResult {
+        let process = Process()
+        process.executableURL = Self.binDirectory.appendingPathComponent("capsulectl")
+        process.arguments = arguments + ["--home", home.path]
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return CTLResult(exitCode: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                         stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    func ctlJSON<T: Decodable>(_ type: T.Type, _ arguments: [String]) throws -> T? {
+        let result = try ctl(arguments + ["--json"])
+        guard result.exitCode == 0 else { return nil }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try? decoder.decode(T.self, from: Data(result.stdout.utf8))
+    }
+
+    func status(of code: String) throws -> ServiceStatusRow? {
+        try ctlJSON([ServiceStatusRow].self, ["status"])?.first { $0.code == code }
+    }
+
+    /// Audit records (oldest first) for a subject, from `capsulectl audit --json`.
+    func audit(subject: String? = nil, action: String? = nil) throws -> [AuditEvent] {
+        var args = ["audit", "--limit", "10000"]
+        if let subject { args += ["--subject", subject] }
+        if let action { args += ["--action", action] }
+        let result = try ctl(args + ["--json"])
+        guard result.exitCode == 0 else { return [] }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return result.stdout.split(separator: "\n").compactMap { try? decoder.decode(AuditRecord.self, from: Data($0.utf8)) }
+            .sorted { $0.id < $1.id }.map(\.event)
+    }
+
+    /// Polls `condition` every 200 ms for at most `seconds`; records a failure with the logs if it never holds.
+    func waitFor(_ what: String, seconds: Double = 30, sourceLocation: SourceLocation = #_sourceLocation,
+                 _ condition: () throws -> Bool) throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try condition() { return }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        Issue.record("timed out waiting for \(what)\n\(logs())", sourceLocation: sourceLocation)
+        throw ClusterError.timeout(what)
+    }
+
+    func logs() -> String {
+        lock.withLock { Array(processes.keys) }.sorted().map { name in
+            let text = (try? String(contentsOf: log(name), encoding: .utf8)) ?? ""
+            return "--- \(name).log (last lines)\n" + text.split(separator: "\n").suffix(25).joined(separator: "\n")
+        }.joined(separator: "\n")
+    }
+
+    enum ClusterError: Error { case timeout(String) }
+}
