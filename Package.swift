@@ -73,7 +73,7 @@ let package = Package(
         .testTarget(name: "CapsuleDomainTests", dependencies: ["CapsuleDomain"]),
         .testTarget(name: "CapsuleProtocolTests", dependencies: ["CapsuleProtocol"]),
         .testTarget(name: "CapsuleZMQTests", dependencies: ["CapsuleZMQ", "CapsuleRuntime"]),
-        .testTarget(name: "CapsuleSidecarTests", dependencies: ["CapsuleSidecar"]),
+        .testTarget(name: "CapsuleSidecarTests", dependencies: ["CapsuleSidecar", "CapsuleAgentKit"]),
         .testTarget(name: "CapsuleStoreTests", dependencies: ["CapsuleStore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "CapsuleAggregatorTests", dependencies: ["CapsuleAggregator"]),
         .testTarget(name: "CapsuleBrokerTests", dependencies: ["CapsuleBroker"]),

@@ -75,6 +75,8 @@ package final class LoopThread<Core: LoopCore>: Sendable {
     }
 
     private func loop() throws {
+        // Linux thread names hold 15 bytes; set it from the thread itself so tools and tests see it.
+        Thread.current.name = String(name.prefix(15))
         let poll = PollLoop(context: context)
         let core = try setup(poll)
         defer { core.shutdown() }

@@ -1,0 +1,77 @@
+import CapsuleAgentKit
+import CapsuleDomain
+import CapsuleSidecar
+import Foundation
+import Testing
+
+struct SidecarActionTests {
+    @Test func placeholdersBecomeSingleArgumentsNeverShellWords() {
+        let argv = Sidecar.substitute(["/bin/echo", "${payload.name}", "--n", "${payload.count}", "${payload.missing}"],
+                                      payload: .object(["name": .string("a; rm -rf /"), "count": .number(3)]))
+        #expect(argv == ["/bin/echo", "a; rm -rf /", "--n", "3", ""])
+    }
+
+    @Test func runsArgvAndMapsTheOutcome() async {
+        let ok = await ProcessRunner.run(["/bin/sh", "-c", "echo '{\"message\":\"done\",\"n\":2}'"], timeoutSeconds: 10)
+        let result = Sidecar.result(ok)
+        #expect(result.success)
+        #expect(result.message == "done")
+        #expect(result.data?["n"] == .number(2))
+
+        let failing = await ProcessRunner.run(["/bin/sh", "-c", "echo oops >&2; exit 3"], timeoutSeconds: 10)
+        let failed = Sidecar.result(failing)
+        #expect(!failed.success)
+        #expect(failed.errorCode == "exit_3")
+        #expect(failed.errorMessage == "oops")
+    }
+
+    @Test func payloadArrivesOnStdinAndInTheEnvironment() async {
+        let outcome = await ProcessRunner.run(["/bin/sh", "-c", "cat; printf ' %s' \"$CAPSULE_PAYLOAD\""],
+                                              stdin: Data(#"{"a":1}"#.utf8), environment: ["CAPSULE_PAYLOAD": #"{"a":1}"#],
+                                              timeoutSeconds: 10)
+        #expect(outcome.stdout == #"{"a":1} {"a":1}"#)
+    }
+
+    @Test func aHungProcessIsStoppedAtItsTimeout() async {
+        let outcome = await ProcessRunner.run(["/bin/sleep", "30"], timeoutSeconds: 0.3)
+        #expect(outcome.timedOut)
+        #expect(Sidecar.result(outcome).errorCode == "timeout")
+    }
+
+    @Test func aMissingProgramIsALaunchError() async {
+        let outcome = await ProcessRunner.run(["/nonexistent/program"], timeoutSeconds: 5)
+        #expect(outcome.launchError != nil)
+        #expect(Sidecar.result(outcome).errorCode == "launch_failed")
+    }
+
+    @Test(arguments: [(0, HealthStatus.up), (1, .degraded), (2, .down), (7, .unknown)])
+    func commandProbeMapsExitCodes(code: Int, expected: HealthStatus) async {
+        let report = await HealthProbe.check(.command(argv: ["/bin/sh", "-c", "echo state; exit \(code)"], timeoutSeconds: 5))
+        #expect(report.status == expected)
+        #expect(report.message == "state")
+    }
+
+    @Test func tcpProbeSeesAListenerAndItsAbsence() async throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        _ = listen(fd, 4)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let up = await HealthProbe.check(.tcp(host: "127.0.0.1", port: port, timeoutSeconds: 2))
+        #expect(up.status == .up)
+        close(fd)
+        let down = await HealthProbe.check(.tcp(host: "127.0.0.1", port: port, timeoutSeconds: 2))
+        #expect(down.status == .down)
+    }
+
+    @Test func httpProbeWithNoServerIsDown() async {
+        let report = await HealthProbe.check(.http(url: "http://127.0.0.1:1/health", timeoutSeconds: 2))
+        #expect(report.status == .down)
+    }
+}
