@@ -1,7 +1,7 @@
 # Capsule: `make demo` runs a local control plane with demo services and a live status view;
 # `make test` runs the whole test suite. Both install what they need first.
 SWIFT ?= swift
-APT_PACKAGES := libzmq3-dev libsqlite3-dev pkg-config
+APT_PACKAGES := libzmq3-dev libsodium-dev libsqlite3-dev
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
 .PHONY: deps build release test demo clean

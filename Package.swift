@@ -23,6 +23,9 @@ let package = Package(
     targets: [
         // libzmq through a system-library target (see docs/dependencies.md).
         .systemLibrary(name: "CZeroMQ", providers: [.apt(["libzmq3-dev"])]),
+        // libsodium (already under libzmq's CURVE) for token hashes, randomness and sealing at rest.
+        .systemLibrary(name: "CSodium", providers: [.apt(["libsodium-dev"])]),
+        .target(name: "CapsuleCrypto", dependencies: ["CSodium"]),
 
         // Shared libraries.
         .target(name: "CapsuleZMQ", dependencies: ["CZeroMQ"]),
@@ -44,7 +47,7 @@ let package = Package(
         ),
         .target(
             name: "CapsuleBroker",
-            dependencies: ["CapsuleRuntime", "CapsuleStore", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["CapsuleRuntime", "CapsuleStore", "CapsuleCrypto", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .target(
             name: "CapsuleAggregator",
@@ -59,7 +62,7 @@ let package = Package(
             name: "CapsuleSidecar",
             dependencies: ["CapsuleAgentKit", "CapsuleRuntime", .product(name: "Yams", package: "Yams")]
         ),
-        .target(name: "CapsuleCTL", dependencies: ["CapsuleRuntime"]),
+        .target(name: "CapsuleCTL", dependencies: ["CapsuleRuntime", "CapsuleStore"]),
 
         // Thin executables.
         .executableTarget(name: "capsule-broker", dependencies: ["CapsuleBroker"]),

@@ -30,6 +30,9 @@ extension AggregatorCore {
                 return .failure(ErrorBody(code: "internal", message: "\(error)"))
             }
         case "journal.ack":
+            guard request.caller == "audit" else {
+                return .failure(ErrorBody(code: "forbidden", message: "only the audit writer may confirm journal entries"))
+            }
             if let upTo = request.params["upTo"]?.intValue { try? store.pruneJournal(upTo: UInt64(max(0, upTo))) }
             return .success(.object([:]))
         default:

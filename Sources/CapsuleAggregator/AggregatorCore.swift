@@ -1,6 +1,7 @@
 import CapsuleDomain
 import CapsuleProtocol
 import CapsuleRuntime
+import CapsuleStore
 import CapsuleZMQ
 import Foundation
 import Logging
@@ -44,6 +45,8 @@ final class AggregatorCore: LoopCore {
         loop.register(subscriber) { [unowned self] in self.drain() }
         loop.every(.milliseconds(configuration.sweepMilliseconds)) { [unowned self] in self.sweep() }
         loop.every(.seconds(1)) { [unowned self] in self.beacon() }
+        loop.every(.seconds(5)) { [unowned self] in self.reconcileAdminState() }
+        reconcileAdminState()
         logger.info("Aggregator started.", metadata: [
             "agents": "\(board.agents.count)", "services": "\(board.services.count)", "zmq.bus": "\(configuration.broker.bus)",
         ])
@@ -101,6 +104,24 @@ final class AggregatorCore: LoopCore {
         case "agent.revoked": return board.setAdminStatus(.revoked, agentId: agentId, now: now)
         case "agent.enabled": return board.setAdminStatus(nil, agentId: agentId, now: now)
         default: return []
+        }
+    }
+
+    /// Pulls every agent's administrative state from the broker, in case a disable or revoke event
+    /// was published while this aggregator was down.
+    private func reconcileAdminState() {
+        link.request(service: "broker", op: "agent.list", params: .object([:])) { [unowned self] reply in
+            guard reply.ok, let result = reply.result,
+                let agents = try? WireCodec.fromJSON([BrokerStore.AgentRecord].self, WireCodec.json(result))
+            else { return }
+            var transitions: [Transition] = []
+            for agent in agents {
+                let wanted: AgentStatus? = agent.state == .disabled ? .disabled : agent.state == .revoked ? .revoked : nil
+                if let known = self.board.agents[agent.id], known.adminStatus != wanted {
+                    transitions += self.board.setAdminStatus(wanted, agentId: agent.id, now: self.now)
+                }
+            }
+            if !transitions.isEmpty { self.persist(transitions) }
         }
     }
 

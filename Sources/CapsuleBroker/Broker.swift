@@ -1,3 +1,4 @@
+import CapsuleCrypto
 import CapsuleRuntime
 import CapsuleStore
 import CapsuleZMQ
@@ -37,10 +38,36 @@ package enum Broker {
             atPath: home.url.appendingPathComponent("broker.pub").path,
             contents: Data((keyPair.publicKey.z85 + "\n").utf8)
         )
+        let payloadBox = try loadPayloadBox(home: home)
         let context = ZMQContext()
         let thread = LoopThread(name: "capsule-broker", context: context) { loop in
-            try BrokerCore(configuration: configuration, store: store, keyPair: keyPair, loop: loop, logger: logger)
+            try BrokerCore(configuration: configuration, store: store, keyPair: keyPair, payloadBox: payloadBox, loop: loop, logger: logger)
         }
         return LoopService(thread: thread)
+    }
+
+    /// The at-rest key for raw command payloads: 32 random bytes, hex, mode 0600.
+    static func loadPayloadBox(home: CapsuleHome) throws -> SecretBox {
+        let file = home.keysDirectory.appendingPathComponent("payload.key")
+        if let text = try? String(contentsOf: file, encoding: .utf8) {
+            let hex = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            var bytes: [UInt8] = []
+            var index = hex.startIndex
+            while index < hex.endIndex, let next = hex.index(index, offsetBy: 2, limitedBy: hex.endIndex) {
+                guard let byte = UInt8(hex[index..<next], radix: 16) else { break }
+                bytes.append(byte)
+                index = next
+            }
+            guard let box = SecretBox(key: bytes) else {
+                throw ConfigError(file: file.path, key: nil, reason: "not a \(SecretBox.keyLength)-byte hex key")
+            }
+            return box
+        }
+        let key = SecretBox.generateKey()
+        let hex = key.map { String(format: "%02x", $0) }.joined() + "\n"
+        guard FileManager.default.createFile(atPath: file.path, contents: Data(hex.utf8), attributes: [.posixPermissions: 0o600]),
+            let box = SecretBox(key: key)
+        else { throw ConfigError(file: file.path, key: nil, reason: "cannot write the payload key") }
+        return box
     }
 }

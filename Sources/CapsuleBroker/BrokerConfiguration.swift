@@ -18,6 +18,9 @@ package struct BrokerConfiguration: Sendable {
     package var commandTTLSeconds: Double
     /// Largest message accepted on any endpoint; larger ones are dropped and counted.
     package var maxMessageBytes: Int
+    /// Messages per second one peer may send (ingest and router together), and the burst above it.
+    package var maxMessagesPerSecond: Double
+    package var burstMessages: Double
     /// How long a request routed to an internal service may wait for its reply.
     package var requestTimeoutSeconds: Double
     package var now: @Sendable () -> Date
@@ -31,6 +34,8 @@ package struct BrokerConfiguration: Sendable {
         thresholds: StatusThresholds = .standard,
         commandTTLSeconds: Double = 300,
         maxMessageBytes: Int = 256 * 1024,
+        maxMessagesPerSecond: Double = 200,
+        burstMessages: Double = 400,
         requestTimeoutSeconds: Double = 10,
         now: @escaping @Sendable () -> Date = Date.init
     ) {
@@ -42,6 +47,8 @@ package struct BrokerConfiguration: Sendable {
         self.thresholds = thresholds
         self.commandTTLSeconds = commandTTLSeconds
         self.maxMessageBytes = maxMessageBytes
+        self.maxMessagesPerSecond = maxMessagesPerSecond
+        self.burstMessages = burstMessages
         self.requestTimeoutSeconds = requestTimeoutSeconds
         self.now = now
     }

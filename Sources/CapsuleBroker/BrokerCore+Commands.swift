@@ -1,3 +1,4 @@
+import CapsuleCrypto
 import CapsuleDomain
 import CapsuleProtocol
 import CapsuleRuntime
@@ -34,7 +35,7 @@ extension BrokerCore {
                 let events = try store.journalEvents(after: after, limit: 1_000)
                 sendReply(to: route, corr: header.id, result: try json(events))
             case "journal.ack":
-                if case .number(let n) = params["upTo"], principal.kind == .service { try store.pruneJournal(upTo: UInt64(max(0, n))) }
+                if case .number(let n) = params["upTo"], principal.kind == .service, principal.identity == "audit" { try store.pruneJournal(upTo: UInt64(max(0, n))) }
                 sendReply(to: route, corr: header.id, result: .object([:]))
             case "broker.stats":
                 var counts: [String: JSONValue] = [:]
@@ -45,8 +46,13 @@ extension BrokerCore {
                     "workers": .array(workerRoutes.keys.sorted().map(JSONValue.string)),
                 ]))
             default:
-                throw ErrorBody(code: "unknown_op", message: "the broker has no operation \(request.op)")
+                guard let result = try handleTrustRequest(request, principal: principal) else {
+                    throw ErrorBody(code: "unknown_op", message: "the broker has no operation \(request.op)")
+                }
+                sendReply(to: route, corr: header.id, result: result)
             }
+        } catch let error as StoreError {
+            sendReply(to: route, corr: header.id, error: ErrorBody(code: error.code.rawValue, message: error.message))
         } catch let error as ErrorBody {
             sendReply(to: route, corr: header.id, error: error)
         } catch {
@@ -92,16 +98,21 @@ extension BrokerCore {
             serviceCode: code, agentId: service.agentId, action: actionName, payload: payload, status: .pending,
             actor: actor, createdAt: created, updatedAt: created, expiresAt: created.addingTimeInterval(ttl)
         )
-        // Persisted before it is acknowledged to the operator or sent to the agent.
-        publish(try store.create(command))
-        dispatch(command)
-        return command
+        // Persisted before it is acknowledged to the operator or sent to the agent: the stored payload
+        // is redacted; the raw one is kept only sealed (payload.key), and only until the command ends.
+        var stored = command
+        stored.payload = Redactor.redact(payload)
+        publish(try store.create(stored))
+        try store.setSealedPayload(id: command.id, sealed: payloadBox.seal(WireCodec.json(payload)))
+        dispatch(stored)
+        return stored
     }
 
     private func cancelCommand(id: String, actor: String) throws -> CommandRecord {
         switch try store.apply(.cancelled, to: id, actor: actor, reason: "cancelled by \(actor)", now: now) {
         case .moved(let command, let event):
             publish(event)
+            try? store.setSealedPayload(id: id, sealed: nil)
             if let route = agentRoutes[command.agentId] {
                 sendRouted(to: route, header: factory.plain(.commandCancel), body: CommandRef(commandId: id, reason: "cancelled by \(actor)"))
             }
@@ -117,8 +128,10 @@ extension BrokerCore {
     /// Pushes a command to its agent now, if connected; otherwise it waits for the agent's hello.
     func dispatch(_ command: CommandRecord) {
         guard let route = agentRoutes[command.agentId] else { return }
+        let raw = (try? store.sealedPayload(id: command.id)).flatMap { $0 }.flatMap { payloadBox.open($0) }
+            .flatMap { try? WireCodec.fromJSON(JSONValue.self, $0) }
         let body = CommandDispatch(commandId: command.id, serviceCode: command.serviceCode, action: command.action,
-                                   payload: command.payload, expiresAt: command.expiresAt)
+                                   payload: raw ?? command.payload, expiresAt: command.expiresAt)
         if sendRouted(to: route, header: factory.plain(.commandDispatch), body: body) {
             try? store.markDelivered(id: command.id)
         } else {
@@ -136,11 +149,11 @@ extension BrokerCore {
         applyFromAgent(.acknowledged, id: ack.commandId, agentId: agentId, result: nil, route: nil)
     }
 
-    func handleResult(_ result: CommandResult, agentId: String, route: Data) {
-        applyFromAgent(result.success ? .succeeded : .failed, id: result.commandId, agentId: agentId, result: result, route: route)
+    func handleResult(_ result: CommandResult, agentId: String, route: Data, corr: String) {
+        applyFromAgent(result.success ? .succeeded : .failed, id: result.commandId, agentId: agentId, result: result, route: route, corr: corr)
     }
 
-    private func applyFromAgent(_ event: CommandEvent, id: String, agentId: String, result: CommandResult?, route: Data?) {
+    private func applyFromAgent(_ event: CommandEvent, id: String, agentId: String, result: CommandResult?, route: Data?, corr: String? = nil) {
         do {
             if let command = try store.command(id: id), command.agentId != agentId {
                 let at = now
@@ -151,16 +164,18 @@ extension BrokerCore {
                 return
             }
             switch try store.apply(event, to: id, result: result, actor: "agent:\(agentId)", now: now) {
-            case .moved(_, let audit):
+            case .moved(let command, let audit):
                 publish(audit)
+                if command.status.isTerminal { try? store.setSealedPayload(id: id, sealed: nil) }
             case .unchanged:
                 break
-            case .rejected(_, let why, let audit):
+            case .rejected(let command, let why, let audit):
                 if let audit { publish(audit) }
                 logger.notice("Rejected a command update.", metadata: ["command.id": "\(id)", "reason": "\(why)"])
                 if let route {
-                    sendError(to: route, corr: nil, code: "command_terminal", message: "\(id): \(why)")
+                    sendError(to: route, corr: corr, code: command == nil ? "unknown_command" : "command_terminal", message: "\(id): \(why)")
                 }
+                if command?.status.isTerminal == true { try? store.setSealedPayload(id: id, sealed: nil) }
             }
         } catch {
             logger.error("Could not apply a command update.", metadata: ["command.id": "\(id)", "error": "\(error)"])
@@ -174,6 +189,7 @@ extension BrokerCore {
                 continue
             }
             publish(audit)
+            try? store.setSealedPayload(id: command.id, sealed: nil)
             if let route = agentRoutes[command.agentId] {
                 sendRouted(to: route, header: factory.plain(.commandCancel), body: CommandRef(commandId: command.id, reason: "expired"))
             }

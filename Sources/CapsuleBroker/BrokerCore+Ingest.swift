@@ -4,6 +4,7 @@ import CapsuleRuntime
 import CapsuleStore
 import CapsuleZMQ
 import Foundation
+import Glibc
 import Logging
 
 extension BrokerCore {
@@ -32,6 +33,11 @@ extension BrokerCore {
         }
         guard let key = message.userId, let principal = principals[key], principal.state == .active else {
             drops.drop("unauthorised", sender: peer, detail: "key not enrolled or not active", logger: logger, now: clock)
+            if let key = message.userId, principals[key]?.state == .revoked { cut(message, reason: "revoked key") }
+            return
+        }
+        guard principal.kind == .service || rateLimiter.allow(key, now: clock) else {
+            throttled(principal, clock: clock)
             return
         }
         guard decoded.header.sender == principal.sender else {
@@ -49,15 +55,18 @@ extension BrokerCore {
             case .heartbeat:
                 let body = try decoded.decode(Heartbeat.self)
                 guard body.agentId == principal.identity else { return identityMismatch(claimed: body.agentId, principal: principal, type: .heartbeat) }
+                guard ownsAll(body.services.map(\.code), principal: principal) else { return }
             case .health:
                 let body = try decoded.decode(HealthUpdate.self)
                 guard body.agentId == principal.identity else { return identityMismatch(claimed: body.agentId, principal: principal, type: .health) }
+                guard ownsAll(body.services.map(\.code), principal: principal) else { return }
             case .serviceReport:
                 let body = try decoded.decode(ServiceReport.self)
                 guard body.agentId == principal.identity else {
                     return identityMismatch(claimed: body.agentId, principal: principal, type: .serviceReport)
                 }
-                acceptReport(body, from: principal)
+                // A report that claims another agent's service is refused whole, never forwarded.
+                guard acceptReport(body, from: principal) else { return }
             case .event:
                 action = try decoded.decode(AuditEvent.self).action
             default:
@@ -80,23 +89,71 @@ extension BrokerCore {
         }
     }
 
-    private func acceptReport(_ report: ServiceReport, from principal: Principal) {
+    /// Whether every service code belongs to this agent (or to nobody yet). A message naming another
+    /// agent's service is dropped and audited.
+    private func ownsAll(_ codes: [String], principal: Principal) -> Bool {
+        for code in codes {
+            if let owner = services[code]?.agentId, owner != principal.identity {
+                drops.drop("service_owned", sender: principal.sender, detail: "service \(code) is owned by \(owner)", logger: logger,
+                           now: now.timeIntervalSince1970)
+                auditRefusal(agentId: principal.identity, reason: "service \(code) is owned by agent \(owner)")
+                return false
+            }
+        }
+        return true
+    }
+
+    private func auditRefusal(agentId: String, reason: String) {
+        let key = "\(agentId)|\(reason)"
+        let current = now
+        if let last = lastRefusalAudit[key], current.timeIntervalSince(last) < 60 { return }
+        lastRefusalAudit[key] = current
+        record { seq in
+            AuditEvent(publisher: "broker", seq: seq, at: current, action: "service.claim_refused", subject: "agent:\(agentId)",
+                       actor: "agent:\(agentId)", result: .failure, reason: reason)
+        }
+    }
+
+    private func acceptReport(_ report: ServiceReport, from principal: Principal) -> Bool {
         do {
             let refused = try store.claimServices(agentId: principal.identity, manifests: report.services, now: now)
-            for manifest in report.services where !refused.contains(where: { $0.hasPrefix("service \(manifest.code) ") }) {
-                services[manifest.code] = BrokerStore.ServiceRecord(code: manifest.code, agentId: principal.identity, manifest: manifest.sanitized)
+            if refused.isEmpty {
+                for manifest in report.services {
+                    services[manifest.code] = BrokerStore.ServiceRecord(code: manifest.code, agentId: principal.identity, manifest: manifest.sanitized)
+                }
+                return true
             }
             for reason in refused {
                 logger.warning("Refused a service claim.", metadata: ["agent.id": "\(principal.identity)", "reason": "\(reason)"])
-                let agentId = principal.identity
-                let at = now
-                record { seq in
-                    AuditEvent(publisher: "broker", seq: seq, at: at, action: "service.claim_refused", subject: "agent:\(agentId)",
-                               actor: "agent:\(agentId)", result: .failure, reason: reason)
-                }
+                auditRefusal(agentId: principal.identity, reason: reason)
             }
+            return false
         } catch {
             logger.error("Could not store a service report.", metadata: ["agent.id": "\(principal.identity)", "error": "\(error)"])
+            return false
+        }
+    }
+
+    /// Cuts the connection a message arrived on, so the peer must reconnect and face ZAP again.
+    /// The descriptor comes from this very message, so it still belongs to this peer.
+    func cut(_ message: ZMQMessage, reason: String) {
+        guard message.sourceFD >= 0 else { return }
+        _ = Glibc.shutdown(message.sourceFD, Int32(SHUT_RDWR))
+        logger.notice("Cut a connection.", metadata: ["reason": "\(reason)", "peer.key": "\(message.userId ?? "-")"])
+    }
+
+    /// A peer over its message rate: dropped, counted, and audited at most once a minute.
+    func throttled(_ principal: Principal, clock: Double) {
+        drops.drop("rate_limited", sender: principal.sender, detail: "over \(configuration.maxMessagesPerSecond) msgs/s", logger: logger, now: clock)
+        let key = "throttle|\(principal.publicKey)"
+        let current = now
+        if let last = lastRefusalAudit[key], current.timeIntervalSince(last) < 60 { return }
+        lastRefusalAudit[key] = current
+        let sender = principal.sender
+        let limit = configuration.maxMessagesPerSecond
+        record { seq in
+            AuditEvent(publisher: "broker", seq: seq, at: current, action: "peer.throttled", subject: sender, actor: sender,
+                       result: .failure, reason: "over \(limit) messages per second; excess dropped")
         }
     }
 

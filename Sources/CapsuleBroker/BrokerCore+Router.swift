@@ -35,6 +35,14 @@ extension BrokerCore {
             return
         }
         let principal = principals[key]
+        guard principal?.kind == .service || rateLimiter.allow(key, now: clock) else {
+            if let principal {
+                throttled(principal, clock: clock)
+            } else {
+                drops.drop("rate_limited", sender: peer, detail: "unenrolled key", logger: logger, now: clock)
+            }
+            return
+        }
         if decoded.header.type == .agentHello {
             return handleHello(decoded, key: key, principal: principal, route: route)
         }
@@ -46,6 +54,7 @@ extension BrokerCore {
         }
         guard principal.state == .active else {
             drops.drop("inactive", sender: peer, detail: principal.state.rawValue, logger: logger, now: clock)
+            if principal.state == .revoked { cut(message, reason: "revoked key") }
             sendError(to: route, corr: decoded.header.id, code: "key_\(principal.state.rawValue.lowercased())",
                       message: "this key is \(principal.state.rawValue.lowercased())")
             return
@@ -63,7 +72,7 @@ extension BrokerCore {
                 handleAck(try decoded.decode(CommandRef.self), agentId: principal.identity)
             case (.commandResult, .agent):
                 agentRoutes[principal.identity] = route
-                handleResult(try decoded.decode(CommandResult.self), agentId: principal.identity, route: route)
+                handleResult(try decoded.decode(CommandResult.self), agentId: principal.identity, route: route, corr: decoded.header.id)
             case (.workerReady, .service):
                 let ready = try decoded.decode(WorkerReady.self)
                 guard ready.service == principal.identity else {
@@ -116,27 +125,15 @@ extension BrokerCore {
                           message: "agent \(principal.identity) is \(principal.state.rawValue.lowercased())")
                 return
             }
-            agentId = principal.identity
-        } else {
-            do {
-                let enrolled = try store.enrollAgent(code: hello.agentCode, publicKey: key, actor: "agent:\(hello.agentCode)", now: now)
-                agentId = enrolled.agentId
-                principals[key] = try store.principal(publicKey: key)
-                publish(enrolled.event)
-                logger.info("Agent enrolled.", metadata: ["agent.id": "\(agentId)", "agent.code": "\(hello.agentCode)"])
-            } catch let error as StoreError {
-                let code = hello.agentCode
-                let at = now
-                record { seq in
-                    AuditEvent(publisher: "broker", seq: seq, at: at, action: "agent.enrollment_refused", subject: "agent-code:\(code)",
-                               actor: "key:\(key)", result: .failure, reason: error.message)
-                }
-                sendError(to: route, corr: message.header.id, code: "enrollment_refused", message: error.message)
-                return
-            } catch {
-                sendError(to: route, corr: message.header.id, code: "internal", message: "enrollment failed")
+            guard let known = agentCodes[principal.identity], known == hello.agentCode else {
+                sendError(to: route, corr: message.header.id, code: "agent_code_mismatch",
+                          message: "this key is enrolled as agent \(principal.identity) with code \(agentCodes[principal.identity] ?? "?"), not \(hello.agentCode)")
                 return
             }
+            agentId = principal.identity
+        } else {
+            guard let enrolled = enroll(hello, key: key, route: route, corr: message.header.id) else { return }
+            agentId = enrolled
         }
         agentRoutes[agentId] = route
         sendRouted(

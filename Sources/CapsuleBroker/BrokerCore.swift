@@ -1,3 +1,4 @@
+import CapsuleCrypto
 import CapsuleDomain
 import CapsuleProtocol
 import CapsuleRuntime
@@ -13,6 +14,8 @@ final class BrokerCore: LoopCore {
     let store: BrokerStore
     var logger: Logger
     let keyPair: CurveKeyPair
+    /// Seals raw command payloads at rest (the key lives in `keys/payload.key`).
+    let payloadBox: SecretBox
 
     let ingest: ZMQSocket
     let bus: ZMQSocket
@@ -21,6 +24,8 @@ final class BrokerCore: LoopCore {
 
     /// Enrolled keys by Z85 public key; the allow-list every message is checked against.
     var principals: [String: Principal] = [:]
+    /// agentId → agent code, for checking hellos.
+    var agentCodes: [String: String] = [:]
     /// Current ROUTER routing id of each connected agent, learned from authenticated messages only.
     var agentRoutes: [String: Data] = [:]
     /// Routing id of each internal service that announced itself with `worker.ready`.
@@ -30,6 +35,9 @@ final class BrokerCore: LoopCore {
     /// Service code → owner and manifest, as reported through ingest.
     var services: [String: BrokerStore.ServiceRecord] = [:]
     var drops = DropCounter()
+    var rateLimiter: RateLimiter
+    /// When each kind of refusal was last audited, so a flood does not flood the audit trail.
+    var lastRefusalAudit: [String: Date] = [:]
     var factory: MessageFactory
     var forwarded = 0
 
@@ -39,12 +47,15 @@ final class BrokerCore: LoopCore {
         var deadline: Date
     }
 
-    init(configuration: BrokerConfiguration, store: BrokerStore, keyPair: CurveKeyPair, loop: PollLoop, logger: Logger) throws {
+    init(configuration: BrokerConfiguration, store: BrokerStore, keyPair: CurveKeyPair, payloadBox: SecretBox, loop: PollLoop,
+         logger: Logger) throws {
         self.configuration = configuration
+        self.payloadBox = payloadBox
         self.store = store
         self.keyPair = keyPair
         self.logger = logger
         self.factory = MessageFactory(sender: "broker", now: configuration.now)
+        self.rateLimiter = RateLimiter(ratePerSecond: configuration.maxMessagesPerSecond, burst: configuration.burstMessages)
         let context = loop.context
 
         // ZAP first: a CURVE server with ZAP_ENFORCE_DOMAIN refuses everyone until this answers.
@@ -79,6 +90,7 @@ final class BrokerCore: LoopCore {
         try router.bind(configuration.routerBind)
 
         for principal in try store.principals() { principals[principal.publicKey] = principal }
+        for agent in try store.agents() { agentCodes[agent.id] = agent.code }
         for service in try store.services() { services[service.code] = service }
 
         loop.register(zap) { [unowned self] in self.drainZAP() }

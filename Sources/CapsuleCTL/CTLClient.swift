@@ -17,8 +17,10 @@ package final class CTLClient {
         let (info, serverKey) = try options.connect.resolveBroker()
         let home = options.connect.capsuleHome
         let keyPair: CurveKeyPair
+        var name = options.operatorName
         if let keyFile = options.key {
             keyPair = try KeyFile.read(URL(fileURLWithPath: keyFile))
+            name = name ?? KeyFile.operatorName(URL(fileURLWithPath: keyFile))
         } else {
             let file = home.keyFile("operator")
             guard FileManager.default.fileExists(atPath: file.path) else {
@@ -32,7 +34,7 @@ package final class CTLClient {
         socketOptions.handshakeInterval = 5_000
         socket = try SocketFactory.client(.dealer, context: context, endpoint: info.router, keyPair: keyPair,
                                           serverKey: serverKey, options: socketOptions)
-        factory = MessageFactory(sender: "operator:\(options.operatorName)")
+        factory = MessageFactory(sender: "operator:\(name ?? "local-owner")")
         endpoint = info.router
         timeout = options.timeout
     }

@@ -8,8 +8,8 @@ package struct CTLOptions: ParsableArguments {
     @Option(help: "Operator key file (default: keys/operator.key in the home).")
     package var key: String?
 
-    @Option(help: "The operator name this key was issued to (default: local-owner).")
-    package var operatorName = "local-owner"
+    @Option(help: "The operator name this key was issued to (default: the name in the key file, else local-owner).")
+    package var operatorName: String?
 
     @Flag(help: "Print machine-readable JSON instead of a table.")
     package var json = false

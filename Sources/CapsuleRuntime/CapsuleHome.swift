@@ -48,6 +48,23 @@ package enum KeyFile {
     private struct Contents: Codable {
         var `public`: String
         var secret: String?
+        /// For operator key files: the operator name and role they were issued with.
+        var name: String?
+        var role: String?
+    }
+
+    /// The operator name recorded in a key file, if any.
+    package static func operatorName(_ file: URL) -> String? {
+        guard let data = try? Data(contentsOf: file) else { return nil }
+        return (try? JSONDecoder().decode(Contents.self, from: data))?.name
+    }
+
+    /// A key file's text, for handing an operator key over.
+    package static func text(_ pair: CurveKeyPair, name: String? = nil, role: String? = nil) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let data = (try? encoder.encode(Contents(public: pair.publicKey.z85, secret: pair.secretKey.z85, name: name, role: role))) ?? Data()
+        return String(decoding: data, as: UTF8.self)
     }
 
     package static func read(_ file: URL) throws -> CurveKeyPair {
@@ -79,10 +96,8 @@ package enum KeyFile {
         throw ConfigError(file: text, key: "public", reason: "not a Z85 public key or key file")
     }
 
-    package static func write(_ pair: CurveKeyPair, to file: URL) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let data = try encoder.encode(Contents(public: pair.publicKey.z85, secret: pair.secretKey.z85))
+    package static func write(_ pair: CurveKeyPair, to file: URL, name: String? = nil, role: String? = nil) throws {
+        let data = Data(text(pair, name: name, role: role).utf8)
         let created = FileManager.default.createFile(atPath: file.path, contents: data, attributes: [.posixPermissions: 0o600])
         if !created { throw ConfigError(file: file.path, key: nil, reason: "cannot write key file") }
     }

@@ -58,6 +58,24 @@ package final class BrokerStore: Sendable {
                 """)
             try EventJournal.createTable(db)
         }
+        migrator.registerMigration("v2-tokens-sealed-payloads") { db in
+            try db.execute(sql: """
+                CREATE TABLE token (
+                    id TEXT PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    hash TEXT NOT NULL UNIQUE,
+                    agentCode TEXT,
+                    status TEXT NOT NULL,
+                    createdAt DOUBLE NOT NULL,
+                    expiresAt DOUBLE NOT NULL,
+                    createdBy TEXT NOT NULL,
+                    createdByRole TEXT NOT NULL,
+                    usedBy TEXT,
+                    usedAt DOUBLE
+                );
+                ALTER TABLE command ADD COLUMN sealedPayload BLOB;
+                """)
+        }
         return migrator
     }
 

@@ -7,6 +7,14 @@ package struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
         package static let notFound = Code(rawValue: "not_found")
         package static let conflict = Code(rawValue: "conflict")
         package static let corrupt = Code(rawValue: "corrupt")
+        package static let tokenInvalid = Code(rawValue: "token_invalid")
+        package static let tokenUsed = Code(rawValue: "token_used")
+        package static let tokenExpired = Code(rawValue: "token_expired")
+        package static let tokenRevoked = Code(rawValue: "token_revoked")
+        package static let tokenCodeMismatch = Code(rawValue: "token_code_mismatch")
+        package static let codeTaken = Code(rawValue: "agent_code_taken")
+        package static let serviceOwned = Code(rawValue: "service_owned")
+        package static let finalState = Code(rawValue: "final_state")
     }
 
     package var code: Code

@@ -32,6 +32,9 @@ struct DemoServiceCommand: AsyncParsableCommand {
     @Option(help: "Heartbeat interval in seconds until the broker says otherwise.")
     var heartbeatSeconds: Double = 30
 
+    @Option(help: "A one-time registration token, for the first start of this agent.")
+    var token: String?
+
     @Option(help: "Log level.")
     var logLevel = "info"
 
@@ -92,7 +95,7 @@ struct DemoServiceCommand: AsyncParsableCommand {
         let agent = CapsuleAgent(
             configuration: AgentConfiguration(
                 agentCode: agentCode, home: connect.home, routerEndpoint: connect.router, ingestEndpoint: connect.ingest,
-                brokerKey: connect.brokerKey, heartbeatInterval: .milliseconds(Int(heartbeatSeconds * 1000)), logger: logger),
+                brokerKey: connect.brokerKey, enrollmentToken: token, heartbeatInterval: .milliseconds(Int(heartbeatSeconds * 1000)), logger: logger),
             services: [service]
         )
         let group = ServiceGroup(

@@ -91,8 +91,25 @@ final class Cluster: @unchecked Sendable {
         try start("audit", "capsule-audit", commonArgs)
     }
 
-    func startDemoService() throws {
-        try start("demo", "capsule-demo-service", commonArgs + ["--heartbeat-seconds", "1", "--health-file", healthFile.path])
+    func startDemoService(agentCode: String = "demo-swift", name: String = "demo", extra: [String] = []) throws {
+        var args = commonArgs + ["--heartbeat-seconds", "1", "--health-file", healthFile.path, "--agent-code", agentCode] + extra
+        if !FileManager.default.fileExists(atPath: home.appendingPathComponent("keys/agent-\(agentCode).key").path) {
+            args += ["--token", try mintToken(agentCode: agentCode)]
+        }
+        try start(name, "capsule-demo-service", args)
+    }
+
+    /// Mints a registration token with the local owner key.
+    func mintToken(agentCode: String? = nil, expires: String = "10m") throws -> String {
+        var args = ["token", "create", "--name", "e2e", "--expires", expires]
+        if let agentCode { args += ["--agent-code", agentCode] }
+        var result = try ctl(args)
+        for _ in 0..<50 where result.exitCode != 0 {
+            Thread.sleep(forTimeInterval: 0.2)
+            result = try ctl(args)
+        }
+        guard result.exitCode == 0 else { throw ClusterError.timeout("token create: \(result.stderr)") }
+        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     func startControlPlane() throws {

@@ -49,11 +49,23 @@ start broker "$BIN/capsule-broker" "${THRESHOLDS[@]}"
 for _ in $(seq 1 50); do [ -f "$CAPSULE_HOME/broker.json" ] && break; sleep 0.1; done
 start aggregator "$BIN/capsule-aggregator" "${THRESHOLDS[@]}"
 start audit "$BIN/capsule-audit"
-start billing-bridge "$BIN/capsule-demo-service" --heartbeat-seconds 2
-start report-worker /bin/sh deploy/demo/report-worker.sh run
-start report-worker-agent "$BIN/capsule-agent" --manifest deploy/demo/report-worker.yaml --heartbeat-seconds 2
-
 CTL="$BIN/capsulectl"
+# A new agent enrols once with a one-time registration token; later starts reuse its key.
+token_args() {
+    if [ -f "$CAPSULE_HOME/keys/agent-$1.key" ]; then return; fi
+    for _ in $(seq 1 50); do
+        if token=$("$CTL" token create --name "demo $1" --agent-code "$1" --expires 10m 2>/dev/null); then
+            echo "--token $token"; return
+        fi
+        sleep 0.2
+    done
+    echo "could not mint a registration token for $1 (see $LOGS/broker.log)" >&2
+}
+start billing-bridge "$BIN/capsule-demo-service" --heartbeat-seconds 2 $(token_args demo-swift)
+start report-worker /bin/sh deploy/demo/report-worker.sh run
+start report-worker-agent "$BIN/capsule-agent" --manifest deploy/demo/report-worker.yaml --heartbeat-seconds 2 \
+    $(token_args sidecar-report-worker)
+
 started=$(date +%s)
 while true; do
     if [ -t 1 ]; then printf '\033[H\033[2J'; fi

@@ -1,0 +1,147 @@
+@testable import CapsuleBroker
+import CapsuleStore
+import Foundation
+import Testing
+
+private let created = Date(timeIntervalSince1970: 1_700_000_000)
+
+private func principal(_ kind: Principal.Kind, _ state: Principal.State = .active, role: Principal.Role? = nil) -> Principal {
+    Principal(publicKey: "KEY", kind: kind, identity: "id-\(kind.rawValue)", role: role, state: state, createdAt: created)
+}
+
+struct ZAPCase: Sendable, CustomTestStringConvertible {
+    var name: String
+    var mechanism: String
+    var domain: String
+    var publicKey: String?
+    var principal: Principal?
+    /// nil: accepted; otherwise the refusal text.
+    var refusal: String?
+
+    init(_ name: String, mechanism: String = "CURVE", _ domain: String, key: String? = "KEY", _ principal: Principal?, refused refusal: String?) {
+        self.name = name
+        self.mechanism = mechanism
+        self.domain = domain
+        self.publicKey = key
+        self.principal = principal
+        self.refusal = refusal
+    }
+
+    var testDescription: String { name }
+}
+
+struct ZAPHandlerTests {
+    static let domains = ["ingest", "bus", "router"]
+
+    static let cases: [ZAPCase] = {
+        var cases: [ZAPCase] = []
+        // CURVE is required on every domain, whoever asks.
+        for domain in domains {
+            cases.append(.init("NULL mechanism on \(domain)", mechanism: "NULL", domain, principal(.service), refused: "CURVE required"))
+            cases.append(.init("PLAIN mechanism on \(domain)", mechanism: "PLAIN", domain, principal(.agent), refused: "CURVE required"))
+            cases.append(.init("lowercase curve on \(domain)", mechanism: "curve", domain, principal(.agent), refused: "CURVE required"))
+            cases.append(.init("CURVE without a key on \(domain)", domain, key: nil, principal(.service), refused: "CURVE required"))
+        }
+        // A revoked key is refused everywhere, whatever its kind.
+        for domain in domains + ["unknown"] {
+            for kind in [Principal.Kind.agent, .service, .operator] {
+                cases.append(.init("revoked \(kind.rawValue) on \(domain)", domain, principal(kind, .revoked), refused: "key revoked"))
+            }
+        }
+        cases += [
+            // Unknown keys may reach the router (to enrol) and nothing else.
+            .init("unknown key on router", "router", nil, refused: nil),
+            .init("unknown key on ingest", "ingest", nil, refused: "key not enrolled"),
+            .init("unknown key on bus", "bus", nil, refused: "bus is for internal services"),
+            // Agents publish on ingest and talk on the router, but never read the bus.
+            .init("agent on ingest", "ingest", principal(.agent), refused: nil),
+            .init("agent on router", "router", principal(.agent), refused: nil),
+            .init("agent on bus", "bus", principal(.agent), refused: "bus is for internal services"),
+            // Internal services use all three.
+            .init("service on ingest", "ingest", principal(.service), refused: nil),
+            .init("service on bus", "bus", principal(.service), refused: nil),
+            .init("service on router", "router", principal(.service), refused: nil),
+            // Operators use the router and may follow the bus, but publish nothing on ingest.
+            .init("operator on router", "router", principal(.operator, role: .viewer), refused: nil),
+            .init("operator on bus", "bus", principal(.operator, role: .owner), refused: nil),
+            .init("operator on ingest", "ingest", principal(.operator, role: .owner), refused: "key not enrolled"),
+            // A disabled key still connects (ZAP runs once per connection); it is refused per message.
+            .init("disabled agent on ingest", "ingest", principal(.agent, .disabled), refused: nil),
+            .init("disabled agent on router", "router", principal(.agent, .disabled), refused: nil),
+            // Unknown domains are refused.
+            .init("service on an unknown domain", "admin", principal(.service), refused: "unknown domain"),
+            .init("unknown key on an empty domain", "", nil, refused: "unknown domain"),
+        ]
+        return cases
+    }()
+
+    @Test(arguments: cases)
+    func decide(_ row: ZAPCase) {
+        let decision = ZAPHandler.decide(mechanism: row.mechanism, domain: row.domain, publicKey: row.publicKey, principal: row.principal)
+        if let refusal = row.refusal {
+            #expect(decision == ZAPHandler.Decision(status: "400", text: refusal, userId: ""))
+        } else {
+            #expect(decision == ZAPHandler.Decision(status: "200", text: "OK", userId: row.publicKey ?? "<missing>"))
+        }
+    }
+
+    /// Accepted connections carry the key itself as User-Id, so each message can be re-checked.
+    @Test func userIdIsTheConnectingKey() {
+        let key = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"
+        let decision = ZAPHandler.decide(mechanism: "CURVE", domain: "router", publicKey: key, principal: nil)
+        #expect(decision.status == "200")
+        #expect(decision.userId == key)
+    }
+}
+
+struct BrokerPolicyTests {
+    static let table: [(service: String, op: String, role: Principal.Role)] = [
+        // Reads are open to every operator.
+        ("broker", "command.get", .viewer),
+        ("broker", "command.list", .viewer),
+        ("broker", "broker.stats", .viewer),
+        ("broker", "journal.replay", .viewer),
+        ("aggregator", "status", .viewer),
+        ("aggregator", "agents", .viewer),
+        ("aggregator", "service.show", .viewer),
+        ("audit", "query", .viewer),
+        // Commands need an operator.
+        ("broker", "command.create", .operator),
+        ("broker", "command.cancel", .operator),
+        // Enrolment and agent administration need an operator.
+        ("broker", "token.create", .operator),
+        ("broker", "token.revoke", .operator),
+        ("broker", "agent.disable", .operator),
+        ("broker", "agent.enable", .operator),
+        ("broker", "agent.revoke", .operator),
+        // Managing operators needs the owner.
+        ("broker", "operator.add", .owner),
+        ("broker", "operator.remove", .owner),
+        // The same op names on another service are not privileged.
+        ("aggregator", "command.create", .viewer),
+        ("audit", "operator.add", .viewer),
+    ]
+
+    @Test(arguments: table.indices)
+    func requiredRole(_ index: Int) {
+        let row = Self.table[index]
+        #expect(BrokerPolicy.requiredRole(service: row.service, op: row.op) == row.role, "\(row.service) \(row.op)")
+    }
+
+    @Test func rolesAreOrderedWeakestFirst() {
+        #expect(Principal.Role.viewer < .operator)
+        #expect(Principal.Role.operator < .owner)
+        #expect(Principal.Role.allCases.sorted() == [.viewer, .operator, .owner])
+        #expect(!(Principal.Role.owner < .owner))
+    }
+
+    /// A role may perform an op exactly when it is at least the required one (as the broker checks).
+    @Test func onlyOwnersManageOperators() {
+        let allowed = Principal.Role.allCases.filter { $0 >= BrokerPolicy.requiredRole(service: "broker", op: "operator.add") }
+        #expect(allowed == [.owner])
+        let mayCreate = Principal.Role.allCases.filter { $0 >= BrokerPolicy.requiredRole(service: "broker", op: "command.create") }
+        #expect(mayCreate == [.operator, .owner])
+        let mayRead = Principal.Role.allCases.filter { $0 >= BrokerPolicy.requiredRole(service: "broker", op: "command.list") }
+        #expect(mayRead == Principal.Role.allCases)
+    }
+}

@@ -1,0 +1,433 @@
+import CapsuleDomain
+import CapsuleProtocol
+import CapsuleStore
+import Foundation
+import GRDB
+import Testing
+
+/// Runs `body` with a fresh directory under the system temp dir and removes it afterwards.
+func withTemporaryDirectory<T>(_ body: (URL) throws -> T) throws -> T {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("capsule-store-tests-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: url) }
+    return try body(url)
+}
+
+/// Runs `body` with a BrokerStore in a fresh temporary directory.
+func withBrokerStore<T>(_ body: (BrokerStore, URL) throws -> T) throws -> T {
+    try withTemporaryDirectory { dir in
+        let url = dir.appendingPathComponent("state/broker.sqlite")
+        return try body(try BrokerStore(url: url), url)
+    }
+}
+
+let now = Date(timeIntervalSince1970: 1_700_000_000)
+
+func command(_ id: String = "cmd_1", payload: JSONValue = .object(["replicas": .number(3)]), expiresIn: Double = 300) -> CommandRecord {
+    CommandRecord(id: id, serviceCode: "billing", agentId: "agt_1", action: "scale", payload: payload, status: .pending,
+                  actor: "operator:ann", createdAt: now, updatedAt: now, expiresAt: now.addingTimeInterval(expiresIn))
+}
+
+struct BrokerStoreEnrollmentTests {
+    @Test func enrollAgentReturnsAnIdAndJournalsAgentRegistered() throws {
+        try withBrokerStore { store, _ in
+            let enrolled = try store.enrollAgent(code: "edge-1", publicKey: "KEY-A", actor: "agent:edge-1", now: now)
+            #expect(enrolled.agentId.hasPrefix("agt_"))
+            #expect(enrolled.agentId.count == 16)
+
+            let event = enrolled.event
+            #expect(event.seq == 1)
+            #expect(event.publisher == BrokerStore.publisher)
+            #expect(event.action == "agent.registered")
+            #expect(event.subject == "agent:\(enrolled.agentId)")
+            #expect(event.actor == "agent:edge-1")
+            #expect(event.to == "PENDING")
+            #expect(event.at == now)
+            #expect(event.details?["agentCode"] == .string("edge-1"))
+
+            #expect(try store.journalLastSeq() == 1)
+            #expect(try store.journalEvents(after: 0, limit: 10) == [event])
+
+            let principal = try #require(try store.principal(publicKey: "KEY-A"))
+            #expect(principal.kind == .agent)
+            #expect(principal.identity == enrolled.agentId)
+            #expect(principal.state == .active)
+            #expect(principal.sender == enrolled.agentId)
+
+            let agent = try #require(try store.agent(code: "edge-1"))
+            #expect(agent.id == enrolled.agentId)
+            #expect(agent.publicKey == "KEY-A")
+            #expect(agent.state == .active)
+            #expect(agent.createdAt == now)
+        }
+    }
+
+    @Test func enrollingTheSameCodeWithAnotherKeyIsAConflict() throws {
+        try withBrokerStore { store, _ in
+            let first = try store.enrollAgent(code: "edge-1", publicKey: "KEY-A", actor: "agent:edge-1", now: now)
+            let error = try #require(throws: StoreError.self) {
+                try store.enrollAgent(code: "edge-1", publicKey: "KEY-B", actor: "agent:edge-1", now: now.addingTimeInterval(1))
+            }
+            #expect(error.code == .conflict)
+            #expect(error.message.contains(first.agentId), "names the existing agent: \(error.message)")
+            #expect(error.message.contains("edge-1"))
+            #expect(error.description.hasPrefix("conflict: "))
+
+            // Nothing of the refused enrolment was kept.
+            #expect(try store.principal(publicKey: "KEY-B") == nil)
+            #expect(try store.agents().map(\.id) == [first.agentId])
+            #expect(try store.journalLastSeq() == 1)
+        }
+    }
+
+    @Test func distinctCodesGetDistinctIdsAndConsecutiveSequenceNumbers() throws {
+        try withBrokerStore { store, _ in
+            let a = try store.enrollAgent(code: "edge-b", publicKey: "KEY-B", actor: "x", now: now)
+            let b = try store.enrollAgent(code: "edge-a", publicKey: "KEY-A", actor: "x", now: now)
+            #expect(a.agentId != b.agentId)
+            #expect([a.event.seq, b.event.seq] == [1, 2])
+            #expect(try store.agents().map(\.code) == ["edge-a", "edge-b"], "ordered by code")
+        }
+    }
+
+    @Test func reusingAnEnrolledKeyForAnotherCodeIsRefused() throws {
+        try withBrokerStore { store, _ in
+            _ = try store.enrollAgent(code: "edge-1", publicKey: "KEY-A", actor: "x", now: now)
+            #expect(throws: (any Error).self) {
+                try store.enrollAgent(code: "edge-2", publicKey: "KEY-A", actor: "x", now: now)
+            }
+            #expect(try store.agents().count == 1)
+            #expect(try store.journalLastSeq() == 1)
+        }
+    }
+
+    @Test func upsertedPrincipalsRoundTrip() throws {
+        try withBrokerStore { store, _ in
+            let ann = Principal(publicKey: "OP-1", kind: .operator, identity: "ann", role: .owner, createdAt: now)
+            try store.upsert(ann)
+            try store.upsert(Principal(publicKey: "SVC-1", kind: .service, identity: "aggregator", createdAt: now))
+            #expect(try store.principal(publicKey: "OP-1") == ann)
+            #expect(ann.sender == "operator:ann")
+
+            var demoted = ann
+            demoted.role = .viewer
+            demoted.state = .disabled
+            try store.upsert(demoted)
+            #expect(try store.principal(publicKey: "OP-1")?.role == .viewer)
+            #expect(try store.principal(publicKey: "OP-1")?.state == .disabled)
+            #expect(try store.principals().count == 2)
+        }
+    }
+}
+
+struct BrokerStoreServiceTests {
+    @Test func claimsAreRefusedForServicesOwnedByAnotherAgent() throws {
+        try withBrokerStore { store, _ in
+            let a = try store.enrollAgent(code: "edge-a", publicKey: "KEY-A", actor: "x", now: now).agentId
+            let b = try store.enrollAgent(code: "edge-b", publicKey: "KEY-B", actor: "x", now: now).agentId
+            let billing = ServiceManifest(code: "billing", name: "Billing", version: "1", runtime: "swift",
+                                          configs: [ConfigItem(key: "dsn", value: .string("secret-dsn"), sensitive: true)])
+            #expect(try store.claimServices(agentId: a, manifests: [billing], now: now).isEmpty)
+
+            var updated = billing
+            updated.version = "2"
+            #expect(try store.claimServices(agentId: a, manifests: [updated], now: now).isEmpty, "the owner may update")
+
+            let refused = try store.claimServices(
+                agentId: b, manifests: [billing, ServiceManifest(code: "search", name: "S", version: "1", runtime: "go")], now: now)
+            #expect(refused == ["service billing is owned by agent \(a)"])
+
+            let services = try store.services().sorted { $0.code < $1.code }
+            #expect(services.map(\.code) == ["billing", "search"])
+            #expect(services.map(\.agentId) == [a, b])
+            #expect(services.first?.manifest.version == "2")
+            #expect(services.first?.manifest.configs.first?.value == nil, "stored manifests are sanitised")
+        }
+    }
+}
+
+struct BrokerStoreCommandTests {
+    @Test func pendingRunningSucceededWithJournalEvents() throws {
+        try withBrokerStore { store, _ in
+            let created = try store.create(command(payload: .object(["replicas": .number(3), "password": .string("hunter2")])))
+            #expect(created.action == "command.created")
+            #expect(created.subject == "command:cmd_1")
+            #expect(created.to == "PENDING")
+            #expect(created.actor == "operator:ann")
+            #expect(created.details?["payload"]?["password"] == .string(Redactor.placeholder), "the journal never sees the secret")
+
+            // While live, the agent must still get the real payload.
+            #expect(try store.command(id: "cmd_1")?.payload["password"] == .string("hunter2"))
+            #expect(try store.liveCommands(agentId: "agt_1").map(\.id) == ["cmd_1"])
+
+            guard case .moved(let running, let started) = try store.apply(.acknowledged, to: "cmd_1", actor: "agent:agt_1", now: now.addingTimeInterval(1)) else {
+                Issue.record("acknowledged should move PENDING to RUNNING")
+                return
+            }
+            #expect(running.status == .running)
+            #expect(started.action == "command.running")
+            #expect(started.from == "PENDING")
+            #expect(started.to == "RUNNING")
+            #expect(started.result == .success)
+            #expect(try store.command(id: "cmd_1")?.status == .running)
+            #expect(try store.command(id: "cmd_1")?.payload["password"] == .string("hunter2"), "still live")
+
+            guard case .unchanged(let same) = try store.apply(.acknowledged, to: "cmd_1", actor: "agent:agt_1", now: now.addingTimeInterval(2)) else {
+                Issue.record("a repeated acknowledgement is unchanged")
+                return
+            }
+            #expect(same.status == .running)
+
+            let result = CommandResult(commandId: "cmd_1", success: true, message: "scaled to 3",
+                                       data: .object(["apiKey": .string("k-123"), "replicas": .number(3)]))
+            guard case .moved(let done, let succeeded) = try store.apply(
+                .succeeded, to: "cmd_1", result: result, actor: "agent:agt_1", now: now.addingTimeInterval(3)) else {
+                Issue.record("succeeded should move RUNNING to SUCCEEDED")
+                return
+            }
+            #expect(done.status == .succeeded)
+            #expect(succeeded.action == "command.succeeded")
+            #expect(succeeded.from == "RUNNING")
+            #expect(succeeded.to == "SUCCEEDED")
+            #expect(succeeded.reason == "scaled to 3")
+            #expect(succeeded.details?["data"]?["apiKey"] == .string(Redactor.placeholder))
+
+            let stored = try #require(try store.command(id: "cmd_1"))
+            #expect(stored.status == .succeeded)
+            #expect(stored.success == true)
+            #expect(stored.message == "scaled to 3")
+            #expect(stored.updatedAt == now.addingTimeInterval(3))
+            #expect(stored.payload == .object(["replicas": .number(3), "password": .string(Redactor.placeholder)]))
+            #expect(stored.data == .object(["apiKey": .string(Redactor.placeholder), "replicas": .number(3)]))
+            #expect(try store.liveCommands(agentId: "agt_1").isEmpty)
+
+            let journal = try store.journalEvents(after: 0, limit: 100)
+            #expect(journal.map(\.action) == ["command.created", "command.running", "command.succeeded"])
+            #expect(journal.map(\.seq) == [1, 2, 3])
+        }
+    }
+
+    @Test func terminalPayloadIsRedactedInTheStoredRow() throws {
+        try withBrokerStore { store, _ in
+            _ = try store.create(command(payload: .object(["db": .object(["password": .string("hunter2")]), "token": .string("tok-9")])))
+            _ = try store.apply(.failed, to: "cmd_1", result: CommandResult(commandId: "cmd_1", success: false,
+                                                                         error: ErrorBody(code: "boom", message: "it broke")),
+                                actor: "agent:agt_1", now: now)
+            let raw = try store.pool.read { db in
+                try Row.fetchOne(db, sql: "SELECT payload, data, errorCode, errorMessage, status FROM command WHERE id = 'cmd_1'")
+            }
+            let row = try #require(raw)
+            let payload: String = row["payload"]
+            #expect(!payload.contains("hunter2"))
+            #expect(!payload.contains("tok-9"))
+            #expect(payload.contains(Redactor.placeholder))
+            #expect(row["status"] as String == "FAILED")
+            #expect(row["errorCode"] as String? == "boom")
+            #expect(row["errorMessage"] as String? == "it broke")
+
+            let journalText = try store.pool.read { db in try String.fetchAll(db, sql: "SELECT event FROM journal") }.joined()
+            #expect(!journalText.contains("hunter2"))
+            #expect(!journalText.contains("tok-9"))
+        }
+    }
+
+    @Test func failedAndExpiredAreFailuresCancelledIsASuccess() throws {
+        let expectations: [(CommandEvent, CommandStatus, AuditResult)] = [
+            (.failed, .failed, .failure), (.expired, .expired, .failure), (.cancelled, .cancelled, .success),
+            (.succeeded, .succeeded, .success),
+        ]
+        for (event, status, result) in expectations {
+            try withBrokerStore { store, _ in
+                _ = try store.create(command())
+                guard case .moved(let record, let audit) = try store.apply(
+                    event, to: "cmd_1", actor: "operator:ann", reason: "because", now: now) else {
+                    Issue.record("\(event) on PENDING should move")
+                    return
+                }
+                #expect(record.status == status)
+                #expect(audit.action == "command.\(status.rawValue.lowercased())")
+                #expect(audit.result == result, "\(event)")
+                #expect(audit.reason == "because")
+                #expect(audit.from == "PENDING")
+            }
+        }
+    }
+
+    @Test func lateResultOnATerminalCommandIsRejectedAndAudited() throws {
+        try withBrokerStore { store, _ in
+            _ = try store.create(command())
+            _ = try store.apply(.cancelled, to: "cmd_1", actor: "operator:ann", now: now.addingTimeInterval(1))
+
+            let late = CommandResult(commandId: "cmd_1", success: true, message: "done anyway")
+            guard case .rejected(let record, let why, let audit) = try store.apply(
+                .succeeded, to: "cmd_1", result: late, actor: "agent:agt_1", now: now.addingTimeInterval(2)) else {
+                Issue.record("a result after CANCELLED must be rejected")
+                return
+            }
+            #expect(record?.status == .cancelled)
+            #expect(why.contains("CANCELLED"))
+            let event = try #require(audit)
+            #expect(event.action == "command.rejected")
+            #expect(event.result == .failure)
+            #expect(event.subject == "command:cmd_1")
+            #expect(event.actor == "agent:agt_1")
+            #expect(event.from == "CANCELLED")
+            #expect(event.reason == why)
+            #expect(event.details?["event"] == .string("succeeded"))
+            #expect(event.seq == 3)
+
+            let stored = try #require(try store.command(id: "cmd_1"))
+            #expect(stored.status == .cancelled)
+            #expect(stored.message == nil, "the late result is not stored")
+            #expect(try store.journalEvents(after: 0, limit: 10).map(\.action) == ["command.created", "command.cancelled", "command.rejected"])
+        }
+    }
+
+    @Test func unknownCommandIsRejectedWithoutAnEvent() throws {
+        try withBrokerStore { store, _ in
+            guard case .rejected(let record, let why, let audit) = try store.apply(.acknowledged, to: "nope", actor: "x", now: now) else {
+                Issue.record("unknown command should be rejected")
+                return
+            }
+            #expect(record == nil)
+            #expect(why == "unknown command nope")
+            #expect(audit == nil)
+            #expect(try store.journalLastSeq() == 0)
+        }
+    }
+
+    @Test func expiryDeliveriesAndListing() throws {
+        try withBrokerStore { store, _ in
+            _ = try store.create(command("cmd_short", expiresIn: 10))
+            _ = try store.create(command("cmd_long", expiresIn: 300))
+            #expect(try store.dueForExpiry(now: now.addingTimeInterval(9)).isEmpty)
+            #expect(try store.dueForExpiry(now: now.addingTimeInterval(10)).map(\.id) == ["cmd_short"])
+            #expect(Set(try store.dueForExpiry(now: now.addingTimeInterval(300)).map(\.id)) == ["cmd_short", "cmd_long"])
+
+            _ = try store.apply(.expired, to: "cmd_short", actor: "system", now: now.addingTimeInterval(10))
+            #expect(try store.dueForExpiry(now: now.addingTimeInterval(1_000)).map(\.id) == ["cmd_long"], "terminal commands never expire again")
+
+            try store.markDelivered(id: "cmd_long")
+            try store.markDelivered(id: "cmd_long")
+            #expect(try store.command(id: "cmd_long")?.deliveries == 2)
+
+            #expect(try store.commands(status: .expired).map(\.id) == ["cmd_short"])
+            #expect(try store.commands(status: .pending).map(\.id) == ["cmd_long"])
+            #expect(try store.commands().count == 2)
+            #expect(try store.commands(limit: 1).count == 1)
+        }
+    }
+
+    @Test func duplicateCommandIdIsRefusedAtomically() throws {
+        try withBrokerStore { store, _ in
+            _ = try store.create(command())
+            #expect(throws: (any Error).self) { try store.create(command()) }
+            #expect(try store.journalLastSeq() == 1, "no command.created for the refused insert")
+        }
+    }
+}
+
+struct EventJournalTests {
+    func append(_ store: BrokerStore, _ count: Int) throws {
+        for index in 0..<count {
+            _ = try store.journal { seq in
+                AuditEvent(publisher: "ignored", seq: 999, at: now, action: "test.event", subject: "n:\(index)", actor: "system")
+            }
+        }
+    }
+
+    @Test func appendStampsPublisherAndNextSequence() throws {
+        try withBrokerStore { store, _ in
+            let event = try store.journal { seq in
+                AuditEvent(publisher: "someone-else", seq: 0, at: now, action: "agent.enrollment_refused", subject: "s",
+                           actor: "key:K", result: .failure, reason: "seq \(seq)")
+            }
+            #expect(event.publisher == "broker")
+            #expect(event.seq == 1)
+            #expect(event.reason == "seq 1", "the closure receives the sequence number")
+        }
+    }
+
+    @Test func pruneKeepsTheLatest() throws {
+        try withBrokerStore { store, _ in
+            try append(store, 5)
+            try store.pruneJournal(upTo: 2)
+            #expect(try store.journalEvents(after: 0, limit: 100).map(\.seq) == [3, 4, 5])
+            try store.pruneJournal(upTo: 5)
+            #expect(try store.journalEvents(after: 0, limit: 100).map(\.seq) == [5], "the newest event survives")
+            #expect(try store.journalLastSeq() == 5)
+            try store.pruneJournal(upTo: 1_000)
+            #expect(try store.journalEvents(after: 0, limit: 100).map(\.seq) == [5])
+
+            try append(store, 1)
+            #expect(try store.journalLastSeq() == 6, "the sequence never restarts after a prune")
+            #expect(try store.journalEvents(after: 0, limit: 100).map(\.seq) == [5, 6])
+        }
+    }
+
+    @Test func eventsAfterAndLimit() throws {
+        try withBrokerStore { store, _ in
+            try append(store, 6)
+            #expect(try store.journalEvents(after: 2, limit: 100).map(\.seq) == [3, 4, 5, 6])
+            #expect(try store.journalEvents(after: 2, limit: 2).map(\.seq) == [3, 4])
+            #expect(try store.journalEvents(after: 6, limit: 100).isEmpty)
+            #expect(try store.journalEvents(after: 0, limit: 100).map(\.subject) == (0..<6).map { "n:\($0)" })
+        }
+    }
+
+    @Test func emptyJournal() throws {
+        try withBrokerStore { store, _ in
+            #expect(try store.journalLastSeq() == 0)
+            try store.pruneJournal(upTo: 10)
+            #expect(try store.journalEvents(after: 0, limit: 10).isEmpty)
+        }
+    }
+}
+
+struct BrokerStoreMigrationTests {
+    /// A database created by the first release (only migration "v1") opens with today's store and ends up
+    /// with every migration applied, its data intact. Stays valid as migrations are added.
+    @Test func databaseAtV1OpensWithTheCurrentStore() throws {
+        try withTemporaryDirectory { dir in
+            let url = dir.appendingPathComponent("broker.sqlite")
+            let queue = try DatabaseQueue(path: url.path)
+            try BrokerStore.migrator.migrate(queue, upTo: "v1")
+            try queue.write { db in
+                #expect(try BrokerStore.migrator.appliedIdentifiers(db) == ["v1"])
+                try db.execute(sql: "INSERT INTO principal (publicKey, kind, identity, role, state, createdAt) VALUES ('K', 'agent', 'agt_old', NULL, 'ACTIVE', 0)")
+                try db.execute(sql: "INSERT INTO agent (id, code, publicKey, createdAt) VALUES ('agt_old', 'edge-old', 'K', 0)")
+                try db.execute(sql: "INSERT INTO journal (seq, event) VALUES (7, '{}')")
+            }
+            try queue.close()
+
+            let store = try BrokerStore(url: url)
+            let schema = try store.pool.read { db in
+                (
+                    missing: try ["principal", "agent", "service", "command", "journal"].filter { try !db.tableExists($0) },
+                    completed: try BrokerStore.migrator.hasCompletedMigrations(db),
+                    applied: try BrokerStore.migrator.appliedIdentifiers(db)
+                )
+            }
+            #expect(schema.missing.isEmpty, "missing tables: \(schema.missing)")
+            #expect(schema.completed)
+            #expect(schema.applied == Set(BrokerStore.migrator.migrations))
+            #expect(try store.agent(code: "edge-old")?.id == "agt_old")
+            #expect(try store.journalLastSeq() == 7)
+
+            // And it keeps working: the next event continues the old sequence.
+            let enrolled = try store.enrollAgent(code: "edge-new", publicKey: "K2", actor: "x", now: now)
+            #expect(enrolled.event.seq == 8)
+        }
+    }
+
+    @Test func openingTwiceIsIdempotent() throws {
+        try withTemporaryDirectory { dir in
+            let url = dir.appendingPathComponent("nested/deeper/broker.sqlite")
+            _ = try BrokerStore(url: url).enrollAgent(code: "edge-1", publicKey: "K", actor: "x", now: now)
+            let again = try BrokerStore(url: url)
+            #expect(try again.agents().map(\.code) == ["edge-1"])
+            let attributes = try FileManager.default.attributesOfItem(atPath: url.deletingLastPathComponent().path)
+            #expect((attributes[.posixPermissions] as? Int) == 0o700, "the state directory is private")
+        }
+    }
+}
