@@ -80,7 +80,7 @@ let package = Package(
         .testTarget(name: "CapsuleStoreTests", dependencies: ["CapsuleStore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "CapsuleAggregatorTests", dependencies: ["CapsuleAggregator"]),
         .testTarget(name: "CapsuleBrokerTests", dependencies: ["CapsuleBroker"]),
-        .testTarget(name: "CapsuleEndToEndTests", dependencies: ["CapsuleRuntime", "CapsuleProtocol"]),
+        .testTarget(name: "CapsuleEndToEndTests", dependencies: ["CapsuleRuntime", "CapsuleProtocol", "CapsuleZMQ", "CapsuleStore"]),
     ]
 )
 

@@ -1,3 +1,4 @@
+import CapsuleDomain
 import CapsuleProtocol
 import Foundation
 
@@ -42,7 +43,10 @@ actor CommandLedger {
     }
 
     func finish(_ result: CommandResult) {
-        entries[result.commandId] = .finished(result)
+        // Kept on disk, so only in redacted form (the broker stores it redacted too).
+        var stored = result
+        stored.data = Redactor.redact(result.data)
+        entries[result.commandId] = .finished(stored)
         if entries.count > 10_000, let oldest = entries.keys.sorted().first { entries[oldest] = nil }
         save()
     }

@@ -62,9 +62,12 @@ struct DemoServiceCommand: AsyncParsableCommand {
                     ConfigItem(key: "apiKey", sensitive: true, secretRef: "env:BILLING_API_KEY"),
                 ]
             }
-            .action(ActionDefinition(name: "flush-cache", label: "Flush cache", description: "Drops cached invoices.")) { _, _ in
+            .action(ActionDefinition(name: "flush-cache", label: "Flush cache", description: "Drops cached invoices.")) { payload, _ in
                 let count = processed.add(1, ordering: .relaxed).newValue
-                return .ok("cache flushed", data: .object(["flushes": .number(Double(count))]))
+                // Reports how many characters the `password` input had, to show the handler got the raw value.
+                var data: [String: JSONValue] = ["flushes": .number(Double(count))]
+                if let password = payload["password"]?.stringValue { data["receivedInputChars"] = .number(Double(password.count)) }
+                return .ok("cache flushed", data: .object(data))
             }
             .action(ActionDefinition(
                 name: "set-health", label: "Set health", description: "Changes the health this service reports.",

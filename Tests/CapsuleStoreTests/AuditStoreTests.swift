@@ -1,0 +1,240 @@
+// AuditStore lives in the CapsuleAudit target, which no test target depends on yet (Package.swift:
+// CapsuleStoreTests depends on CapsuleStore and GRDB only), so these tests cannot link today.
+// To enable them, add "CapsuleAudit" to the CapsuleStoreTests dependencies in Package.swift and
+// define CAPSULE_AUDIT_TESTS for that target, e.g.
+//     .testTarget(name: "CapsuleStoreTests", dependencies: ["CapsuleStore", "CapsuleAudit", ...],
+//                 swiftSettings: [.define("CAPSULE_AUDIT_TESTS")])
+// (or simply delete the #if below). They were verified against the current sources in a scratch copy
+// of the package with exactly that change.
+#if CAPSULE_AUDIT_TESTS
+import CapsuleAudit
+import CapsuleDomain
+import CapsuleProtocol
+import CapsuleStore
+import Foundation
+import GRDB
+import Testing
+
+/// Runs `body` with an AuditStore in a fresh temporary directory.
+func withAuditStore<T>(_ body: (AuditStore, URL) throws -> T) throws -> T {
+    try withTemporaryDirectory { dir in
+        let url = dir.appendingPathComponent("audit.sqlite")
+        return try body(try AuditStore(url: url), url)
+    }
+}
+
+func event(
+    _ publisher: String, _ seq: UInt64, at seconds: Double = 0, action: String = "service.transition",
+    subject: String = "service:api", actor: String = "system", result: AuditResult = .success, reason: String? = nil
+) -> AuditEvent {
+    AuditEvent(publisher: publisher, seq: seq, at: now.addingTimeInterval(seconds), action: action, subject: subject,
+               actor: actor, result: result, reason: reason ?? "\(publisher)#\(seq)")
+}
+
+func filter(_ configure: (inout AuditFilter) -> Void) -> AuditFilter {
+    var filter = AuditFilter()
+    filter.limit = 1_000
+    configure(&filter)
+    return filter
+}
+
+struct AuditStoreInsertTests {
+    @Test func outOfOrderAndDuplicatedEventsAreStoredOnceAndTheCursorFollowsTheContiguousPrefix() throws {
+        try withAuditStore { store, _ in
+            #expect(try store.insert([event("broker", 3), event("broker", 1)]) == ["broker": 1])
+            #expect(try store.insert([event("broker", 2), event("broker", 2), event("broker", 3)]) == ["broker": 3])
+            #expect(try store.insert([event("broker", 5), event("aggregator", 2)]) == ["broker": 3, "aggregator": 0], "gaps hold the cursor")
+            #expect(try store.insert([event("broker", 4), event("aggregator", 1), event("aggregator", 1)]) == ["broker": 5, "aggregator": 2])
+            #expect(try store.insert([event("broker", 1), event("broker", 5)]) == ["broker": 5], "replays change nothing")
+            #expect(try store.cursors() == ["broker": 5, "aggregator": 2])
+
+            let all = try store.query(filter { $0.ascending = true })
+            let keys = all.map { "\($0.event.publisher)#\($0.event.seq)" }
+            #expect(keys.count == 7)
+            #expect(Set(keys).count == keys.count, "each (publisher, seq) exactly once: \(keys)")
+            #expect(Set(keys) == ["broker#1", "broker#2", "broker#3", "broker#4", "broker#5", "aggregator#1", "aggregator#2"])
+            #expect(all.map(\.id) == all.map(\.id).sorted())
+        }
+    }
+
+    @Test func aReplayedEventKeepsTheFirstCopy() throws {
+        try withAuditStore { store, _ in
+            try store.insert([event("broker", 1, reason: "original")])
+            try store.insert([event("broker", 1, reason: "replayed with other content")])
+            let stored = try store.query(filter { _ in })
+            #expect(stored.map(\.event.reason) == ["original"])
+        }
+    }
+
+    @Test func insertingNothingReturnsNoCursors() throws {
+        try withAuditStore { store, _ in
+            #expect(try store.insert([]) == [:])
+            #expect(try store.cursors().isEmpty)
+        }
+    }
+
+    @Test func cursorsSurviveARestart() throws {
+        try withTemporaryDirectory { dir in
+            let url = dir.appendingPathComponent("audit.sqlite")
+            do {
+                let store = try AuditStore(url: url)
+                try store.insert([event("broker", 1), event("broker", 2), event("broker", 4)])
+            }
+            let reopened = try AuditStore(url: url)
+            #expect(try reopened.cursors() == ["broker": 2])
+            #expect(try reopened.insert([event("broker", 3)]) == ["broker": 4])
+        }
+    }
+
+    /// An event that reaches the store without passing through AuditEvent.init (decoded from the wire)
+    /// is still redacted before it is written.
+    @Test func detailsAreRedactedOnInsert() throws {
+        try withAuditStore { store, _ in
+            let json = #"{"publisher":"broker","seq":1,"at":0,"action":"command.created","subject":"command:1","actor":"operator:ann","result":"SUCCESS","details":{"payload":{"password":"hunter2","n":1}}}"#
+            let decoded = try WireCodec.fromJSON(AuditEvent.self, Data(json.utf8))
+            #expect(decoded.details?["payload"]?["password"] == .string("hunter2"), "decoding bypasses the initializer")
+            try store.insert([decoded])
+
+            let raw = try store.pool.read { db in try String.fetchOne(db, sql: "SELECT details FROM audit_event") }
+            #expect(raw?.contains("hunter2") == false)
+            let stored = try store.query(filter { _ in })
+            #expect(stored.first?.event.details?["payload"]?["password"] == .string(Redactor.placeholder))
+            #expect(stored.first?.event.details?["payload"]?["n"] == .number(1))
+        }
+    }
+}
+
+struct AuditStoreQueryTests {
+    /// Ten events from two publishers, one per second.
+    static let events: [AuditEvent] = [
+        event("broker", 1, at: 0, action: "agent.registered", subject: "agent:agt_1", actor: "agent:edge-1"),
+        event("broker", 2, at: 1, action: "command.created", subject: "command:c1", actor: "operator:ann"),
+        event("broker", 3, at: 2, action: "command.running", subject: "command:c1", actor: "agent:agt_1"),
+        event("aggregator", 1, at: 3, action: "service.transition", subject: "service:api", actor: "system"),
+        event("broker", 4, at: 4, action: "command.failed", subject: "command:c1", actor: "agent:agt_1", result: .failure),
+        event("broker", 5, at: 5, action: "command.rejected", subject: "command:c1", actor: "agent:agt_1", result: .failure),
+        event("aggregator", 2, at: 6, action: "agent.transition", subject: "agent:agt_1", actor: "system"),
+        event("broker", 6, at: 7, action: "operator.denied", subject: "broker:command.create", actor: "operator:bob", result: .failure),
+        event("broker", 7, at: 8, action: "commander.x", subject: "x", actor: "system"),
+        event("aggregator", 3, at: 9, action: "service.transition", subject: "service:api", actor: "system"),
+    ]
+
+    func seeded<T>(_ body: (AuditStore) throws -> T) throws -> T {
+        try withAuditStore { store, _ in
+            try store.insert(Self.events)
+            return try body(store)
+        }
+    }
+
+    /// "publisher#seq" of the matches, oldest first.
+    func matches(_ store: AuditStore, _ configure: (inout AuditFilter) -> Void) throws -> [String] {
+        try store.query(filter { $0.ascending = true; configure(&$0) }).map { "\($0.event.publisher)#\($0.event.seq)" }
+    }
+
+    @Test func bySubject() throws {
+        try seeded { store in
+            #expect(try matches(store) { $0.subject = "command:c1" } == ["broker#2", "broker#3", "broker#4", "broker#5"])
+            #expect(try matches(store) { $0.subject = "command:" }.isEmpty, "subject is exact")
+        }
+    }
+
+    @Test func byExactAction() throws {
+        try seeded { store in
+            #expect(try matches(store) { $0.action = "command.created" } == ["broker#2"])
+            #expect(try matches(store) { $0.action = "command" }.isEmpty, "no implicit prefix")
+        }
+    }
+
+    @Test(arguments: ["command.", "command.*"])
+    func byActionPrefix(_ prefix: String) throws {
+        try seeded { store in
+            #expect(try matches(store) { $0.action = prefix } == ["broker#2", "broker#3", "broker#4", "broker#5"],
+                    "command. must not match commander.x")
+        }
+    }
+
+    @Test func byActorAndResult() throws {
+        try seeded { store in
+            #expect(try matches(store) { $0.actor = "agent:agt_1" } == ["broker#3", "broker#4", "broker#5"])
+            #expect(try matches(store) { $0.result = .failure } == ["broker#4", "broker#5", "broker#6"])
+            #expect(try matches(store) { $0.actor = "agent:agt_1"; $0.result = .failure; $0.action = "command.failed" } == ["broker#4"])
+        }
+    }
+
+    @Test func bySinceAndUntilInclusive() throws {
+        try seeded { store in
+            #expect(try matches(store) { $0.since = now.addingTimeInterval(7) } == ["broker#6", "broker#7", "aggregator#3"])
+            #expect(try matches(store) { $0.until = now.addingTimeInterval(1) } == ["broker#1", "broker#2"])
+            #expect(try matches(store) { $0.since = now.addingTimeInterval(3); $0.until = now.addingTimeInterval(4) }
+                == ["aggregator#1", "broker#4"])
+        }
+    }
+
+    @Test func afterIdAscendingFollowsNewRows() throws {
+        try seeded { store in
+            let all = try store.query(filter { $0.ascending = true })
+            #expect(all.count == Self.events.count)
+            let cut = all[6].id
+            let newer = try store.query(filter { $0.afterId = cut; $0.ascending = true })
+            #expect(newer.map(\.id) == Array(all.dropFirst(7)).map(\.id))
+            #expect(newer.allSatisfy { $0.id > cut })
+
+            try store.insert([event("broker", 8, at: 10)])
+            let followed = try store.query(filter { $0.afterId = all.last!.id; $0.ascending = true })
+            #expect(followed.map { $0.event.seq } == [8])
+        }
+    }
+
+    @Test func newestFirstByDefaultAndLimited() throws {
+        try seeded { store in
+            var newest = AuditFilter()
+            newest.limit = 3
+            let records = try store.query(newest)
+            #expect(records.map { "\($0.event.publisher)#\($0.event.seq)" } == ["aggregator#3", "broker#7", "broker#6"])
+            #expect(try store.query(AuditFilter()).count == Self.events.count, "default limit is 100")
+            var zero = AuditFilter()
+            zero.limit = 0
+            #expect(try store.query(zero).count == 1, "the limit is clamped to at least 1")
+        }
+    }
+
+    @Test func recordsRoundTripTheEvent() throws {
+        try seeded { store in
+            let record = try #require(try store.query(filter { $0.subject = "broker:command.create" }).first)
+            #expect(record.event == Self.events[7])
+        }
+    }
+}
+
+struct AuditStoreMigrationTests {
+    @Test func databaseAtV1OpensWithTheCurrentStore() throws {
+        try withTemporaryDirectory { dir in
+            let url = dir.appendingPathComponent("audit.sqlite")
+            let queue = try DatabaseQueue(path: url.path)
+            try AuditStore.migrator.migrate(queue, upTo: "v1")
+            try queue.write { db in
+                try db.execute(sql: """
+                    INSERT INTO audit_event (publisher, seq, at, action, subject, actor, result)
+                    VALUES ('broker', 1, 0, 'agent.registered', 'agent:a', 'system', 'SUCCESS')
+                    """)
+                try db.execute(sql: "INSERT INTO publisher_cursor (publisher, lastSeq) VALUES ('broker', 1)")
+            }
+            try queue.close()
+
+            let store = try AuditStore(url: url)
+            let schema = try store.pool.read { db in
+                (
+                    missing: try ["audit_event", "publisher_cursor"].filter { try !db.tableExists($0) },
+                    completed: try AuditStore.migrator.hasCompletedMigrations(db),
+                    applied: try AuditStore.migrator.appliedIdentifiers(db)
+                )
+            }
+            #expect(schema.missing.isEmpty)
+            #expect(schema.completed)
+            #expect(schema.applied == Set(AuditStore.migrator.migrations))
+            #expect(try store.cursors() == ["broker": 1])
+            #expect(try store.insert([event("broker", 2)]) == ["broker": 2])
+        }
+    }
+}
+#endif
