@@ -71,13 +71,18 @@ let package = Package(
         .executableTarget(name: "capsule-agent", dependencies: ["CapsuleSidecar"]),
         .executableTarget(name: "capsulectl", dependencies: ["CapsuleCTL"]),
         .executableTarget(name: "capsule-demo-service", dependencies: ["CapsuleAgentKit", "CapsuleRuntime"]),
+        // Fuzz target over the wire decoder and the broker's ingest checks (Fuzz/README.md).
+        .executableTarget(name: "capsule-fuzz", dependencies: ["CapsuleBroker", "CapsuleProtocol", "CapsuleStore"]),
 
         // Tests.
         .testTarget(name: "CapsuleDomainTests", dependencies: ["CapsuleDomain"]),
         .testTarget(name: "CapsuleProtocolTests", dependencies: ["CapsuleProtocol"]),
         .testTarget(name: "CapsuleZMQTests", dependencies: ["CapsuleZMQ", "CapsuleRuntime"]),
         .testTarget(name: "CapsuleSidecarTests", dependencies: ["CapsuleSidecar", "CapsuleAgentKit"]),
-        .testTarget(name: "CapsuleStoreTests", dependencies: ["CapsuleStore", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(
+            name: "CapsuleStoreTests",
+            dependencies: ["CapsuleStore", "CapsuleAudit", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .testTarget(name: "CapsuleAggregatorTests", dependencies: ["CapsuleAggregator"]),
         .testTarget(name: "CapsuleBrokerTests", dependencies: ["CapsuleBroker"]),
         .testTarget(name: "CapsuleEndToEndTests", dependencies: ["CapsuleRuntime", "CapsuleProtocol", "CapsuleZMQ", "CapsuleStore"]),

@@ -75,7 +75,11 @@ package struct StatusBoard: Sendable {
     private mutating func ensureService(_ code: String, agentId: String) {
         if services[code] == nil {
             services[code] = ServiceState(code: code, agentId: agentId, reason: "")
-            agents[agentId]?.services.append(code)
+        }
+        if let previous = services[code]?.agentId, previous != agentId {
+            // The service moved (re-enrolment): its former agent no longer answers for it.
+            agents[previous]?.services.removeAll { $0 == code }
+            dirtyAgents.insert(previous)
         }
         services[code]?.agentId = agentId
         if agents[agentId]?.services.contains(code) == false { agents[agentId]?.services.append(code) }

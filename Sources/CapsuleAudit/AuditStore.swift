@@ -97,8 +97,9 @@ package final class AuditStore: Sendable {
         }
         if let action = filter.action {
             if action.hasSuffix("*") || action.hasSuffix(".") {
-                clauses.append("action LIKE ?")
-                arguments.append(action.trimmingCharacters(in: CharacterSet(charactersIn: "*")) + "%")
+                // GLOB is case-sensitive and treats `_` literally, unlike LIKE.
+                clauses.append("action GLOB ?")
+                arguments.append(action.trimmingCharacters(in: CharacterSet(charactersIn: "*")) + "*")
             } else {
                 clauses.append("action = ?")
                 arguments.append(action)

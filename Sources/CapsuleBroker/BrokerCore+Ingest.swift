@@ -24,13 +24,6 @@ extension BrokerCore {
             drops.drop("oversized", sender: peer, detail: "\(message.byteCount) bytes", logger: logger, now: clock)
             return
         }
-        let decoded: WireMessage
-        do {
-            decoded = try WireCodec.decode(message.frames, hasTopic: true)
-        } catch {
-            drops.drop(error.code.rawValue, sender: peer, detail: error.detail, logger: logger, now: clock)
-            return
-        }
         guard let key = message.userId, let principal = principals[key], principal.state == .active else {
             drops.drop("unauthorised", sender: peer, detail: "key not enrolled or not active", logger: logger, now: clock)
             if let key = message.userId, principals[key]?.state == .revoked { cut(message, reason: "revoked key") }
@@ -40,67 +33,24 @@ extension BrokerCore {
             throttled(principal, clock: clock)
             return
         }
-        guard decoded.header.sender == principal.sender else {
-            identityMismatch(claimed: decoded.header.sender, principal: principal, type: decoded.header.type)
-            return
-        }
-        let allowed: Set<MessageType> = principal.kind == .agent ? [.heartbeat, .health, .serviceReport] : [.event, .beacon]
-        guard allowed.contains(decoded.header.type) else {
-            drops.drop("not_allowed", sender: peer, detail: "\(decoded.header.type.rawValue) on ingest", logger: logger, now: clock)
-            return
-        }
-        var action: String?
-        do {
-            switch decoded.header.type {
-            case .heartbeat:
-                let body = try decoded.decode(Heartbeat.self)
-                guard body.agentId == principal.identity else { return identityMismatch(claimed: body.agentId, principal: principal, type: .heartbeat) }
-                guard ownsAll(body.services.map(\.code), principal: principal) else { return }
-            case .health:
-                let body = try decoded.decode(HealthUpdate.self)
-                guard body.agentId == principal.identity else { return identityMismatch(claimed: body.agentId, principal: principal, type: .health) }
-                guard ownsAll(body.services.map(\.code), principal: principal) else { return }
-            case .serviceReport:
-                let body = try decoded.decode(ServiceReport.self)
-                guard body.agentId == principal.identity else {
-                    return identityMismatch(claimed: body.agentId, principal: principal, type: .serviceReport)
-                }
-                // A report that claims another agent's service is refused whole, never forwarded.
-                guard acceptReport(body, from: principal) else { return }
-            case .event:
-                action = try decoded.decode(AuditEvent.self).action
-            default:
-                break
-            }
-        } catch {
-            drops.drop(error.code.rawValue, sender: peer, detail: error.detail, logger: logger, now: clock)
-            return
-        }
-        let expected = Topic.expected(for: decoded.header.type, sender: principal.sender, action: action)
-        guard decoded.topic == expected else {
-            drops.drop("topic_mismatch", sender: peer, detail: "topic \(decoded.topic ?? "") for \(decoded.header.type.rawValue)", logger: logger, now: clock)
-            return
-        }
-        do {
-            _ = try bus.send(message.frames)
-            forwarded += 1
-        } catch {
-            drops.drop("bus_full", sender: peer, detail: "\(error)", logger: logger, now: clock)
-        }
-    }
-
-    /// Whether every service code belongs to this agent (or to nobody yet). A message naming another
-    /// agent's service is dropped and audited.
-    private func ownsAll(_ codes: [String], principal: Principal) -> Bool {
-        for code in codes {
-            if let owner = services[code]?.agentId, owner != principal.identity {
-                drops.drop("service_owned", sender: principal.sender, detail: "service \(code) is owned by \(owner)", logger: logger,
-                           now: now.timeIntervalSince1970)
-                auditRefusal(agentId: principal.identity, reason: "service \(code) is owned by agent \(owner)")
-                return false
+        switch IngestGate.check(frames: message.frames, principal: principal, owners: serviceOwners) {
+        case .drop(let reason, let detail):
+            drops.drop(reason, sender: peer, detail: detail, logger: logger, now: clock)
+        case .identityMismatch(let claimed, let type):
+            identityMismatch(claimed: claimed, principal: principal, type: type)
+        case .serviceOwned(let code, let owner):
+            drops.drop("service_owned", sender: peer, detail: "service \(code) is owned by \(owner)", logger: logger, now: clock)
+            auditRefusal(agentId: principal.identity, reason: "service \(code) is owned by agent \(owner)")
+        case .forward(_, let report):
+            // A report that claims another agent's service is refused whole, never forwarded.
+            if let report, !acceptReport(report, from: principal) { return }
+            do {
+                _ = try bus.send(message.frames)
+                forwarded += 1
+            } catch {
+                drops.drop("bus_full", sender: peer, detail: "\(error)", logger: logger, now: clock)
             }
         }
-        return true
     }
 
     private func auditRefusal(agentId: String, reason: String) {
@@ -118,7 +68,7 @@ extension BrokerCore {
         do {
             let refused = try store.claimServices(agentId: principal.identity, manifests: report.services, now: now)
             if refused.isEmpty {
-                for manifest in report.services {
+                for manifest in report.services where services[manifest.code]?.manifest != manifest.sanitized {
                     services[manifest.code] = BrokerStore.ServiceRecord(code: manifest.code, agentId: principal.identity, manifest: manifest.sanitized)
                 }
                 return true

@@ -245,7 +245,8 @@ package final class BrokerStore: Sendable {
         value.map { String(decoding: WireCodec.json($0), as: UTF8.self) }
     }
 
-    /// Persists a new PENDING command and journals `command.created` in one transaction.
+    /// Persists a new PENDING command and journals `command.created` in one transaction. Only the
+    /// redacted payload is stored here; the broker keeps the raw one sealed (``setSealedPayload(id:sealed:)``).
     package func create(_ command: CommandRecord) throws -> AuditEvent {
         try pool.write { db in
             try db.execute(
@@ -253,7 +254,7 @@ package final class BrokerStore: Sendable {
                     INSERT INTO command (id, serviceCode, agentId, action, payload, status, actor, createdAt, updatedAt, expiresAt)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
-                arguments: [command.id, command.serviceCode, command.agentId, command.action, Self.text(command.payload),
+                arguments: [command.id, command.serviceCode, command.agentId, command.action, Self.text(Redactor.redact(command.payload)),
                             command.status.rawValue, command.actor, command.createdAt.storeValue,
                             command.updatedAt.storeValue, command.expiresAt.storeValue]
             )

@@ -337,11 +337,7 @@ struct StatusBoardTests {
 struct StatusBoardOwnershipTests {
     /// A service that moves to another agent must follow it: the old agent's silence must not take it
     /// OFFLINE while the new owner keeps reporting it healthy.
-    @Test(.disabled("""
-        bug: StatusBoard.ensureService (Sources/CapsuleAggregator/StatusBoard.swift:75-82) re-points a service to \
-        its new agent but never removes it from the old agent's `services`, so every sweep re-evaluates it with the \
-        old agent's heartbeat and the service flaps HEALTHY → OFFLINE → HEALTHY in one sweep
-        """))
+    @Test
     func movedServiceIsNotJudgedByItsFormerAgent() {
         var board = StatusBoard(thresholds: boardThresholds)
         _ = board.apply(heartbeat("agt_1", code: "edge-1", [sample("api", .up)]), now: t0)

@@ -1,12 +1,3 @@
-// AuditStore lives in the CapsuleAudit target, which no test target depends on yet (Package.swift:
-// CapsuleStoreTests depends on CapsuleStore and GRDB only), so these tests cannot link today.
-// To enable them, add "CapsuleAudit" to the CapsuleStoreTests dependencies in Package.swift and
-// define CAPSULE_AUDIT_TESTS for that target, e.g.
-//     .testTarget(name: "CapsuleStoreTests", dependencies: ["CapsuleStore", "CapsuleAudit", ...],
-//                 swiftSettings: [.define("CAPSULE_AUDIT_TESTS")])
-// (or simply delete the #if below). They were verified against the current sources in a scratch copy
-// of the package with exactly that change.
-#if CAPSULE_AUDIT_TESTS
 import CapsuleAudit
 import CapsuleDomain
 import CapsuleProtocol
@@ -40,7 +31,7 @@ func filter(_ configure: (inout AuditFilter) -> Void) -> AuditFilter {
 
 struct AuditStoreInsertTests {
     @Test func outOfOrderAndDuplicatedEventsAreStoredOnceAndTheCursorFollowsTheContiguousPrefix() throws {
-        try withAuditStore { store, _ in
+        try withAuditStore { store, _ throws in
             #expect(try store.insert([event("broker", 3), event("broker", 1)]) == ["broker": 1])
             #expect(try store.insert([event("broker", 2), event("broker", 2), event("broker", 3)]) == ["broker": 3])
             #expect(try store.insert([event("broker", 5), event("aggregator", 2)]) == ["broker": 3, "aggregator": 0], "gaps hold the cursor")
@@ -58,7 +49,7 @@ struct AuditStoreInsertTests {
     }
 
     @Test func aReplayedEventKeepsTheFirstCopy() throws {
-        try withAuditStore { store, _ in
+        try withAuditStore { store, _ throws in
             try store.insert([event("broker", 1, reason: "original")])
             try store.insert([event("broker", 1, reason: "replayed with other content")])
             let stored = try store.query(filter { _ in })
@@ -67,7 +58,7 @@ struct AuditStoreInsertTests {
     }
 
     @Test func insertingNothingReturnsNoCursors() throws {
-        try withAuditStore { store, _ in
+        try withAuditStore { store, _ throws in
             #expect(try store.insert([]) == [:])
             #expect(try store.cursors().isEmpty)
         }
@@ -89,7 +80,7 @@ struct AuditStoreInsertTests {
     /// An event that reaches the store without passing through AuditEvent.init (decoded from the wire)
     /// is still redacted before it is written.
     @Test func detailsAreRedactedOnInsert() throws {
-        try withAuditStore { store, _ in
+        try withAuditStore { store, _ throws in
             let json = #"{"publisher":"broker","seq":1,"at":0,"action":"command.created","subject":"command:1","actor":"operator:ann","result":"SUCCESS","details":{"payload":{"password":"hunter2","n":1}}}"#
             let decoded = try WireCodec.fromJSON(AuditEvent.self, Data(json.utf8))
             #expect(decoded.details?["payload"]?["password"] == .string("hunter2"), "decoding bypasses the initializer")
@@ -120,7 +111,7 @@ struct AuditStoreQueryTests {
     ]
 
     func seeded<T>(_ body: (AuditStore) throws -> T) throws -> T {
-        try withAuditStore { store, _ in
+        try withAuditStore { store, _ throws in
             try store.insert(Self.events)
             return try body(store)
         }
@@ -132,14 +123,14 @@ struct AuditStoreQueryTests {
     }
 
     @Test func bySubject() throws {
-        try seeded { store in
+        try seeded { store throws in
             #expect(try matches(store) { $0.subject = "command:c1" } == ["broker#2", "broker#3", "broker#4", "broker#5"])
             #expect(try matches(store) { $0.subject = "command:" }.isEmpty, "subject is exact")
         }
     }
 
     @Test func byExactAction() throws {
-        try seeded { store in
+        try seeded { store throws in
             #expect(try matches(store) { $0.action = "command.created" } == ["broker#2"])
             #expect(try matches(store) { $0.action = "command" }.isEmpty, "no implicit prefix")
         }
@@ -147,14 +138,14 @@ struct AuditStoreQueryTests {
 
     @Test(arguments: ["command.", "command.*"])
     func byActionPrefix(_ prefix: String) throws {
-        try seeded { store in
+        try seeded { store throws in
             #expect(try matches(store) { $0.action = prefix } == ["broker#2", "broker#3", "broker#4", "broker#5"],
                     "command. must not match commander.x")
         }
     }
 
     @Test func byActorAndResult() throws {
-        try seeded { store in
+        try seeded { store throws in
             #expect(try matches(store) { $0.actor = "agent:agt_1" } == ["broker#3", "broker#4", "broker#5"])
             #expect(try matches(store) { $0.result = .failure } == ["broker#4", "broker#5", "broker#6"])
             #expect(try matches(store) { $0.actor = "agent:agt_1"; $0.result = .failure; $0.action = "command.failed" } == ["broker#4"])
@@ -162,7 +153,7 @@ struct AuditStoreQueryTests {
     }
 
     @Test func bySinceAndUntilInclusive() throws {
-        try seeded { store in
+        try seeded { store throws in
             #expect(try matches(store) { $0.since = now.addingTimeInterval(7) } == ["broker#6", "broker#7", "aggregator#3"])
             #expect(try matches(store) { $0.until = now.addingTimeInterval(1) } == ["broker#1", "broker#2"])
             #expect(try matches(store) { $0.since = now.addingTimeInterval(3); $0.until = now.addingTimeInterval(4) }
@@ -171,7 +162,7 @@ struct AuditStoreQueryTests {
     }
 
     @Test func afterIdAscendingFollowsNewRows() throws {
-        try seeded { store in
+        try seeded { store throws in
             let all = try store.query(filter { $0.ascending = true })
             #expect(all.count == Self.events.count)
             let cut = all[6].id
@@ -186,7 +177,7 @@ struct AuditStoreQueryTests {
     }
 
     @Test func newestFirstByDefaultAndLimited() throws {
-        try seeded { store in
+        try seeded { store throws in
             var newest = AuditFilter()
             newest.limit = 3
             let records = try store.query(newest)
@@ -199,7 +190,7 @@ struct AuditStoreQueryTests {
     }
 
     @Test func recordsRoundTripTheEvent() throws {
-        try seeded { store in
+        try seeded { store throws in
             let record = try #require(try store.query(filter { $0.subject = "broker:command.create" }).first)
             #expect(record.event == Self.events[7])
         }
@@ -237,4 +228,3 @@ struct AuditStoreMigrationTests {
         }
     }
 }
-#endif

@@ -156,8 +156,11 @@ struct BrokerStoreCommandTests {
             #expect(created.actor == "operator:ann")
             #expect(created.details?["payload"]?["password"] == .string(Redactor.placeholder), "the journal never sees the secret")
 
-            // While live, the agent must still get the real payload.
-            #expect(try store.command(id: "cmd_1")?.payload["password"] == .string("hunter2"))
+            // The stored payload is redacted from the start; the raw one travels only sealed.
+            #expect(try store.command(id: "cmd_1")?.payload["password"] == .string(Redactor.placeholder))
+            #expect(try store.command(id: "cmd_1")?.payload["replicas"] == .number(3))
+            try store.setSealedPayload(id: "cmd_1", sealed: Data("opaque".utf8))
+            #expect(try store.sealedPayload(id: "cmd_1") == Data("opaque".utf8))
             #expect(try store.liveCommands(agentId: "agt_1").map(\.id) == ["cmd_1"])
 
             guard case .moved(let running, let started) = try store.apply(.acknowledged, to: "cmd_1", actor: "agent:agt_1", now: now.addingTimeInterval(1)) else {
@@ -170,7 +173,7 @@ struct BrokerStoreCommandTests {
             #expect(started.to == "RUNNING")
             #expect(started.result == .success)
             #expect(try store.command(id: "cmd_1")?.status == .running)
-            #expect(try store.command(id: "cmd_1")?.payload["password"] == .string("hunter2"), "still live")
+            #expect(try store.command(id: "cmd_1")?.payload["password"] == .string(Redactor.placeholder), "still redacted while live")
 
             guard case .unchanged(let same) = try store.apply(.acknowledged, to: "cmd_1", actor: "agent:agt_1", now: now.addingTimeInterval(2)) else {
                 Issue.record("a repeated acknowledgement is unchanged")
@@ -436,11 +439,7 @@ struct BrokerStoreRemanenceTests {
     /// Design §5 / Database+Open.swift: once a command is terminal its payload is redacted, and
     /// `secure_delete` is meant to keep redacted-away values from lingering on disk. In WAL mode the
     /// pre-redaction page stays in the `-wal` file until the WAL is checkpointed and overwritten.
-    @Test(.disabled("""
-        bug: BrokerStore.apply (Sources/CapsuleStore/BrokerStore.swift:339) redacts the row, but the database is in \
-        WAL mode (Sources/CapsuleStore/Database+Open.swift:19) and secure_delete does not cover the -wal file: the \
-        plaintext payload stays on disk in broker.sqlite-wal while the broker runs (no wal_checkpoint(TRUNCATE))
-        """))
+    @Test
     func redactedPayloadDoesNotLingerInTheWriteAheadLog() throws {
         try withTemporaryDirectory { dir in
             let url = dir.appendingPathComponent("broker.sqlite")
