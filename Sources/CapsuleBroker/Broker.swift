@@ -23,6 +23,13 @@ package enum Broker {
                 try store.upsert(Principal(publicKey: pair.publicKey.z85, kind: .service, identity: name, createdAt: now))
             }
         }
+        // Internal services on other hosts: their public keys are given explicitly (--trust-service).
+        for (name, key) in configuration.trustedServiceKeys.sorted(by: { $0.key < $1.key }) {
+            if try store.principal(publicKey: key.z85) == nil {
+                try store.upsert(Principal(publicKey: key.z85, kind: .service, identity: name, createdAt: now))
+                logger.info("Trusted an internal service key.", metadata: ["service": "\(name)", "key": "\(key.z85)"])
+            }
+        }
         let owner = try home.loadOrCreateKeyPair("operator")
         if try store.principal(publicKey: owner.publicKey.z85) == nil {
             try store.upsert(Principal(publicKey: owner.publicKey.z85, kind: .operator, identity: "local-owner", role: .owner, createdAt: now))

@@ -1,5 +1,6 @@
 import CapsuleDomain
 import CapsuleRuntime
+import CapsuleZMQ
 import Foundation
 
 /// Everything a broker needs to start.
@@ -23,6 +24,8 @@ package struct BrokerConfiguration: Sendable {
     package var burstMessages: Double
     /// How long a request routed to an internal service may wait for its reply.
     package var requestTimeoutSeconds: Double
+    /// Public keys of internal services running elsewhere, by service name (`aggregator`, `audit`).
+    package var trustedServiceKeys: [String: CurveKey]
     package var now: @Sendable () -> Date
 
     package init(
@@ -37,6 +40,7 @@ package struct BrokerConfiguration: Sendable {
         maxMessagesPerSecond: Double = 200,
         burstMessages: Double = 400,
         requestTimeoutSeconds: Double = 10,
+        trustedServiceKeys: [String: CurveKey] = [:],
         now: @escaping @Sendable () -> Date = Date.init
     ) {
         self.home = home
@@ -50,6 +54,7 @@ package struct BrokerConfiguration: Sendable {
         self.maxMessagesPerSecond = maxMessagesPerSecond
         self.burstMessages = burstMessages
         self.requestTimeoutSeconds = requestTimeoutSeconds
+        self.trustedServiceKeys = trustedServiceKeys
         self.now = now
     }
 

@@ -39,6 +39,9 @@ package struct CapsuleHome: Sendable, Hashable {
         }
         let pair = try CurveKeyPair.generate()
         try KeyFile.write(pair, to: file)
+        // The public half alone, to hand to a broker on another host (`--trust-service`, `--broker-key`).
+        _ = FileManager.default.createFile(
+            atPath: keysDirectory.appendingPathComponent("\(name).pub").path, contents: Data((pair.publicKey.z85 + "\n").utf8))
         return pair
     }
 }

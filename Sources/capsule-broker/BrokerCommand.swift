@@ -33,6 +33,25 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "Largest accepted message in bytes; larger ones are dropped and counted.")
     var maxMessageBytes = 256 * 1024
 
+    @Option(help: "Messages per second one peer may send before excess is dropped and audited.")
+    var maxMessagesPerSecond: Double = 200
+
+    @Option(help: "Burst of messages a peer may send above its rate.")
+    var burstMessages: Double = 400
+
+    @Option(help: "Trust an internal service running elsewhere: NAME=KEY, KEY being Z85 text or a .pub/.key file (repeatable).")
+    var trustService: [String] = []
+
+    func validate() throws {
+        for entry in trustService {
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, ["aggregator", "audit"].contains(parts[0]) else {
+                throw ValidationError("--trust-service takes aggregator=KEY or audit=KEY, got \(entry)")
+            }
+        }
+        guard maxMessagesPerSecond > 0, burstMessages >= 1 else { throw ValidationError("rates must be positive") }
+    }
+
     func run() async throws {
         let logger = LogSetup.bootstrap(level: daemon.logLevel, label: "capsule.broker")
         let configuration = BrokerConfiguration(
@@ -44,7 +63,13 @@ struct BrokerCommand: AsyncParsableCommand {
             thresholds: StatusThresholds(
                 heartbeatSeconds: daemon.heartbeatSeconds, staleSeconds: daemon.staleSeconds, offlineSeconds: daemon.offlineSeconds),
             commandTTLSeconds: commandTtlSeconds,
-            maxMessageBytes: maxMessageBytes
+            maxMessageBytes: maxMessageBytes,
+            maxMessagesPerSecond: maxMessagesPerSecond,
+            burstMessages: burstMessages,
+            trustedServiceKeys: try Dictionary(trustService.map { entry in
+                let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+                return (parts[0], try KeyFile.readPublicKey(parts[1]))
+            }, uniquingKeysWith: { _, last in last })
         )
         let service = try Broker.makeService(configuration: configuration, logger: logger)
         let group = ServiceGroup(
