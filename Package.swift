@@ -43,6 +43,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         .target(
@@ -84,6 +85,7 @@ let package = Package(
             dependencies: ["CapsuleStore", "CapsuleAudit", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(name: "CapsuleAggregatorTests", dependencies: ["CapsuleAggregator"]),
+        .testTarget(name: "CapsuleRuntimeTests", dependencies: ["CapsuleRuntime"]),
         .testTarget(name: "CapsuleBrokerTests", dependencies: ["CapsuleBroker"]),
         .testTarget(name: "CapsuleEndToEndTests", dependencies: ["CapsuleRuntime", "CapsuleProtocol", "CapsuleZMQ", "CapsuleStore"]),
     ]

@@ -89,7 +89,9 @@ package enum KeyFile {
     package static func readPublicKey(_ text: String) throws -> CurveKey {
         if let key = CurveKey(z85: text.trimmingCharacters(in: .whitespacesAndNewlines)) { return key }
         let url = URL(fileURLWithPath: text)
-        let data = try Data(contentsOf: url)
+        guard let data = try? Data(contentsOf: url) else {
+            throw ConfigError(file: text, key: nil, reason: "not a Z85 public key, and no such readable file")
+        }
         if let contents = try? JSONDecoder().decode(Contents.self, from: data), let key = CurveKey(z85: contents.public) {
             return key
         }

@@ -4,6 +4,9 @@ import Foundation
 
 /// Flags shared by every process that connects to a broker.
 package struct ConnectOptions: ParsableArguments, Sendable {
+    @Option(help: "A YAML or JSON config file whose keys are these flags' long names; flags and CAPSULE_* variables win over it.")
+    package var config: String?
+
     @Option(help: "Capsule home directory (keys, config, data). Defaults to $CAPSULE_HOME or ~/.capsule.")
     package var home: String?
 

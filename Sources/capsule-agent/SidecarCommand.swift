@@ -9,6 +9,8 @@ import UnixSignals
 
 @main
 struct SidecarCommand: AsyncParsableCommand {
+    static func main() async { await mainWithConfig() }
+
     static let configuration = CommandConfiguration(
         commandName: "capsule-agent",
         abstract: "Governs a process that does not link the SDK, from a manifest file (YAML or JSON)."

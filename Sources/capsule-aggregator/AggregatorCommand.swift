@@ -9,6 +9,8 @@ import UnixSignals
 
 @main
 struct AggregatorCommand: AsyncParsableCommand {
+    static func main() async { await mainWithConfig() }
+
     static let configuration = CommandConfiguration(
         commandName: "capsule-aggregator",
         abstract: "Folds heartbeats, health and service reports into effectiveStatus and publishes every transition."

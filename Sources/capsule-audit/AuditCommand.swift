@@ -8,6 +8,8 @@ import UnixSignals
 
 @main
 struct AuditCommand: AsyncParsableCommand {
+    static func main() async { await mainWithConfig() }
+
     static let configuration = CommandConfiguration(
         commandName: "capsule-audit",
         abstract: "Persists every Capsule event exactly once and answers audit queries."

@@ -8,6 +8,8 @@ import UnixSignals
 
 @main
 struct BrokerCommand: AsyncParsableCommand {
+    static func main() async { await mainWithConfig() }
+
     static let configuration = CommandConfiguration(
         commandName: "capsule-broker",
         abstract: "Authenticates agents, operators and internal services, checks and forwards reports, routes requests and commands."

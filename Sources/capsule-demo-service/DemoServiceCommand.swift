@@ -13,6 +13,8 @@ import UnixSignals
 /// test can change it from outside; the `set-health` action changes it from `capsulectl`.
 @main
 struct DemoServiceCommand: AsyncParsableCommand {
+    static func main() async { await mainWithConfig() }
+
     static let configuration = CommandConfiguration(
         commandName: "capsule-demo-service",
         abstract: "A demo Swift service governed through the embedded CapsuleAgentKit SDK."

@@ -98,10 +98,29 @@ enum FuzzInput {
 }
 
 #if FUZZING
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    FuzzInput.run(Array(UnsafeBufferPointer(start: data, count: size)))
-    return 0
+typealias FuzzCallback = @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+
+/// libFuzzer's driver entry point (compiler-rt, LLVM 11+): runs the fuzzing loop with `callback`.
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: FuzzCallback
+) -> CInt
+
+/// Built with `-sanitize=fuzzer -DFUZZING`: hands control to libFuzzer (Fuzz/README.md).
+@main
+struct FuzzMain {
+    static func main() {
+        var argc = CommandLine.argc
+        var argv = CommandLine.unsafeArgv
+        let status = LLVMFuzzerRunDriver(&argc, &argv) { data, size in
+            guard let data else { return 0 }
+            FuzzInput.run(Array(UnsafeBufferPointer(start: data, count: size)))
+            return 0
+        }
+        exit(status)
+    }
 }
 #else
 /// Without libFuzzer: replays corpus files, then deterministic mutations of them, through the same
