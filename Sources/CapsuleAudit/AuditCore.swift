@@ -1,6 +1,7 @@
 import CapsuleDomain
 import CapsuleProtocol
 import CapsuleRuntime
+import CapsuleStore
 import CapsuleZMQ
 import Foundation
 import Logging
@@ -11,9 +12,13 @@ package struct AuditConfiguration: Sendable {
     package var broker: BrokerInfo
     package var brokerKey: CurveKey
     package var keyPair: CurveKeyPair
+    /// Events older than this many days are deleted (hourly); 0 keeps everything.
+    package var retentionDays: Int
     package var now: @Sendable () -> Date
 
-    package init(home: CapsuleHome, broker: BrokerInfo, brokerKey: CurveKey, keyPair: CurveKeyPair, now: @escaping @Sendable () -> Date = Date.init) {
+    package init(home: CapsuleHome, broker: BrokerInfo, brokerKey: CurveKey, keyPair: CurveKeyPair, retentionDays: Int = 90,
+                 now: @escaping @Sendable () -> Date = Date.init) {
+        self.retentionDays = retentionDays
         self.home = home
         self.broker = broker
         self.brokerKey = brokerKey
@@ -25,6 +30,7 @@ package struct AuditConfiguration: Sendable {
 /// The audit writer: stores every event once, and replays from a publisher's journal whenever it
 /// sees a gap, a beacon ahead of its cursor, or its own restart (the Clone pattern).
 final class AuditCore: LoopCore {
+    static let maxReplyBytes = 192 * 1024
     let configuration: AuditConfiguration
     let store: AuditStore
     let logger: Logger
@@ -52,6 +58,8 @@ final class AuditCore: LoopCore {
         link.onRequest { [unowned self] request, _ in self.answer(request) }
         loop.register(subscriber) { [unowned self] in self.drain() }
         for publisher in cursors.keys { requestReplay(publisher) }
+        loop.every(.seconds(3600)) { [unowned self] in self.applyRetention() }
+        applyRetention()
         logger.info("Audit writer started.", metadata: ["publishers": "\(cursors.count)"])
     }
 
@@ -85,7 +93,18 @@ final class AuditCore: LoopCore {
         }
     }
 
-    private func store(_ events: [AuditEvent]) {
+    private func applyRetention() {
+        guard configuration.retentionDays > 0 else { return }
+        let cutoff = configuration.now().addingTimeInterval(-Double(configuration.retentionDays) * 86_400)
+        if let removed = try? store.prune(olderThan: cutoff), removed > 0 {
+            logger.info("Applied retention.", metadata: ["retention.days": "\(configuration.retentionDays)", "removed": "\(removed)"])
+        }
+    }
+
+    private func store(_ incoming: [AuditEvent]) {
+        // Anything at or below a publisher's cursor is already stored (and may since have been pruned).
+        let events = incoming.filter { $0.seq > cursors[$0.publisher, default: 0] }
+        guard !events.isEmpty else { return }
         do {
             let updated = try store.insert(events)
             stored += events.count
@@ -136,12 +155,37 @@ final class AuditCore: LoopCore {
         switch request.op {
         case "audit.query":
             do {
-                let filter = try WireCodec.fromJSON(AuditFilter.self, WireCodec.json(request.params))
-                return .success(.encoding(try store.query(filter)))
+                var filter = try WireCodec.fromJSON(AuditFilter.self, WireCodec.json(request.params))
+                let wanted = max(1, min(filter.limit ?? 100, 2_000))
+                filter.limit = wanted
+                var records = try store.query(filter)
+                var complete = records.count < wanted
+                // Keep the reply under the wire's body limit; the caller pages for the rest.
+                while records.count > 1 && WireCodec.json(AuditPage(records: records, complete: complete)).count > Self.maxReplyBytes {
+                    records.removeLast(records.count / 2)
+                    complete = false
+                }
+                return .success(.encoding(AuditPage(records: records, complete: complete)))
             } catch let error as DecodingError {
                 return .failure(ErrorBody(code: "bad_filter", message: "audit filter: \(error)"))
             } catch {
                 return .failure(ErrorBody(code: "internal", message: "\(error)"))
+            }
+        case "audit.backup":
+            guard request.caller?.hasPrefix("operator:") == true else {
+                return .failure(ErrorBody(code: "forbidden", message: "only operators may take backups"))
+            }
+            guard let path = request.params["path"]?.stringValue, path.hasPrefix("/") else {
+                return .failure(ErrorBody(code: "bad_request", message: "audit.backup needs an absolute path on the audit writer's host"))
+            }
+            do {
+                let bytes = try store.backup(to: path)
+                logger.info("Backed up the audit store.", metadata: ["backup.path": "\(path)", "backup.bytes": "\(bytes)"])
+                return .success(.object(["path": .string(path), "bytes": .number(Double(bytes))]))
+            } catch let error as StoreError {
+                return .failure(ErrorBody(code: error.code.rawValue, message: error.message))
+            } catch {
+                return .failure(ErrorBody(code: "backup_failed", message: "\(error)"))
             }
         default:
             return .failure(ErrorBody(code: "unknown_op", message: "the audit writer has no operation \(request.op)"))

@@ -88,6 +88,27 @@ package final class AuditStore: Sendable {
         }
     }
 
+    /// Deletes events older than `cutoff` (the retention setting); returns how many went.
+    @discardableResult
+    package func prune(olderThan cutoff: Date) throws -> Int {
+        try pool.write { db in
+            try db.execute(sql: "DELETE FROM audit_event WHERE at < ?", arguments: [cutoff.storeValue])
+            return db.changesCount
+        }
+    }
+
+    /// An online backup of the whole audit database into a new SQLite file at `path`.
+    package func backup(to path: String) throws -> Int {
+        guard !FileManager.default.fileExists(atPath: path) else {
+            throw StoreError(.conflict, "\(path) already exists; choose a new file")
+        }
+        let destination = try DatabaseQueue(path: path)
+        try pool.backup(to: destination)
+        try destination.close()
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        return (attributes[.size] as? Int) ?? 0
+    }
+
     package func query(_ filter: AuditFilter) throws -> [AuditRecord] {
         var clauses: [String] = []
         var arguments: [(any DatabaseValueConvertible)?] = []
@@ -125,12 +146,16 @@ package final class AuditStore: Sendable {
             clauses.append("id > ?")
             arguments.append(afterId)
         }
+        if let beforeId = filter.beforeId {
+            clauses.append("id < ?")
+            arguments.append(beforeId)
+        }
         let whereClause = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
-        let order = filter.ascending == true ? "id ASC" : "at DESC, id DESC"
+        let order = filter.ascending == true ? "id ASC" : "id DESC"
         let limit = max(1, min(filter.limit ?? 100, 100_000))
         let sql = "SELECT * FROM audit_event \(whereClause) ORDER BY \(order) LIMIT \(limit)"
         return try pool.read { db in
-            try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments) ?? []).map { row in
+            try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { row in
                 let details: JSONValue? = (row["details"] as String?).flatMap { try? WireCodec.fromJSON(JSONValue.self, Data($0.utf8)) }
                 let event = AuditEvent(
                     publisher: row["publisher"], seq: row["seq"], at: Date(storeValue: row["at"]), action: row["action"],

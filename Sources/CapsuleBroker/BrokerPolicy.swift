@@ -4,7 +4,7 @@ import CapsuleStore
 enum BrokerPolicy {
     static func requiredRole(service: String, op: String) -> Principal.Role {
         switch (service, op) {
-        case ("broker", "command.create"), ("broker", "command.cancel"):
+        case ("broker", "command.create"), ("broker", "command.cancel"), ("audit", "audit.backup"):
             return .operator
         case ("broker", "token.create"), ("broker", "token.revoke"), ("broker", "agent.disable"),
             ("broker", "agent.enable"), ("broker", "agent.revoke"):

@@ -4,10 +4,13 @@ import CapsuleProtocol
 import Foundation
 
 struct AuditCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "audit", abstract: "Query the audit trail, newest first.")
+    static let configuration = CommandConfiguration(
+        commandName: "audit", abstract: "Query, follow and export the audit trail.",
+        subcommands: [AuditQueryCommand.self, AuditExportCommand.self], defaultSubcommand: AuditQueryCommand.self)
+}
 
-    @OptionGroup var options: CTLOptions
-
+/// Filters shared by `audit` and `audit export`.
+struct AuditFilterOptions: ParsableArguments {
     @Option(help: "Only this subject, e.g. service:billing or agent:agt_1234.")
     var subject: String?
 
@@ -26,6 +29,49 @@ struct AuditCommand: ParsableCommand {
     @Option(help: "Up to this time: ISO 8601, or an age such as 30s, 10m, 2h, 7d.")
     var until: String?
 
+    func validate() throws {
+        if let result, AuditResult(rawValue: result.uppercased()) == nil { throw ValidationError("--result must be SUCCESS or FAILURE") }
+        if let since, AuditQueryCommand.parseTime(since) == nil { throw ValidationError("--since: cannot read \(since) as a time or an age") }
+        if let until, AuditQueryCommand.parseTime(until) == nil { throw ValidationError("--until: cannot read \(until) as a time or an age") }
+    }
+
+    var filter: AuditFilter {
+        var filter = AuditFilter()
+        filter.subject = subject
+        filter.action = action
+        filter.actor = actor
+        filter.result = result.flatMap { AuditResult(rawValue: $0.uppercased()) }
+        filter.since = since.flatMap { AuditQueryCommand.parseTime($0) }
+        filter.until = until.flatMap { AuditQueryCommand.parseTime($0) }
+        return filter
+    }
+}
+
+/// Fetches audit records page by page, newest first or (ascending) oldest first.
+enum AuditPager {
+    static func fetch(_ client: CTLClient, _ base: AuditFilter, limit: Int, ascending: Bool, afterId: Int64? = nil) throws -> [AuditRecord] {
+        var records: [AuditRecord] = []
+        var filter = base
+        filter.ascending = ascending
+        filter.afterId = afterId
+        while records.count < limit {
+            filter.limit = min(2_000, limit - records.count)
+            let page = try client.call(AuditPage.self, "audit", "audit.query", .encoding(filter))
+            records += page.records
+            if page.complete || page.records.isEmpty { break }
+            if ascending { filter.afterId = page.records.last?.id } else { filter.beforeId = page.records.last?.id }
+        }
+        return records
+    }
+}
+
+struct AuditQueryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "query", abstract: "Query the audit trail, newest first (the default).")
+
+    @OptionGroup var options: CTLOptions
+
+    @OptionGroup var filters: AuditFilterOptions
+
     @Option(help: "At most this many records.")
     var limit = 50
 
@@ -33,9 +79,6 @@ struct AuditCommand: ParsableCommand {
     var follow = false
 
     func validate() throws {
-        if let result, AuditResult(rawValue: result.uppercased()) == nil { throw ValidationError("--result must be SUCCESS or FAILURE") }
-        if let since, Self.parseTime(since) == nil { throw ValidationError("--since: cannot read \(since) as a time or an age") }
-        if let until, Self.parseTime(until) == nil { throw ValidationError("--until: cannot read \(until) as a time or an age") }
         guard limit > 0 else { throw ValidationError("--limit must be positive") }
     }
 
@@ -49,28 +92,18 @@ struct AuditCommand: ParsableCommand {
     func run() throws {
         try guarded {
             let client = try CTLClient(options: options)
-            var filter = AuditFilter()
-            filter.subject = subject
-            filter.action = action
-            filter.actor = actor
-            filter.result = result.flatMap { AuditResult(rawValue: $0.uppercased()) }
-            filter.since = since.flatMap { Self.parseTime($0) }
-            filter.until = until.flatMap { Self.parseTime($0) }
-            filter.limit = limit
-            let records = try client.call([AuditRecord].self, "audit", "audit.query", .encoding(filter))
+            let filter = filters.filter
+            let records = try AuditPager.fetch(client, filter, limit: limit, ascending: false)
             emit(records)
             guard follow else { return }
             var lastId = records.map(\.id).max() ?? 0
             while true {
                 Thread.sleep(forTimeInterval: 1)
                 var next = filter
-                next.afterId = lastId
-                next.ascending = true
-                next.limit = 1_000
                 next.since = nil
-                let fresh = try client.call([AuditRecord].self, "audit", "audit.query", .encoding(next))
+                let fresh = try AuditPager.fetch(client, next, limit: 10_000, ascending: true, afterId: lastId)
                 if !fresh.isEmpty {
-                    emit(fresh.reversed(), header: false)
+                    emit(fresh, header: false)
                     lastId = fresh.map(\.id).max() ?? lastId
                 }
             }
@@ -89,5 +122,74 @@ struct AuditCommand: ParsableCommand {
         }
         let table = Table.render(["TIME", "ACTION", "SUBJECT", "ACTOR", "RESULT", "CHANGE", "REASON"], rows)
         printLine(header ? table : table.split(separator: "\n").dropFirst().joined(separator: "\n"))
+    }
+}
+
+struct AuditExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "export", abstract: "Export matching audit records, oldest first, as CSV or JSON.")
+
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case csv, json
+    }
+
+    @OptionGroup var options: CTLOptions
+    @OptionGroup var filters: AuditFilterOptions
+
+    @Option(help: "csv or json.")
+    var format: Format = .csv
+
+    @Option(help: "Write to this file instead of standard output.")
+    var out: String?
+
+    func run() throws {
+        try guarded {
+            let records = try AuditPager.fetch(try CTLClient(options: options), filters.filter, limit: Int.max, ascending: true)
+            let text: String
+            switch format {
+            case .json:
+                text = JSONOutput.render(records.map(\.event))
+            case .csv:
+                let header = "id,at,publisher,seq,action,subject,actor,result,from,to,reason,details"
+                let lines = records.map { record -> String in
+                    let event = record.event
+                    return [String(record.id), Table.timestamp(event.at), event.publisher, String(event.seq), event.action, event.subject,
+                            event.actor, event.result.rawValue, event.from ?? "", event.to ?? "", event.reason ?? "",
+                            event.details?.compactText ?? ""].map(Self.csvField).joined(separator: ",")
+                }
+                text = ([header] + lines).joined(separator: "\n")
+            }
+            if let out {
+                guard FileManager.default.createFile(atPath: out, contents: Data((text + "\n").utf8)) else {
+                    throw CTLError(code: "write_failed", message: "cannot write \(out)")
+                }
+                FileHandle.standardError.write(Data("exported \(records.count) records to \(out)\n".utf8))
+            } else {
+                printLine(text)
+            }
+        }
+    }
+
+    /// RFC 4180 quoting: fields with commas, quotes or line breaks are quoted, quotes doubled.
+    static func csvField(_ value: String) -> String {
+        guard value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return value }
+        return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}
+
+struct BackupCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup", abstract: "Take an online backup of the audit store into FILE (a path on the audit writer's host).")
+
+    @OptionGroup var options: CTLOptions
+
+    @Argument(help: "The new backup file (absolute path, or relative to this directory when the audit writer runs here).")
+    var file: String
+
+    func run() throws {
+        try guarded {
+            let path = file.hasPrefix("/") ? file : FileManager.default.currentDirectoryPath + "/" + file
+            let result = try CTLClient(options: options).call("audit", "audit.backup", .object(["path": .string(path)]))
+            printLine(options.json ? JSONOutput.render(result) : "backed up the audit store to \(path) (\(result["bytes"]?.intValue ?? 0) bytes)")
+        }
     }
 }

@@ -9,7 +9,7 @@ package struct CapsuleCTLCommand: ParsableCommand {
         commandName: "capsulectl",
         abstract: "Operate a Capsule fleet: status, agents, services, actions, commands and the audit trail.",
         subcommands: [StatusCommand.self, AgentsCommand.self, ServiceCommand.self, ActionCommand.self, CommandsCommand.self,
-                      CommandCommand.self, AuditCommand.self, TokenCommand.self, AgentCommand.self, OperatorCommand.self]
+                      CommandCommand.self, AuditCommand.self, TokenCommand.self, AgentCommand.self, OperatorCommand.self, BackupCommand.self]
     )
 
     package init() {}

@@ -75,6 +75,8 @@ package struct AuditFilter: Codable, Sendable, Hashable {
     package var until: Date?
     /// Only events stored after this audit row id (for `--follow`).
     package var afterId: Int64?
+    /// Only events stored before this audit row id (paging newest first).
+    package var beforeId: Int64?
     package var limit: Int?
     /// Oldest first instead of newest first.
     package var ascending: Bool?
@@ -93,3 +95,15 @@ package struct AuditRecord: Codable, Sendable, Hashable {
     }
 }
 
+
+/// One page of an audit query. Pages stay under the wire's body limit; `complete` is false when more
+/// records match (ask again with `beforeId`, or `afterId` when ascending).
+package struct AuditPage: Codable, Sendable, Hashable {
+    package var records: [AuditRecord]
+    package var complete: Bool
+
+    package init(records: [AuditRecord], complete: Bool) {
+        self.records = records
+        self.complete = complete
+    }
+}

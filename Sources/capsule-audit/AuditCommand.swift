@@ -23,13 +23,20 @@ struct AuditCommand: AsyncParsableCommand {
     @Option(help: "This audit writer's key file (default: keys/audit.key in the home).")
     var keyFile: String?
 
+    @Option(help: "Delete events older than this many days (checked hourly); 0 keeps everything.")
+    var retentionDays = 90
+
+    func validate() throws {
+        guard retentionDays >= 0 else { throw ValidationError("--retention-days must be 0 (keep forever) or more") }
+    }
+
     func run() async throws {
         let logger = LogSetup.bootstrap(level: logLevel, label: "capsule.audit")
         let home = connect.capsuleHome
         let (broker, brokerKey) = try connect.resolveBroker()
         let keyPair = try keyFile.map { try KeyFile.read(URL(fileURLWithPath: $0)) } ?? home.loadOrCreateKeyPair("audit")
         let service = try Audit.makeService(
-            configuration: AuditConfiguration(home: home, broker: broker, brokerKey: brokerKey, keyPair: keyPair), logger: logger)
+            configuration: AuditConfiguration(home: home, broker: broker, brokerKey: brokerKey, keyPair: keyPair, retentionDays: retentionDays), logger: logger)
         let group = ServiceGroup(
             configuration: .init(services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

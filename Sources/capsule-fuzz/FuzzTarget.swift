@@ -104,7 +104,7 @@ typealias FuzzCallback = @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
 @_silgen_name("LLVMFuzzerRunDriver")
 func LLVMFuzzerRunDriver(
     _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
     _ callback: FuzzCallback
 ) -> CInt
 

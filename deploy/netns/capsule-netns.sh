@@ -52,8 +52,14 @@ ensure_tools() {
     if [ "${#missing[@]}" -gt 0 ]; then
         log "installing: ${missing[*]}"
         command -v apt-get >/dev/null 2>&1 || die "apt-get not found; install ${missing[*]} by hand"
-        apt-get update -qq >/dev/null
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+        local aptlog
+        aptlog=$(mktemp)
+        if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$aptlog" 2>&1; then
+            cat "$aptlog" >&2
+            rm -f "$aptlog"
+            die "could not install ${missing[*]}"
+        fi
+        rm -f "$aptlog"
     fi
 }
 

@@ -24,11 +24,26 @@
 # 0 only for PASSED. Everything it started is stopped and the namespaces are removed in every case.
 set -euo pipefail
 
-cd "$(dirname "$0")/../.."
-REPO="$PWD"
+# A parent may hand us a blocked signal mask (threads of Swift concurrency block most signals, and
+# a child inherits the mask): then TERM would not stop our processes and traps would never run.
+# Start over once with every signal unblocked and at its default disposition.
+if [ "${NETNS_E2E_SIGNALS_RESET:-}" != 1 ]; then
+    export NETNS_E2E_SIGNALS_RESET=1
+    if env --default-signal true 2>/dev/null; then exec env --default-signal bash "$0" "$@"; fi
+    exec perl -MPOSIX -e 'sigprocmask(SIG_SETMASK, POSIX::SigSet->new); $SIG{$_} = "DEFAULT" for grep { $_ ne "KILL" && $_ ne "STOP" } keys %SIG; exec @ARGV or die "exec: $!"' bash "$0" "$@"
+fi
+
+REPO="$(cd "$(dirname "$0")/../.." && pwd)"
 NETNS="$REPO/deploy/netns/capsule-netns.sh"
-BIN_SRC="${CAPSULE_BIN:-.build/debug}"
-BUDGET_SECONDS=170          # the whole run, watchdog included, stays under 3 minutes
+case "${CAPSULE_BIN:-}" in
+"") BIN_SRC="$REPO/.build/debug" ;;
+/*) BIN_SRC="$CAPSULE_BIN" ;;
+*) BIN_SRC="$PWD/$CAPSULE_BIN" ;;
+esac
+cd "$REPO"
+# The daemons read CAPSULE_<FLAG> variables as flags: start them from a clean slate.
+for var in $(compgen -e | grep '^CAPSULE_' || true); do unset "$var"; done
+BUDGET_SECONDS="${NETNS_E2E_BUDGET:-170}"   # the whole run, watchdog included, stays under 3 minutes
 HB=1 STALE=3 OFFLINE=5 TTL=20
 EXECUTABLES=(capsule-broker capsule-aggregator capsule-audit capsule-agent capsule-demo-service capsulectl)
 
@@ -82,7 +97,7 @@ dump_logs() {
 
 cleanup() {
     local rc=$?
-    trap - EXIT INT TERM ERR
+    trap - EXIT INT TERM USR1 ERR
     set +eu
     if [ -n "$WATCHDOG" ]; then
         pkill -P "$WATCHDOG" 2>/dev/null
@@ -119,7 +134,8 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'FAIL_REASON="${FAIL_REASON:-interrupted}"; exit 1' INT
-trap 'FAIL_REASON="${FAIL_REASON:-stopped by the watchdog after ${BUDGET_SECONDS}s (or SIGTERM)}"; exit 1' TERM
+trap 'FAIL_REASON="${FAIL_REASON:-terminated (SIGTERM)}"; exit 1' TERM
+trap 'FAIL_REASON="${FAIL_REASON:-ran longer than ${BUDGET_SECONDS}s (watchdog)}"; exit 1' USR1
 trap 'LAST_ERROR="line $LINENO: $BASH_COMMAND"' ERR
 
 # ---------------------------------------------------------------------------------------------
@@ -127,12 +143,14 @@ trap 'LAST_ERROR="line $LINENO: $BASH_COMMAND"' ERR
 
 [ "$(id -u)" = 0 ] || fail "must run as root (network namespaces)"
 
-# One run at a time on this machine (the namespace names are fixed).
-exec 9>/run/capsule-netns-e2e.lock
-flock -w 200 9 || fail "another netns-e2e run holds /run/capsule-netns-e2e.lock"
-
-( exec >/dev/null 2>&1 9>&-; sleep "$BUDGET_SECONDS"; kill -TERM $$ ) &
+# The watchdog bounds the whole run, waiting for the lock included.
+( exec >/dev/null 2>&1; sleep "$BUDGET_SECONDS"; kill -USR1 $$ ) &
 WATCHDOG=$!
+
+# One run at a time on this machine (the namespace names are fixed). Until we hold the lock,
+# cleanup touches nothing (NET_UP=0, no WORK).
+exec 9>/run/capsule-netns-e2e.lock
+flock -w $((BUDGET_SECONDS > 60 ? BUDGET_SECONDS - 45 : 15)) 9 || fail "another netns-e2e run held /run/capsule-netns-e2e.lock for too long"
 
 # start NAME NAMESPACE CMD... : runs CMD inside the namespace, output to logs/NAME.log.
 start() {
@@ -229,8 +247,11 @@ for ns in "$NS_BROKER" "$NS_AGGREGATOR" "$NS_AUDIT"; do
 done
 say "no route from broker/aggregator/audit to $LAN_NET: ok"
 
-# Witnesses, started before any Capsule traffic: every SYN on the site's uplink (seen from the site
-# and from the switch port facing it), and every new flow in the site's connection tracking.
+# Witnesses, started before any Capsule traffic: every SYN on the site's uplink, seen from the site
+# and from the switch port facing it, and every new flow in the site's connection tracking. The
+# switch-side capture runs without a gap; libpcap on the uplink itself notices that the link is up
+# again only on its next poll, so it may miss a packet right after the link returns.
+SYN_SUMMARY=""
 SYN='tcp[tcpflags] & tcp-syn != 0 and tcp[tcpflags] & tcp-ack == 0'
 start tcpdump-uplink "$NS_SITE" tcpdump -i "$SITE_UPLINK_DEV" -nn -U -Z root -w "$WORK/capture/uplink.pcap" "$SYN"
 start tcpdump-switch "$NS_CORE" tcpdump -i v-site -nn -U -Z root -w "$WORK/capture/switch.pcap" "$SYN"
@@ -382,8 +403,8 @@ for cap in uplink switch; do
         fail "$inbound SYN(s) towards the site or its LAN on the uplink ($cap capture)"
     fi
     [ "$outbound" -ge 2 ] || fail "the $cap capture saw no outbound SYNs: the witness did not work"
+    SYN_SUMMARY+="${SYN_SUMMARY:+; }$cap side: $inbound inbound, $outbound outbound site->broker"
 done
-SYN_SUMMARY="0 SYNs towards $SITE_UPLINK_IP or $LAN_NET; $outbound outbound SYNs site->broker (all masqueraded)"
 
 # Every new TCP flow the site tracked started on the LAN and went to the broker's ingest or router.
 flows=$(grep -c 'NEW' "$WORK/logs/conntrack.log" || true)
@@ -408,7 +429,7 @@ done
 echo
 echo "netns-e2e timeline (UTC, seconds since start):"
 printf '  %s\n' "${TIMELINE[@]}"
-echo "  SYN capture on the site uplink: $SYN_SUMMARY"
+echo "  SYN capture on the site uplink (SYNs towards $SITE_UPLINK_IP or $LAN_NET = inbound): $SYN_SUMMARY"
 echo "  conntrack (site): $flows new flow(s), every one LAN -> broker"
 echo "  command sent during the cut: $CUT_COMMAND -> $COMMAND_STATUS"
 echo "  total run time: $(since "$START") s"
