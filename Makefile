@@ -4,7 +4,7 @@ SWIFT ?= swift
 APT_PACKAGES := libzmq3-dev libsodium-dev libsqlite3-dev
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: deps build release test demo clean
+.PHONY: deps build release test fuzz-short fuzz demo clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -20,6 +20,21 @@ build: deps
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	$(MAKE) fuzz-short
+
+# libFuzzer over the wire decoder and the broker's ingest checks (Fuzz/README.md).
+FUZZ_BUILD := $(SWIFT) build -c release --product capsule-fuzz --scratch-path .build-fuzz \
+	-Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING -Xswiftc -use-ld=lld
+
+fuzz-short: deps
+	$(FUZZ_BUILD)
+	rm -rf .build-fuzz/work && mkdir -p .build-fuzz/work
+	.build-fuzz/release/capsule-fuzz -runs=50000 -max_len=4096 .build-fuzz/work Fuzz/corpus
+
+fuzz: deps
+	$(FUZZ_BUILD)
+	mkdir -p .build-fuzz/work
+	.build-fuzz/release/capsule-fuzz -runs=$${RUNS:-1000000} -max_len=4096 .build-fuzz/work Fuzz/corpus
 
 demo: build
 	./deploy/demo/run-demo.sh

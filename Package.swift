@@ -70,7 +70,7 @@ let package = Package(
         .executableTarget(name: "capsule-aggregator", dependencies: ["CapsuleAggregator"]),
         .executableTarget(name: "capsule-audit", dependencies: ["CapsuleAudit"]),
         .executableTarget(name: "capsule-agent", dependencies: ["CapsuleSidecar"]),
-        .executableTarget(name: "capsulectl", dependencies: ["CapsuleCTL"]),
+        .executableTarget(name: "capsulectl", dependencies: ["CapsuleCTL", "CapsuleRuntime"]),
         .executableTarget(name: "capsule-demo-service", dependencies: ["CapsuleAgentKit", "CapsuleRuntime"]),
         // Fuzz target over the wire decoder and the broker's ingest checks (Fuzz/README.md).
         .executableTarget(name: "capsule-fuzz", dependencies: ["CapsuleBroker", "CapsuleProtocol", "CapsuleStore"]),

@@ -27,14 +27,18 @@ struct ZAPHandler {
             // Unknown keys may connect here, but may do nothing except enrol.
             return Decision(status: "200", text: "OK", userId: publicKey)
         case "ingest":
+            // 300 (temporary): libzmq retries after HANDSHAKE_IVL, so a key enrolled or trusted later
+            // gets in without a restart. 400 would end that socket for good (zmq-notes).
             guard let principal, principal.kind == .agent || principal.kind == .service else {
-                return Decision(status: "400", text: "key not enrolled", userId: "")
+                return Decision(status: "300", text: "key not enrolled", userId: "")
             }
+            guard principal.state == .active else { return Decision(status: "300", text: "key disabled", userId: "") }
             return Decision(status: "200", text: "OK", userId: publicKey)
         case "bus":
             guard let principal, principal.kind == .service || principal.kind == .operator else {
-                return Decision(status: "400", text: "bus is for internal services", userId: "")
+                return Decision(status: "300", text: "bus is for internal services", userId: "")
             }
+            guard principal.state == .active else { return Decision(status: "300", text: "key disabled", userId: "") }
             return Decision(status: "200", text: "OK", userId: publicKey)
         default:
             return Decision(status: "400", text: "unknown domain", userId: "")

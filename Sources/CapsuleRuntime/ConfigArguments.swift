@@ -179,3 +179,21 @@ extension AsyncParsableCommand {
         }
     }
 }
+
+extension ParsableCommand {
+    /// `main` for the CLI: like ``AsyncParsableCommand/mainWithConfig()`` for synchronous commands whose
+    /// shared options (`options`) are declared once and used by every subcommand.
+    package static func mainWithConfig(sharedOptions options: any ParsableArguments.Type) {
+        let help = options.helpMessage(columns: 10_000)
+        let arguments: [String]
+        do {
+            arguments = try ConfigArguments.resolve(
+                Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment,
+                knownFlags: ConfigArguments.knownFlags(in: help), repeatableFlags: ConfigArguments.repeatableFlags(in: help))
+        } catch {
+            FileHandle.standardError.write(Data("\(configuration.commandName ?? "capsule"): \(error)\n".utf8))
+            Foundation.exit(2)
+        }
+        main(arguments)
+    }
+}

@@ -1,4 +1,5 @@
 import ArgumentParser
 import CapsuleCTL
+import CapsuleRuntime
 
-CapsuleCTLCommand.main()
+CapsuleCTLCommand.mainWithConfig(sharedOptions: CTLOptions.self)

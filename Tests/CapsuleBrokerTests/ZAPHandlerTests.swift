@@ -17,8 +17,12 @@ struct ZAPCase: Sendable, CustomTestStringConvertible {
     var principal: Principal?
     /// nil: accepted; otherwise the refusal text.
     var refusal: String?
+    /// The ZAP status of a refusal: 400 is final, 300 lets libzmq retry after HANDSHAKE_IVL.
+    var status: String
 
-    init(_ name: String, mechanism: String = "CURVE", _ domain: String, key: String? = "KEY", _ principal: Principal?, refused refusal: String?) {
+    init(_ name: String, mechanism: String = "CURVE", _ domain: String, key: String? = "KEY", _ principal: Principal?, refused refusal: String?,
+         status: String = "400") {
+        self.status = status
         self.name = name
         self.mechanism = mechanism
         self.domain = domain
@@ -51,12 +55,12 @@ struct ZAPHandlerTests {
         cases += [
             // Unknown keys may reach the router (to enrol) and nothing else.
             .init("unknown key on router", "router", nil, refused: nil),
-            .init("unknown key on ingest", "ingest", nil, refused: "key not enrolled"),
-            .init("unknown key on bus", "bus", nil, refused: "bus is for internal services"),
+            .init("unknown key on ingest", "ingest", nil, refused: "key not enrolled", status: "300"),
+            .init("unknown key on bus", "bus", nil, refused: "bus is for internal services", status: "300"),
             // Agents publish on ingest and talk on the router, but never read the bus.
             .init("agent on ingest", "ingest", principal(.agent), refused: nil),
             .init("agent on router", "router", principal(.agent), refused: nil),
-            .init("agent on bus", "bus", principal(.agent), refused: "bus is for internal services"),
+            .init("agent on bus", "bus", principal(.agent), refused: "bus is for internal services", status: "300"),
             // Internal services use all three.
             .init("service on ingest", "ingest", principal(.service), refused: nil),
             .init("service on bus", "bus", principal(.service), refused: nil),
@@ -64,9 +68,10 @@ struct ZAPHandlerTests {
             // Operators use the router and may follow the bus, but publish nothing on ingest.
             .init("operator on router", "router", principal(.operator, role: .viewer), refused: nil),
             .init("operator on bus", "bus", principal(.operator, role: .owner), refused: nil),
-            .init("operator on ingest", "ingest", principal(.operator, role: .owner), refused: "key not enrolled"),
-            // A disabled key still connects (ZAP runs once per connection); it is refused per message.
-            .init("disabled agent on ingest", "ingest", principal(.agent, .disabled), refused: nil),
+            .init("operator on ingest", "ingest", principal(.operator, role: .owner), refused: "key not enrolled", status: "300"),
+            // A disabled key may not open ingest (temporarily: it may be re-enabled), but it may reach
+            // the router, where each message is refused with a clear error.
+            .init("disabled agent on ingest", "ingest", principal(.agent, .disabled), refused: "key disabled", status: "300"),
             .init("disabled agent on router", "router", principal(.agent, .disabled), refused: nil),
             // Unknown domains are refused.
             .init("service on an unknown domain", "admin", principal(.service), refused: "unknown domain"),
@@ -79,7 +84,7 @@ struct ZAPHandlerTests {
     func decide(_ row: ZAPCase) {
         let decision = ZAPHandler.decide(mechanism: row.mechanism, domain: row.domain, publicKey: row.publicKey, principal: row.principal)
         if let refusal = row.refusal {
-            #expect(decision == ZAPHandler.Decision(status: "400", text: refusal, userId: ""))
+            #expect(decision == ZAPHandler.Decision(status: row.status, text: refusal, userId: ""))
         } else {
             #expect(decision == ZAPHandler.Decision(status: "200", text: "OK", userId: row.publicKey ?? "<missing>"))
         }

@@ -122,6 +122,10 @@ final class Cluster: @unchecked Sendable {
     func stop(_ name: String, signal: Int32 = SIGKILL) {
         guard let process = lock.withLock({ processes[name] }) else { return }
         if process.isRunning { kill(process.processIdentifier, signal) }
+        // A graceful stop gets 5 s; after that (or if the signal was blocked) it is killed.
+        let deadline = Date().addingTimeInterval(5)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }
 
