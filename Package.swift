@@ -87,7 +87,10 @@ let package = Package(
         .testTarget(name: "CapsuleAggregatorTests", dependencies: ["CapsuleAggregator"]),
         .testTarget(name: "CapsuleRuntimeTests", dependencies: ["CapsuleRuntime"]),
         .testTarget(name: "CapsuleBrokerTests", dependencies: ["CapsuleBroker"]),
-        .testTarget(name: "CapsuleEndToEndTests", dependencies: ["CapsuleRuntime", "CapsuleProtocol", "CapsuleZMQ", "CapsuleStore"]),
+        .testTarget(
+            name: "CapsuleEndToEndTests",
+            dependencies: ["CapsuleRuntime", "CapsuleProtocol", "CapsuleZMQ", "CapsuleStore", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
     ]
 )
 

@@ -61,6 +61,12 @@ public enum JSONValue: Codable, Sendable, Hashable {
         return nil
     }
 
+    /// The value as a whole number, when it is a number.
+    public var intValue: Int? {
+        if case .number(let number) = self, number.isFinite, abs(number) < 9e15 { return Int(number) }
+        return nil
+    }
+
     public var typeName: String {
         switch self {
         case .null: "null"

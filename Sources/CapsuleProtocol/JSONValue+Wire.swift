@@ -6,8 +6,4 @@ extension JSONValue {
         (try? WireCodec.fromJSON(JSONValue.self, WireCodec.json(value))) ?? .null
     }
 
-    package var intValue: Int? {
-        if case .number(let number) = self { return Int(number) }
-        return nil
-    }
 }

@@ -34,6 +34,9 @@ struct DemoServiceCommand: AsyncParsableCommand {
     @Option(help: "Heartbeat interval in seconds until the broker says otherwise.")
     var heartbeatSeconds: Double = 30
 
+    @Option(help: "Append the id of every command the slow-task action runs to this file (fault tests).")
+    var executionsFile: String?
+
     @Option(help: "A one-time registration token, for the first start of this agent.")
     var token: String?
 
@@ -92,6 +95,24 @@ struct DemoServiceCommand: AsyncParsableCommand {
                 timeoutSeconds: 60
             )) { payload, _ in
                 .ok("credentials rotated", data: .object(["reason": payload["reason"] ?? .null, "newSecret": .string("never-shown")]))
+            }
+            .action(ActionDefinition(
+                name: "slow-task", label: "Slow task", description: "Works for `ms` milliseconds, then succeeds.",
+                inputSchema: .object(["type": .string("object"),
+                                      "properties": .object(["ms": .object(["type": .string("integer"), "minimum": .number(0), "maximum": .number(60_000)])])])
+            )) { [executionsFile] payload, context in
+                if let executionsFile {
+                    let line = Data((context.commandId + "\n").utf8)
+                    if let handle = FileHandle(forWritingAtPath: executionsFile) {
+                        handle.seekToEndOfFile()
+                        handle.write(line)
+                        try? handle.close()
+                    } else {
+                        FileManager.default.createFile(atPath: executionsFile, contents: line)
+                    }
+                }
+                try await Task.sleep(for: .milliseconds(payload["ms"]?.intValue ?? 1_000))
+                return .ok("slow task done")
             }
             .action(ActionDefinition(name: "fail-always", label: "Fail", description: "Always fails, to show a FAILED command.")) { _, _ in
                 .failed(code: "demo_failure", message: "this action always fails")
