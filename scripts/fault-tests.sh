@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 make deps
 swift build --build-tests
-CAPSULE_FAULT_SERVICES="${CAPSULE_FAULT_SERVICES:-1000}" CAPSULE_FAULT_ROUNDS="${CAPSULE_FAULT_ROUNDS:-100}" \
+CAPSULE_FAULT_SERVICES="${CAPSULE_FAULT_SERVICES:-1000}" CAPSULE_FAULT_ROUNDS="${CAPSULE_FAULT_ROUNDS:-125}" \
     swift test --skip-build --filter FaultEndToEndTests 2>&1 | tee /tmp/capsule-fault-tests.log | grep -E "fault\[|✔|✘"

@@ -22,6 +22,11 @@ extension AggregatorCore {
             }
             return .success(.encoding(ServiceDetail(status: row, manifest: service.manifest?.sanitized,
                                                     healthDetails: Redactor.redact(service.health?.details))))
+        case "aggregator.stats":
+            return .success(.object([
+                "received": .number(Double(received)), "dropped": .number(Double(dropped)),
+                "agents": .number(Double(board.agents.count)), "services": .number(Double(board.services.count)),
+            ]))
         case "journal.replay":
             let after = UInt64(max(0, request.params["after"]?.intValue ?? 0))
             do {

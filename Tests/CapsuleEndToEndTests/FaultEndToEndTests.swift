@@ -9,7 +9,7 @@ import Testing
 /// Fault injection with real processes and real signals (`kill -9`), then row counts in the stores.
 ///
 /// Sizes come from CAPSULE_FAULT_SERVICES × CAPSULE_FAULT_ROUNDS (default 500 × 20, about 10,000
-/// events, for `make test`); `scripts/fault-tests.sh` runs 1,000 × 100 (over 100,000 events).
+/// events, for `make test`); `scripts/fault-tests.sh` runs 1,000 × 125 (over 125,000 events).
 @Suite(.serialized)
 struct FaultEndToEndTests {
     static let services = Int(ProcessInfo.processInfo.environment["CAPSULE_FAULT_SERVICES"] ?? "") ?? 500

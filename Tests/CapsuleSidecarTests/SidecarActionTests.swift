@@ -51,23 +51,28 @@ struct SidecarActionTests {
         #expect(report.message == "state")
     }
 
-    @Test func tcpProbeSeesAListenerAndItsAbsence() async throws {
+    /// A loopback TCP socket bound to a fresh port, listening or not; returns the descriptor and port.
+    private func boundSocket(listening: Bool) -> (Int32, Int) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = 0
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        _ = listen(fd, 4)
+        if listening { _ = listen(fd, 4) }
         _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        let port = Int(UInt16(bigEndian: address.sin_port))
-        let up = await HealthProbe.check(.tcp(host: "127.0.0.1", port: port, timeoutSeconds: 2))
-        #expect(up.status == .up)
-        close(fd)
-        let down = await HealthProbe.check(.tcp(host: "127.0.0.1", port: port, timeoutSeconds: 2))
-        #expect(down.status == .down)
+        return (fd, Int(UInt16(bigEndian: address.sin_port)))
+    }
+
+    @Test func tcpProbeSeesAListenerAndItsAbsence() async throws {
+        let (listener, open) = boundSocket(listening: true)
+        defer { close(listener) }
+        #expect(await HealthProbe.check(.tcp(host: "127.0.0.1", port: open, timeoutSeconds: 2)).status == .up)
+        // Bound but not listening: the port is ours, so nothing else can answer on it.
+        let (silent, closed) = boundSocket(listening: false)
+        defer { close(silent) }
+        #expect(await HealthProbe.check(.tcp(host: "127.0.0.1", port: closed, timeoutSeconds: 2)).status == .down)
     }
 
     @Test func httpProbeWithNoServerIsDown() async {
