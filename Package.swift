@@ -74,6 +74,7 @@ let package = Package(
         .executableTarget(name: "capsule-demo-service", dependencies: ["CapsuleAgentKit", "CapsuleRuntime"]),
         // Fuzz target over the wire decoder and the broker's ingest checks (Fuzz/README.md).
         .executableTarget(name: "capsule-fuzz", dependencies: ["CapsuleBroker", "CapsuleProtocol", "CapsuleStore"]),
+        .executableTarget(name: "capsule-bench", dependencies: ["CapsuleZMQ", "CapsuleProtocol", "CapsuleRuntime", "CapsuleDomain"], path: "Benchmarks/Sources/capsule-bench"),
 
         // Tests.
         .testTarget(name: "CapsuleDomainTests", dependencies: ["CapsuleDomain"]),

@@ -146,19 +146,26 @@ package enum ConfigArguments {
     }
 }
 
+extension ConfigArguments {
+    /// This process's arguments merged with `CAPSULE_*` variables and `--config`, for the flags listed
+    /// in `help`; a bad config file ends the process with one line and exit code 2.
+    static func processArguments(help: String, commandName: String) -> [String] {
+        do {
+            return try resolve(
+                Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment,
+                knownFlags: knownFlags(in: help), repeatableFlags: repeatableFlags(in: help))
+        } catch {
+            FileHandle.standardError.write(Data("\(commandName): \(error)\n".utf8))
+            Foundation.exit(2)
+        }
+    }
+}
+
 extension AsyncParsableCommand {
     /// `main` for daemons: merges `--config`, `CAPSULE_*` variables and flags, then runs the command.
     package static func mainWithConfig() async {
-        let help = helpMessage(columns: 10_000)
-        let arguments: [String]
-        do {
-            arguments = try ConfigArguments.resolve(
-                Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment,
-                knownFlags: ConfigArguments.knownFlags(in: help), repeatableFlags: ConfigArguments.repeatableFlags(in: help))
-        } catch {
-            FileHandle.standardError.write(Data("\(configuration.commandName ?? "capsule"): \(error)\n".utf8))
-            Foundation.exit(2)
-        }
+        let name = configuration.commandName ?? "capsule"
+        let arguments = ConfigArguments.processArguments(help: helpMessage(columns: 10_000), commandName: name)
         do {
             var command = try parseAsRoot(arguments)
             if var asyncCommand = command as? any AsyncParsableCommand {
@@ -172,7 +179,7 @@ extension AsyncParsableCommand {
                 let key = ConfigArguments.lastConfigFlags.first(where: { message.contains("'--\($0)") })
             {
                 let firstLine = message.split(separator: "\n").first.map(String.init) ?? message
-                FileHandle.standardError.write(Data("\(configuration.commandName ?? "capsule"): \(file): \(key): \(firstLine)\n".utf8))
+                FileHandle.standardError.write(Data("\(name): \(file): \(key): \(firstLine)\n".utf8))
                 Foundation.exit(2)
             }
             exit(withError: error)
@@ -184,16 +191,6 @@ extension ParsableCommand {
     /// `main` for the CLI: like ``AsyncParsableCommand/mainWithConfig()`` for synchronous commands whose
     /// shared options (`options`) are declared once and used by every subcommand.
     package static func mainWithConfig(sharedOptions options: any ParsableArguments.Type) {
-        let help = options.helpMessage(columns: 10_000)
-        let arguments: [String]
-        do {
-            arguments = try ConfigArguments.resolve(
-                Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment,
-                knownFlags: ConfigArguments.knownFlags(in: help), repeatableFlags: ConfigArguments.repeatableFlags(in: help))
-        } catch {
-            FileHandle.standardError.write(Data("\(configuration.commandName ?? "capsule"): \(error)\n".utf8))
-            Foundation.exit(2)
-        }
-        main(arguments)
+        main(ConfigArguments.processArguments(help: options.helpMessage(columns: 10_000), commandName: configuration.commandName ?? "capsule"))
     }
 }

@@ -1,0 +1,1 @@
+print("capsule-bench: under construction")
