@@ -113,7 +113,8 @@ package enum WireCodec {
         }
     }
 
+    /// `$.services[0].health`, the same notation as schema violations.
     private static func path(_ keys: [any CodingKey]) -> String {
-        keys.isEmpty ? "$" : "$." + keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        keys.reduce("$") { path, key in key.intValue.map { "\(path)[\($0)]" } ?? "\(path).\(key.stringValue)" }
     }
 }

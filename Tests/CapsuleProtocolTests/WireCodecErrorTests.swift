@@ -144,7 +144,7 @@ struct WireCodecErrorTests {
         .init(name: "array body", body: "[]", detail: "heartbeat body: wrong type at $"),
         .init(name: "bad nested health", body: validBody.replacingOccurrences(
             of: #""services":[]"#, with: #""services":[{"code":"a","health":{"status":"FINE"},"sampledAt":1}]"#),
-              detail: "heartbeat body: invalid value at $.services.[0].health.status"),
+              detail: "heartbeat body: invalid value at $.services[0].health.status"),
     ]
 
     @Test(arguments: badBodies)
