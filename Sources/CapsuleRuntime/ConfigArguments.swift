@@ -150,6 +150,8 @@ extension ConfigArguments {
     /// This process's arguments merged with `CAPSULE_*` variables and `--config`, for the flags listed
     /// in `help`; a bad config file ends the process with one line and exit code 2.
     static func processArguments(help: String, commandName: String) -> [String] {
+        // A peer that closes a pipe or socket must never kill the process (SIGPIPE); writes report EPIPE instead.
+        signal(SIGPIPE, SIG_IGN)
         do {
             return try resolve(
                 Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment,

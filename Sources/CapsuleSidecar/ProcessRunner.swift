@@ -73,6 +73,8 @@ package enum ProcessRunner {
                 try? err.fileHandleForWriting.close()
                 return
             }
+            // The program may exit without reading stdin: with SIGPIPE ignored the write just fails.
+            signal(SIGPIPE, SIG_IGN)
             if let stdin { try? input.fileHandleForWriting.write(contentsOf: stdin) }
             try? input.fileHandleForWriting.close()
             DispatchQueue.global().asyncAfter(deadline: .now() + timeoutSeconds) {

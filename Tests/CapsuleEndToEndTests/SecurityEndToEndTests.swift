@@ -228,4 +228,56 @@ struct SecurityEndToEndTests {
             for secret in planted { #expect(!log.contains(secret), "\(secret) found in \(name).log") }
         }
     }
+
+    @Test func reEnrollingACodeNeedsAnOwnersTokenForThatCodeAndRevokesTheOldKey() throws {
+        let cluster = try Cluster()
+        defer { cluster.stopAll() }
+        try cluster.startControlPlane()
+        try cluster.waitFor("operator access") { try cluster.ctl(["token", "list"]).exitCode == 0 }
+        let original = try RawPeer(cluster: cluster)
+        let agentId = try original.hello(code: "edge-1", token: try tokenRecord(cluster).0).get()
+
+        // A token minted by the local owner for exactly this code moves the identity to a new key.
+        let replacement = try RawPeer(cluster: cluster)
+        #expect(try replacement.hello(code: "edge-1", token: try tokenRecord(cluster, agentCode: "edge-1").0).get() == agentId)
+        // The old key is revoked: ZAP refuses its handshake outright.
+        let old = try RawPeer(cluster: cluster, keyPair: original.keyPair)
+        #expect(errorCode(try old.hello(code: "edge-1", token: nil)) != nil)
+        #expect(old.events.contains(.handshakeFailedAuth))
+        try cluster.waitFor("re-enrolment audited") { !(try cluster.audit(action: "agent.reenrolled").isEmpty) }
+
+        // A token an operator (not an owner) minted for the code is not enough.
+        let keyFile = cluster.home.appendingPathComponent("ops.key").path
+        #expect(try cluster.ctl(["operator", "add", "olga", "--role", "operator", "--out", keyFile]).exitCode == 0)
+        let minted = try cluster.ctl(["token", "create", "--name", "x", "--agent-code", "edge-1", "--key", keyFile])
+        #expect(minted.exitCode == 0, "\(minted.stderr)")
+        let third = try RawPeer(cluster: cluster)
+        #expect(errorCode(try third.hello(code: "edge-1", token: minted.stdout.trimmingCharacters(in: .whitespacesAndNewlines))) == "agent_code_taken")
+    }
+
+    @Test func aPeerOverItsRateIsThrottledAndAuditedWithoutStarvingOthers() throws {
+        let cluster = try Cluster()
+        defer { cluster.stopAll() }
+        try cluster.setHealth("UP")
+        try cluster.startBroker(extra: ["--max-messages-per-second", "20", "--burst-messages", "20"])
+        try cluster.startAggregator()
+        try cluster.startAudit()
+        try cluster.startDemoService()
+        try cluster.waitFor("billing-bridge HEALTHY") { try cluster.status(of: "billing-bridge")?.status == "HEALTHY" }
+
+        let flood = try RawPeer(cluster: cluster)
+        let floodId = try flood.hello(code: "flood", token: try tokenRecord(cluster).0).get()
+        try flood.openPublisher()
+        for _ in 0..<500 { try flood.heartbeat(agentId: floodId, code: "flood", services: []) }
+        try cluster.waitFor("throttling audited") {
+            try cluster.audit(action: "peer.throttled").contains { $0.subject == floodId }
+        }
+        // The well-behaved agent keeps its status while the flood goes on.
+        for _ in 0..<10 {
+            for _ in 0..<50 { try flood.heartbeat(agentId: floodId, code: "flood", services: []) }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        #expect(try cluster.status(of: "billing-bridge")?.status == "HEALTHY")
+        #expect(try cluster.audit(action: "peer.throttled").filter { $0.subject == floodId }.count == 1, "throttling is audited at most once a minute")
+    }
 }

@@ -80,3 +80,13 @@ struct SidecarActionTests {
         #expect(report.status == .down)
     }
 }
+
+struct SidecarStdinTests {
+    /// A program that exits without reading its stdin must not take the agent down with SIGPIPE.
+    @Test func aProgramThatIgnoresStdinDoesNotKillTheAgent() async {
+        let big = Data(repeating: UInt8(ascii: "x"), count: 1 << 20)
+        let outcome = await ProcessRunner.run(["/bin/true"], stdin: big, timeoutSeconds: 10)
+        #expect(outcome.exitCode == 0)
+        #expect(Sidecar.result(outcome).success)
+    }
+}
