@@ -21,7 +21,7 @@ final class BenchThread: Sendable {
     private let failure = Mutex<String?>(nil)
 
     init(name: String, _ body: @escaping @Sendable () throws -> Void) {
-        let thread = Thread { [done, failure] in
+        let thread = Thread { [self] in
             do {
                 try body()
             } catch {

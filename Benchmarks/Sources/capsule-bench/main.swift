@@ -1,1 +1,296 @@
-print("capsule-bench: under construction")
+import CapsuleDomain
+import CapsuleProtocol
+import CapsuleRuntime
+import CapsuleZMQ
+import Foundation
+import Synchronization
+
+// capsule-bench: Capsule's figures, each beside raw libzmq measured in the same run (Benchmarks/README.md).
+
+struct Options {
+    var seconds = 5.0
+    var warmup = 1.0
+    var agents = 8
+    var reps = 3
+    var messages = 300_000
+    var requests = 2_000
+    var codecIterations = 100_000
+    var nice: Int32 = 19
+    var bin: URL?
+    var keepHome = false
+    var rawOnly = false
+
+    static let usage = """
+        usage: capsule-bench [--quick] [--seconds S] [--warmup S] [--agents K] [--reps R] [--messages N]
+                             [--requests N] [--codec-iterations N] [--nice N] [--bin DIR] [--keep-home] [--raw-only]
+          --seconds S           steady measuring window per heartbeat repetition (default 5)
+          --warmup S            publishing before the window opens (default 1)
+          --agents K            raw protocol-v1 agents, one thread each (default 8)
+          --reps R              repetitions of every figure (default 3)
+          --messages N          messages per raw libzmq throughput repetition (default 300000)
+          --requests N          sequential round trips per repetition (default 2000)
+          --codec-iterations N  encode/decode iterations per repetition (default 100000)
+          --nice N              niceness of the agent threads, 0 to disable (default 19)
+          --bin DIR             where capsule-broker, capsule-aggregator and capsulectl are (default: next to this binary)
+          --keep-home           keep the temporary Capsule home (logs, databases) for inspection
+          --raw-only            only the raw libzmq baselines and the codec
+          --quick               --seconds 2 --messages 100000 --requests 500 --codec-iterations 20000
+        """
+
+    static func parse(_ arguments: [String]) throws -> Options {
+        var options = Options()
+        var index = 0
+        func value() throws -> String {
+            index += 1
+            guard index < arguments.count else { throw BenchError("\(arguments[index - 1]) needs a value\n\(usage)") }
+            return arguments[index]
+        }
+        func number<T: LosslessStringConvertible & Comparable>(_ type: T.Type, atLeast minimum: T) throws -> T {
+            let name = arguments[index]
+            guard let parsed = T(try value()), parsed >= minimum else { throw BenchError("\(name) needs a number ≥ \(minimum)") }
+            return parsed
+        }
+        while index < arguments.count {
+            switch arguments[index] {
+            case "--quick":
+                options.seconds = 2
+                options.messages = 100_000
+                options.requests = 500
+                options.codecIterations = 20_000
+            case "--seconds": options.seconds = try number(Double.self, atLeast: 0.5)
+            case "--warmup": options.warmup = try number(Double.self, atLeast: 0)
+            case "--agents": options.agents = try number(Int.self, atLeast: 1)
+            case "--reps": options.reps = try number(Int.self, atLeast: 1)
+            case "--messages": options.messages = try number(Int.self, atLeast: 1_000)
+            case "--requests": options.requests = try number(Int.self, atLeast: 10)
+            case "--codec-iterations": options.codecIterations = try number(Int.self, atLeast: 100)
+            case "--nice": options.nice = try number(Int32.self, atLeast: 0)
+            case "--bin": options.bin = URL(fileURLWithPath: try value(), isDirectory: true)
+            case "--keep-home": options.keepHome = true
+            case "--raw-only": options.rawOnly = true
+            case "-h", "--help":
+                print(usage)
+                exit(0)
+            default:
+                throw BenchError("unknown argument \(arguments[index])\n\(usage)")
+            }
+            index += 1
+        }
+        return options
+    }
+}
+
+/// SIGINT/SIGTERM end the daemons we started before exiting.
+nonisolated(unsafe) var signalSources: [any DispatchSourceSignal] = []
+func installSignalHandlers() {
+    signal(SIGPIPE, SIG_IGN)
+    for number in [SIGINT, SIGTERM] {
+        signal(number, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+        source.setEventHandler {
+            progress("signal \(number): stopping the daemons")
+            endStartedDaemons()
+            if let home = homeToRemove.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: home) }
+            exit(128 + number)
+        }
+        source.resume()
+        signalSources.append(source)
+    }
+}
+
+func loadAverage() -> String {
+    let text = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? ""
+    return text.split(separator: " ").prefix(3).joined(separator: " ")
+}
+
+func runBench(_ options: Options) throws {
+    let (major, minor, patch) = ZMQContext.version
+    let cores = sysconf(Int32(_SC_NPROCESSORS_ONLN))
+    let startedAt = Date()
+    let loadAtStart = loadAverage()
+    var lines: [String] = []
+    func emit(_ line: String = "") {
+        lines.append(line)
+    }
+
+    // 5. Codec (also gives the frame shape for baseline B).
+    let frames = CodecCost.sampleFrames()
+    progress("codec: \(options.reps) × \(options.codecIterations) heartbeat encodes and decodes")
+    var encodeCosts: [Double] = []
+    var decodeCosts: [Double] = []
+    for _ in 0..<options.reps {
+        encodeCosts.append(CodecCost.encode(iterations: options.codecIterations))
+        decodeCosts.append(try CodecCost.decode(iterations: options.codecIterations))
+    }
+
+    // 1. Raw CURVE PUB → SUB.
+    var rawA: [Double] = []
+    var rawALost = 0
+    for rep in 1...options.reps {
+        progress("raw A: CURVE PUB→SUB, \(options.messages) × 200 B, repetition \(rep)")
+        let result = try RawBaselines.pubSub(messages: options.messages)
+        rawA.append(result.rate)
+        rawALost += result.lost
+    }
+
+    // 2. Raw PUB → XSUB/XPUB → SUB, three frames.
+    var rawB: [Double] = []
+    var rawBLost = 0
+    for rep in 1...options.reps {
+        progress("raw B: CURVE PUB→XSUB/XPUB→SUB, 3 frames, \(options.messages) messages, repetition \(rep)")
+        let result = try RawBaselines.proxied(messages: options.messages, frames: frames)
+        rawB.append(result.rate)
+        rawBLost += result.lost
+    }
+
+    // 4 (raw side). DEALER → ROUTER echo, and the two-hop relay.
+    var echoMedian: [Double] = []
+    var echoP99: [Double] = []
+    var relayMedian: [Double] = []
+    var relayP99: [Double] = []
+    for rep in 1...options.reps {
+        progress("raw round trips: \(options.requests) echo + \(options.requests) relay, repetition \(rep)")
+        let echo = try RawBaselines.echo(requests: options.requests)
+        echoMedian.append(percentile(echo, 0.5))
+        echoP99.append(percentile(echo, 0.99))
+        let relay = try RawBaselines.relay(requests: options.requests)
+        relayMedian.append(percentile(relay, 0.5))
+        relayP99.append(percentile(relay, 0.99))
+    }
+
+    // 3 and 4 (Capsule side).
+    var heartbeatRuns: [HeartbeatRun] = []
+    var capsuleMedian: [Double] = []
+    var capsuleP99: [Double] = []
+    var statsMedian: [Double] = []
+    var replyDecode: (micros: Double, bytes: Int)?
+    var statsP99: [Double] = []
+    var brokerMedian: [Double] = []
+    var brokerP99: [Double] = []
+    var agentNote = ""
+    if !options.rawOnly {
+        let bin = options.bin ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        let cluster = try BenchCluster(bin: bin, keepHome: options.keepHome)
+        defer { cluster.stop() }
+        progress("starting capsule-broker and capsule-aggregator (home \(cluster.home.path), ports \(cluster.ports.ingest)/\(cluster.ports.bus)/\(cluster.ports.router))")
+        try cluster.start()
+        let client = try OperatorClient(home: cluster.capsuleHome)
+        var aggregatorUp = false
+        try cluster.waitFor("the aggregator to answer aggregator.stats", seconds: 30) {
+            if (try? client.aggregatorReceived()) != nil { aggregatorUp = true }
+            return aggregatorUp
+        }
+
+        progress("minting \(options.agents) tokens with capsulectl and enrolling \(options.agents) agents")
+        let control = AgentControl(agents: options.agents)
+        var threads: [BenchThread] = []
+        defer {
+            control.set(.quit)
+            for thread in threads { try? thread.join(seconds: 5) }
+        }
+        for index in 0..<options.agents {
+            let token = try cluster.mintToken(name: "bench-\(index)")
+            let welcomed = Handoff<String>()
+            threads.append(BenchAgent.start(index: index, home: cluster.capsuleHome, token: token, nice: options.nice,
+                                            control: control, welcomed: welcomed))
+            do {
+                _ = try welcomed.take(seconds: 20, what: "agent \(index) to be welcomed and connected")
+            } catch {
+                try? threads.last?.join(seconds: 1)  // surfaces the agent's own error if it has one
+                throw error
+            }
+        }
+        // Let the reports land and the board settle before measuring.
+        try cluster.waitFor("the aggregator to know every bench service", seconds: 15) {
+            let rows = try client.call("aggregator", "status.list")
+            switch rows {
+            case .array(let list): return list.count >= options.agents
+            default: return false
+            }
+        }
+
+        for rep in 1...options.reps {
+            progress("capsule heartbeats: \(options.agents) agents, \(options.warmup) s warm-up + \(options.seconds) s window, repetition \(rep)")
+            heartbeatRuns.append(try CapsuleHeartbeats.run(client: client, control: control, cluster: cluster,
+                                                           seconds: options.seconds, warmup: options.warmup))
+            let last = heartbeatRuns.last!
+            progress(String(format: "  processed %@ msgs/s; sent %@, received %@, drained in %.1f s", rate(last.processedPerSecond),
+                            count(last.sent), count(last.received), last.drainSeconds))
+        }
+        if control.reportsResent > 0 {
+            agentNote = "; the aggregator asked for \(control.reportsResent) re-reports"
+        }
+
+        let statusRows = try client.call("aggregator", "status.list")
+        replyDecode = try CodecCost.jsonValueDecode(statusRows, iterations: 2_000)
+        for rep in 1...options.reps {
+            progress("capsule round trips: \(options.requests) status.list, aggregator.stats and broker.stats, repetition \(rep)")
+            let samples = try CapsuleRoundTrip.measure(client: client, service: "aggregator", op: "status.list", requests: options.requests)
+            capsuleMedian.append(percentile(samples, 0.5))
+            capsuleP99.append(percentile(samples, 0.99))
+            let small = try CapsuleRoundTrip.measure(client: client, service: "aggregator", op: "aggregator.stats", requests: options.requests)
+            statsMedian.append(percentile(small, 0.5))
+            statsP99.append(percentile(small, 0.99))
+            let oneHop = try CapsuleRoundTrip.measure(client: client, service: "broker", op: "broker.stats", requests: options.requests)
+            brokerMedian.append(percentile(oneHop, 0.5))
+            brokerP99.append(percentile(oneHop, 0.99))
+        }
+    }
+
+    // The table.
+    let formatter = ISO8601DateFormatter()
+    emit("capsule-bench  \(formatter.string(from: startedAt))")
+    emit("machine: \(cores) cores (nproc), libzmq \(major).\(minor).\(patch), load average at start \(loadAtStart); other processes may be running")
+    emit("every figure: \(options.reps) repetitions, median (min, max); raw libzmq baselines measured in this same run, tcp://127.0.0.1, CURVE")
+    emit("")
+    let sizes = frames.map { "\($0.count)" }.joined(separator: "+")
+    let rawBText = "raw libzmq PUB→XSUB/XPUB→SUB CURVE 3 frames (\(sizes) B) \(rateSummary(Summary(values: rawB)))"
+    if heartbeatRuns.isEmpty {
+        emit("heartbeat path      capsule (skipped)  |  \(rawBText)")
+    } else {
+        let processed = Summary(values: heartbeatRuns.map(\.processedPerSecond))
+        emit("heartbeat path      capsule \(rateSummary(processed))  |  \(rawBText)")
+        let sent = heartbeatRuns.map(\.sent).reduce(0, +)
+        let received = heartbeatRuns.map(\.received).reduce(0, +)
+        let forwarded = heartbeatRuns.map(\.brokerForwarded).reduce(0, +)
+        var dropped: [String: Int] = [:]
+        for run in heartbeatRuns { for (reason, value) in run.brokerDropped { dropped[reason, default: 0] += value } }
+        let lost = sent - received
+        let lossPercent = sent > 0 ? Double(lost) / Double(sent) * 100 : 0
+        emit("  \(options.agents) raw agents (1 service, UP, SNDHWM 1000, nice \(options.nice)), \(Int(options.seconds)) s window after \(options.warmup) s warm-up, Δreceived/Δt from aggregator.stats")
+        emit("  all repetitions: sent \(count(sent)) (zmq_send ok), broker forwarded \(count(forwarded)), aggregator received \(count(received)); lost \(count(lost)) (\(String(format: "%.1f", lossPercent)) %)\(agentNote)")
+        let dropText = dropped.isEmpty ? "none" : dropped.sorted { $0.key < $1.key }.map { "\($0.key) \(count($0.value))" }.joined(separator: ", ")
+        emit("  lost before the broker (agent PUB at HWM / ingest backlog) ≈ \(count(sent - forwarded - dropped.values.reduce(0, +))); broker drops: \(dropText); bus→aggregator ≈ \(count(max(0, forwarded - received))) (forwarded also counts the aggregator's own beacons, 1/s)")
+        let cpu = { (values: [Double]) in String(format: "%.2f", percentile(values, 0.5)) }
+        // CPU microseconds per processed heartbeat, per repetition, then the median.
+        let perMessage = { (cores: KeyPath<HeartbeatRun, Double>) in
+            String(format: "%.1f", percentile(heartbeatRuns.map { $0[keyPath: cores] / $0.processedPerSecond * 1e6 }, 0.5))
+        }
+        emit("  CPU during the window (cores, median): broker \(cpu(heartbeatRuns.map(\.brokerCPU))) (\(perMessage(\.brokerCPU)) µs/msg), aggregator \(cpu(heartbeatRuns.map(\.aggregatorCPU))) (\(perMessage(\.aggregatorCPU)) µs/msg), bench process with the agents \(cpu(heartbeatRuns.map(\.benchCPU))); backlog drained \(String(format: "%.1f", percentile(heartbeatRuns.map(\.drainSeconds), 0.5))) s after stop")
+    }
+    emit("raw PUB→SUB         raw libzmq CURVE PUB→SUB 1 frame 200 B, HWM 0: \(rateSummary(Summary(values: rawA)))" + (rawALost > 0 ? "; lost \(count(rawALost))" : ", none lost") + (rawBLost > 0 ? " (proxied path lost \(count(rawBLost)))" : ""))
+    let capsuleRTT = capsuleMedian.isEmpty
+        ? "capsule (skipped)"
+        : "capsule status.list median \(microSummary(Summary(values: capsuleMedian))), p99 \(micros(percentile(capsuleP99, 0.5)))"
+    emit("request round trip  \(capsuleRTT)  |  raw CURVE DEALER→ROUTER echo median \(microSummary(Summary(values: echoMedian))), p99 \(micros(percentile(echoP99, 0.5)))")
+    emit("                    (\(options.requests) sequential per repetition; status.list is 2 hops: DEALER→broker→aggregator→broker→DEALER)  |  raw 2-hop DEALER→ROUTER relay→worker echo median \(microSummary(Summary(values: relayMedian))), p99 \(micros(percentile(relayP99, 0.5)))")
+    if !statsMedian.isEmpty {
+        if let replyDecode {
+            emit("  status.list reply result is \(count(replyDecode.bytes)) B of JSON (\(options.agents) rows); decoding it into a JSONValue takes \(micros(replyDecode.micros)) in this process")
+        }
+        emit("  breakdown: capsule aggregator.stats (2 hops, small reply) median \(microSummary(Summary(values: statsMedian))), p99 \(micros(percentile(statsP99, 0.5))); broker.stats (1 hop, answered by the broker) median \(microSummary(Summary(values: brokerMedian))), p99 \(micros(percentile(brokerP99, 0.5)))")
+    }
+    emit("codec (1 heartbeat) WireCodec.encode(topic:header:body:) \(microSummary(Summary(values: encodeCosts))) per op; decode + Heartbeat body \(microSummary(Summary(values: decodeCosts))) per op  (\(options.codecIterations) iterations; zmq-notes: JSONEncoder 5.1 / JSONDecoder 7.4 µs)")
+    print(lines.joined(separator: "\n"))
+}
+
+installSignalHandlers()
+do {
+    let options = try Options.parse(Array(CommandLine.arguments.dropFirst()))
+    try runBench(options)
+    endStartedDaemons()
+} catch {
+    endStartedDaemons()
+    FileHandle.standardError.write(Data("capsule-bench: \(error)\n".utf8))
+    exit(1)
+}
