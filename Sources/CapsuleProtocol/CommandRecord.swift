@@ -7,7 +7,8 @@ package struct CommandRecord: Sendable, Hashable, Codable {
     package var serviceCode: String
     package var agentId: String
     package var action: String
-    /// The payload the agent receives. Kept raw only while the command is live; redacted once terminal.
+    /// The payload, redacted. The raw payload the agent receives is stored only sealed, until the
+    /// command is terminal.
     package var payload: JSONValue
     package var status: CommandStatus
     package var actor: String

@@ -52,7 +52,12 @@ package enum ConfigArguments {
             let flag = name.dropFirst("CAPSULE_".count).lowercased().replacingOccurrences(of: "_", with: "-")
             guard knownFlags.contains(flag), !given.contains(flag) else { continue }
             fromEnvironment.insert(flag)
-            extra += ["--\(flag)", value]
+            // Boolean flags: CAPSULE_JSON=true sets --json; false leaves it off.
+            switch value.lowercased() {
+            case "true": extra.append("--\(flag)")
+            case "false": break
+            default: extra += ["--\(flag)", value]
+            }
         }
         if let configPath {
             for (flag, values) in try load(configPath, knownFlags: knownFlags, repeatableFlags: repeatableFlags) where !given.contains(flag) && !fromEnvironment.contains(flag) {

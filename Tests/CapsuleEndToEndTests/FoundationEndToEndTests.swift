@@ -116,6 +116,22 @@ struct FoundationEndToEndTests {
             try cluster.audit(action: "command.").filter { $0.action == "command.succeeded" }.count >= 3
         }
 
+        // Export and backup of the audit trail.
+        let csvFile = cluster.home.appendingPathComponent("audit.csv").path
+        let exported = try cluster.ctl(["audit", "export", "--format", "csv", "--out", csvFile])
+        #expect(exported.exitCode == 0, "\(exported.stderr)")
+        let csv = try String(contentsOfFile: csvFile, encoding: .utf8).split(separator: "\n")
+        #expect(csv.first == "id,at,publisher,seq,action,subject,actor,result,from,to,reason,details")
+        #expect(csv.count - 1 == (try cluster.audit()).count)
+        let jsonExport = try cluster.ctl(["audit", "export", "--format", "json", "--action", "command.succeeded"])
+        #expect(try JSONValue.parse(jsonExport.stdout) != .null)
+        let backupFile = cluster.home.appendingPathComponent("audit-backup.sqlite").path
+        let backup = try cluster.ctl(["backup", backupFile])
+        #expect(backup.exitCode == 0, "\(backup.stderr)")
+        let header = try FileHandle(forReadingFrom: URL(fileURLWithPath: backupFile)).readData(ofLength: 16)
+        #expect(String(decoding: header, as: UTF8.self).hasPrefix("SQLite format 3"))
+        #expect(try cluster.ctl(["backup", backupFile]).exitCode != 0, "a backup never overwrites a file")
+
         // Unknown flags and statuses are refused by the CLI itself.
         let badFlag = try cluster.ctl(["status", "--frobnicate"])
         #expect(badFlag.exitCode != 0)

@@ -228,3 +228,41 @@ struct AuditStoreMigrationTests {
         }
     }
 }
+
+struct AuditStoreRetentionAndPagingTests {
+    @Test func retentionDeletesOnlyOlderEvents() throws {
+        try withAuditStore { store, _ in
+            try store.insert([event("broker", 1, at: -100 * 86_400), event("broker", 2, at: -10), event("broker", 3)])
+            #expect(try store.prune(olderThan: now.addingTimeInterval(-90 * 86_400)) == 1)
+            #expect(try store.query(filter { _ in }).map(\.event.seq).sorted() == [2, 3])
+            #expect(try store.cursors()["broker"] == 3, "pruning never moves the cursor back")
+        }
+    }
+
+    @Test func pagesWalkBothWaysWithoutOverlap() throws {
+        try withAuditStore { store, _ in
+            try store.insert((1...25).map { event("broker", UInt64($0), at: Double($0)) })
+            var newestFirst: [UInt64] = []
+            var page = filter { $0.limit = 10 }
+            while true {
+                let records = try store.query(page)
+                newestFirst += records.map(\.event.seq)
+                guard records.count == 10, let last = records.last?.id else { break }
+                page.beforeId = last
+            }
+            #expect(newestFirst == (1...25).reversed().map(UInt64.init))
+            let ascending = try store.query(filter { $0.ascending = true; $0.afterId = 20 })
+            #expect(ascending.map(\.event.seq) == [21, 22, 23, 24, 25])
+        }
+    }
+
+    @Test func backupIsAReadableCopyAndNeverOverwrites() throws {
+        try withAuditStore { store, url in
+            try store.insert([event("broker", 1), event("broker", 2)])
+            let copy = url.deletingLastPathComponent().appendingPathComponent("backup.sqlite").path
+            #expect(try store.backup(to: copy) > 0)
+            #expect(try AuditStore(url: URL(fileURLWithPath: copy)).query(filter { _ in }).count == 2)
+            #expect(throws: StoreError.self) { try store.backup(to: copy) }
+        }
+    }
+}
