@@ -1,5 +1,6 @@
 # Capsule: `make demo` runs a local control plane with demo services and a live status view;
 # `make test` runs the whole test suite. Both install what they need first.
+SHELL := /bin/bash
 SWIFT ?= swift
 APT_PACKAGES := libzmq3-dev libsodium-dev libsqlite3-dev
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
@@ -19,8 +20,11 @@ build: deps
 
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	set -o pipefail; $(SWIFT) test --skip-build --disable-xctest 2>&1 | tee .build/test-output.log
 	$(MAKE) fuzz-short
+	@# One plain closing line for CI, taken from Swift Testing's summary.
+	@passed=$$(grep -Eo 'Test run with [0-9]+ tests' .build/test-output.log | tail -1 | grep -Eo '[0-9]+'); \
+	 echo "tests: $${passed:-0} passed, 0 failed"
 
 # libFuzzer over the wire decoder and the broker's ingest checks (Fuzz/README.md).
 FUZZ_BUILD := $(SWIFT) build -c release --product capsule-fuzz --scratch-path .build-fuzz \
