@@ -20,6 +20,13 @@ package struct SidecarManifest: Sendable, Hashable {
     package var version: String
     package var runtime: String
     package var health: Probe
+
+    /// The probe's own timeout, so the agent waits for it (plus a second) before reporting UNKNOWN.
+    package var probeTimeoutSeconds: Double {
+        switch health {
+        case .http(_, let seconds), .tcp(_, _, let seconds), .command(_, let seconds): seconds
+        }
+    }
     package var configs: [ConfigItem]
     package var actions: [Action]
 }

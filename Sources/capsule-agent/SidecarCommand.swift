@@ -53,7 +53,8 @@ struct SidecarCommand: AsyncParsableCommand {
             configuration: AgentConfiguration(
                 agentCode: agentCode ?? "sidecar-\(parsed.code)", home: connect.home, routerEndpoint: connect.router,
                 ingestEndpoint: connect.ingest, brokerKey: connect.brokerKey, enrollmentToken: token,
-                heartbeatInterval: .milliseconds(Int(heartbeatSeconds * 1000)), logger: logger),
+                heartbeatInterval: .milliseconds(Int(heartbeatSeconds * 1000)),
+                healthTimeout: .milliseconds(Int((parsed.probeTimeoutSeconds + 1) * 1000)), logger: logger),
             services: [Sidecar.service(from: parsed)]
         )
         let group = ServiceGroup(
