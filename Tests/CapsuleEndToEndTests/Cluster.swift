@@ -1,5 +1,6 @@
 import CapsuleDomain
 import CapsuleProtocol
+import CapsuleRuntime
 import Foundation
 import Testing
 
@@ -34,22 +35,7 @@ final class Cluster: @unchecked Sendable {
         return url
     }()
 
-    static func freePort() -> Int {
-        for _ in 0..<50 {
-            let candidate = Int.random(in: 20_000..<60_000)
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(candidate).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let rc = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            close(fd)
-            if rc == 0 { return candidate }
-        }
-        return 45_000
-    }
+    static func freePort() -> Int { LoopbackPort.free() }
 
     var commonArgs: [String] { ["--home", home.path] }
     var healthFile: URL { home.appendingPathComponent("billing.health") }
