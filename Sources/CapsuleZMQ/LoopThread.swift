@@ -3,7 +3,7 @@ import Foundation
 import Synchronization
 
 /// The state a ``LoopThread`` owns. It is created on the thread, used only there, and shut down there.
-package protocol LoopCore: AnyObject {
+package protocol LoopCore: AnyObject, SendableMetatype {
     /// Closes sockets and flushes what must be flushed. Runs on the loop thread, last.
     func shutdown()
 }

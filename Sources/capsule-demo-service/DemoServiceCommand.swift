@@ -108,7 +108,7 @@ struct DemoServiceCommand: AsyncParsableCommand {
                         handle.write(line)
                         try? handle.close()
                     } else {
-                        FileManager.default.createFile(atPath: executionsFile, contents: line)
+                        _ = FileManager.default.createFile(atPath: executionsFile, contents: line)
                     }
                 }
                 try await Task.sleep(for: .milliseconds(payload["ms"]?.intValue ?? 1_000))

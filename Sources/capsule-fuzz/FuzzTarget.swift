@@ -133,7 +133,7 @@ struct FuzzReplay {
             let directory = arguments[index + 1]
             try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             for (name, bytes) in FuzzInput.seeds() {
-                FileManager.default.createFile(atPath: "\(directory)/\(name).bin", contents: Data(bytes))
+                _ = FileManager.default.createFile(atPath: "\(directory)/\(name).bin", contents: Data(bytes))
             }
             print("wrote \(FuzzInput.seeds().count) seeds to \(directory)")
             return

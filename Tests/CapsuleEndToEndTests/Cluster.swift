@@ -51,7 +51,7 @@ final class Cluster: @unchecked Sendable {
         env["CAPSULE_HOME"] = home.path
         for (key, value) in environment { env[key] = value }
         process.environment = env
-        FileManager.default.createFile(atPath: log(name).path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log(name).path, contents: nil)
         let handle = try FileHandle(forWritingTo: log(name))
         handle.seekToEndOfFile()
         process.standardOutput = handle
