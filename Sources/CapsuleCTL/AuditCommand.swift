@@ -1,6 +1,7 @@
 import ArgumentParser
 import CapsuleDomain
 import CapsuleProtocol
+import CapsuleRuntime
 import Foundation
 
 struct AuditCommand: ParsableCommand {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CapsuleProtocol
 import CapsuleRuntime
 import CapsuleZMQ
 import Foundation
@@ -22,6 +23,8 @@ func guarded(_ body: () throws -> Void) throws {
     } catch let error as ExitCode {
         throw error
     } catch let error as CTLError {
+        fail(error.message)
+    } catch let error as ErrorBody {
         fail(error.message)
     } catch let error as ConfigError {
         fail(error.description)

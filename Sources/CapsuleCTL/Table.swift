@@ -1,3 +1,4 @@
+import CapsuleRuntime
 import Foundation
 
 /// Renders rows as a plain, aligned text table.

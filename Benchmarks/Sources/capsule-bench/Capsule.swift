@@ -5,47 +5,23 @@ import CapsuleZMQ
 import Foundation
 import Synchronization
 
-/// The local owner operator's DEALER to the broker's router, as `capsulectl` uses it. Main thread only.
+/// The local owner operator's request client, as `capsulectl` uses it. Main thread only.
 final class OperatorClient {
-    private let context = ZMQContext()
-    private let socket: ZMQSocket
-    private let factory = MessageFactory(sender: "operator:local-owner")
+    private let client: RequestClient
 
     init(home: CapsuleHome) throws {
         let (info, serverKey) = try BrokerInfo.resolve(home: home)
-        let keyPair = try KeyFile.read(home.keyFile("operator"))
-        var options = ZMQSocketOptions()
-        options.linger = 0
-        options.reconnectInterval = 200
-        options.handshakeInterval = 5_000
-        socket = try SocketFactory.client(.dealer, context: context, endpoint: info.router, keyPair: keyPair,
-                                          serverKey: serverKey, options: options)
+        client = try RequestClient(endpoint: info.router, keyPair: try KeyFile.read(home.keyFile("operator")),
+                                   serverKey: serverKey, sender: "operator:local-owner", timeout: 5)
     }
-
-    deinit { socket.close() }
 
     /// Sends a request and waits (bounded) for its reply; returns the result or throws the error.
     func call(_ service: String, _ op: String, timeout: Double = 5) throws -> JSONValue {
-        let header = factory.plain(.request)
-        try socket.send(WireCodec.encode(header: header, body: Request(service: service, op: op)), dontWait: false)
-        let deadline = monotonic() + timeout
-        var poller = ZMQPoller()
-        poller.add(socket)
-        while monotonic() < deadline {
-            while let message = try socket.receive(maxFrames: 4, maxBytes: 64 << 20) {
-                guard let decoded = try? WireCodec.decode(message.frames, hasTopic: false) else { continue }
-                if decoded.header.type == .error, decoded.header.corr == nil || decoded.header.corr == header.id {
-                    let error = (try? decoded.decode(ErrorBody.self)) ?? ErrorBody(code: "unknown", message: "")
-                    throw BenchError("\(op): \(error.code): \(error.message)")
-                }
-                guard decoded.header.type == .reply, decoded.header.corr == header.id else { continue }
-                let reply = try decoded.decode(Reply.self)
-                if let error = reply.error { throw BenchError("\(op): \(error.code): \(error.message)") }
-                return reply.result ?? .null
-            }
-            _ = try poller.poll(timeoutMilliseconds: 20)
+        do {
+            return try client.call(service, op, timeout: timeout)
+        } catch let error as ErrorBody {
+            throw BenchError("\(service) \(op): \(error.code): \(error.message)")
         }
-        throw BenchError("\(service) \(op): no reply within \(timeout) s")
     }
 
     struct Snapshot {

@@ -1,0 +1,77 @@
+import CapsuleDomain
+import CapsuleProtocol
+import CapsuleZMQ
+import Foundation
+
+/// A synchronous request client: one CURVE DEALER to the broker's router, sending Majordomo-style
+/// `request`s and waiting for their `reply`. It blocks, so it belongs on a thread of its own (a CLI's
+/// main thread, a benchmark driver), never on Swift concurrency's pool.
+package final class RequestClient {
+    private let context = ZMQContext()
+    private let socket: ZMQSocket
+    private let factory: MessageFactory
+    private let endpoint: String
+    private let timeout: TimeInterval
+
+    /// - Parameter sender: the identity the key is enrolled as, e.g. `operator:local-owner`.
+    package init(endpoint: String, keyPair: CurveKeyPair, serverKey: CurveKey, sender: String, timeout: TimeInterval = 10) throws {
+        var options = ZMQSocketOptions()
+        options.linger = 0
+        options.reconnectInterval = 200
+        options.handshakeInterval = 5_000
+        socket = try SocketFactory.client(.dealer, context: context, endpoint: endpoint, keyPair: keyPair, serverKey: serverKey,
+                                          options: options)
+        factory = MessageFactory(sender: sender)
+        self.endpoint = endpoint
+        self.timeout = timeout
+    }
+
+    deinit { socket.close() }
+
+    /// A reply whose result is decoded straight into `T`, without an intermediate `JSONValue`.
+    private struct TypedReply<T: Decodable>: Decodable {
+        var ok: Bool
+        var result: T?
+        var error: ErrorBody?
+    }
+
+    /// Sends a request and decodes its result as `T`. A structured error from the far end, a reply
+    /// that does not decode, or no answer in time is thrown as an ``ErrorBody``.
+    package func call<T: Decodable>(
+        _ type: T.Type, _ service: String, _ op: String, _ params: JSONValue = .object([:]), timeout: TimeInterval? = nil
+    ) throws -> T {
+        let header = factory.plain(.request)
+        try socket.send(WireCodec.encode(header: header, body: Request(service: service, op: op, params: params)), dontWait: false)
+        let deadline = Date().addingTimeInterval(timeout ?? self.timeout)
+        var poller = ZMQPoller()
+        poller.add(socket)
+        while Date() < deadline {
+            let remaining = max(1, Int(deadline.timeIntervalSinceNow * 1000))
+            guard try poller.poll(timeoutMilliseconds: min(remaining, 250)) > 0 else { continue }
+            while let message = try socket.receive(maxFrames: 4, maxBytes: 64 << 20) {
+                guard let decoded = try? WireCodec.decode(message.frames, hasTopic: false) else { continue }
+                if decoded.header.type == .error, decoded.header.corr == nil || decoded.header.corr == header.id {
+                    throw (try? decoded.decode(ErrorBody.self)) ?? ErrorBody(code: "unknown", message: "the broker refused the request")
+                }
+                guard decoded.header.type == .reply, decoded.header.corr == header.id else { continue }
+                let reply: TypedReply<T>
+                do {
+                    reply = try decoded.decode(TypedReply<T>.self)
+                } catch {
+                    throw ErrorBody(code: "bad_reply", message: "unexpected reply to \(op): \(error)")
+                }
+                if let error = reply.error { throw error }
+                guard let result = reply.result else { throw ErrorBody(code: "bad_reply", message: "\(op) returned no result") }
+                return result
+            }
+        }
+        throw ErrorBody(
+            code: "timeout",
+            message: "no answer from the broker at \(endpoint) within \(Int(timeout ?? self.timeout)) s (is capsule-broker running, and is this key enrolled?)")
+    }
+
+    /// Sends a request and returns its result as free-form JSON.
+    package func call(_ service: String, _ op: String, _ params: JSONValue = .object([:]), timeout: TimeInterval? = nil) throws -> JSONValue {
+        try call(JSONValue.self, service, op, params, timeout: timeout)
+    }
+}
