@@ -33,7 +33,7 @@ extension BrokerCore {
             throttled(principal, clock: clock)
             return
         }
-        switch IngestGate.check(frames: message.frames, principal: principal, owners: serviceOwners) {
+        switch IngestGate.check(frames: message.frames, principal: principal, owner: { services[$0]?.agentId }) {
         case .drop(let reason, let detail):
             drops.drop(reason, sender: peer, detail: detail, logger: logger, now: clock)
         case .identityMismatch(let claimed, let type):

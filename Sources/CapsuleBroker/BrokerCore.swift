@@ -33,11 +33,7 @@ final class BrokerCore: LoopCore {
     /// Requests forwarded to a worker and waiting for its reply.
     var pendingRequests: [String: PendingRequest] = [:]
     /// Service code → owner and manifest, as reported through ingest.
-    var services: [String: BrokerStore.ServiceRecord] = [:] {
-        didSet { serviceOwners = services.mapValues(\.agentId) }
-    }
-    /// Service code → owning agentId, checked on every ingest message.
-    var serviceOwners: [String: String] = [:]
+    var services: [String: BrokerStore.ServiceRecord] = [:]
     var drops = DropCounter()
     var rateLimiter: RateLimiter
     /// When each kind of refusal was last audited, so a flood does not flood the audit trail.

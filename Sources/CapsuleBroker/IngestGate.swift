@@ -17,8 +17,11 @@ package enum IngestGate {
         case serviceOwned(code: String, owner: String)
     }
 
-    /// - Parameter owners: service code → owning agentId, as the broker knows them.
-    package static func check(frames: [Data], principal: Principal, owners: [String: String]) -> Verdict {
+    private static let agentTypes: Set<MessageType> = [.heartbeat, .health, .serviceReport]
+    private static let serviceTypes: Set<MessageType> = [.event, .beacon]
+
+    /// - Parameter owner: the agentId that owns a service code, as the broker knows it.
+    package static func check(frames: [Data], principal: Principal, owner: (String) -> String?) -> Verdict {
         let decoded: WireMessage
         do {
             decoded = try WireCodec.decode(frames, hasTopic: true)
@@ -29,13 +32,12 @@ package enum IngestGate {
         guard decoded.header.sender == principal.sender else {
             return .identityMismatch(claimed: decoded.header.sender, type: type)
         }
-        let allowed: Set<MessageType> = principal.kind == .agent ? [.heartbeat, .health, .serviceReport] : [.event, .beacon]
-        guard allowed.contains(type) else {
+        guard (principal.kind == .agent ? agentTypes : serviceTypes).contains(type) else {
             return .drop(reason: "not_allowed", detail: "\(type.rawValue) on ingest from a \(principal.kind.rawValue)")
         }
         func owned(_ codes: [String]) -> Verdict? {
             for code in codes {
-                if let owner = owners[code], owner != principal.identity { return .serviceOwned(code: code, owner: owner) }
+                if let owner = owner(code), owner != principal.identity { return .serviceOwned(code: code, owner: owner) }
             }
             return nil
         }

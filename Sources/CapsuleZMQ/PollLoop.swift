@@ -16,6 +16,9 @@ package final class PollLoop {
 
     private var registrations: [Registration] = []
     private var timers: [Timer] = []
+    /// The poll items, built once and again only after a registration (not on every turn).
+    private var poller = ZMQPoller()
+    private var wakeIndex = -1
     private let clock = ContinuousClock()
     package let context: ZMQContext
 
@@ -26,6 +29,7 @@ package final class PollLoop {
     /// Calls `onReadable` on this thread whenever `socket` has input.
     package func register(_ socket: ZMQSocket, onReadable: @escaping () -> Void) {
         registrations.append(Registration(socket: socket, onReadable: onReadable))
+        wakeIndex = -1
     }
 
     /// Calls `body` on this thread every `interval`.
@@ -36,9 +40,11 @@ package final class PollLoop {
     /// One turn: poll sockets and the wake descriptor, run handlers, then due timers.
     /// Returns whether the wake descriptor was signalled.
     func turn(wakeFD: Int32, maxWaitMilliseconds: Int) throws(ZMQError) -> Bool {
-        var poller = ZMQPoller()
-        for registration in registrations { poller.add(registration.socket) }
-        let wakeIndex = poller.add(fd: wakeFD)
+        if wakeIndex < 0 {
+            poller.removeAll()
+            for registration in registrations { poller.add(registration.socket) }
+            wakeIndex = poller.add(fd: wakeFD)
+        }
         var timeout = maxWaitMilliseconds
         let now = clock.now
         for timer in timers {
@@ -47,16 +53,16 @@ package final class PollLoop {
             timeout = min(timeout, ms)
         }
         _ = try poller.poll(timeoutMilliseconds: timeout)
-        // Handlers may register more sockets; iterate over the snapshot we polled.
-        let polled = registrations
-        for (index, registration) in polled.enumerated() where poller.isReadable(index) {
-            registration.onReadable()
+        // Handlers may register more sockets; those are polled from the next turn on.
+        let polled = wakeIndex
+        for index in 0..<polled where poller.isReadable(index) {
+            registrations[index].onReadable()
         }
         let after = clock.now
         for index in timers.indices where timers[index].due <= after {
             timers[index].due = after.advanced(by: timers[index].interval)
             timers[index].body()
         }
-        return poller.isReadable(wakeIndex)
+        return poller.isReadable(polled)
     }
 }

@@ -73,8 +73,8 @@ enum FuzzInput {
     static func run(_ bytes: [UInt8]) {
         let frames = frames(bytes)
         // The broker's ingest path, as an agent and as an internal service.
-        _ = IngestGate.check(frames: frames, principal: agent, owners: owners)
-        _ = IngestGate.check(frames: frames, principal: service, owners: owners)
+        _ = IngestGate.check(frames: frames, principal: agent, owner: { owners[$0] })
+        _ = IngestGate.check(frames: frames, principal: service, owner: { owners[$0] })
         // The router path: header and body of every request-reply type.
         if let message = try? WireCodec.decode(frames, hasTopic: false) {
             switch message.header.type {
