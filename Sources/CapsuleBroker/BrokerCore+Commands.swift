@@ -14,21 +14,21 @@ extension BrokerCore {
             switch request.op {
             case "command.create":
                 let command = try createCommand(params: params, actor: principal.sender)
-                sendReply(to: route, corr: header.id, result: try json(command.redacted))
+                sendReply(to: route, corr: header.id, result: try json(command))
             case "command.get":
                 guard let id = params["id"]?.stringValue, let command = try store.command(id: id) else {
                     throw ErrorBody(code: "unknown_command", message: "no command with id \(params["id"]?.stringValue ?? "")")
                 }
-                sendReply(to: route, corr: header.id, result: try json(command.redacted))
+                sendReply(to: route, corr: header.id, result: try json(command))
             case "command.list":
                 let status = params["status"]?.stringValue.flatMap { CommandStatus(rawValue: $0.uppercased()) }
                 var limit = 100
                 if case .number(let n) = params["limit"] { limit = max(1, min(10_000, Int(n))) }
-                sendReply(to: route, corr: header.id, result: try json(try store.commands(limit: limit, status: status).map(\.redacted)))
+                sendReply(to: route, corr: header.id, result: try json(try store.commands(limit: limit, status: status)))
             case "command.cancel":
                 guard let id = params["id"]?.stringValue else { throw ErrorBody(code: "bad_request", message: "command.cancel needs an id") }
                 let command = try cancelCommand(id: id, actor: principal.sender)
-                sendReply(to: route, corr: header.id, result: try json(command.redacted))
+                sendReply(to: route, corr: header.id, result: try json(command))
             case "journal.replay":
                 var after: UInt64 = 0
                 if case .number(let n) = params["after"] { after = UInt64(max(0, n)) }
@@ -98,12 +98,13 @@ extension BrokerCore {
             serviceCode: code, agentId: service.agentId, action: actionName, payload: payload, status: .pending,
             actor: actor, createdAt: created, updatedAt: created, expiresAt: created.addingTimeInterval(ttl)
         )
-        // Persisted before it is acknowledged to the operator or sent to the agent: the stored payload
-        // is redacted; the raw one is kept only sealed (payload.key), and only until the command ends.
-        var stored = command
-        stored.payload = Redactor.redact(payload)
-        publish(try store.create(stored))
-        try store.setSealedPayload(id: command.id, sealed: payloadBox.seal(WireCodec.json(payload)))
+        // Persisted before it is acknowledged to the operator or sent to the agent. The store keeps the
+        // payload redacted, and the raw one only sealed (payload.key) until the command ends; the
+        // operator is answered with what was persisted.
+        publish(try store.create(command, sealedPayload: payloadBox.seal(WireCodec.json(payload))))
+        guard let stored = try store.command(id: command.id) else {
+            throw ErrorBody(code: "internal", message: "command \(command.id) was not stored")
+        }
         dispatch(stored)
         return stored
     }
@@ -112,7 +113,6 @@ extension BrokerCore {
         switch try store.apply(.cancelled, to: id, actor: actor, reason: "cancelled by \(actor)", now: now) {
         case .moved(let command, let event):
             publish(event)
-            try? store.setSealedPayload(id: id, sealed: nil)
             if let route = agentRoutes[command.agentId] {
                 sendRouted(to: route, header: factory.plain(.commandCancel), body: CommandRef(commandId: id, reason: "cancelled by \(actor)"))
             }
@@ -164,9 +164,8 @@ extension BrokerCore {
                 return
             }
             switch try store.apply(event, to: id, result: result, actor: "agent:\(agentId)", now: now) {
-            case .moved(let command, let audit):
+            case .moved(_, let audit):
                 publish(audit)
-                if command.status.isTerminal { try? store.setSealedPayload(id: id, sealed: nil) }
             case .unchanged:
                 break
             case .rejected(let command, let why, let audit):
@@ -175,7 +174,6 @@ extension BrokerCore {
                 if let route {
                     sendError(to: route, corr: corr, code: command == nil ? "unknown_command" : "command_terminal", message: "\(id): \(why)")
                 }
-                if command?.status.isTerminal == true { try? store.setSealedPayload(id: id, sealed: nil) }
             }
         } catch {
             logger.error("Could not apply a command update.", metadata: ["command.id": "\(id)", "error": "\(error)"])
@@ -189,7 +187,6 @@ extension BrokerCore {
                 continue
             }
             publish(audit)
-            try? store.setSealedPayload(id: command.id, sealed: nil)
             if let route = agentRoutes[command.agentId] {
                 sendRouted(to: route, header: factory.plain(.commandCancel), body: CommandRef(commandId: command.id, reason: "expired"))
             }

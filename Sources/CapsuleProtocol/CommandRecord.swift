@@ -44,12 +44,4 @@ package struct CommandRecord: Sendable, Hashable, Codable {
         self.errorMessage = errorMessage
         self.deliveries = deliveries
     }
-
-    /// The record as it may be shown to an operator: payload and data redacted.
-    package var redacted: CommandRecord {
-        var copy = self
-        copy.payload = Redactor.redact(payload)
-        copy.data = Redactor.redact(data)
-        return copy
-    }
 }

@@ -191,12 +191,6 @@ extension BrokerStore {
 
     // MARK: Sealed payloads
 
-    package func setSealedPayload(id: String, sealed: Data?) throws {
-        try pool.write { db in
-            try db.execute(sql: "UPDATE command SET sealedPayload = ? WHERE id = ?", arguments: [sealed, id])
-        }
-    }
-
     package func sealedPayload(id: String) throws -> Data? {
         try pool.read { db in try Data.fetchOne(db, sql: "SELECT sealedPayload FROM command WHERE id = ?", arguments: [id]) }
     }

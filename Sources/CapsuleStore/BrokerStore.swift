@@ -245,17 +245,19 @@ package final class BrokerStore: Sendable {
         value.map { String(decoding: WireCodec.json($0), as: UTF8.self) }
     }
 
-    /// Persists a new PENDING command and journals `command.created` in one transaction. Only the
-    /// redacted payload is stored here; the broker keeps the raw one sealed (``setSealedPayload(id:sealed:)``).
-    package func create(_ command: CommandRecord) throws -> AuditEvent {
+    /// Persists a new PENDING command and journals `command.created`, in one transaction. Only the
+    /// redacted payload is stored in clear; the raw one, if the caller needs it back for delivery,
+    /// comes sealed (`sealedPayload`) and is dropped when the command becomes terminal.
+    @discardableResult
+    package func create(_ command: CommandRecord, sealedPayload: Data? = nil) throws -> AuditEvent {
         try pool.write { db in
             try db.execute(
                 sql: """
-                    INSERT INTO command (id, serviceCode, agentId, action, payload, status, actor, createdAt, updatedAt, expiresAt)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO command (id, serviceCode, agentId, action, payload, sealedPayload, status, actor, createdAt, updatedAt, expiresAt)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [command.id, command.serviceCode, command.agentId, command.action, Self.text(Redactor.redact(command.payload)),
-                            command.status.rawValue, command.actor, command.createdAt.storeValue,
+                            sealedPayload, command.status.rawValue, command.actor, command.createdAt.storeValue,
                             command.updatedAt.storeValue, command.expiresAt.storeValue]
             )
             return try EventJournal.append(db, publisher: Self.publisher) { seq in
@@ -319,7 +321,7 @@ package final class BrokerStore: Sendable {
     }
 
     /// Applies `event` through ``CommandStateMachine`` and journals the transition (or the rejection)
-    /// in the same transaction. Once terminal, the payload is replaced by its redacted form.
+    /// in the same transaction. Once terminal, the sealed raw payload is dropped.
     package func apply(
         _ event: CommandEvent,
         to id: String,
@@ -355,14 +357,13 @@ package final class BrokerStore: Sendable {
                     updated.errorCode = result.error?.code
                     updated.errorMessage = result.error?.message
                 }
-                if next.isTerminal { updated.payload = Redactor.redact(updated.payload) }
                 try db.execute(
                     sql: """
                         UPDATE command SET status = ?, updatedAt = ?, success = ?, message = ?, data = ?, errorCode = ?,
-                            errorMessage = ?, payload = ? WHERE id = ?
+                            errorMessage = ?, sealedPayload = CASE WHEN ? THEN NULL ELSE sealedPayload END WHERE id = ?
                         """,
                     arguments: [next.rawValue, now.storeValue, updated.success, updated.message, Self.text(updated.data),
-                                updated.errorCode, updated.errorMessage, Self.text(updated.payload), id]
+                                updated.errorCode, updated.errorMessage, next.isTerminal, id]
                 )
                 let audit = try EventJournal.append(db, publisher: Self.publisher) { seq in
                     var details: [String: JSONValue] = ["service": .string(command.serviceCode), "action": .string(command.action)]

@@ -149,7 +149,8 @@ struct BrokerStoreServiceTests {
 struct BrokerStoreCommandTests {
     @Test func pendingRunningSucceededWithJournalEvents() throws {
         try withBrokerStore { store, _ in
-            let created = try store.create(command(payload: .object(["replicas": .number(3), "password": .string("hunter2")])))
+            let created = try store.create(command(payload: .object(["replicas": .number(3), "password": .string("hunter2")])),
+                                           sealedPayload: Data("opaque".utf8))
             #expect(created.action == "command.created")
             #expect(created.subject == "command:cmd_1")
             #expect(created.to == "PENDING")
@@ -159,7 +160,6 @@ struct BrokerStoreCommandTests {
             // The stored payload is redacted from the start; the raw one travels only sealed.
             #expect(try store.command(id: "cmd_1")?.payload["password"] == .string(Redactor.placeholder))
             #expect(try store.command(id: "cmd_1")?.payload["replicas"] == .number(3))
-            try store.setSealedPayload(id: "cmd_1", sealed: Data("opaque".utf8))
             #expect(try store.sealedPayload(id: "cmd_1") == Data("opaque".utf8))
             #expect(try store.liveCommands(agentId: "agt_1").map(\.id) == ["cmd_1"])
 
@@ -195,6 +195,7 @@ struct BrokerStoreCommandTests {
             #expect(succeeded.reason == "scaled to 3")
             #expect(succeeded.details?["data"]?["apiKey"] == .string(Redactor.placeholder))
 
+            #expect(try store.sealedPayload(id: "cmd_1") == nil, "the sealed raw payload goes when the command ends")
             let stored = try #require(try store.command(id: "cmd_1"))
             #expect(stored.status == .succeeded)
             #expect(stored.success == true)
