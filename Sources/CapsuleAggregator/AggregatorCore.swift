@@ -15,6 +15,7 @@ final class AggregatorCore: LoopCore {
     let publisher: ZMQSocket
     let link: WorkerLink
     var board: StatusBoard
+    let factory: MessageFactory
     var lastReportRequest: [String: Date] = [:]
     var received = 0
     var dropped = 0
@@ -23,6 +24,7 @@ final class AggregatorCore: LoopCore {
         self.configuration = configuration
         self.store = store
         self.logger = logger
+        self.factory = MessageFactory(sender: AggregatorStore.publisher, now: configuration.now)
         let loaded = try store.load()
         board = StatusBoard(thresholds: configuration.thresholds, agents: loaded.agents, services: loaded.services)
 
@@ -157,14 +159,11 @@ final class AggregatorCore: LoopCore {
     }
 
     private func publish(_ event: AuditEvent) {
-        let header = Header(type: .event, id: UUID().uuidString, sender: "aggregator", ts: MessageFactory.millis(now), seq: event.seq)
-        _ = try? publisher.send(WireCodec.encode(topic: Topic.event(event.action), header: header, body: event))
+        _ = try? publisher.send(factory.event(event))
     }
 
     private func beacon() {
         guard let last = try? store.journalLastSeq() else { return }
-        let header = Header(type: .beacon, id: UUID().uuidString, sender: "aggregator", ts: MessageFactory.millis(now))
-        _ = try? publisher.send(WireCodec.encode(topic: Topic.beacon("aggregator"), header: header,
-                                                 body: Beacon(publisher: "aggregator", lastSeq: last)))
+        _ = try? publisher.send(factory.beacon(lastSeq: last))
     }
 }

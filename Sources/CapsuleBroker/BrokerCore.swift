@@ -149,14 +149,12 @@ final class BrokerCore: LoopCore {
 
     /// Publishes an event the broker journalled itself.
     func publish(_ event: AuditEvent) {
-        let header = Header(type: .event, id: UUID().uuidString, sender: "broker", ts: MessageFactory.millis(now), seq: event.seq)
-        _ = try? bus.send(WireCodec.encode(topic: Topic.event(event.action), header: header, body: event))
+        _ = try? bus.send(factory.event(event))
     }
 
     private func publishBeacon() {
         guard let last = try? store.journalLastSeq() else { return }
-        let header = factory.plain(.beacon)
-        _ = try? bus.send(WireCodec.encode(topic: Topic.beacon("broker"), header: header, body: Beacon(publisher: "broker", lastSeq: last)))
+        _ = try? bus.send(factory.beacon(lastSeq: last))
     }
 
     /// Journals and publishes a free-standing event.

@@ -1,3 +1,4 @@
+import CapsuleDomain
 import CapsuleProtocol
 import Foundation
 
@@ -26,4 +27,16 @@ package struct MessageFactory {
     }
 
     package static func millis(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
+
+    /// The frames of a journalled event on a PUB stream: topic `evt.<action>`, and the journal's
+    /// sequence number in the header, so subscribers can see gaps.
+    package func event(_ event: AuditEvent) -> [Data] {
+        let header = Header(type: .event, id: UUID().uuidString, sender: sender, ts: Self.millis(now()), seq: event.seq)
+        return WireCodec.encode(topic: Topic.event(event.action), header: header, body: event)
+    }
+
+    /// The frames of this publisher's beacon: the last sequence number it journalled.
+    package func beacon(lastSeq: UInt64) -> [Data] {
+        WireCodec.encode(topic: Topic.beacon(sender), header: plain(.beacon), body: Beacon(publisher: sender, lastSeq: lastSeq))
+    }
 }
