@@ -150,30 +150,6 @@ package final class BrokerStore: Sendable {
         try agents().first { $0.code == code }
     }
 
-    /// Binds `publicKey` to a new agentId for `code` and journals `agent.registered`.
-    /// Refuses a code that is already bound to another key.
-    package func enrollAgent(code: String, publicKey: String, actor: String, now: Date) throws -> (agentId: String, event: AuditEvent) {
-        try pool.write { db in
-            if let owner = try Row.fetchOne(db, sql: "SELECT id, publicKey FROM agent WHERE code = ?", arguments: [code]) {
-                throw StoreError(.conflict, "agent code \(code) is already enrolled as \(owner["id"] as String) with another key")
-            }
-            let agentId = "agt_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
-            try db.execute(
-                sql: "INSERT INTO agent (id, code, publicKey, createdAt) VALUES (?, ?, ?, ?)",
-                arguments: [agentId, code, publicKey, now.storeValue]
-            )
-            try Self.upsert(Principal(publicKey: publicKey, kind: .agent, identity: agentId, createdAt: now), db)
-            let event = try EventJournal.append(db, publisher: Self.publisher) { seq in
-                AuditEvent(
-                    publisher: Self.publisher, seq: seq, at: now, action: "agent.registered", subject: "agent:\(agentId)",
-                    actor: actor, to: AgentStatus.pending.rawValue, reason: "enrolled agent code \(code)",
-                    details: .object(["agentCode": .string(code), "publicKey": .string(publicKey)])
-                )
-            }
-            return (agentId, event)
-        }
-    }
-
     // MARK: Services
 
     package struct ServiceRecord: Sendable, Hashable {

@@ -28,15 +28,26 @@ func command(_ id: String = "cmd_1", payload: JSONValue = .object(["replicas": .
                   actor: "operator:ann", createdAt: now, updatedAt: now, expiresAt: now.addingTimeInterval(expiresIn))
 }
 
+/// Enrols `key` as agent `code` the way the broker does: with a fresh registration token (the store
+/// compares hashes only, so any unique string serves as the hash here).
+@discardableResult
+func enroll(_ store: BrokerStore, code: String, key: String, at time: Date = now) throws -> (agentId: String, events: [AuditEvent]) {
+    let hash = "hash-\(code)-\(key)-\(UUID().uuidString)"
+    _ = try store.createToken(name: code, hash: hash, agentCode: nil, expiresAt: time.addingTimeInterval(3600), actor: "operator:ann",
+                              actorRole: .operator, now: time)
+    return try store.enroll(code: code, publicKey: key, tokenHash: hash, services: [], now: time)
+}
+
 struct BrokerStoreEnrollmentTests {
-    @Test func enrollAgentReturnsAnIdAndJournalsAgentRegistered() throws {
+    @Test func enrollmentReturnsAnIdAndJournalsAgentRegistered() throws {
         try withBrokerStore { store, _ in
-            let enrolled = try store.enrollAgent(code: "edge-1", publicKey: "KEY-A", actor: "agent:edge-1", now: now)
+            let enrolled = try enroll(store, code: "edge-1", key: "KEY-A")
             #expect(enrolled.agentId.hasPrefix("agt_"))
             #expect(enrolled.agentId.count == 16)
 
-            let event = enrolled.event
-            #expect(event.seq == 1)
+            // token.created is seq 1; the enrolment journals agent.registered (2) and token.used (3).
+            let event = enrolled.events[0]
+            #expect(event.seq == 2)
             #expect(event.publisher == BrokerStore.publisher)
             #expect(event.action == "agent.registered")
             #expect(event.subject == "agent:\(enrolled.agentId)")
@@ -45,8 +56,9 @@ struct BrokerStoreEnrollmentTests {
             #expect(event.at == now)
             #expect(event.details?["agentCode"] == .string("edge-1"))
 
-            #expect(try store.journalLastSeq() == 1)
-            #expect(try store.journalEvents(after: 0, limit: 10) == [event])
+            #expect(enrolled.events.map(\.action) == ["agent.registered", "token.used"])
+            #expect(try store.journalLastSeq() == 3)
+            #expect(try store.journalEvents(after: 1, limit: 10) == enrolled.events)
 
             let principal = try #require(try store.principal(publicKey: "KEY-A"))
             #expect(principal.kind == .agent)
@@ -64,40 +76,41 @@ struct BrokerStoreEnrollmentTests {
 
     @Test func enrollingTheSameCodeWithAnotherKeyIsAConflict() throws {
         try withBrokerStore { store, _ in
-            let first = try store.enrollAgent(code: "edge-1", publicKey: "KEY-A", actor: "agent:edge-1", now: now)
+            let first = try enroll(store, code: "edge-1", key: "KEY-A")
             let error = try #require(throws: StoreError.self) {
-                try store.enrollAgent(code: "edge-1", publicKey: "KEY-B", actor: "agent:edge-1", now: now.addingTimeInterval(1))
+                try enroll(store, code: "edge-1", key: "KEY-B", at: now.addingTimeInterval(1))
             }
-            #expect(error.code == .conflict)
+            #expect(error.code == .codeTaken)
             #expect(error.message.contains(first.agentId), "names the existing agent: \(error.message)")
             #expect(error.message.contains("edge-1"))
-            #expect(error.description.hasPrefix("conflict: "))
+            #expect(error.description.hasPrefix("agent_code_taken: "))
 
-            // Nothing of the refused enrolment was kept.
+            // Nothing of the refused enrolment was kept (only the second token's creation, seq 4).
             #expect(try store.principal(publicKey: "KEY-B") == nil)
             #expect(try store.agents().map(\.id) == [first.agentId])
-            #expect(try store.journalLastSeq() == 1)
+            #expect(try store.journalLastSeq() == 4)
         }
     }
 
     @Test func distinctCodesGetDistinctIdsAndConsecutiveSequenceNumbers() throws {
         try withBrokerStore { store, _ in
-            let a = try store.enrollAgent(code: "edge-b", publicKey: "KEY-B", actor: "x", now: now)
-            let b = try store.enrollAgent(code: "edge-a", publicKey: "KEY-A", actor: "x", now: now)
+            let a = try enroll(store, code: "edge-b", key: "KEY-B")
+            let b = try enroll(store, code: "edge-a", key: "KEY-A")
             #expect(a.agentId != b.agentId)
-            #expect([a.event.seq, b.event.seq] == [1, 2])
+            #expect((a.events + b.events).map(\.seq) == [2, 3, 5, 6])
+            #expect(try store.journalEvents(after: 0, limit: 10).map(\.seq) == [1, 2, 3, 4, 5, 6], "no gaps")
             #expect(try store.agents().map(\.code) == ["edge-a", "edge-b"], "ordered by code")
         }
     }
 
     @Test func reusingAnEnrolledKeyForAnotherCodeIsRefused() throws {
         try withBrokerStore { store, _ in
-            _ = try store.enrollAgent(code: "edge-1", publicKey: "KEY-A", actor: "x", now: now)
+            try enroll(store, code: "edge-1", key: "KEY-A")
             #expect(throws: (any Error).self) {
-                try store.enrollAgent(code: "edge-2", publicKey: "KEY-A", actor: "x", now: now)
+                try enroll(store, code: "edge-2", key: "KEY-A")
             }
             #expect(try store.agents().count == 1)
-            #expect(try store.journalLastSeq() == 1)
+            #expect(try store.journalLastSeq() == 4, "only the second token's creation was journalled")
         }
     }
 
@@ -123,8 +136,8 @@ struct BrokerStoreEnrollmentTests {
 struct BrokerStoreServiceTests {
     @Test func claimsAreRefusedForServicesOwnedByAnotherAgent() throws {
         try withBrokerStore { store, _ in
-            let a = try store.enrollAgent(code: "edge-a", publicKey: "KEY-A", actor: "x", now: now).agentId
-            let b = try store.enrollAgent(code: "edge-b", publicKey: "KEY-B", actor: "x", now: now).agentId
+            let a = try enroll(store, code: "edge-a", key: "KEY-A").agentId
+            let b = try enroll(store, code: "edge-b", key: "KEY-B").agentId
             let billing = ServiceManifest(code: "billing", name: "Billing", version: "1", runtime: "swift",
                                           configs: [ConfigItem(key: "dsn", value: .string("secret-dsn"), sensitive: true)])
             #expect(try store.claimServices(agentId: a, manifests: [billing], now: now).isEmpty)
@@ -419,15 +432,16 @@ struct BrokerStoreMigrationTests {
             #expect(try store.journalLastSeq() == 7)
 
             // And it keeps working: the next event continues the old sequence.
-            let enrolled = try store.enrollAgent(code: "edge-new", publicKey: "K2", actor: "x", now: now)
-            #expect(enrolled.event.seq == 8)
+            // (token.created takes 8; the enrolment journals 9 and 10 in the migrated token table.)
+            let enrolled = try enroll(store, code: "edge-new", key: "K2")
+            #expect(enrolled.events.map(\.seq) == [9, 10])
         }
     }
 
     @Test func openingTwiceIsIdempotent() throws {
         try withTemporaryDirectory { dir in
             let url = dir.appendingPathComponent("nested/deeper/broker.sqlite")
-            _ = try BrokerStore(url: url).enrollAgent(code: "edge-1", publicKey: "K", actor: "x", now: now)
+            try enroll(try BrokerStore(url: url), code: "edge-1", key: "K")
             let again = try BrokerStore(url: url)
             #expect(try again.agents().map(\.code) == ["edge-1"])
             let attributes = try FileManager.default.attributesOfItem(atPath: url.deletingLastPathComponent().path)
