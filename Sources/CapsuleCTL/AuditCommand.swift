@@ -32,8 +32,8 @@ struct AuditFilterOptions: ParsableArguments {
 
     func validate() throws {
         if let result, AuditResult(rawValue: result.uppercased()) == nil { throw ValidationError("--result must be SUCCESS or FAILURE") }
-        if let since, AuditQueryCommand.parseTime(since) == nil { throw ValidationError("--since: cannot read \(since) as a time or an age") }
-        if let until, AuditQueryCommand.parseTime(until) == nil { throw ValidationError("--until: cannot read \(until) as a time or an age") }
+        if let since, TimeSpan.date(since) == nil { throw ValidationError("--since: cannot read \(since) as a time or an age") }
+        if let until, TimeSpan.date(until) == nil { throw ValidationError("--until: cannot read \(until) as a time or an age") }
     }
 
     var filter: AuditFilter {
@@ -42,8 +42,8 @@ struct AuditFilterOptions: ParsableArguments {
         filter.action = action
         filter.actor = actor
         filter.result = result.flatMap { AuditResult(rawValue: $0.uppercased()) }
-        filter.since = since.flatMap { AuditQueryCommand.parseTime($0) }
-        filter.until = until.flatMap { AuditQueryCommand.parseTime($0) }
+        filter.since = since.flatMap { TimeSpan.date($0) }
+        filter.until = until.flatMap { TimeSpan.date($0) }
         return filter
     }
 }
@@ -81,13 +81,6 @@ struct AuditQueryCommand: ParsableCommand {
 
     func validate() throws {
         guard limit > 0 else { throw ValidationError("--limit must be positive") }
-    }
-
-    static func parseTime(_ text: String, now: Date = Date()) -> Date? {
-        if let date = ISO8601DateFormatter().date(from: text) { return date }
-        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
-        guard let unit = text.last.flatMap({ units[$0] }), let value = Double(text.dropLast()), value >= 0 else { return nil }
-        return now.addingTimeInterval(-value * unit)
     }
 
     func run() throws {

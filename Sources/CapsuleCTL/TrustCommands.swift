@@ -20,14 +20,14 @@ struct TokenCommand: ParsableCommand {
         var agentCode: String?
 
         func validate() throws {
-            guard let seconds = Duration.parse(expires), seconds > 0, seconds <= 30 * 86_400 else {
+            guard let seconds = TimeSpan.seconds(expires), seconds > 0, seconds <= 30 * 86_400 else {
                 throw ValidationError("--expires must look like 30m, 1h or 7d, and be at most 30d")
             }
         }
 
         func run() throws {
             try guarded {
-                var params: [String: JSONValue] = ["name": .string(name), "expiresInSeconds": .number(Duration.parse(expires) ?? 3600)]
+                var params: [String: JSONValue] = ["name": .string(name), "expiresInSeconds": .number(TimeSpan.seconds(expires) ?? 3600)]
                 if let agentCode { params["agentCode"] = .string(agentCode) }
                 let result = try CTLClient(options: options).call("broker", "token.create", .object(params))
                 guard let token = result["token"]?.stringValue else { throw CTLError(code: "bad_reply", message: "no token in the reply") }
@@ -164,14 +164,5 @@ struct OperatorCommand: ParsableCommand {
                 printLine("REVOKED  operator \(name)")
             }
         }
-    }
-}
-
-extension Duration {
-    /// Parses 30s, 10m, 2h, 7d into seconds.
-    static func parse(_ text: String) -> Double? {
-        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
-        guard let unit = text.last.flatMap({ units[$0] }), let value = Double(text.dropLast()) else { return nil }
-        return value * unit
     }
 }
