@@ -44,9 +44,10 @@ final class AgentCore: LoopCore {
         self.logger = logger
         self.events = events
         self.factory = MessageFactory(sender: agentCode)
-        dealer = try SocketFactory.client(.dealer, context: loop.context, endpoint: endpoints.router,
-                                          keyPair: endpoints.keyPair, serverKey: endpoints.serverKey)
-        dealerMonitor = try ZMQMonitor(context: loop.context, target: dealer)
+        let link = try SocketFactory.monitoredClient(.dealer, context: loop.context, endpoint: endpoints.router,
+                                                     keyPair: endpoints.keyPair, serverKey: endpoints.serverKey, monitored: true)
+        dealer = link.socket
+        dealerMonitor = link.monitor!
         loop.register(dealer) { [unowned self] in self.drainDealer() }
         loop.register(dealerMonitor.socket) { [unowned self] in self.drainDealerMonitor() }
         loop.every(.milliseconds(100)) { [unowned self] in self.tick() }
@@ -123,9 +124,10 @@ final class AgentCore: LoopCore {
     private func openPublisher() {
         guard publisher == nil else { return }
         do {
-            let socket = try SocketFactory.client(.pub, context: loop.context, endpoint: endpoints.ingest,
-                                                  keyPair: endpoints.keyPair, serverKey: endpoints.serverKey)
-            let monitor = try ZMQMonitor(context: loop.context, target: socket)
+            let (socket, monitor) = try SocketFactory.monitoredClient(
+                .pub, context: loop.context, endpoint: endpoints.ingest, keyPair: endpoints.keyPair, serverKey: endpoints.serverKey,
+                monitored: true)
+            guard let monitor else { return }
             loop.register(monitor.socket) { [unowned self] in self.drainPublisherMonitor() }
             publisher = socket
             publisherMonitor = monitor
