@@ -87,21 +87,39 @@ final class Cluster: @unchecked Sendable {
 
     /// Mints a registration token with the local owner key.
     func mintToken(agentCode: String? = nil, expires: String = "10m") throws -> String {
-        var args = ["token", "create", "--name", "e2e", "--expires", expires]
+        try mintTokenRecord(agentCode: agentCode, expires: expires).token
+    }
+
+    /// Mints a registration token and returns the raw token and its id.
+    func mintTokenRecord(agentCode: String? = nil, expires: String = "10m") throws -> (token: String, id: String) {
+        var args = ["token", "create", "--name", "e2e", "--expires", expires, "--json"]
         if let agentCode { args += ["--agent-code", agentCode] }
         var result = try ctl(args)
         for _ in 0..<50 where result.exitCode != 0 {
             Thread.sleep(forTimeInterval: 0.2)
             result = try ctl(args)
         }
-        guard result.exitCode == 0 else { throw ClusterError.timeout("token create: \(result.stderr)") }
-        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let value = try? JSONValue.parse(result.stdout)
+        guard result.exitCode == 0, let token = value?["token"]?.stringValue, let id = value?["record"]?["id"]?.stringValue else {
+            throw ClusterError.timeout("token create: \(result.stderr)")
+        }
+        return (token, id)
     }
 
+    /// Broker, aggregator and audit writer, returning once the broker answers the local owner.
     func startControlPlane() throws {
         try startBroker()
         try startAggregator()
         try startAudit()
+        try waitFor("operator access") { try ctl(["token", "list"]).exitCode == 0 }
+    }
+
+    /// The control plane plus the demo Swift service, returning once billing-bridge reads HEALTHY.
+    func startWithDemoService(extra: [String] = []) throws {
+        try setHealth("UP")
+        try startControlPlane()
+        try startDemoService(extra: extra)
+        try waitFor("billing-bridge HEALTHY") { try status(of: "billing-bridge")?.status == "HEALTHY" }
     }
 
     /// Sends SIGKILL (a crash) or SIGTERM (a graceful stop) and waits for the process to end.
@@ -191,4 +209,21 @@ final class Cluster: @unchecked Sendable {
     }
 
     enum ClusterError: Error { case timeout(String) }
+}
+
+/// Runs jobs on a serial dispatch queue of their own, outside Swift concurrency's pool.
+final class BlockingExecutor: TaskExecutor, @unchecked Sendable {
+    private let queue = DispatchQueue(label: "capsule.e2e.blocking")
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
+}
+
+/// Runs a test body that blocks (process waits, sleeps, zmq_poll) off the cooperative pool, which has
+/// only as many threads as cores. It is still the test's own task, so every expectation and recorded
+/// issue belongs to the test as before.
+func blocking<T>(_ body: () throws -> T) async throws -> T {
+    try await withTaskExecutorPreference(BlockingExecutor()) { try body() }
 }

@@ -129,102 +129,105 @@ struct FaultEndToEndTests {
         return (kills, Date().timeIntervalSince(started))
     }
 
-    @Test func auditWriterKilledRepeatedlyStoresEveryEventExactlyOnce() throws {
-        let cluster = try Cluster()
-        defer { cluster.stopAll() }
-        try cluster.startControlPlane()
-        try cluster.waitFor("operator access") { try cluster.ctl(["token", "list"]).exitCode == 0 }
-        let (kills, duration) = try runStorm(cluster, killing: "audit") { try cluster.startAudit() }
-        let recovery = try Self.settle(cluster, publisher: "aggregator")
-        let counts = try Self.counts(cluster, publisher: "aggregator")
-        print("fault[audit kill -9 ×\(kills)]: \(counts) storm=\(String(format: "%.1f", duration))s recovery=\(String(format: "%.1f", recovery))s")
-        #expect(counts.sent >= Self.services * Self.rounds)
-        #expect(counts.stored == counts.sent)
-        #expect(counts.duplicates == 0)
-        #expect(counts.lost == 0)
-        #expect(counts.minSeq == 1 && counts.maxSeq == counts.sent)
-        #expect(try Self.brokenChains(cluster).isEmpty)
-        let broker = try Self.counts(cluster, publisher: "broker")
-        #expect(broker.lost == 0 && broker.duplicates == 0, "broker events: \(broker)")
+    @Test func auditWriterKilledRepeatedlyStoresEveryEventExactlyOnce() async throws {
+        try await blocking {
+            let cluster = try Cluster()
+            defer { cluster.stopAll() }
+            try cluster.startControlPlane()
+            let (kills, duration) = try runStorm(cluster, killing: "audit") { try cluster.startAudit() }
+            let recovery = try Self.settle(cluster, publisher: "aggregator")
+            let counts = try Self.counts(cluster, publisher: "aggregator")
+            print("fault[audit kill -9 ×\(kills)]: \(counts) storm=\(String(format: "%.1f", duration))s recovery=\(String(format: "%.1f", recovery))s")
+            #expect(counts.sent >= Self.services * Self.rounds)
+            #expect(counts.stored == counts.sent)
+            #expect(counts.duplicates == 0)
+            #expect(counts.lost == 0)
+            #expect(counts.minSeq == 1 && counts.maxSeq == counts.sent)
+            #expect(try Self.brokenChains(cluster).isEmpty)
+            let broker = try Self.counts(cluster, publisher: "broker")
+            #expect(broker.lost == 0 && broker.duplicates == 0, "broker events: \(broker)")
+        }
     }
 
-    @Test func aggregatorKilledRepeatedlyNeitherDuplicatesNorMissesTransitions() throws {
-        let cluster = try Cluster()
-        defer { cluster.stopAll() }
-        try cluster.startControlPlane()
-        try cluster.waitFor("operator access") { try cluster.ctl(["token", "list"]).exitCode == 0 }
-        let (kills, duration) = try runStorm(cluster, killing: "aggregator") { try cluster.startAggregator() }
-        let recovery = try Self.settle(cluster, publisher: "aggregator")
-        let counts = try Self.counts(cluster, publisher: "aggregator")
-        print("fault[aggregator kill -9 ×\(kills)]: \(counts) storm=\(String(format: "%.1f", duration))s recovery=\(String(format: "%.1f", recovery))s")
-        #expect(counts.stored == counts.sent)
-        #expect(counts.duplicates == 0)
-        #expect(counts.lost == 0)
-        let broken = try Self.brokenChains(cluster)
-        #expect(broken.isEmpty, "transition chains broken: \(broken.prefix(5))")
+    @Test func aggregatorKilledRepeatedlyNeitherDuplicatesNorMissesTransitions() async throws {
+        try await blocking {
+            let cluster = try Cluster()
+            defer { cluster.stopAll() }
+            try cluster.startControlPlane()
+            let (kills, duration) = try runStorm(cluster, killing: "aggregator") { try cluster.startAggregator() }
+            let recovery = try Self.settle(cluster, publisher: "aggregator")
+            let counts = try Self.counts(cluster, publisher: "aggregator")
+            print("fault[aggregator kill -9 ×\(kills)]: \(counts) storm=\(String(format: "%.1f", duration))s recovery=\(String(format: "%.1f", recovery))s")
+            #expect(counts.stored == counts.sent)
+            #expect(counts.duplicates == 0)
+            #expect(counts.lost == 0)
+            let broken = try Self.brokenChains(cluster)
+            #expect(broken.isEmpty, "transition chains broken: \(broken.prefix(5))")
+        }
     }
 
-    @Test func brokerKilledWithCommandsPendingEndsEachCommandOnceAndRunsNoneTwice() throws {
-        let cluster = try Cluster()
-        defer { cluster.stopAll() }
-        try cluster.setHealth("UP")
-        try cluster.startControlPlane()
-        let executions = cluster.home.appendingPathComponent("executions.log")
-        try cluster.startDemoService(extra: ["--executions-file", executions.path])
-        try cluster.waitFor("billing-bridge HEALTHY") { try cluster.status(of: "billing-bridge")?.status == "HEALTHY" }
+    @Test func brokerKilledWithCommandsPendingEndsEachCommandOnceAndRunsNoneTwice() async throws {
+        try await blocking {
+            let cluster = try Cluster()
+            defer { cluster.stopAll() }
+            let executions = cluster.home.appendingPathComponent("executions.log")
+            try cluster.startWithDemoService(extra: ["--executions-file", executions.path])
 
-        var ids: [String] = []
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        for _ in 0..<12 {
-            let created = try cluster.ctl(["action", "run", "billing-bridge", "slow-task", "--payload", #"{"ms":1500}"#, "--no-wait", "--json"])
-            #expect(created.exitCode == 0, "\(created.stderr)")
-            ids.append(try decoder.decode(CommandRecord.self, from: Data(created.stdout.utf8)).id)
-        }
-        let killedAt = Date()
-        cluster.stop("broker", signal: SIGKILL)
-        Thread.sleep(forTimeInterval: 1)
-        try cluster.startBroker()
-        var final: [CommandRecord] = []
-        try cluster.waitFor("every command terminal after the broker restart", seconds: 90) {
-            final = try cluster.ctlJSON([CommandRecord].self, ["commands", "--limit", "100"]) ?? []
-            return ids.allSatisfy { id in final.first { $0.id == id }?.status.isTerminal == true }
-        }
-        let recovery = Date().timeIntervalSince(killedAt)
-        let ran = ((try? String(contentsOf: executions, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
-        let succeeded = final.filter { ids.contains($0.id) && $0.status == .succeeded }.count
-        print("fault[broker kill -9 with \(ids.count) commands pending]: succeeded=\(succeeded) executions=\(ran.count) distinct=\(Set(ran).count) recovery=\(String(format: "%.1f", recovery))s")
-        #expect(Set(ran).count == ran.count, "a command ran twice on the agent")
-        #expect(Set(ran).isSubset(of: Set(ids)))
-        #expect(succeeded == ids.count)
-        try cluster.waitFor("terminal events audited") {
-            let terminal = try cluster.audit(action: "command.").filter {
-                ["command.succeeded", "command.failed", "command.expired", "command.cancelled"].contains($0.action)
+            var ids: [String] = []
+            let decoder = JSONDecoder()
+            decoder.dateDecodingStrategy = .iso8601
+            for _ in 0..<12 {
+                let created = try cluster.ctl(["action", "run", "billing-bridge", "slow-task", "--payload", #"{"ms":1500}"#, "--no-wait", "--json"])
+                #expect(created.exitCode == 0, "\(created.stderr)")
+                ids.append(try decoder.decode(CommandRecord.self, from: Data(created.stdout.utf8)).id)
             }
-            return ids.allSatisfy { id in terminal.filter { $0.subject == "command:\(id)" }.count == 1 }
+            let killedAt = Date()
+            cluster.stop("broker", signal: SIGKILL)
+            Thread.sleep(forTimeInterval: 1)
+            try cluster.startBroker()
+            var final: [CommandRecord] = []
+            try cluster.waitFor("every command terminal after the broker restart", seconds: 90) {
+                final = try cluster.ctlJSON([CommandRecord].self, ["commands", "--limit", "100"]) ?? []
+                return ids.allSatisfy { id in final.first { $0.id == id }?.status.isTerminal == true }
+            }
+            let recovery = Date().timeIntervalSince(killedAt)
+            let ran = ((try? String(contentsOf: executions, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+            let succeeded = final.filter { ids.contains($0.id) && $0.status == .succeeded }.count
+            print("fault[broker kill -9 with \(ids.count) commands pending]: succeeded=\(succeeded) executions=\(ran.count) distinct=\(Set(ran).count) recovery=\(String(format: "%.1f", recovery))s")
+            #expect(Set(ran).count == ran.count, "a command ran twice on the agent")
+            #expect(Set(ran).isSubset(of: Set(ids)))
+            #expect(succeeded == ids.count)
+            try cluster.waitFor("terminal events audited") {
+                let terminal = try cluster.audit(action: "command.").filter {
+                    ["command.succeeded", "command.failed", "command.expired", "command.cancelled"].contains($0.action)
+                }
+                return ids.allSatisfy { id in terminal.filter { $0.subject == "command:\(id)" }.count == 1 }
+            }
+            let broker = try Self.counts(cluster, publisher: "broker")
+            #expect(broker.lost == 0 && broker.duplicates == 0, "broker events: \(broker)")
         }
-        let broker = try Self.counts(cluster, publisher: "broker")
-        #expect(broker.lost == 0 && broker.duplicates == 0, "broker events: \(broker)")
     }
 
-    @Test func aLateAuditWriterReceivesTheHistoryItMissed() throws {
-        let cluster = try Cluster()
-        defer { cluster.stopAll() }
-        try cluster.setHealth("UP")
-        try cluster.startBroker()
-        try cluster.startAggregator()
-        try cluster.startDemoService()
-        try cluster.waitFor("billing-bridge HEALTHY") { try cluster.status(of: "billing-bridge")?.status == "HEALTHY" }
-        try cluster.setHealth("DEGRADED")
-        try cluster.waitFor("billing-bridge UNHEALTHY") { try cluster.status(of: "billing-bridge")?.status == "UNHEALTHY" }
+    @Test func aLateAuditWriterReceivesTheHistoryItMissed() async throws {
+        try await blocking {
+            let cluster = try Cluster()
+            defer { cluster.stopAll() }
+            try cluster.setHealth("UP")
+            try cluster.startBroker()
+            try cluster.startAggregator()
+            try cluster.startDemoService()
+            try cluster.waitFor("billing-bridge HEALTHY") { try cluster.status(of: "billing-bridge")?.status == "HEALTHY" }
+            try cluster.setHealth("DEGRADED")
+            try cluster.waitFor("billing-bridge UNHEALTHY") { try cluster.status(of: "billing-bridge")?.status == "UNHEALTHY" }
 
-        try cluster.startAudit()
-        let recovery = try Self.settle(cluster, publisher: "aggregator", seconds: 60)
-        _ = try Self.settle(cluster, publisher: "broker", seconds: 60)
-        let transitions = try cluster.audit(subject: "service:billing-bridge", action: "service.transition").map { "\($0.from ?? "-")→\($0.to ?? "-")" }
-        print("fault[late audit join]: history \(transitions) recovered in \(String(format: "%.1f", recovery))s")
-        #expect(transitions.contains("HEALTHY→UNHEALTHY"))
-        #expect(transitions.contains { $0.hasSuffix("→HEALTHY") })
-        #expect(!(try cluster.audit(action: "agent.registered").isEmpty))
+            try cluster.startAudit()
+            let recovery = try Self.settle(cluster, publisher: "aggregator", seconds: 60)
+            _ = try Self.settle(cluster, publisher: "broker", seconds: 60)
+            let transitions = try cluster.audit(subject: "service:billing-bridge", action: "service.transition").map { "\($0.from ?? "-")→\($0.to ?? "-")" }
+            print("fault[late audit join]: history \(transitions) recovered in \(String(format: "%.1f", recovery))s")
+            #expect(transitions.contains("HEALTHY→UNHEALTHY"))
+            #expect(transitions.contains { $0.hasSuffix("→HEALTHY") })
+            #expect(!(try cluster.audit(action: "agent.registered").isEmpty))
+        }
     }
 }

@@ -45,37 +45,39 @@ struct NetnsEndToEndTests {
     }()
 
     @Test(.enabled(if: NetnsEndToEndTests.canRun, "needs root and ip netns: skipped"))
-    func separateHostsBehindNAT() throws {
-        let script = Self.repositoryRoot.appendingPathComponent("deploy/netns/netns-e2e.sh")
-        try #require(FileManager.default.fileExists(atPath: script.path), "missing \(script.path)")
-        try #require(FileManager.default.fileExists(atPath: Self.binDirectory.appendingPathComponent("capsule-broker").path),
-                     "no capsule-broker next to the test binary (looked in \(Self.binDirectory.path))")
+    func separateHostsBehindNAT() async throws {
+        try await blocking {
+            let script = Self.repositoryRoot.appendingPathComponent("deploy/netns/netns-e2e.sh")
+            try #require(FileManager.default.fileExists(atPath: script.path), "missing \(script.path)")
+            try #require(FileManager.default.fileExists(atPath: Self.binDirectory.appendingPathComponent("capsule-broker").path),
+                         "no capsule-broker next to the test binary (looked in \(Self.binDirectory.path))")
 
-        // Output goes to a file, not a pipe: nothing the script leaves behind can hold the test up.
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("netns-e2e-\(UUID().uuidString.prefix(8)).log")
-        defer { try? FileManager.default.removeItem(at: output) }
-        var environment = ProcessInfo.processInfo.environment
-        environment["CAPSULE_BIN"] = Self.binDirectory.path
-        let pid = try Self.spawn(["/bin/bash", script.path], environment: environment, output: output.path)
+            // Output goes to a file, not a pipe: nothing the script leaves behind can hold the test up.
+            let output = FileManager.default.temporaryDirectory.appendingPathComponent("netns-e2e-\(UUID().uuidString.prefix(8)).log")
+            defer { try? FileManager.default.removeItem(at: output) }
+            var environment = ProcessInfo.processInfo.environment
+            environment["CAPSULE_BIN"] = Self.binDirectory.path
+            let pid = try Self.spawn(["/bin/bash", script.path], environment: environment, output: output.path)
 
-        // The script bounds itself (a watchdog at 170 s); this is the backstop.
-        var status = Self.wait(pid, seconds: 240)
-        let timedOut = status == nil
-        if timedOut {
-            kill(pid, SIGTERM)   // the script's trap stops its processes and removes the namespaces
-            status = Self.wait(pid, seconds: 30)
-            if status == nil {
-                kill(pid, SIGKILL)
-                status = Self.wait(pid, seconds: 5)
+            // The script bounds itself (a watchdog at 170 s); this is the backstop.
+            var status = Self.wait(pid, seconds: 240)
+            let timedOut = status == nil
+            if timedOut {
+                kill(pid, SIGTERM)   // the script's trap stops its processes and removes the namespaces
+                status = Self.wait(pid, seconds: 30)
+                if status == nil {
+                    kill(pid, SIGKILL)
+                    status = Self.wait(pid, seconds: 5)
+                }
             }
-        }
 
-        let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
-        print(text)   // the timeline, in the CI log
-        let lastLine = text.split(separator: "\n").last.map(String.init) ?? ""
-        #expect(!timedOut, "netns-e2e.sh did not finish within 240 s")
-        #expect(status == .exited(0), "netns-e2e.sh ended with \(status.map { "\($0)" } ?? "no status")")
-        #expect(lastLine == "netns-e2e: PASSED", "last line: \(lastLine)")
+            let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
+            print(text)   // the timeline, in the CI log
+            let lastLine = text.split(separator: "\n").last.map(String.init) ?? ""
+            #expect(!timedOut, "netns-e2e.sh did not finish within 240 s")
+            #expect(status == .exited(0), "netns-e2e.sh ended with \(status.map { "\($0)" } ?? "no status")")
+            #expect(lastLine == "netns-e2e: PASSED", "last line: \(lastLine)")
+        }
     }
 
     // MARK: - Child processes without Foundation.Process
