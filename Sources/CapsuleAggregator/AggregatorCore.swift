@@ -112,10 +112,8 @@ final class AggregatorCore: LoopCore {
     /// Pulls every agent's administrative state from the broker, in case a disable or revoke event
     /// was published while this aggregator was down.
     private func reconcileAdminState() {
-        link.request(service: "broker", op: "agent.list", params: .object([:])) { [unowned self] reply in
-            guard reply.ok, let result = reply.result,
-                let agents = try? WireCodec.fromJSON([BrokerStore.AgentRecord].self, WireCodec.json(result))
-            else { return }
+        link.request(service: "broker", op: "agent.list", params: .object([:]), as: [BrokerStore.AgentRecord].self) { [unowned self] reply in
+            guard case .success(let agents) = reply else { return }
             var transitions: [Transition] = []
             for agent in agents {
                 let wanted: AgentStatus? = agent.state == .disabled ? .disabled : agent.state == .revoked ? .revoked : nil

@@ -129,12 +129,13 @@ final class AuditCore: LoopCore {
         guard publisher == "broker" || publisher == "aggregator", !replaying.contains(publisher) else { return }
         replaying.insert(publisher)
         let after = cursors[publisher, default: 0]
-        link.request(service: publisher, op: "journal.replay", params: .object(["after": .number(Double(after))])) { [unowned self] reply in
+        link.request(service: publisher, op: "journal.replay", params: .object(["after": .number(Double(after))]),
+                     as: [AuditEvent].self) { [unowned self] reply in
             self.replaying.remove(publisher)
-            guard reply.ok, let result = reply.result,
-                let events = try? WireCodec.fromJSON([AuditEvent].self, WireCodec.json(result))
-            else {
-                self.logger.notice("Replay failed.", metadata: ["publisher": "\(publisher)", "error": "\(reply.error?.message ?? "-")"])
+            guard case .success(let events) = reply else {
+                if case .failure(let error) = reply {
+                    self.logger.notice("Replay failed.", metadata: ["publisher": "\(publisher)", "error": "\(error.message)"])
+                }
                 return
             }
             let valid = events.filter { $0.publisher == publisher }
@@ -148,10 +149,10 @@ final class AuditCore: LoopCore {
 
     private func acknowledge(_ publisher: String) {
         guard let cursor = cursors[publisher] else { return }
-        link.request(service: publisher, op: "journal.ack", params: .object(["upTo": .number(Double(cursor))])) { _ in }
+        link.request(service: publisher, op: "journal.ack", params: .object(["upTo": .number(Double(cursor))]), as: JSONValue.self) { _ in }
     }
 
-    private func answer(_ request: Request) -> Result<JSONValue, ErrorBody> {
+    private func answer(_ request: Request) -> Result<any Encodable, ErrorBody> {
         switch request.op {
         case "audit.query":
             do {
@@ -165,7 +166,7 @@ final class AuditCore: LoopCore {
                     records.removeLast(records.count / 2)
                     complete = false
                 }
-                return .success(.encoding(AuditPage(records: records, complete: complete)))
+                return .success(AuditPage(records: records, complete: complete))
             } catch let error as DecodingError {
                 return .failure(ErrorBody(code: "bad_filter", message: "audit filter: \(error)"))
             } catch {
@@ -181,7 +182,7 @@ final class AuditCore: LoopCore {
             do {
                 let bytes = try store.backup(to: path)
                 logger.info("Backed up the audit store.", metadata: ["backup.path": "\(path)", "backup.bytes": "\(bytes)"])
-                return .success(.object(["path": .string(path), "bytes": .number(Double(bytes))]))
+                return .success(JSONValue.object(["path": .string(path), "bytes": .number(Double(bytes))]))
             } catch let error as StoreError {
                 return .failure(ErrorBody(code: error.code.rawValue, message: error.message))
             } catch {

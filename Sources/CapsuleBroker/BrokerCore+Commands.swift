@@ -11,46 +11,42 @@ extension BrokerCore {
     func handleBrokerRequest(_ request: Request, header: Header, principal: Principal, route: Data) {
         let params = request.params
         do {
+            let result: any Encodable
             switch request.op {
             case "command.create":
-                let command = try createCommand(params: params, actor: principal.sender)
-                sendReply(to: route, corr: header.id, result: try json(command))
+                result = try createCommand(params: params, actor: principal.sender)
             case "command.get":
                 guard let id = params["id"]?.stringValue, let command = try store.command(id: id) else {
                     throw ErrorBody(code: "unknown_command", message: "no command with id \(params["id"]?.stringValue ?? "")")
                 }
-                sendReply(to: route, corr: header.id, result: try json(command))
+                result = command
             case "command.list":
                 let status = params["status"]?.stringValue.flatMap { CommandStatus(rawValue: $0.uppercased()) }
-                var limit = 100
-                if case .number(let n) = params["limit"] { limit = max(1, min(10_000, Int(n))) }
-                sendReply(to: route, corr: header.id, result: try json(try store.commands(limit: limit, status: status)))
+                let limit = max(1, min(10_000, params["limit"]?.intValue ?? 100))
+                result = try store.commands(limit: limit, status: status)
             case "command.cancel":
                 guard let id = params["id"]?.stringValue else { throw ErrorBody(code: "bad_request", message: "command.cancel needs an id") }
-                let command = try cancelCommand(id: id, actor: principal.sender)
-                sendReply(to: route, corr: header.id, result: try json(command))
+                result = try cancelCommand(id: id, actor: principal.sender)
             case "journal.replay":
-                var after: UInt64 = 0
-                if case .number(let n) = params["after"] { after = UInt64(max(0, n)) }
-                let events = try store.journalEvents(after: after, limit: 1_000)
-                sendReply(to: route, corr: header.id, result: try json(events))
+                result = try store.journalEvents(after: UInt64(max(0, params["after"]?.intValue ?? 0)), limit: 1_000)
             case "journal.ack":
-                if case .number(let n) = params["upTo"], principal.kind == .service, principal.identity == "audit" { try store.pruneJournal(upTo: UInt64(max(0, n))) }
-                sendReply(to: route, corr: header.id, result: .object([:]))
+                if let upTo = params["upTo"]?.intValue, principal.kind == .service, principal.identity == "audit" {
+                    try store.pruneJournal(upTo: UInt64(max(0, upTo)))
+                }
+                result = JSONValue.object([:])
             case "broker.stats":
-                var counts: [String: JSONValue] = [:]
-                for (reason, count) in drops.counts { counts[reason] = .number(Double(count)) }
-                sendReply(to: route, corr: header.id, result: .object([
-                    "forwarded": .number(Double(forwarded)), "dropped": .object(counts),
+                result = JSONValue.object([
+                    "forwarded": .number(Double(forwarded)), "dropped": .object(drops.counts.mapValues { .number(Double($0)) }),
                     "agentsConnected": .number(Double(agentRoutes.count)),
                     "workers": .array(workerRoutes.keys.sorted().map(JSONValue.string)),
-                ]))
+                ])
             default:
-                guard let result = try handleTrustRequest(request, principal: principal) else {
+                guard let answer = try handleTrustRequest(request, principal: principal) else {
                     throw ErrorBody(code: "unknown_op", message: "the broker has no operation \(request.op)")
                 }
-                sendReply(to: route, corr: header.id, result: result)
+                result = answer
             }
+            sendReply(to: route, corr: header.id, result: result)
         } catch let error as StoreError {
             sendReply(to: route, corr: header.id, error: ErrorBody(code: error.code.rawValue, message: error.message))
         } catch let error as ErrorBody {
@@ -59,10 +55,6 @@ extension BrokerCore {
             logger.error("Request failed.", metadata: ["request.op": "\(request.op)", "error": "\(error)"])
             sendReply(to: route, corr: header.id, error: ErrorBody(code: "internal", message: "\(error)"))
         }
-    }
-
-    private func json(_ value: some Encodable) throws -> JSONValue {
-        try WireCodec.fromJSON(JSONValue.self, WireCodec.json(value))
     }
 
     // MARK: Lifecycle

@@ -44,7 +44,13 @@ extension BrokerCore {
     }
 
     /// Broker operations for tokens, agents and operators. Roles are checked before this runs.
-    func handleTrustRequest(_ request: Request, principal: Principal) throws -> JSONValue? {
+    /// The reply to `token.create`: the raw token, shown this once, and its stored record.
+    private struct TokenCreated: Encodable {
+        var token: String
+        var record: TokenRecord
+    }
+
+    func handleTrustRequest(_ request: Request, principal: Principal) throws -> (any Encodable)? {
         let params = request.params
         let actor = principal.sender
         switch request.op {
@@ -62,16 +68,16 @@ extension BrokerCore {
                 expiresAt: now.addingTimeInterval(Double(seconds)), actor: actor, actorRole: principal.role ?? .viewer, now: now)
             publish(event)
             // The raw token leaves the broker exactly once, in this reply; only its hash is stored.
-            return .object(["token": .string(raw), "record": .encoding(record)])
+            return TokenCreated(token: raw, record: record)
         case "token.list":
-            return .encoding(try store.tokens(now: now))
+            return try store.tokens(now: now)
         case "token.revoke":
             guard let id = params["id"]?.stringValue else { throw ErrorBody(code: "bad_request", message: "token.revoke needs an id") }
             let (record, event) = try store.revokeToken(id: id, actor: actor, now: now)
             publish(event)
-            return .encoding(record)
+            return record
         case "agent.list":
-            return .encoding(try store.agents())
+            return try store.agents()
         case "agent.disable", "agent.enable", "agent.revoke":
             guard let id = params["id"]?.stringValue else { throw ErrorBody(code: "bad_request", message: "\(request.op) needs an agent id") }
             let state: Principal.State = request.op == "agent.disable" ? .disabled : request.op == "agent.enable" ? .active : .revoked
@@ -79,7 +85,7 @@ extension BrokerCore {
             reloadPrincipals()
             publish(event)
             if state == .revoked { agentRoutes[id] = nil }
-            return .encoding(try store.agents().first { $0.id == id })
+            return try store.agents().first { $0.id == id }
         case "operator.add":
             guard let name = params["name"]?.stringValue, !name.isEmpty,
                 let roleText = params["role"]?.stringValue, let role = Principal.Role(rawValue: roleText),
@@ -89,10 +95,10 @@ extension BrokerCore {
             }
             publish(try store.addOperator(name: name, publicKey: key, role: role, actor: actor, now: now))
             reloadPrincipals()
-            return .object(["name": .string(name), "role": .string(role.rawValue)])
+            return JSONValue.object(["name": .string(name), "role": .string(role.rawValue)])
         case "operator.list":
             let operators = principals.values.filter { $0.kind == .operator }.sorted { $0.identity < $1.identity }
-            return .array(operators.map {
+            return JSONValue.array(operators.map {
                 .object(["name": .string($0.identity), "role": .string($0.role?.rawValue ?? "viewer"), "state": .string($0.state.rawValue),
                          "publicKey": .string($0.publicKey), "createdAt": .string(ISO8601DateFormatter().string(from: $0.createdAt))])
             })
@@ -101,7 +107,7 @@ extension BrokerCore {
             guard name != principal.identity else { throw ErrorBody(code: "bad_request", message: "an owner cannot remove their own key") }
             publish(try store.removeOperator(name: name, actor: actor, now: now))
             reloadPrincipals()
-            return .object(["name": .string(name), "state": .string("REVOKED")])
+            return JSONValue.object(["name": .string(name), "state": .string("REVOKED")])
         default:
             return nil
         }

@@ -195,8 +195,9 @@ final class BrokerCore: LoopCore {
         sendRouted(to: route, header: factory.plain(.error, corr: corr), body: ErrorBody(code: code, message: message))
     }
 
-    func sendReply(to route: Data, corr: String, result: JSONValue) {
-        sendRouted(to: route, header: factory.plain(.reply, corr: corr), body: Reply(result: result))
+    /// Replies with any encodable result, encoded once, straight to JSON.
+    func sendReply(to route: Data, corr: String, result: some Encodable) {
+        sendRouted(to: route, header: factory.plain(.reply, corr: corr), body: TypedReply(result: result))
     }
 
     func sendReply(to route: Data, corr: String, error: ErrorBody) {

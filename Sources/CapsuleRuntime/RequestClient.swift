@@ -28,13 +28,6 @@ package final class RequestClient {
 
     deinit { socket.close() }
 
-    /// A reply whose result is decoded straight into `T`, without an intermediate `JSONValue`.
-    private struct TypedReply<T: Decodable>: Decodable {
-        var ok: Bool
-        var result: T?
-        var error: ErrorBody?
-    }
-
     /// Sends a request and decodes its result as `T`. A structured error from the far end, a reply
     /// that does not decode, or no answer in time is thrown as an ``ErrorBody``.
     package func call<T: Decodable>(

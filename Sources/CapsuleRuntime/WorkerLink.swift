@@ -9,14 +9,16 @@ import Logging
 /// It announces the service with `worker.ready` (at start and every 2 s, so a restarted broker
 /// relearns the route), answers routed requests through `handler`, and sends requests of its own.
 package final class WorkerLink {
-    package typealias Handler = (Request, Header) -> Result<JSONValue, ErrorBody>
+    /// Answers one routed request with any encodable result, or a structured error.
+    package typealias Handler = (Request, Header) -> Result<any Encodable, ErrorBody>
 
     private let dealer: ZMQSocket
     private var factory: MessageFactory
     private let service: String
     private let logger: Logger
     private var handler: Handler = { request, _ in .failure(ErrorBody(code: "unknown_op", message: "no operation \(request.op)")) }
-    private var pending: [String: (deadline: Date, onReply: (Reply) -> Void)] = [:]
+    /// Requests sent and waiting: each completion decodes the reply body into its own type.
+    private var pending: [String: (deadline: Date, complete: (Result<WireMessage, ErrorBody>) -> Void)] = [:]
     private let now: @Sendable () -> Date
 
     package init(
@@ -53,7 +55,7 @@ package final class WorkerLink {
         let current = now()
         for (id, entry) in pending where entry.deadline < current {
             pending[id] = nil
-            entry.onReply(Reply(error: ErrorBody(code: "timeout", message: "no reply in time")))
+            entry.complete(.failure(ErrorBody(code: "timeout", message: "no reply in time")))
         }
     }
 
@@ -62,15 +64,31 @@ package final class WorkerLink {
         _ = try? dealer.send(WireCodec.encode(header: factory.plain(type), body: body))
     }
 
-    /// Sends a request to another service through the broker; `onReply` runs on this thread.
-    package func request(service target: String, op: String, params: JSONValue, timeout: TimeInterval = 10, onReply: @escaping (Reply) -> Void) {
+    /// Sends a request to another service through the broker; `onReply` runs on this thread with the
+    /// result decoded as `T`, or the error (a refusal, a reply that does not decode, no reply in time).
+    package func request<T: Decodable>(
+        service target: String, op: String, params: JSONValue, as type: T.Type, timeout: TimeInterval = 10,
+        onReply: @escaping (Result<T, ErrorBody>) -> Void
+    ) {
         let header = factory.plain(.request)
-        pending[header.id] = (now().addingTimeInterval(timeout), onReply)
+        pending[header.id] = (now().addingTimeInterval(timeout), { outcome in
+            onReply(outcome.flatMap { message in
+                guard let reply = try? message.decode(TypedReply<T>.self) else {
+                    return .failure(ErrorBody(code: "bad_reply", message: "unexpected reply to \(op)"))
+                }
+                if let error = reply.error { return .failure(error) }
+                guard let result = reply.result else { return .failure(ErrorBody(code: "bad_reply", message: "\(op) returned no result")) }
+                return .success(result)
+            })
+        })
         let sent = (try? dealer.send(WireCodec.encode(header: header, body: Request(service: target, op: op, params: params)))) ?? false
-        if !sent {
-            pending[header.id] = nil
-            onReply(Reply(error: ErrorBody(code: "unreachable", message: "broker unreachable")))
+        if !sent, let entry = pending.removeValue(forKey: header.id) {
+            entry.complete(.failure(ErrorBody(code: "unreachable", message: "broker unreachable")))
         }
+    }
+
+    private func reply(_ result: some Encodable, to request: Header) {
+        _ = try? dealer.send(WireCodec.encode(header: factory.plain(.reply, corr: request.id), body: TypedReply(result: result)))
     }
 
     private func drain() {
@@ -84,21 +102,18 @@ package final class WorkerLink {
             switch decoded.header.type {
             case .request:
                 guard let request = try? decoded.decode(Request.self) else { continue }
-                let reply: Reply
                 switch handler(request, decoded.header) {
-                case .success(let result): reply = Reply(result: result)
-                case .failure(let error): reply = Reply(error: error)
+                case .success(let result): reply(result, to: decoded.header)
+                case .failure(let error):
+                    _ = try? dealer.send(WireCodec.encode(header: factory.plain(.reply, corr: decoded.header.id), body: Reply(error: error)))
                 }
-                _ = try? dealer.send(WireCodec.encode(header: factory.plain(.reply, corr: decoded.header.id), body: reply))
             case .reply:
-                guard let corr = decoded.header.corr, let entry = pending.removeValue(forKey: corr),
-                    let reply = try? decoded.decode(Reply.self)
-                else { continue }
-                entry.onReply(reply)
+                guard let corr = decoded.header.corr, let entry = pending.removeValue(forKey: corr) else { continue }
+                entry.complete(.success(decoded))
             case .error:
                 let error = (try? decoded.decode(ErrorBody.self)) ?? ErrorBody(code: "unknown", message: "error from broker")
                 if let corr = decoded.header.corr, let entry = pending.removeValue(forKey: corr) {
-                    entry.onReply(Reply(error: error))
+                    entry.complete(.failure(error))
                 } else {
                     logger.warning("The broker reported an error.", metadata: ["error.code": "\(error.code)", "error.message": "\(error.message)"])
                 }
