@@ -143,7 +143,8 @@ final class AuditCore: LoopCore {
                 self.logger.info("Replayed events.", metadata: ["publisher": "\(publisher)", "after": "\(after)", "events": "\(valid.count)"])
                 self.store(valid)
             }
-            if valid.count >= 1_000 { self.requestReplay(publisher) }
+            // Pages are bounded by count and by size: keep asking until a page comes back empty.
+            if !valid.isEmpty { self.requestReplay(publisher) }
         }
     }
 

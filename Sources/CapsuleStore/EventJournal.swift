@@ -27,10 +27,21 @@ package enum EventJournal {
         return event
     }
 
-    /// Events with `seq > after`, oldest first, at most `limit`.
-    package static func events(_ db: Database, after: UInt64, limit: Int) throws -> [AuditEvent] {
-        let rows = try String.fetchAll(db, sql: "SELECT event FROM journal WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [after, limit])
-        return try rows.map { try WireCodec.fromJSON(AuditEvent.self, Data($0.utf8)) }
+    /// A replay page stays under the wire's 256 KiB body limit, whatever the events weigh.
+    package static let maxPageBytes = 192 * 1024
+
+    /// Events with `seq > after`, oldest first: at most `limit`, and no more than `maxBytes` of stored
+    /// JSON (but always at least one), so a replay reply always fits in one message.
+    package static func events(_ db: Database, after: UInt64, limit: Int, maxBytes: Int = maxPageBytes) throws -> [AuditEvent] {
+        var events: [AuditEvent] = []
+        var bytes = 0
+        let rows = try String.fetchCursor(db, sql: "SELECT event FROM journal WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [after, limit])
+        while let text = try rows.next() {
+            bytes += text.utf8.count
+            if bytes > maxBytes && !events.isEmpty { break }
+            events.append(try WireCodec.fromJSON(AuditEvent.self, Data(text.utf8)))
+        }
+        return events
     }
 
     package static func lastSeq(_ db: Database) throws -> UInt64 {

@@ -365,6 +365,30 @@ struct EventJournalTests {
         }
     }
 
+    /// A replay page always fits in one wire message, however heavy the events, and paging by
+    /// `after` walks the whole journal.
+    @Test func replayPagesStayUnderTheBodyLimit() throws {
+        try withBrokerStore { store, _ in
+            let heavy = String(repeating: "x", count: 10_000)
+            for index in 0..<60 {
+                _ = try store.journal { seq in
+                    AuditEvent(publisher: "broker", seq: seq, at: now, action: "test.heavy", subject: "n:\(index)", actor: "system",
+                               details: .object(["blob": .string(heavy)]))
+                }
+            }
+            var seen: [UInt64] = []
+            var after: UInt64 = 0
+            while true {
+                let page = try store.journalEvents(after: after, limit: 1_000)
+                guard let last = page.last?.seq else { break }
+                #expect(WireCodec.json(page).count < WireCodec.maxBodyBytes, "a page of \(page.count) events is too big")
+                seen += page.map(\.seq)
+                after = last
+            }
+            #expect(seen == Array(1...60), "every event, once, in order")
+        }
+    }
+
     @Test func pruneKeepsTheLatest() throws {
         try withBrokerStore { store, _ in
             try append(store, 5)
