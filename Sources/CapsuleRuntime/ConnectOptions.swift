@@ -1,4 +1,5 @@
 import ArgumentParser
+import CapsuleDomain
 import CapsuleZMQ
 import Foundation
 
@@ -49,6 +50,11 @@ package struct DaemonOptions: ParsableArguments, Sendable {
     package var offlineSeconds: Double = 90
 
     package init() {}
+
+    /// The heartbeat cadence and the STALE/OFFLINE silences these flags describe.
+    package var thresholds: StatusThresholds {
+        StatusThresholds(heartbeatSeconds: heartbeatSeconds, staleSeconds: staleSeconds, offlineSeconds: offlineSeconds)
+    }
 
     package func validate() throws {
         guard heartbeatSeconds > 0, staleSeconds > 0, offlineSeconds > 0 else {

@@ -5,7 +5,6 @@ import CapsuleSidecar
 import Foundation
 import Logging
 import ServiceLifecycle
-import UnixSignals
 
 @main
 struct SidecarCommand: AsyncParsableCommand {
@@ -57,8 +56,6 @@ struct SidecarCommand: AsyncParsableCommand {
                 healthTimeout: .milliseconds(Int((parsed.probeTimeoutSeconds + 1) * 1000)), logger: logger),
             services: [Sidecar.service(from: parsed)]
         )
-        let group = ServiceGroup(
-            configuration: .init(services: [.init(service: agent)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        try await ServiceGroup.runUntilSignalled(agent, logger: logger)
     }
 }

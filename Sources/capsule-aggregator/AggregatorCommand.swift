@@ -5,7 +5,6 @@ import CapsuleDomain
 import CapsuleRuntime
 import Logging
 import ServiceLifecycle
-import UnixSignals
 
 @main
 struct AggregatorCommand: AsyncParsableCommand {
@@ -35,13 +34,10 @@ struct AggregatorCommand: AsyncParsableCommand {
         let keyPair = try keyFile.map { try KeyFile.read(.init(fileURLWithPath: $0)) } ?? home.loadOrCreateKeyPair("aggregator")
         let configuration = AggregatorConfiguration(
             home: home, broker: broker, brokerKey: brokerKey, keyPair: keyPair,
-            thresholds: StatusThresholds(heartbeatSeconds: daemon.heartbeatSeconds, staleSeconds: daemon.staleSeconds,
-                                         offlineSeconds: daemon.offlineSeconds),
+            thresholds: daemon.thresholds,
             sweepMilliseconds: sweepMilliseconds
         )
         let service = try Aggregator.makeService(configuration: configuration, logger: logger)
-        let group = ServiceGroup(
-            configuration: .init(services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        try await ServiceGroup.runUntilSignalled(service, logger: logger)
     }
 }

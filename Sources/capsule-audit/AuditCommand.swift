@@ -4,7 +4,6 @@ import CapsuleRuntime
 import Foundation
 import Logging
 import ServiceLifecycle
-import UnixSignals
 
 @main
 struct AuditCommand: AsyncParsableCommand {
@@ -37,8 +36,6 @@ struct AuditCommand: AsyncParsableCommand {
         let keyPair = try keyFile.map { try KeyFile.read(URL(fileURLWithPath: $0)) } ?? home.loadOrCreateKeyPair("audit")
         let service = try Audit.makeService(
             configuration: AuditConfiguration(home: home, broker: broker, brokerKey: brokerKey, keyPair: keyPair, retentionDays: retentionDays), logger: logger)
-        let group = ServiceGroup(
-            configuration: .init(services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        try await ServiceGroup.runUntilSignalled(service, logger: logger)
     }
 }

@@ -4,7 +4,6 @@ import CapsuleDomain
 import CapsuleRuntime
 import Logging
 import ServiceLifecycle
-import UnixSignals
 
 @main
 struct BrokerCommand: AsyncParsableCommand {
@@ -62,8 +61,7 @@ struct BrokerCommand: AsyncParsableCommand {
             busBind: busBind,
             routerBind: routerBind,
             advertiseHost: advertiseHost,
-            thresholds: StatusThresholds(
-                heartbeatSeconds: daemon.heartbeatSeconds, staleSeconds: daemon.staleSeconds, offlineSeconds: daemon.offlineSeconds),
+            thresholds: daemon.thresholds,
             commandTTLSeconds: commandTtlSeconds,
             maxMessageBytes: maxMessageBytes,
             maxMessagesPerSecond: maxMessagesPerSecond,
@@ -74,9 +72,6 @@ struct BrokerCommand: AsyncParsableCommand {
             }, uniquingKeysWith: { _, last in last })
         )
         let service = try Broker.makeService(configuration: configuration, logger: logger)
-        let group = ServiceGroup(
-            configuration: .init(services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        )
-        try await group.run()
+        try await ServiceGroup.runUntilSignalled(service, logger: logger)
     }
 }

@@ -5,7 +5,6 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import Synchronization
-import UnixSignals
 
 /// A small Swift service that embeds CapsuleAgentKit: the Swift half of `make demo`.
 ///
@@ -124,8 +123,6 @@ struct DemoServiceCommand: AsyncParsableCommand {
                 brokerKey: connect.brokerKey, enrollmentToken: token, heartbeatInterval: .milliseconds(Int(heartbeatSeconds * 1000)), logger: logger),
             services: [service]
         )
-        let group = ServiceGroup(
-            configuration: .init(services: [.init(service: agent)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        try await ServiceGroup.runUntilSignalled(agent, logger: logger)
     }
 }
