@@ -35,7 +35,7 @@ struct ActionCommand: ParsableCommand {
                     do {
                         body = try JSONValue.parse(payload)
                     } catch {
-                        throw CTLError(code: "bad_payload", message: "--payload is not valid JSON: \(payload.prefix(80))")
+                        throw ErrorBody(code: "bad_payload", message: "--payload is not valid JSON: \(payload.prefix(80))")
                     }
                 }
                 let client = try CTLClient(options: options)

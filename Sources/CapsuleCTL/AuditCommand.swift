@@ -154,7 +154,7 @@ struct AuditExportCommand: ParsableCommand {
             }
             if let out {
                 guard FileManager.default.createFile(atPath: out, contents: Data((text + "\n").utf8)) else {
-                    throw CTLError(code: "write_failed", message: "cannot write \(out)")
+                    throw ErrorBody(code: "write_failed", message: "cannot write \(out)")
                 }
                 FileHandle.standardError.write(Data("exported \(records.count) records to \(out)\n".utf8))
             } else {

@@ -1,3 +1,4 @@
+import CapsuleProtocol
 import CapsuleRuntime
 import CapsuleZMQ
 import Foundation
@@ -17,7 +18,7 @@ extension RequestClient {
         } else {
             let file = options.connect.capsuleHome.keyFile("operator")
             guard FileManager.default.fileExists(atPath: file.path) else {
-                throw CTLError(code: "no_key", message: "no operator key at \(file.path); start capsule-broker with this home first or pass --key FILE")
+                throw ErrorBody(code: "no_key", message: "no operator key at \(file.path); start capsule-broker with this home first or pass --key FILE")
             }
             keyPair = try KeyFile.read(file)
         }

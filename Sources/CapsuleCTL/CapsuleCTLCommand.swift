@@ -22,8 +22,6 @@ func guarded(_ body: () throws -> Void) throws {
         try body()
     } catch let error as ExitCode {
         throw error
-    } catch let error as CTLError {
-        fail(error.message)
     } catch let error as ErrorBody {
         fail(error.message)
     } catch let error as ConfigError {

@@ -30,7 +30,7 @@ struct TokenCommand: ParsableCommand {
                 var params: [String: JSONValue] = ["name": .string(name), "expiresInSeconds": .number(TimeSpan.seconds(expires) ?? 3600)]
                 if let agentCode { params["agentCode"] = .string(agentCode) }
                 let result = try CTLClient(options: options).call("broker", "token.create", .object(params))
-                guard let token = result["token"]?.stringValue else { throw CTLError(code: "bad_reply", message: "no token in the reply") }
+                guard let token = result["token"]?.stringValue else { throw ErrorBody(code: "bad_reply", message: "no token in the reply") }
                 if options.json {
                     printLine(JSONOutput.render(result))
                 } else {
