@@ -125,9 +125,10 @@ extension BrokerCore {
                           message: "agent \(principal.identity) is \(principal.state.rawValue.lowercased())")
                 return
             }
-            guard let known = agentCodes[principal.identity], known == hello.agentCode else {
+            let enrolledCode = (try? store.agent(id: principal.identity))?.code
+            guard enrolledCode == hello.agentCode else {
                 sendError(to: route, corr: message.header.id, code: "agent_code_mismatch",
-                          message: "this key is enrolled as agent \(principal.identity) with code \(agentCodes[principal.identity] ?? "?"), not \(hello.agentCode)")
+                          message: "this key is enrolled as agent \(principal.identity) with code \(enrolledCode ?? "?"), not \(hello.agentCode)")
                 return
             }
             agentId = principal.identity

@@ -7,11 +7,11 @@ import Foundation
 import Logging
 
 extension BrokerCore {
-    /// Reloads the allow-list after a change, so it bites on the next message.
-    func reloadPrincipals() {
-        guard let all = try? store.principals() else { return }
-        principals = Dictionary(all.map { ($0.publicKey, $0) }, uniquingKeysWith: { _, last in last })
-        if let agents = try? store.agents() { agentCodes = Dictionary(agents.map { ($0.id, $0.code) }, uniquingKeysWith: { _, last in last }) }
+    /// Refreshes the allow-list entries of one identity after a change, so it bites on the next
+    /// message (every key it holds: a re-enrolment revokes the old one).
+    func refreshPrincipals(identity: String) {
+        guard let changed = try? store.principals(identity: identity) else { return }
+        for principal in changed { principals[principal.publicKey] = principal }
     }
 
     /// Enrols an unknown key from its hello; returns the agentId, or nil after replying with an error.
@@ -32,7 +32,7 @@ extension BrokerCore {
         }
         do {
             let enrolled = try store.enroll(code: code, publicKey: key, tokenHash: Crypto.sha256Hex(token), services: hello.services, now: at)
-            reloadPrincipals()
+            refreshPrincipals(identity: enrolled.agentId)
             enrolled.events.forEach(publish)
             logger.info("Agent enrolled.", metadata: ["agent.id": "\(enrolled.agentId)", "agent.code": "\(code)"])
             return enrolled.agentId
@@ -82,10 +82,10 @@ extension BrokerCore {
             guard let id = params["id"]?.stringValue else { throw ErrorBody(code: "bad_request", message: "\(request.op) needs an agent id") }
             let state: Principal.State = request.op == "agent.disable" ? .disabled : request.op == "agent.enable" ? .active : .revoked
             let event = try store.setAgentState(agentId: id, to: state, actor: actor, now: now)
-            reloadPrincipals()
+            refreshPrincipals(identity: id)
             publish(event)
             if state == .revoked { agentRoutes[id] = nil }
-            return try store.agents().first { $0.id == id }
+            return try store.agent(id: id)
         case "operator.add":
             guard let name = params["name"]?.stringValue, !name.isEmpty,
                 let roleText = params["role"]?.stringValue, let role = Principal.Role(rawValue: roleText),
@@ -94,7 +94,7 @@ extension BrokerCore {
                 throw ErrorBody(code: "bad_request", message: "operator.add needs name, role (viewer, operator or owner) and a Z85 publicKey")
             }
             publish(try store.addOperator(name: name, publicKey: key, role: role, actor: actor, now: now))
-            reloadPrincipals()
+            refreshPrincipals(identity: name)
             return JSONValue.object(["name": .string(name), "role": .string(role.rawValue)])
         case "operator.list":
             let operators = principals.values.filter { $0.kind == .operator }.sorted { $0.identity < $1.identity }
@@ -106,7 +106,7 @@ extension BrokerCore {
             guard let name = params["name"]?.stringValue else { throw ErrorBody(code: "bad_request", message: "operator.remove needs a name") }
             guard name != principal.identity else { throw ErrorBody(code: "bad_request", message: "an owner cannot remove their own key") }
             publish(try store.removeOperator(name: name, actor: actor, now: now))
-            reloadPrincipals()
+            refreshPrincipals(identity: name)
             return JSONValue.object(["name": .string(name), "state": .string("REVOKED")])
         default:
             return nil

@@ -24,8 +24,6 @@ final class BrokerCore: LoopCore {
 
     /// Enrolled keys by Z85 public key; the allow-list every message is checked against.
     var principals: [String: Principal] = [:]
-    /// agentId → agent code, for checking hellos.
-    var agentCodes: [String: String] = [:]
     /// Current ROUTER routing id of each connected agent, learned from authenticated messages only.
     var agentRoutes: [String: Data] = [:]
     /// Routing id of each internal service that announced itself with `worker.ready`.
@@ -90,7 +88,6 @@ final class BrokerCore: LoopCore {
         try router.bind(configuration.routerBind)
 
         for principal in try store.principals() { principals[principal.publicKey] = principal }
-        for agent in try store.agents() { agentCodes[agent.id] = agent.code }
         for service in try store.services() { services[service.code] = service }
 
         loop.register(zap) { [unowned self] in self.drainZAP() }

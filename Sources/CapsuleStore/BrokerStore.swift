@@ -76,6 +76,9 @@ package final class BrokerStore: Sendable {
                 ALTER TABLE command ADD COLUMN sealedPayload BLOB;
                 """)
         }
+        migrator.registerMigration("v3-principal-identity-index") { db in
+            try db.execute(sql: "CREATE INDEX principal_identity ON principal(identity)")
+        }
         return migrator
     }
 
@@ -84,6 +87,13 @@ package final class BrokerStore: Sendable {
     package func principals() throws -> [Principal] {
         try pool.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM principal").map(Self.principal)
+        }
+    }
+
+    /// Every key (current or revoked) held by one identity: an agentId, a service or an operator name.
+    package func principals(identity: String) throws -> [Principal] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM principal WHERE identity = ?", arguments: [identity]).map(Self.principal)
         }
     }
 
@@ -131,23 +141,35 @@ package final class BrokerStore: Sendable {
         package var createdAt: Date
     }
 
+    private static let agentColumns = """
+        SELECT agent.id, agent.code, agent.publicKey, agent.createdAt, principal.state
+        FROM agent JOIN principal ON principal.publicKey = agent.publicKey
+        """
+
+    private static func agent(_ row: Row) -> AgentRecord {
+        AgentRecord(
+            id: row["id"], code: row["code"], publicKey: row["publicKey"],
+            state: Principal.State(rawValue: row["state"]) ?? .revoked,
+            createdAt: Date(storeValue: row["createdAt"])
+        )
+    }
+
     package func agents() throws -> [AgentRecord] {
         try pool.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT agent.id, agent.code, agent.publicKey, agent.createdAt, principal.state
-                FROM agent JOIN principal ON principal.publicKey = agent.publicKey ORDER BY agent.code
-                """).map { row in
-                AgentRecord(
-                    id: row["id"], code: row["code"], publicKey: row["publicKey"],
-                    state: Principal.State(rawValue: row["state"]) ?? .revoked,
-                    createdAt: Date(storeValue: row["createdAt"])
-                )
-            }
+            try Row.fetchAll(db, sql: Self.agentColumns + " ORDER BY agent.code").map(Self.agent)
         }
     }
 
     package func agent(code: String) throws -> AgentRecord? {
-        try agents().first { $0.code == code }
+        try pool.read { db in
+            try Row.fetchOne(db, sql: Self.agentColumns + " WHERE agent.code = ?", arguments: [code]).map(Self.agent)
+        }
+    }
+
+    package func agent(id: String) throws -> AgentRecord? {
+        try pool.read { db in
+            try Row.fetchOne(db, sql: Self.agentColumns + " WHERE agent.id = ?", arguments: [id]).map(Self.agent)
+        }
     }
 
     // MARK: Services
