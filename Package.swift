@@ -35,10 +35,21 @@ let package = Package(
             name: "CapsuleStore",
             dependencies: ["CapsuleDomain", "CapsuleProtocol", .product(name: "GRDB", package: "GRDB.swift")]
         ),
+        // What every Capsule process shares, the public SDK included: home and keys, sockets to the
+        // broker, message stamping, loop services.
         .target(
             name: "CapsuleRuntime",
             dependencies: [
                 "CapsuleZMQ", "CapsuleProtocol", "CapsuleDomain",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // What only executables need: flags, config files, environment, signals, log bootstrap.
+        .target(
+            name: "CapsuleDaemon",
+            dependencies: [
+                "CapsuleRuntime", "CapsuleDomain", "CapsuleZMQ",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -63,18 +74,18 @@ let package = Package(
             name: "CapsuleSidecar",
             dependencies: ["CapsuleAgentKit", "CapsuleRuntime", .product(name: "Yams", package: "Yams")]
         ),
-        .target(name: "CapsuleCTL", dependencies: ["CapsuleRuntime", "CapsuleStore"]),
+        .target(name: "CapsuleCTL", dependencies: ["CapsuleRuntime", "CapsuleDaemon"]),
 
         // Thin executables.
-        .executableTarget(name: "capsule-broker", dependencies: ["CapsuleBroker"]),
-        .executableTarget(name: "capsule-aggregator", dependencies: ["CapsuleAggregator"]),
-        .executableTarget(name: "capsule-audit", dependencies: ["CapsuleAudit"]),
-        .executableTarget(name: "capsule-agent", dependencies: ["CapsuleSidecar"]),
-        .executableTarget(name: "capsulectl", dependencies: ["CapsuleCTL", "CapsuleRuntime"]),
-        .executableTarget(name: "capsule-demo-service", dependencies: ["CapsuleAgentKit", "CapsuleRuntime"]),
+        .executableTarget(name: "capsule-broker", dependencies: ["CapsuleBroker", "CapsuleDaemon"]),
+        .executableTarget(name: "capsule-aggregator", dependencies: ["CapsuleAggregator", "CapsuleDaemon"]),
+        .executableTarget(name: "capsule-audit", dependencies: ["CapsuleAudit", "CapsuleDaemon"]),
+        .executableTarget(name: "capsule-agent", dependencies: ["CapsuleSidecar", "CapsuleDaemon"]),
+        .executableTarget(name: "capsulectl", dependencies: ["CapsuleCTL", "CapsuleDaemon"]),
+        .executableTarget(name: "capsule-demo-service", dependencies: ["CapsuleAgentKit", "CapsuleRuntime", "CapsuleDaemon"]),
         // Fuzz target over the wire decoder and the broker's ingest checks (Fuzz/README.md).
         .executableTarget(name: "capsule-fuzz", dependencies: ["CapsuleBroker", "CapsuleProtocol", "CapsuleStore"]),
-        .executableTarget(name: "capsule-bench", dependencies: ["CapsuleZMQ", "CapsuleProtocol", "CapsuleRuntime", "CapsuleDomain"], path: "Benchmarks/Sources/capsule-bench"),
+        .executableTarget(name: "capsule-bench", dependencies: ["CapsuleZMQ", "CapsuleProtocol", "CapsuleRuntime", "CapsuleDaemon", "CapsuleDomain"], path: "Benchmarks/Sources/capsule-bench"),
 
         // Tests.
         .testTarget(name: "CapsuleDomainTests", dependencies: ["CapsuleDomain"]),
@@ -86,7 +97,7 @@ let package = Package(
             dependencies: ["CapsuleStore", "CapsuleAudit", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(name: "CapsuleAggregatorTests", dependencies: ["CapsuleAggregator"]),
-        .testTarget(name: "CapsuleRuntimeTests", dependencies: ["CapsuleRuntime"]),
+        .testTarget(name: "CapsuleDaemonTests", dependencies: ["CapsuleDaemon", "CapsuleRuntime"]),
         .testTarget(name: "CapsuleBrokerTests", dependencies: ["CapsuleBroker"]),
         .testTarget(
             name: "CapsuleEndToEndTests",

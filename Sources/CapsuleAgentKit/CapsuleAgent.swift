@@ -16,6 +16,7 @@ import Synchronization
 public final class CapsuleAgent: Service, Sendable {
     private let configuration: AgentConfiguration
     private let services: [CapsuleService]
+    private let now: @Sendable () -> Date
     private let state = Mutex<(thread: LoopThread<AgentCore>?, task: Task<Void, Never>?, interval: Double, agentId: String?)>(
         (nil, nil, 30, nil))
 
@@ -23,6 +24,7 @@ public final class CapsuleAgent: Service, Sendable {
     public init(configuration: AgentConfiguration, services: [CapsuleService]) {
         self.configuration = configuration
         self.services = services
+        self.now = Date.init
         state.withLock { $0.interval = Self.seconds(configuration.heartbeatInterval) }
     }
 
@@ -51,12 +53,15 @@ public final class CapsuleAgent: Service, Sendable {
         let (stream, continuation) = AsyncStream<AgentEvent>.makeStream()
         let code = configuration.agentCode
         let token = configuration.enrollmentToken
+        let now = self.now
         let thread = LoopThread<AgentCore>(name: "capsule-agent-\(code)", context: ZMQContext()) { loop in
-            try AgentCore(loop: loop, endpoints: endpoints, agentCode: code, enrollmentToken: token, logger: logger, events: continuation)
+            try AgentCore(loop: loop, endpoints: endpoints, agentCode: code, enrollmentToken: token, logger: logger, now: now,
+                          events: continuation)
         }
         state.withLock { $0.thread = thread }
         let home = CapsuleHome(path: configuration.home)
-        let ledger = CommandLedger(file: home.dataDirectory.appendingPathComponent("agent-\(code)-commands.json"))
+        let ledger = LedgerBox(CommandLedger(file: home.dataDirectory.appendingPathComponent("agent-\(code)-commands.jsonl"),
+                                             legacy: home.dataDirectory.appendingPathComponent("agent-\(code)-commands.json")))
 
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -79,12 +84,16 @@ public final class CapsuleAgent: Service, Sendable {
         var warned = false
         while !Task.isCancelled {
             do {
+                try Identifier.validate(configuration.agentCode, as: "agent code")
                 let home = CapsuleHome(path: configuration.home)
                 let (info, key) = try BrokerInfo.resolve(
                     home: home, ingest: configuration.ingestEndpoint, router: configuration.routerEndpoint,
                     brokerKey: configuration.brokerKey)
                 let keyPair = try home.loadOrCreateKeyPair("agent-\(configuration.agentCode)")
                 return AgentCore.Endpoints(router: info.router, ingest: info.ingest, serverKey: key, keyPair: keyPair)
+            } catch let error as IdentifierError {
+                logger.error("The agent cannot start.", metadata: ["error": "\(error)"])
+                return nil
             } catch {
                 if !warned {
                     logger.warning("Broker not known yet; retrying.", metadata: ["error": "\(error)"])
@@ -105,11 +114,11 @@ public final class CapsuleAgent: Service, Sendable {
                 return await group.reduce(into: []) { $0.append($1) }
             }
             thread.post { core in core.update(manifests: manifests) }
-            let started = Date()
+            let started = now()
             let samples = await sampleHealth()
             let interval = state.withLock { $0.interval }
             thread.post { core in core.heartbeat(samples, interval: interval, sampledAt: started) }
-            let elapsed = Date().timeIntervalSince(started)
+            let elapsed = now().timeIntervalSince(started)
             try? await Task.sleep(for: .seconds(max(0.05, interval - elapsed)))
         }
     }
@@ -118,37 +127,43 @@ public final class CapsuleAgent: Service, Sendable {
     /// reports UNKNOWN with a message and never delays the heartbeat beyond the timeout.
     private func sampleHealth() async -> [ServiceHealth] {
         let timeout = configuration.healthTimeout
+        let now = self.now
         return await withTaskGroup(of: ServiceHealth.self) { group in
             for service in services {
                 group.addTask {
                     let report = await Self.sample(service, timeout: timeout)
-                    return ServiceHealth(code: service.code, health: report, sampledAt: Date())
+                    return ServiceHealth(code: service.code, health: report, sampledAt: now())
                 }
             }
             return await group.reduce(into: []) { $0.append($1) }.sorted { $0.code < $1.code }
         }
     }
 
+    /// Runs the provider against its timeout in a task group; whichever finishes first wins and the
+    /// other is cancelled, so a hung provider leaves no task behind once it honours cancellation.
     static func sample(_ service: CapsuleService, timeout: Duration) async -> HealthReport {
         guard let provider = service.healthProvider else {
             return HealthReport(status: .unknown, message: "no health provider")
         }
-        return await FirstResult<HealthReport>.race([
-            {
+        return await withTaskGroup(of: HealthReport.self) { group in
+            group.addTask {
                 do { return try await provider() } catch {
                     return HealthReport(status: .unknown, message: "health check failed: \(error)")
                 }
-            },
-            {
+            }
+            group.addTask {
                 try? await Task.sleep(for: timeout)
                 return HealthReport(status: .unknown, message: "health check timed out after \(Self.seconds(timeout)) s")
-            },
-        ])
+            }
+            let first = await group.next() ?? HealthReport(status: .unknown, message: "no health")
+            group.cancelAll()
+            return first
+        }
     }
 
     // MARK: Commands
 
-    private func eventLoop(_ stream: AsyncStream<AgentEvent>, thread: LoopThread<AgentCore>, ledger: CommandLedger) async {
+    private func eventLoop(_ stream: AsyncStream<AgentEvent>, thread: LoopThread<AgentCore>, ledger: LedgerBox) async {
         let running = RunningCommands()
         for await event in stream {
             switch event {
@@ -162,7 +177,19 @@ public final class CapsuleAgent: Service, Sendable {
             case .cancel(let ref):
                 running.cancel(ref.commandId)
             case .dispatch(let command):
-                switch await ledger.begin(command.commandId) {
+                let known: CommandLedger.Entry?
+                do {
+                    known = try ledger.begin(command.commandId)
+                } catch {
+                    // Not written down, so not run: a redelivery could not be told from a first delivery.
+                    configuration.logger.error("Refused a command: the ledger cannot be written.",
+                                               metadata: ["command.id": "\(command.commandId)", "error": "\(error)"])
+                    let refused = CommandResult(commandId: command.commandId, success: false,
+                                                error: ErrorBody(.ledgerUnavailable, "\(error); the command was not run"))
+                    thread.post { $0.sendResult(refused) }
+                    continue
+                }
+                switch known {
                 case .running:
                     thread.post { $0.acknowledge(command.commandId) }
                     continue
@@ -173,9 +200,14 @@ public final class CapsuleAgent: Service, Sendable {
                     break
                 }
                 thread.post { $0.acknowledge(command.commandId) }
+                let oneTime = oneTimeFields(command)
                 let task = Task {
-                    let result = await self.execute(command)
-                    await ledger.finish(result)
+                    let result = ResultLimits.capped(await self.execute(command))
+                    do {
+                        try ledger.finish(result, oneTimeFields: oneTime)
+                    } catch {
+                        configuration.logger.error("Could not record a command's result.", metadata: ["command.id": "\(command.commandId)", "error": "\(error)"])
+                    }
                     if !Task.isCancelled { thread.post { $0.sendResult(result) } }
                     running.remove(command.commandId)
                 }
@@ -185,14 +217,19 @@ public final class CapsuleAgent: Service, Sendable {
         running.cancelAll()
     }
 
+    private func oneTimeFields(_ command: CommandDispatch) -> [String] {
+        services.first { $0.code == command.serviceCode }?.actions.first { $0.definition.name == command.action }?
+            .definition.oneTimeResultFields ?? []
+    }
+
     private func execute(_ command: CommandDispatch) async -> CommandResult {
         guard let service = services.first(where: { $0.code == command.serviceCode }) else {
             return CommandResult(commandId: command.commandId, success: false,
-                                 error: ErrorBody(code: "unknown_service", message: "this agent does not govern \(command.serviceCode)"))
+                                 error: ErrorBody(.unknownService, "this agent does not govern \(command.serviceCode)"))
         }
         guard let action = service.actions.first(where: { $0.definition.name == command.action }) else {
             return CommandResult(commandId: command.commandId, success: false,
-                                 error: ErrorBody(code: "unknown_action", message: "\(command.serviceCode) has no action \(command.action)"))
+                                 error: ErrorBody(.unknownAction, "\(command.serviceCode) has no action \(command.action)"))
         }
         let context = ActionContext(commandId: command.commandId, serviceCode: command.serviceCode, action: command.action,
                                     expiresAt: command.expiresAt)
@@ -200,15 +237,30 @@ public final class CapsuleAgent: Service, Sendable {
             let result = try await action.handler(command.payload, context)
             return CommandResult(
                 commandId: command.commandId, success: result.success, message: result.message, data: result.data,
-                error: result.errorCode.map { ErrorBody(code: $0, message: result.errorMessage ?? result.message ?? $0) }
+                error: result.errorCode.map { ErrorBody(ErrorBody.Code(rawValue: $0), result.errorMessage ?? result.message ?? $0) }
             )
         } catch {
             return CommandResult(commandId: command.commandId, success: false,
-                                 error: ErrorBody(code: "handler_error", message: "\(error)"))
+                                 error: ErrorBody(.handlerError, "\(error)"))
         }
     }
 
     static func seconds(_ duration: Duration) -> Double {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+}
+
+/// The ledger, used from the agent's tasks one call at a time.
+final class LedgerBox: Sendable {
+    private let ledger: Mutex<CommandLedger>
+
+    init(_ ledger: sending CommandLedger) { self.ledger = Mutex(ledger) }
+
+    func begin(_ id: String) throws(CommandLedger.Unavailable) -> CommandLedger.Entry? {
+        try ledger.withLock { ledger throws(CommandLedger.Unavailable) in try ledger.begin(id) }
+    }
+
+    func finish(_ result: CommandResult, oneTimeFields: [String]) throws(CommandLedger.Unavailable) {
+        try ledger.withLock { ledger throws(CommandLedger.Unavailable) in try ledger.finish(result, oneTimeFields: oneTimeFields) }
     }
 }

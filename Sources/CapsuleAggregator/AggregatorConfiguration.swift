@@ -9,14 +9,20 @@ package struct AggregatorConfiguration: Sendable {
     package var broker: BrokerInfo
     package var brokerKey: CurveKey
     package var keyPair: CurveKeyPair
+    /// Thresholds until the broker's settings are read (and when they cannot be).
     package var thresholds: StatusThresholds
-    /// How often the rule is re-applied to everything (design §3: at most 1 s).
+    /// How often the rule is re-applied to agents whose deadline has come (design §3: at most 1 s).
     package var sweepMilliseconds: Int
+    /// Heartbeat times and health are written at most this often; transitions are written at once.
+    package var persistSeconds: Double
+    /// Start with a new, empty store when the existing one is empty or unreadable (`--init-store`).
+    package var initializeStore: Bool
     package var now: @Sendable () -> Date
 
     package init(
         home: CapsuleHome, broker: BrokerInfo, brokerKey: CurveKey, keyPair: CurveKeyPair,
-        thresholds: StatusThresholds = .standard, sweepMilliseconds: Int = 500, now: @escaping @Sendable () -> Date = Date.init
+        thresholds: StatusThresholds = .standard, sweepMilliseconds: Int = 500, persistSeconds: Double = 10,
+        initializeStore: Bool = false, now: @escaping @Sendable () -> Date = Date.init
     ) {
         self.home = home
         self.broker = broker
@@ -24,6 +30,8 @@ package struct AggregatorConfiguration: Sendable {
         self.keyPair = keyPair
         self.thresholds = thresholds
         self.sweepMilliseconds = sweepMilliseconds
+        self.persistSeconds = persistSeconds
+        self.initializeStore = initializeStore
         self.now = now
     }
 }

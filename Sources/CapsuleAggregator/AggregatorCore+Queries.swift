@@ -1,58 +1,109 @@
 import CapsuleDomain
 import CapsuleProtocol
 import CapsuleRuntime
+import CapsuleStore
+import CapsuleZMQ
+import GRDB
 import Foundation
 
 extension AggregatorCore {
-    func answer(_ request: Request) -> Result<any Encodable, ErrorBody> {
-        switch request.op {
-        case "status.list":
-            return .success(board.services.keys.sorted().compactMap(row))
-        case "agents.list":
-            let rows = board.agents.values.sorted { $0.code < $1.code }.map {
-                AgentRow(agentId: $0.agentId, code: $0.code, status: $0.status.rawValue, reason: $0.reason,
-                         lastHeartbeatAt: $0.lastHeartbeatAt, services: $0.services.sorted())
+    func registerOperations() {
+        link.on(AggregatorOps.StatusList.self) { [unowned self] params, respond in respond.succeed(try statusPage(params)) }
+        link.on(AggregatorOps.StatusSummaryOp.self) { [unowned self] _, respond in respond.succeed(board.summary) }
+        link.on(AggregatorOps.AgentsList.self) { [unowned self] params, respond in respond.succeed(try agentsPage(params)) }
+        link.on(AggregatorOps.ServiceShow.self) { [unowned self] params, respond in
+            guard let service = board.services[params.code], let row = board.row(params.code, now: now) else {
+                throw ErrorBody(.unknownService, "no service named \(SafeText.quoted(params.code, limit: 80)) (see capsulectl status)")
             }
-            return .success(rows)
-        case "service.show":
-            guard let code = request.params["code"]?.stringValue, let service = board.services[code], let row = row(code) else {
-                let known = board.services.keys.sorted().joined(separator: ", ")
-                return .failure(ErrorBody(code: "unknown_service",
-                                          message: "no service named \(request.params["code"]?.stringValue ?? "")" + (known.isEmpty ? "" : " (known: \(known))")))
+            respond.succeed(ServiceDetail(status: row, manifest: service.manifest?.sanitized, healthDetails: Redactor.redact(service.health?.details)))
+        }
+        link.on(AggregatorOps.Stats.self) { [unowned self] _, respond in
+            respond.succeed(AggregatorStats(received: received, dropped: dropped, agents: board.agents.count, services: board.services.count,
+                                            undeclared: board.undeclared))
+        }
+        link.on(AggregatorOps.JournalReplay.self) { [unowned self] params, respond in
+            let journal = self.journal
+            respond.succeed(try store.pool.read { db in try journal.page(db, after: params.after, incarnation: params.incarnation) })
+        }
+        link.on(AggregatorOps.JournalAck.self) { [unowned self] params, respond in
+            let journal = self.journal
+            let at = now
+            batch.add({ db -> AuditEvent? in
+                if try journal.acknowledge(db, upTo: params.upTo, incarnation: params.incarnation) { return nil }
+                let old = journal.incarnation
+                let held = journal.lastSeq
+                let fresh = try journal.startNewIncarnation(db)
+                return try journal.append(db, AuditEvent(
+                    publisher: AggregatorStore.publisher, seq: 0, at: at, action: "journal.incarnation_started", subject: "journal:aggregator",
+                    actor: "system", from: old.isEmpty ? "legacy" : old, to: fresh,
+                    reason: "the audit writer had seen seq \(params.upTo) but the journal ends at \(held): store restored; new events continue as \(fresh)"))
+            }) { [unowned self] outcome in
+                switch outcome {
+                case .success(let event):
+                    if let event { _ = try? publisher.send(factory.event(event)) }
+                    respond.succeed(Empty())
+                case .failure(let error):
+                    respond.fail(ErrorBody(.unavailable, "could not prune the journal: \(error)"))
+                }
             }
-            return .success(ServiceDetail(status: row, manifest: service.manifest?.sanitized,
-                                          healthDetails: Redactor.redact(service.health?.details)))
-        case "aggregator.stats":
-            return .success(JSONValue.object([
-                "received": .number(Double(received)), "dropped": .number(Double(dropped)),
-                "agents": .number(Double(board.agents.count)), "services": .number(Double(board.services.count)),
-            ]))
-        case "journal.replay":
-            let after = UInt64(max(0, request.params["after"]?.intValue ?? 0))
-            do {
-                return .success(try store.journalEvents(after: after, limit: 1_000))
-            } catch {
-                return .failure(ErrorBody(code: "internal", message: "\(error)"))
-            }
-        case "journal.ack":
-            guard request.caller == "audit" else {
-                return .failure(ErrorBody(code: "forbidden", message: "only the audit writer may confirm journal entries"))
-            }
-            if let upTo = request.params["upTo"]?.intValue { try? store.pruneJournal(upTo: UInt64(max(0, upTo))) }
-            return .success(JSONValue.object([:]))
-        default:
-            return .failure(ErrorBody(code: "unknown_op", message: "the aggregator has no operation \(request.op)"))
+            batch.commit()
         }
     }
 
-    private func row(_ code: String) -> ServiceStatusRow? {
-        guard let service = board.services[code] else { return nil }
-        let agent = board.agents[service.agentId]
-        return ServiceStatusRow(
-            code: code, name: service.manifest?.name, status: (service.status ?? .unknown).rawValue, reason: service.reason,
-            healthStatus: service.health?.status.rawValue, healthMessage: service.health?.message, healthAt: service.healthAt,
-            agentId: service.agentId, agentCode: agent?.code, agentStatus: agent?.status.rawValue,
-            lastHeartbeatAt: agent?.lastHeartbeatAt, changedAt: service.changedAt
-        )
+    /// One page of service rows in code order, filtered on the server.
+    private func statusPage(_ params: AggregatorOps.StatusList.Params) throws(ErrorBody) -> Page<ServiceStatusRow> {
+        let after = try params.cursor.map { cursor throws(ErrorBody) in try PageCursor.decode(cursor, query: params.query, count: 1)[0] }
+        let limit = PageCursor.limit(params.limit)
+        let current = now
+        var builder = PageBuilder<ServiceStatusRow>(limit: limit) { $0.estimatedSize }
+        var candidates: [String]
+        if let agent = params.agent {
+            let agentId = board.agents[agent] != nil ? agent : board.agents.values.first { $0.code == agent }?.agentId
+            candidates = (agentId.flatMap { board.agents[$0]?.services } ?? []).sorted()
+            if let after { candidates = candidates.filter { $0 > after } }
+        } else {
+            var start = 0
+            if let prefix = params.prefix { start = board.sortedIndex(of: prefix) ?? 0 }
+            if let after { start = max(start, (board.sortedIndex(of: after) ?? 0) + (board.sortedCodes.contains(after) ? 1 : 0)) }
+            candidates = Array(board.sortedCodes[min(start, board.sortedCodes.count)...])
+        }
+        var more = false
+        for code in candidates {
+            if let prefix = params.prefix, !code.hasPrefix(prefix) {
+                if params.agent == nil { break }
+                continue
+            }
+            if let after, code <= after { continue }
+            guard let row = board.row(code, now: current) else { continue }
+            if let status = params.status, row.status != status.rawValue { continue }
+            if !builder.offer(row) {
+                more = true
+                break
+            }
+        }
+        let next = more ? builder.items.last.map { PageCursor.encode([$0.code], query: params.query) } : nil
+        return Page(items: builder.items, next: next)
+    }
+
+    private func agentsPage(_ params: AggregatorOps.AgentsList.Params) throws(ErrorBody) -> Page<AgentRow> {
+        let query = params.status?.rawValue ?? ""
+        let after = try params.cursor.map { cursor throws(ErrorBody) in try PageCursor.decode(cursor, query: query, count: 1)[0] }
+        let limit = PageCursor.limit(params.limit)
+        var builder = PageBuilder<AgentRow>(limit: limit) { $0.estimatedSize }
+        var more = false
+        // Sorted by code; agents are fewer than services, so sorting here is cheap at fleet sizes.
+        for agent in board.agents.values.sorted(by: { ($0.code, $0.agentId) < ($1.code, $1.agentId) }) {
+            let key = agent.code + "\u{0}" + agent.agentId
+            if let after, key <= after { continue }
+            if let status = params.status, agent.status != status { continue }
+            let row = AgentRow(agentId: agent.agentId, code: agent.code, status: agent.status.rawValue, reason: agent.reason,
+                               lastHeartbeatAt: agent.lastHeartbeatAt, services: agent.services.sorted())
+            if !builder.offer(row) {
+                more = true
+                break
+            }
+        }
+        let next = more ? builder.items.last.map { PageCursor.encode([$0.code + "\u{0}" + $0.agentId], query: query) } : nil
+        return Page(items: builder.items, next: next)
     }
 }

@@ -6,19 +6,33 @@ import CapsuleZMQ
 import Foundation
 import Logging
 
-/// The aggregator's sockets and board, on one loop thread. Reports are folded synchronously here.
+/// The aggregator's sockets and board, on one loop thread. Reports are folded synchronously here by
+/// ``StatusBoard``; this class only moves messages, persists and publishes.
 final class AggregatorCore: LoopCore {
     let configuration: AggregatorConfiguration
     let store: AggregatorStore
     let logger: Logger
     let subscriber: ZMQSocket
     let publisher: ZMQSocket
-    let link: WorkerLink
+    var link: WorkerLink!
     var board: StatusBoard
-    let factory: MessageFactory
+    var factory: MessageFactory
+    let journal: EventJournal
+    let batch: WriteBatch
     var lastReportRequest: [String: Date] = [:]
     var received = 0
     var dropped = 0
+    let startedAt: Date
+    /// Transitions folded but not yet committed (with the state they belong to).
+    private var pendingTransitions: [Transition] = []
+    private var lastPersist: Date
+    /// Deleted agents and services, to delete from the store at the next save.
+    private var forgottenAgents: Set<String> = []
+    private var forgottenServices: Set<String> = []
+    /// The broker's settings version applied so far.
+    private var settingsVersion = 0
+    private var graceUntil: Date
+    private var errorLog = ThrottledLog()
 
     init(configuration: AggregatorConfiguration, store: AggregatorStore, loop: PollLoop, logger: Logger) throws {
         self.configuration = configuration
@@ -27,101 +41,149 @@ final class AggregatorCore: LoopCore {
         self.factory = MessageFactory(sender: AggregatorStore.publisher, now: configuration.now)
         let loaded = try store.load()
         board = StatusBoard(thresholds: configuration.thresholds, agents: loaded.agents, services: loaded.services)
+        journal = try EventJournal(publisher: AggregatorStore.publisher, pool: store.pool)
+        batch = WriteBatch(pool: store.pool, journal: journal)
+        startedAt = configuration.now()
+        lastPersist = startedAt
+        // Heartbeat times are saved lazily, so right after a start they may be a little old: wait one
+        // save interval and one heartbeat before time alone may turn anything STALE or OFFLINE.
+        graceUntil = loaded.agents.isEmpty ? startedAt
+            : startedAt.addingTimeInterval(configuration.persistSeconds + configuration.thresholds.heartbeatSeconds)
 
-        var options = ZMQSocketOptions.agent(jitter: 500)
-        options.immediate = false
-        options.reconnectIntervalMax = 5_000
-        options.receiveHighWaterMark = 100_000
-        options.sendHighWaterMark = 100_000
+        let options = ZMQSocketOptions.internalLink()
         subscriber = try SocketFactory.client(.sub, context: loop.context, endpoint: configuration.broker.bus,
                                               keyPair: configuration.keyPair, serverKey: configuration.brokerKey, options: options)
-        for prefix in [Topic.heartbeatPrefix, Topic.healthPrefix, Topic.reportPrefix, "evt.agent."] {
+        for prefix in [Topic.heartbeatPrefix, Topic.healthPrefix, Topic.reportPrefix, "evt.agent.", "evt.service.forgotten",
+                       "evt.settings.changed"] {
             try subscriber.subscribe(prefix)
         }
         publisher = try SocketFactory.client(.pub, context: loop.context, endpoint: configuration.broker.ingest,
                                              keyPair: configuration.keyPair, serverKey: configuration.brokerKey, options: options)
         link = try WorkerLink(service: "aggregator", loop: loop, endpoint: configuration.broker.router,
-                              keyPair: configuration.keyPair, serverKey: configuration.brokerKey, logger: logger, now: configuration.now)
-        link.onRequest { [unowned self] request, _ in self.answer(request) }
+                              keyPair: configuration.keyPair, serverKey: configuration.brokerKey, logger: logger, now: configuration.now) {
+            [unowned self] in
+            WorkerReady(service: "aggregator", version: CapsuleVersion.current, startedAt: startedAt, journalLastSeq: journal.lastSeq,
+                        journalIncarnation: journal.incarnation)
+        }
+        registerOperations()
 
         loop.register(subscriber) { [unowned self] in self.drain() }
         loop.every(.milliseconds(configuration.sweepMilliseconds)) { [unowned self] in self.sweep() }
         loop.every(.seconds(1)) { [unowned self] in self.beacon() }
-        loop.every(.seconds(5)) { [unowned self] in self.reconcileAdminState() }
-        reconcileAdminState()
+        loop.every(.seconds(60)) { [unowned self] in self.reconcile() }
+        loop.atEndOfTurn { [unowned self] in self.endTurn() }
+        reconcile()
         logger.info("Aggregator started.", metadata: [
             "agents": "\(board.agents.count)", "services": "\(board.services.count)", "zmq.bus": "\(configuration.broker.bus)",
+            "journal.incarnation": "\(journal.incarnation)", "journal.seq": "\(journal.lastSeq)",
         ])
     }
 
     func shutdown() {
-        persist([])
+        persist(force: true)
+        batch.commit()
         logger.info("Aggregator stopping.", metadata: ["received": "\(received)", "dropped": "\(dropped)"])
         subscriber.close()
         publisher.close()
         link.close()
     }
 
-    private var now: Date { configuration.now() }
+    var now: Date { configuration.now() }
 
     private func drain() {
-        var budget = 2_000
-        var transitions: [Transition] = []
-        while budget > 0, let message = try? subscriber.receive(maxFrames: 4, maxBytes: WireCodec.maxBodyBytes + 8_192) {
-            budget -= 1
+        subscriber.drain(budget: 2_000, maxBytes: WireCodec.maxBodyBytes + 8_192) { message in
             received += 1
             guard !message.oversized, let decoded = try? WireCodec.decode(message.frames, hasTopic: true) else {
                 dropped += 1
-                continue
+                return
             }
-            do {
-                switch decoded.header.type {
-                case .heartbeat:
-                    let heartbeat = try decoded.decode(Heartbeat.self)
-                    transitions += board.apply(heartbeat, now: now)
-                    requestReportIfNeeded(heartbeat.agentId)
-                case .health:
-                    transitions += board.apply(try decoded.decode(HealthUpdate.self), now: now)
-                case .serviceReport:
-                    transitions += board.apply(try decoded.decode(ServiceReport.self), now: now)
-                case .event:
-                    transitions += applyAdminEvent(try decoded.decode(AuditEvent.self))
-                default:
-                    break
-                }
-            } catch {
-                dropped += 1
-                logger.warning("Dropped an undecodable report.", metadata: ["error": "\(error)", "peer": "\(decoded.header.sender)"])
-            }
+            fold(decoded)
         }
-        if !transitions.isEmpty { persist(transitions) }
     }
 
-    /// Broker events that change an agent's administrative state.
-    private func applyAdminEvent(_ event: AuditEvent) -> [Transition] {
-        guard event.subject.hasPrefix("agent:") else { return [] }
-        let agentId = String(event.subject.dropFirst("agent:".count))
+    private func fold(_ decoded: WireMessage) {
+        // The broker has checked the header's sender against the key; the body must name the same agent.
+        let sender = decoded.header.sender
+        do {
+            switch decoded.header.type {
+            case .heartbeat:
+                let heartbeat = try decoded.decode(Heartbeat.self)
+                guard heartbeat.agentId == sender else { return dropped += 1 }
+                pendingTransitions += board.apply(heartbeat, now: now)
+                requestReportIfNeeded(heartbeat.agentId)
+            case .health:
+                let update = try decoded.decode(HealthUpdate.self)
+                guard update.agentId == sender else { return dropped += 1 }
+                pendingTransitions += board.apply(update, now: now)
+            case .serviceReport:
+                let report = try decoded.decode(ServiceReport.self)
+                guard report.agentId == sender else { return dropped += 1 }
+                pendingTransitions += board.apply(report, now: now)
+            case .event:
+                guard sender == "broker" else { return }
+                applyBrokerEvent(try decoded.decode(AuditEvent.self))
+            default:
+                break
+            }
+        } catch {
+            dropped += 1
+            logger.debug("Dropped an undecodable report.", metadata: ["error": "\(error)", "peer": "\(SafeText.clean(sender, limit: 64))"])
+        }
+    }
+
+    /// Broker events that change an agent's administrative state, forget something, or change settings.
+    private func applyBrokerEvent(_ event: AuditEvent) {
+        let subject = event.subject
         switch event.action {
-        case "agent.disabled": return board.setAdminStatus(.disabled, agentId: agentId, now: now)
-        case "agent.revoked": return board.setAdminStatus(.revoked, agentId: agentId, now: now)
-        case "agent.enabled": return board.setAdminStatus(nil, agentId: agentId, now: now)
-        default: return []
+        case "agent.disabled", "agent.revoked", "agent.enabled":
+            guard subject.hasPrefix("agent:") else { return }
+            let agentId = String(subject.dropFirst("agent:".count))
+            let status: AgentStatus? = event.action == "agent.disabled" ? .disabled : event.action == "agent.revoked" ? .revoked : nil
+            pendingTransitions += board.setAdminStatus(status, agentId: agentId, now: now)
+        case "agent.forgotten":
+            let agentId = String(subject.dropFirst("agent:".count))
+            for code in board.agents[agentId]?.services ?? [] { forgottenServices.insert(code) }
+            board.forget(agent: agentId)
+            forgottenAgents.insert(agentId)
+        case "service.forgotten":
+            let code = String(subject.dropFirst("service:".count))
+            board.forget(service: code)
+            forgottenServices.insert(code)
+        case "settings.changed":
+            loadSettings()
+        default:
+            break
         }
     }
 
-    /// Pulls every agent's administrative state from the broker, in case a disable or revoke event
-    /// was published while this aggregator was down.
-    private func reconcileAdminState() {
-        link.request(service: "broker", op: "agent.list", params: .object([:]), as: [BrokerStore.AgentRecord].self) { [unowned self] reply in
-            guard case .success(let agents) = reply else { return }
-            var transitions: [Transition] = []
-            for agent in agents {
-                let wanted: AgentStatus? = agent.state == .disabled ? .disabled : agent.state == .revoked ? .revoked : nil
-                if let known = self.board.agents[agent.id], known.adminStatus != wanted {
-                    transitions += self.board.setAdminStatus(wanted, agentId: agent.id, now: self.now)
-                }
+    /// Pulls the agents the broker holds disabled or revoked (few, paged), in case an event was
+    /// published while this aggregator was down; and the settings.
+    private func reconcile(cursor: String? = nil, found: [String: KeyState] = [:]) {
+        if cursor == nil { loadSettings() }
+        link.request(BrokerOps.AgentList.self, .init(states: [.disabled, .revoked], limit: 500, cursor: cursor)) { [unowned self] reply in
+            guard case .success(let page) = reply else { return }
+            var found = found
+            for agent in page.items { found[agent.id] = agent.state }
+            if let next = page.next { return reconcile(cursor: next, found: found) }
+            for (agentId, agent) in board.agents {
+                let wanted: AgentStatus? = found[agentId] == .disabled ? .disabled : found[agentId] == .revoked ? .revoked : nil
+                if agent.adminStatus != wanted { pendingTransitions += board.setAdminStatus(wanted, agentId: agentId, now: now) }
             }
-            if !transitions.isEmpty { self.persist(transitions) }
+        }
+    }
+
+    private func loadSettings() {
+        link.request(BrokerOps.SettingsGet.self, NoParams()) { [unowned self] reply in
+            guard case .success(let settings) = reply, settings.version != settingsVersion else { return }
+            settingsVersion = settings.version
+            let thresholds = StatusThresholds(heartbeatSeconds: settings.heartbeatSeconds, staleSeconds: settings.staleSeconds,
+                                              offlineSeconds: settings.offlineSeconds)
+            if thresholds != board.thresholds {
+                logger.info("Applied the broker's settings.", metadata: [
+                    "settings.version": "\(settings.version)", "stale.seconds": "\(settings.staleSeconds)", "offline.seconds": "\(settings.offlineSeconds)",
+                ])
+                board.thresholds = thresholds
+            }
         }
     }
 
@@ -130,30 +192,65 @@ final class AggregatorCore: LoopCore {
         let current = now
         if let last = lastReportRequest[agentId], current.timeIntervalSince(last) < 5 { return }
         lastReportRequest[agentId] = current
+        if lastReportRequest.count > 100_000 { lastReportRequest = lastReportRequest.filter { current.timeIntervalSince($0.value) < 5 } }
         link.send(.reportRequest, body: ReportRequest(agentId: agentId, reason: "manifest digest unknown"))
     }
 
     private func sweep() {
-        persist(board.sweep(now: now))
+        guard now >= graceUntil else { return }
+        pendingTransitions += board.sweep(now: now)
     }
 
-    /// Writes dirty state and transitions in one transaction, then publishes the journalled events.
-    private func persist(_ transitions: [Transition]) {
-        let agents = board.dirtyAgents.compactMap { board.agents[$0] }
-        let services = board.dirtyServices.compactMap { board.services[$0] }
+    private func endTurn() {
+        persist(force: false)
+    }
+
+    /// Writes dirty state with the pending transitions in one transaction, then publishes the
+    /// journalled events. Transitions are written at once; state that only aged (heartbeat times,
+    /// health) at most every `persistSeconds`.
+    private func persist(force: Bool) {
+        let current = now
+        guard force || !pendingTransitions.isEmpty || current.timeIntervalSince(lastPersist) >= configuration.persistSeconds else { return }
+        var agents: [String: AgentState?] = [:]
+        var services: [String: ServiceState?] = [:]
+        for agentId in board.dirtyAgents { agents[agentId] = board.agents[agentId] }
+        for code in board.dirtyServices { services[code] = board.services[code] }
+        for agentId in forgottenAgents { agents[agentId] = .some(nil) }
+        for code in forgottenServices { services[code] = .some(nil) }
+        let manifests = board.dirtyManifests
+        let transitions = pendingTransitions
         guard !agents.isEmpty || !services.isEmpty || !transitions.isEmpty else { return }
-        do {
-            let events = try store.commit(agents: agents, services: services, transitions: transitions)
-            board.clearDirty()
-            for event in events {
-                logger.info("Status changed.", metadata: [
-                    "subject": "\(event.subject)", "from": "\(event.from ?? "-")", "to": "\(event.to ?? "-")", "reason": "\(event.reason ?? "")",
-                ])
-                publish(event)
+        pendingTransitions = []
+        forgottenAgents = []
+        forgottenServices = []
+        board.clearDirty()
+        lastPersist = current
+        let journal = self.journal
+        batch.add({ db -> [AuditEvent] in
+            try AggregatorStore.save(db, agents: agents, services: services, manifestChanged: manifests)
+            return try transitions.map { transition in
+                try journal.append(db, AuditEvent(
+                    publisher: AggregatorStore.publisher, seq: 0, at: transition.at, action: "\(transition.kind.rawValue).transition",
+                    subject: transition.subject, actor: "system", from: transition.from, to: transition.to, reason: transition.reason))
             }
-        } catch {
-            logger.error("Could not persist state.", metadata: ["error": "\(error)"])
+        }) { [unowned self] outcome in
+            switch outcome {
+            case .success(let events):
+                for event in events {
+                    logger.info("Status changed.", metadata: [
+                        "subject": "\(event.subject)", "from": "\(event.from ?? "-")", "to": "\(event.to ?? "-")", "reason": "\(event.reason ?? "")",
+                    ])
+                    publish(event)
+                }
+            case .failure(let error):
+                // Nothing was written: keep it all for the next attempt, transitions in order.
+                pendingTransitions = transitions + pendingTransitions
+                board.markDirty(agents: agents.keys, services: services.keys, manifests: manifests)
+                errorLog.log("persist", level: .error, "Could not persist state.", metadata: ["error": "\(error)"], logger: logger,
+                             now: now.timeIntervalSince1970)
+            }
         }
+        batch.commit()
     }
 
     private func publish(_ event: AuditEvent) {
@@ -161,7 +258,6 @@ final class AggregatorCore: LoopCore {
     }
 
     private func beacon() {
-        guard let last = try? store.journalLastSeq() else { return }
-        _ = try? publisher.send(factory.beacon(lastSeq: last))
+        _ = try? publisher.send(factory.beacon(journal.beacon))
     }
 }

@@ -5,13 +5,14 @@ import Foundation
 import GRDB
 
 /// The aggregator's durable state: the board and its event journal, written in one transaction so
-/// a restart neither replays nor misses a transition.
+/// a restart neither replays nor misses a transition. Manifests are stored apart from the state that
+/// every heartbeat changes, so a heartbeat never rewrites a manifest.
 package final class AggregatorStore: Sendable {
     package let pool: DatabasePool
     package static let publisher = "aggregator"
 
-    package init(url: URL) throws {
-        pool = try StoreDatabase.open(at: url, migrator: Self.migrator)
+    package init(url: URL, initialize: Bool = false) throws {
+        pool = try StoreDatabase.open(at: url, migrator: Self.migrator, initialize: initialize)
     }
 
     package static var migrator: DatabaseMigrator {
@@ -20,56 +21,64 @@ package final class AggregatorStore: Sendable {
             try db.execute(sql: """
                 CREATE TABLE agent_state (agentId TEXT PRIMARY KEY, state TEXT NOT NULL);
                 CREATE TABLE service_state (code TEXT PRIMARY KEY, state TEXT NOT NULL);
+                CREATE TABLE journal (seq INTEGER PRIMARY KEY, event TEXT NOT NULL);
                 """)
-            try EventJournal.createTable(db)
+        }
+        migrator.registerMigration("v2-manifests-apart-incarnations") { db in
+            try db.execute(sql: """
+                CREATE TABLE service_manifest (code TEXT PRIMARY KEY, manifest TEXT NOT NULL);
+                INSERT INTO service_manifest (code, manifest)
+                    SELECT code, json_extract(state, '$.manifest') FROM service_state WHERE json_extract(state, '$.manifest') IS NOT NULL;
+                """)
+            try EventJournal.createTables(db)
         }
         return migrator
     }
+
+    package static var schemaVersion: String { "v2" }
 
     package func load() throws -> (agents: [AgentState], services: [ServiceState]) {
         try pool.read { db in
             let agents = try String.fetchAll(db, sql: "SELECT state FROM agent_state").compactMap {
                 try? WireCodec.fromJSON(AgentState.self, Data($0.utf8))
             }
-            let services = try String.fetchAll(db, sql: "SELECT state FROM service_state").compactMap {
-                try? WireCodec.fromJSON(ServiceState.self, Data($0.utf8))
+            var manifests: [String: ServiceManifest] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT code, manifest FROM service_manifest") {
+                manifests[row["code"]] = try? WireCodec.fromJSON(ServiceManifest.self, Data((row["manifest"] as String).utf8))
+            }
+            let services = try String.fetchAll(db, sql: "SELECT state FROM service_state").compactMap { text -> ServiceState? in
+                guard var state = try? WireCodec.fromJSON(ServiceState.self, Data(text.utf8)) else { return nil }
+                if let manifest = manifests[state.code] { state.manifest = manifest }
+                return state
             }
             return (agents, services)
         }
     }
 
-    /// Saves the given states and journals the transitions, atomically; returns the journalled events.
-    package func commit(agents: [AgentState], services: [ServiceState], transitions: [Transition]) throws -> [AuditEvent] {
-        try pool.write { db in
-            for agent in agents {
+    /// Saves states inside the caller's transaction; a nil state deletes the row. A service's
+    /// manifest is written only when `manifestChanged` names it.
+    package static func save(_ db: Database, agents: [String: AgentState?], services: [String: ServiceState?], manifestChanged: Set<String>) throws {
+        for (agentId, state) in agents {
+            if let state {
                 try db.execute(sql: "INSERT OR REPLACE INTO agent_state (agentId, state) VALUES (?, ?)",
-                               arguments: [agent.agentId, String(decoding: WireCodec.json(agent), as: UTF8.self)])
-            }
-            for service in services {
-                try db.execute(sql: "INSERT OR REPLACE INTO service_state (code, state) VALUES (?, ?)",
-                               arguments: [service.code, String(decoding: WireCodec.json(service), as: UTF8.self)])
-            }
-            return try transitions.map { transition in
-                try EventJournal.append(db, publisher: Self.publisher) { seq in
-                    AuditEvent(
-                        publisher: Self.publisher, seq: seq, at: transition.at, action: "\(transition.kind.rawValue).transition",
-                        subject: transition.subject, actor: "system", from: transition.from, to: transition.to,
-                        reason: transition.reason
-                    )
-                }
+                               arguments: [agentId, String(decoding: WireCodec.json(state), as: UTF8.self)])
+            } else {
+                try db.execute(sql: "DELETE FROM agent_state WHERE agentId = ?", arguments: [agentId])
             }
         }
-    }
-
-    package func journalEvents(after: UInt64, limit: Int) throws -> [AuditEvent] {
-        try pool.read { db in try EventJournal.events(db, after: after, limit: limit) }
-    }
-
-    package func journalLastSeq() throws -> UInt64 {
-        try pool.read { db in try EventJournal.lastSeq(db) }
-    }
-
-    package func pruneJournal(upTo: UInt64) throws {
-        try pool.write { db in try EventJournal.prune(db, upTo: upTo) }
+        for (code, state) in services {
+            guard var state else {
+                try db.execute(sql: "DELETE FROM service_state WHERE code = ?", arguments: [code])
+                try db.execute(sql: "DELETE FROM service_manifest WHERE code = ?", arguments: [code])
+                continue
+            }
+            if manifestChanged.contains(code), let manifest = state.manifest {
+                try db.execute(sql: "INSERT OR REPLACE INTO service_manifest (code, manifest) VALUES (?, ?)",
+                               arguments: [code, String(decoding: WireCodec.json(manifest), as: UTF8.self)])
+            }
+            state.manifest = nil
+            try db.execute(sql: "INSERT OR REPLACE INTO service_state (code, state) VALUES (?, ?)",
+                           arguments: [code, String(decoding: WireCodec.json(state), as: UTF8.self)])
+        }
     }
 }

@@ -2,99 +2,66 @@ import CapsuleDomain
 import CapsuleProtocol
 import Foundation
 
-/// What the aggregator knows about one agent.
-package struct AgentState: Codable, Sendable, Hashable {
-    package var agentId: String
-    package var code: String
-    package var lastHeartbeatAt: Date?
-    package var status: AgentStatus
-    package var reason: String
-    /// Administrative state reported by the broker (DISABLED or REVOKED), if any.
-    package var adminStatus: AgentStatus?
-    /// Manifest digest the agent's heartbeats carry, and the digest of the last report we hold.
-    package var heartbeatDigest: String?
-    package var reportedDigest: String?
-    package var services: [String]
-    package var changedAt: Date?
-}
-
-/// What the aggregator knows about one service.
-package struct ServiceState: Codable, Sendable, Hashable {
-    package var code: String
-    package var agentId: String
-    package var manifest: ServiceManifest?
-    package var health: HealthReport?
-    /// When the aggregator received the latest health sample.
-    package var healthAt: Date?
-    /// When the agent took that sample (agent clock).
-    package var sampledAt: Date?
-    /// nil until the rule has been applied once.
-    package var status: EffectiveStatus?
-    package var reason: String
-    package var changedAt: Date?
-}
-
-/// One change of an agent's status or a service's effectiveStatus (design §3).
-package struct Transition: Sendable, Hashable {
-    package enum Kind: String, Sendable, Hashable { case agent, service }
-    package var kind: Kind
-    package var subject: String
-    package var from: String?
-    package var to: String
-    package var reason: String
-    package var at: Date
-}
-
 /// The aggregator's fold: reports go in, transitions come out. Pure value type, no sockets, injected time.
+///
+/// Every cost is bounded by what changed, not by the fleet: a report or heartbeat recomputes one
+/// agent; the sweep visits only agents whose next deadline (a stale or offline threshold) has come,
+/// kept in a timing wheel of 100 ms slots; counts per status are kept as statuses change; service
+/// codes are kept sorted for paging.
 package struct StatusBoard: Sendable {
     package private(set) var agents: [String: AgentState] = [:]
     package private(set) var services: [String: ServiceState] = [:]
-    package var thresholds: StatusThresholds
+    package var thresholds: StatusThresholds {
+        didSet { if thresholds != oldValue { for agentId in agents.keys { schedule(agentId, atSlot: Int64.min) } } }
+    }
     /// Agents and services whose stored state is behind the board (for periodic persistence).
     package private(set) var dirtyAgents: Set<String> = []
     package private(set) var dirtyServices: Set<String> = []
+    /// Services whose manifest changed since the last save.
+    package private(set) var dirtyManifests: Set<String> = []
+    /// Heartbeat samples for services the agent did not declare (or another agent owns), ignored.
+    package private(set) var undeclared = 0
+
+    /// Services one agent may have; samples beyond it are ignored (design §5).
+    package static var maxServicesPerAgent: Int { Limits.maxServicesPerAgent }
+
+    /// Service codes in order, for paging.
+    package private(set) var sortedCodes: [String] = []
+    private var serviceCounts: [EffectiveStatus: Int] = [:]
+    private var agentCounts: [AgentStatus: Int] = [:]
+    /// Timing wheel: 100 ms slot → agents to recompute then; and each agent's slot.
+    private var wheel: [Int64: Set<String>] = [:]
+    private var slotOf: [String: Int64] = [:]
 
     package init(thresholds: StatusThresholds, agents: [AgentState] = [], services: [ServiceState] = []) {
         self.thresholds = thresholds
-        for agent in agents { self.agents[agent.agentId] = agent }
-        for service in services { self.services[service.code] = service }
+        for agent in agents {
+            self.agents[agent.agentId] = agent
+            agentCounts[agent.status, default: 0] += 1
+        }
+        for service in services {
+            self.services[service.code] = service
+            if let status = service.status { serviceCounts[status, default: 0] += 1 }
+        }
+        sortedCodes = self.services.keys.sorted()
+        // Everything loaded is due at the first sweep, which then schedules each agent's next deadline.
+        for agentId in self.agents.keys { schedule(agentId, atSlot: Int64.min) }
+    }
+
+    /// Marks state dirty again after a save that failed.
+    package mutating func markDirty(agents: some Sequence<String>, services: some Sequence<String>, manifests: some Sequence<String>) {
+        dirtyAgents.formUnion(agents.filter { self.agents[$0] != nil })
+        dirtyServices.formUnion(services.filter { self.services[$0] != nil })
+        dirtyManifests.formUnion(manifests)
     }
 
     package mutating func clearDirty() {
         dirtyAgents.removeAll()
         dirtyServices.removeAll()
+        dirtyManifests.removeAll()
     }
 
-    private mutating func ensureAgent(_ agentId: String, code: String) {
-        if agents[agentId] == nil {
-            agents[agentId] = AgentState(agentId: agentId, code: code, lastHeartbeatAt: nil, status: .pending,
-                                         reason: "no heartbeat yet", services: [])
-        }
-    }
-
-    private mutating func ensureService(_ code: String, agentId: String) {
-        if services[code] == nil {
-            services[code] = ServiceState(code: code, agentId: agentId, reason: "")
-        }
-        if let previous = services[code]?.agentId, previous != agentId {
-            // The service moved (re-enrolment): its former agent no longer answers for it.
-            agents[previous]?.services.removeAll { $0 == code }
-            dirtyAgents.insert(previous)
-        }
-        services[code]?.agentId = agentId
-        if agents[agentId]?.services.contains(code) == false { agents[agentId]?.services.append(code) }
-    }
-
-    private mutating func applyHealth(_ samples: [ServiceHealth], agentId: String, now: Date) {
-        for sample in samples {
-            ensureService(sample.code, agentId: agentId)
-            services[sample.code]?.health = HealthReport(
-                status: sample.health.status, message: sample.health.message, details: Redactor.redact(sample.health.details))
-            services[sample.code]?.healthAt = now
-            services[sample.code]?.sampledAt = sample.sampledAt
-            dirtyServices.insert(sample.code)
-        }
-    }
+    // MARK: Reports
 
     /// A heartbeat arrived now.
     package mutating func apply(_ heartbeat: Heartbeat, now: Date) -> [Transition] {
@@ -114,13 +81,21 @@ package struct StatusBoard: Sendable {
         return recompute(agentId: update.agentId, now: now)
     }
 
-    /// A service report (manifests) arrived now.
+    /// A service report (manifests) arrived now. The broker has already checked that the agent may
+    /// claim these codes, so a code moves to this agent if another held it. The report's codes are
+    /// the agent's declared services from now on.
     package mutating func apply(_ report: ServiceReport, now: Date) -> [Transition] {
         ensureAgent(report.agentId, code: report.agentCode)
         agents[report.agentId]?.reportedDigest = report.digest
-        for manifest in report.services {
+        let manifests = report.services.prefix(Self.maxServicesPerAgent)
+        agents[report.agentId]?.declared = manifests.map(\.code).sorted()
+        for manifest in manifests {
             ensureService(manifest.code, agentId: report.agentId)
-            services[manifest.code]?.manifest = manifest.sanitized
+            let sanitized = manifest.sanitized
+            if services[manifest.code]?.manifest != sanitized {
+                services[manifest.code]?.manifest = sanitized
+                dirtyManifests.insert(manifest.code)
+            }
             dirtyServices.insert(manifest.code)
         }
         dirtyAgents.insert(report.agentId)
@@ -135,15 +110,150 @@ package struct StatusBoard: Sendable {
         return recompute(agentId: agentId, now: now)
     }
 
+    /// An operator decommissioned a service: it leaves the board.
+    package mutating func forget(service code: String) {
+        guard let service = services.removeValue(forKey: code) else { return }
+        if let status = service.status { serviceCounts[status, default: 1] -= 1 }
+        agents[service.agentId]?.services.removeAll { $0 == code }
+        agents[service.agentId]?.declared?.removeAll { $0 == code }
+        dirtyAgents.insert(service.agentId)
+        if let index = sortedIndex(of: code), sortedCodes[index] == code { sortedCodes.remove(at: index) }
+        dirtyServices.insert(code)
+    }
+
+    /// An operator decommissioned an agent: it and its services leave the board.
+    package mutating func forget(agent agentId: String) {
+        guard let agent = agents[agentId] else { return }
+        for code in agent.services { forget(service: code) }
+        agents[agentId] = nil
+        agentCounts[agent.status, default: 1] -= 1
+        unschedule(agentId)
+        dirtyAgents.insert(agentId)
+    }
+
     /// Whether the agent's heartbeats name a manifest digest we do not hold: ask it to report again.
     package func needsReport(agentId: String) -> Bool {
         guard let agent = agents[agentId], let digest = agent.heartbeatDigest else { return false }
         return digest != agent.reportedDigest
     }
 
-    /// Re-applies the rule to everything (the sweep).
+    // MARK: Time
+
+    /// Re-applies the rule to every agent whose next deadline has come (the sweep), in agentId order.
     package mutating func sweep(now: Date) -> [Transition] {
-        agents.keys.sorted().flatMap { recompute(agentId: $0, now: now) }
+        let current = Self.slot(now)
+        let dueSlots = wheel.keys.filter { $0 <= current }
+        guard !dueSlots.isEmpty else { return [] }
+        var due: [String] = []
+        for slot in dueSlots {
+            for agentId in wheel.removeValue(forKey: slot) ?? [] where slotOf[agentId] == slot {
+                slotOf[agentId] = nil
+                due.append(agentId)
+            }
+        }
+        return due.sorted().flatMap { recompute(agentId: $0, now: now) }
+    }
+
+    // MARK: Queries
+
+    /// Services per effectiveStatus and agents per status, every status present.
+    package var summary: StatusSummary {
+        StatusSummary(
+            services: Dictionary(uniqueKeysWithValues: EffectiveStatus.allCases.map { ($0.rawValue, serviceCounts[$0] ?? 0) }),
+            agents: Dictionary(uniqueKeysWithValues: AgentStatus.allCases.map { ($0.rawValue, agentCounts[$0] ?? 0) }),
+            totalServices: services.count, totalAgents: agents.count)
+    }
+
+    /// The index of the first sorted code that is not below `code`.
+    package func sortedIndex(of code: String) -> Int? {
+        var low = 0
+        var high = sortedCodes.count
+        while low < high {
+            let middle = (low + high) / 2
+            if sortedCodes[middle] < code { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+
+    /// A service's status row at `now`; the reason is recomputed, so a silence reads its current length.
+    package func row(_ code: String, now: Date) -> ServiceStatusRow? {
+        guard let service = services[code] else { return nil }
+        let agent = agents[service.agentId]
+        var reason = service.reason
+        if let agent {
+            let verdict = EffectiveStatusRule.evaluate(input(agent, service), now: now, thresholds: thresholds)
+            if verdict.status == service.status { reason = verdict.reason }
+        }
+        return ServiceStatusRow(
+            code: code, name: service.manifest?.name, status: (service.status ?? .unknown).rawValue, reason: reason,
+            healthStatus: service.health?.status.rawValue, healthMessage: service.health?.message, healthAt: service.healthAt,
+            agentId: service.agentId, agentCode: agent?.code, agentStatus: agent?.status.rawValue,
+            lastHeartbeatAt: agent?.lastHeartbeatAt, changedAt: service.changedAt)
+    }
+
+    // MARK: Folding
+
+    private mutating func ensureAgent(_ agentId: String, code: String) {
+        if agents[agentId] == nil {
+            agents[agentId] = AgentState(agentId: agentId, code: code, lastHeartbeatAt: nil, status: .pending,
+                                         reason: "no heartbeat yet", services: [])
+            agentCounts[.pending, default: 0] += 1
+        }
+    }
+
+    private mutating func ensureService(_ code: String, agentId: String) {
+        if services[code] == nil {
+            services[code] = ServiceState(code: code, agentId: agentId, reason: "")
+            let index = sortedIndex(of: code) ?? sortedCodes.count
+            sortedCodes.insert(code, at: index)
+        }
+        if let previous = services[code]?.agentId, previous != agentId {
+            // The service moved (a report the broker accepted): its former agent no longer answers for it.
+            agents[previous]?.services.removeAll { $0 == code }
+            agents[previous]?.declared?.removeAll { $0 == code }
+            dirtyAgents.insert(previous)
+        }
+        services[code]?.agentId = agentId
+        if agents[agentId]?.services.contains(code) == false { agents[agentId]?.services.append(code) }
+    }
+
+    /// Takes the health samples of services this agent may speak for: those its report declared, or,
+    /// before any report, codes no other agent holds, up to ``maxServicesPerAgent``.
+    private mutating func applyHealth(_ samples: [ServiceHealth], agentId: String, now: Date) {
+        guard let agent = agents[agentId] else { return }
+        let declared = agent.declared.map(Set.init)
+        for sample in samples {
+            if let declared {
+                guard declared.contains(sample.code) else {
+                    undeclared += 1
+                    continue
+                }
+            } else {
+                let owner = services[sample.code]?.agentId
+                guard owner == nil || owner == agentId else {
+                    undeclared += 1
+                    continue
+                }
+                guard owner == agentId || (agents[agentId]?.services.count ?? 0) < Self.maxServicesPerAgent,
+                    Identifier.isValid(sample.code)
+                else {
+                    undeclared += 1
+                    continue
+                }
+            }
+            ensureService(sample.code, agentId: agentId)
+            services[sample.code]?.health = HealthReport(
+                status: sample.health.status, message: sample.health.message.map { SafeText.clean($0, limit: 1_024) },
+                details: sample.health.details.map { SafeText.clean(Redactor.redact($0)) })
+            services[sample.code]?.healthAt = now
+            services[sample.code]?.sampledAt = sample.sampledAt
+            dirtyServices.insert(sample.code)
+        }
+    }
+
+    private func input(_ agent: AgentState, _ service: ServiceState) -> StatusInput {
+        StatusInput(agentAdminStatus: agent.adminStatus, lastHeartbeatAt: agent.lastHeartbeatAt,
+                    health: service.health?.status, healthAt: service.healthAt)
     }
 
     private mutating func recompute(agentId: String, now: Date) -> [Transition] {
@@ -154,6 +264,8 @@ package struct StatusBoard: Sendable {
         if verdict.status != agent.status {
             transitions.append(Transition(kind: .agent, subject: "agent:\(agentId)", from: agent.status.rawValue,
                                           to: verdict.status.rawValue, reason: verdict.reason, at: now))
+            agentCounts[agent.status, default: 1] -= 1
+            agentCounts[verdict.status, default: 0] += 1
             agent.status = verdict.status
             agent.changedAt = now
             dirtyAgents.insert(agentId)
@@ -162,13 +274,12 @@ package struct StatusBoard: Sendable {
         agents[agentId] = agent
         for code in agent.services.sorted() {
             guard var service = services[code] else { continue }
-            let input = StatusInput(
-                agentAdminStatus: agent.adminStatus, lastHeartbeatAt: agent.lastHeartbeatAt,
-                health: service.health?.status, healthAt: service.healthAt)
-            let result = EffectiveStatusRule.evaluate(input, now: now, thresholds: thresholds)
+            let result = EffectiveStatusRule.evaluate(input(agent, service), now: now, thresholds: thresholds)
             if result.status != service.status {
                 transitions.append(Transition(kind: .service, subject: "service:\(code)", from: service.status?.rawValue,
                                               to: result.status.rawValue, reason: result.reason, at: now))
+                if let old = service.status { serviceCounts[old, default: 1] -= 1 }
+                serviceCounts[result.status, default: 0] += 1
                 service.status = result.status
                 service.changedAt = now
                 dirtyServices.insert(code)
@@ -176,6 +287,47 @@ package struct StatusBoard: Sendable {
             service.reason = result.reason
             services[code] = service
         }
+        scheduleNextDeadline(agentId, now: now)
         return transitions
+    }
+
+    /// The next instant at which time alone could change this agent's or one of its services'
+    /// status: a heartbeat or a health sample crossing the stale threshold, or the heartbeat
+    /// crossing the offline threshold.
+    private mutating func scheduleNextDeadline(_ agentId: String, now: Date) {
+        guard let agent = agents[agentId], agent.adminStatus == nil else { return unschedule(agentId) }
+        var candidates: [Date] = []
+        if let heartbeat = agent.lastHeartbeatAt {
+            // Stale is strictly after the threshold, offline at it.
+            candidates.append(heartbeat.addingTimeInterval(thresholds.staleSeconds + 0.001))
+            candidates.append(heartbeat.addingTimeInterval(thresholds.offlineSeconds))
+        }
+        for code in agent.services {
+            if let healthAt = services[code]?.healthAt { candidates.append(healthAt.addingTimeInterval(thresholds.staleSeconds + 0.001)) }
+        }
+        guard let next = candidates.filter({ $0 > now }).min() else { return unschedule(agentId) }
+        schedule(agentId, atSlot: Self.slot(next, roundingUp: true))
+    }
+
+    private mutating func schedule(_ agentId: String, atSlot slot: Int64) {
+        if let old = slotOf[agentId] {
+            if old == slot { return }
+            wheel[old]?.remove(agentId)
+            if wheel[old]?.isEmpty == true { wheel[old] = nil }
+        }
+        slotOf[agentId] = slot
+        wheel[slot, default: []].insert(agentId)
+    }
+
+    private mutating func unschedule(_ agentId: String) {
+        guard let old = slotOf.removeValue(forKey: agentId) else { return }
+        wheel[old]?.remove(agentId)
+        if wheel[old]?.isEmpty == true { wheel[old] = nil }
+    }
+
+    /// A 100 ms slot of the timing wheel.
+    private static func slot(_ date: Date, roundingUp: Bool = false) -> Int64 {
+        let tenths = date.timeIntervalSince1970 * 10
+        return Int64(roundingUp ? tenths.rounded(.up) : tenths.rounded(.down))
     }
 }

@@ -4,6 +4,7 @@ import CapsuleRuntime
 import CapsuleStore
 import CapsuleZMQ
 import Foundation
+import GRDB
 import Logging
 
 /// Everything the audit writer needs to start.
@@ -12,55 +13,68 @@ package struct AuditConfiguration: Sendable {
     package var broker: BrokerInfo
     package var brokerKey: CurveKey
     package var keyPair: CurveKeyPair
-    /// Events older than this many days are deleted (hourly); 0 keeps everything.
+    /// Events older than this many days are deleted (hourly); 0 keeps everything. The broker's
+    /// settings override it once read.
     package var retentionDays: Int
+    /// Start with a new, empty store when the existing one is empty or unreadable (`--init-store`).
+    package var initializeStore: Bool
     package var now: @Sendable () -> Date
 
     package init(home: CapsuleHome, broker: BrokerInfo, brokerKey: CurveKey, keyPair: CurveKeyPair, retentionDays: Int = 90,
-                 now: @escaping @Sendable () -> Date = Date.init) {
+                 initializeStore: Bool = false, now: @escaping @Sendable () -> Date = Date.init) {
         self.retentionDays = retentionDays
         self.home = home
         self.broker = broker
         self.brokerKey = brokerKey
         self.keyPair = keyPair
+        self.initializeStore = initializeStore
         self.now = now
     }
+
+    /// Backups go here and nowhere else: `<home>/backups`.
+    package var backupDirectory: URL { home.url.appendingPathComponent("backups", isDirectory: true) }
 }
 
-/// The audit writer: stores every event once, and replays from a publisher's journal whenever it
-/// sees a gap, a beacon ahead of its cursor, or its own restart (the Clone pattern).
+/// The audit writer's shell: it moves events, beacons and replay pages between the bus, the router
+/// and the store, as ``JournalFollower`` decides, and answers audit queries.
 final class AuditCore: LoopCore {
     static let maxReplyBytes = 192 * 1024
     let configuration: AuditConfiguration
     let store: AuditStore
     let logger: Logger
     let subscriber: ZMQSocket
-    let link: WorkerLink
-    var cursors: [String: UInt64]
-    var replaying: Set<String> = []
+    var link: WorkerLink!
+    var follower: JournalFollower
     var stored = 0
+    var retentionDays: Int
+    var settingsVersion = 0
+    let startedAt: Date
+    private var errorLog = ThrottledLog()
+    /// `audit.query` requests held until a matching record is stored (`waitSeconds`).
+    private var waiting: [(filter: AuditFilter, deadline: Date, respond: WorkerLink.Responder<AuditPage>)] = []
 
     init(configuration: AuditConfiguration, store: AuditStore, loop: PollLoop, logger: Logger) throws {
         self.configuration = configuration
         self.store = store
         self.logger = logger
-        cursors = try store.cursors()
-        var options = ZMQSocketOptions.agent(jitter: 500)
-        options.immediate = false
-        options.reconnectIntervalMax = 5_000
-        options.receiveHighWaterMark = 200_000
+        retentionDays = configuration.retentionDays
+        startedAt = configuration.now()
+        follower = JournalFollower(cursors: try store.cursors(), current: try store.currentIncarnations())
         subscriber = try SocketFactory.client(.sub, context: loop.context, endpoint: configuration.broker.bus,
-                                              keyPair: configuration.keyPair, serverKey: configuration.brokerKey, options: options)
+                                              keyPair: configuration.keyPair, serverKey: configuration.brokerKey, options: .internalLink())
         try subscriber.subscribe(Topic.eventPrefix)
         try subscriber.subscribe(Topic.beaconPrefix)
         link = try WorkerLink(service: "audit", loop: loop, endpoint: configuration.broker.router,
-                              keyPair: configuration.keyPair, serverKey: configuration.brokerKey, logger: logger, now: configuration.now)
-        link.onRequest { [unowned self] request, _ in self.answer(request) }
+                              keyPair: configuration.keyPair, serverKey: configuration.brokerKey, logger: logger, now: configuration.now) {
+            [unowned self] in WorkerReady(service: "audit", version: CapsuleVersion.current, startedAt: startedAt)
+        }
+        registerOperations()
         loop.register(subscriber) { [unowned self] in self.drain() }
-        for publisher in cursors.keys { requestReplay(publisher) }
+        loop.every(.milliseconds(250)) { [unowned self] in self.tick() }
         loop.every(.seconds(3600)) { [unowned self] in self.applyRetention() }
-        applyRetention()
-        logger.info("Audit writer started.", metadata: ["publishers": "\(cursors.count)"])
+        perform(follower.start())
+        loadSettings()
+        logger.info("Audit writer started.", metadata: ["journals": "\(follower.cursors.count)"])
     }
 
     func shutdown() {
@@ -69,128 +83,218 @@ final class AuditCore: LoopCore {
         link.close()
     }
 
+    var now: Date { configuration.now() }
+
     private func drain() {
-        var budget = 5_000
         var events: [AuditEvent] = []
         var beacons: [Beacon] = []
-        while budget > 0, let message = try? subscriber.receive(maxFrames: 4, maxBytes: WireCodec.maxBodyBytes + 8_192) {
-            budget -= 1
-            guard !message.oversized, let decoded = try? WireCodec.decode(message.frames, hasTopic: true) else { continue }
+        subscriber.drain(budget: 5_000, maxBytes: WireCodec.maxBodyBytes + 8_192) { message in
+            guard !message.oversized, let decoded = try? WireCodec.decode(message.frames, hasTopic: true) else { return }
             switch decoded.header.type {
             case .event:
+                // The broker checked the header's sender against the key; the body must agree with it.
                 if let event = try? decoded.decode(AuditEvent.self), event.publisher == decoded.header.sender {
                     events.append(event)
+                    if event.action == "settings.changed" { loadSettings() }
                 }
             case .beacon:
                 if let beacon = try? decoded.decode(Beacon.self), beacon.publisher == decoded.header.sender { beacons.append(beacon) }
             default:
-                continue
+                break
             }
         }
-        if !events.isEmpty { store(events) }
-        for beacon in beacons where beacon.lastSeq > cursors[beacon.publisher, default: 0] {
-            requestReplay(beacon.publisher)
+        if !events.isEmpty { perform(follower.received(events)) }
+        for beacon in beacons { perform(follower.beacon(beacon, now: now)) }
+    }
+
+    private func tick() {
+        perform(follower.tick(now: now))
+        let current = now
+        let due = waiting.filter { $0.deadline <= current }
+        waiting.removeAll { $0.deadline <= current }
+        for entry in due { entry.respond.succeed(AuditPage(records: [], complete: true)) }
+    }
+
+    // MARK: Carrying out the follower's actions
+
+    private func perform(_ actions: [JournalFollower.Action]) {
+        for action in actions {
+            switch action {
+            case .store(let events):
+                storeEvents(events)
+            case .replay(let publisher, let after, let incarnation):
+                let params = JournalReplayParams(after: after, incarnation: incarnation)
+                let handle: (Result<JournalPage, ErrorBody>) -> Void = { [unowned self] reply in
+                    switch reply {
+                    case .success(let page):
+                        if !page.events.isEmpty {
+                            logger.info("Replayed events.", metadata: ["publisher": "\(publisher)", "after": "\(after)", "events": "\(page.events.count)"])
+                        }
+                        perform(follower.replayed(publisher, page: page))
+                    case .failure(let error):
+                        follower.replayFailed(publisher)
+                        errorLog.log("replay|\(publisher)", level: .notice, "Replay failed.",
+                                     metadata: ["publisher": "\(publisher)", "error": "\(error.message)"], logger: logger, now: now.timeIntervalSince1970)
+                    }
+                }
+                if publisher == "broker" {
+                    link.request(BrokerOps.JournalReplay.self, params, timeout: 3, onReply: handle)
+                } else {
+                    link.request(AggregatorOps.JournalReplay.self, params, timeout: 3, onReply: handle)
+                }
+            case .acknowledge(let publisher, let upTo, let incarnation):
+                let params = JournalAckParams(upTo: upTo, incarnation: incarnation)
+                if publisher == "broker" {
+                    link.request(BrokerOps.JournalAck.self, params) { _ in }
+                } else {
+                    link.request(AggregatorOps.JournalAck.self, params) { _ in }
+                }
+            }
+        }
+    }
+
+    private func storeEvents(_ events: [AuditEvent]) {
+        var highest: [JournalKey: UInt64] = [:]
+        for event in events {
+            let key = JournalKey(publisher: event.publisher, incarnation: event.incarnation)
+            highest[key] = max(highest[key] ?? 0, event.seq)
+        }
+        do {
+            let updated = try store.insert(events, now: now)
+            stored += events.count
+            perform(follower.stored(updated: updated, highest: highest))
+            answerWaiting()
+        } catch {
+            errorLog.log("insert", level: .error, "Could not store events.", metadata: ["error": "\(error)", "events": "\(events.count)"],
+                         logger: logger, now: now.timeIntervalSince1970)
+            // Nothing was stored; the next beacon shows the gap and asks for a replay.
         }
     }
 
     private func applyRetention() {
-        guard configuration.retentionDays > 0 else { return }
-        let cutoff = configuration.now().addingTimeInterval(-Double(configuration.retentionDays) * 86_400)
-        if let removed = try? store.prune(olderThan: cutoff), removed > 0 {
-            logger.info("Applied retention.", metadata: ["retention.days": "\(configuration.retentionDays)", "removed": "\(removed)"])
-        }
-    }
-
-    private func store(_ incoming: [AuditEvent]) {
-        // Anything at or below a publisher's cursor is already stored (and may since have been pruned).
-        let events = incoming.filter { $0.seq > cursors[$0.publisher, default: 0] }
-        guard !events.isEmpty else { return }
+        guard retentionDays > 0 else { return }
+        let current = now
+        let cutoff = current.addingTimeInterval(-Double(retentionDays) * 86_400)
         do {
-            let updated = try store.insert(events)
-            stored += events.count
-            for (publisher, cursor) in updated {
-                let previous = cursors[publisher, default: 0]
-                cursors[publisher] = cursor
-                let highest = events.filter { $0.publisher == publisher }.map(\.seq).max() ?? 0
-                if highest > cursor {
-                    // A gap: something between cursor and highest never arrived on the bus.
-                    requestReplay(publisher)
-                } else if cursor > previous {
-                    acknowledge(publisher)
-                }
-            }
+            let removed = try store.prune(olderThan: cutoff, retentionDays: retentionDays, now: current)
+            if removed > 0 { logger.info("Applied retention.", metadata: ["retention.days": "\(retentionDays)", "removed": "\(removed)"]) }
         } catch {
-            logger.error("Could not store events.", metadata: ["error": "\(error)", "events": "\(events.count)"])
+            errorLog.log("retention", level: .error, "Could not apply retention.", metadata: ["error": "\(error)"], logger: logger,
+                         now: current.timeIntervalSince1970)
         }
     }
 
-    /// Asks `publisher` (through the broker) for everything after our cursor.
-    private func requestReplay(_ publisher: String) {
-        guard publisher == "broker" || publisher == "aggregator", !replaying.contains(publisher) else { return }
-        replaying.insert(publisher)
-        let after = cursors[publisher, default: 0]
-        link.request(service: publisher, op: "journal.replay", params: .object(["after": .number(Double(after))]),
-                     as: [AuditEvent].self) { [unowned self] reply in
-            self.replaying.remove(publisher)
-            guard case .success(let events) = reply else {
-                if case .failure(let error) = reply {
-                    self.logger.notice("Replay failed.", metadata: ["publisher": "\(publisher)", "error": "\(error.message)"])
-                }
+    private func loadSettings() {
+        link.request(BrokerOps.SettingsGet.self, NoParams()) { [unowned self] reply in
+            guard case .success(let settings) = reply, settings.version != settingsVersion else { return }
+            settingsVersion = settings.version
+            if settings.retentionDays != retentionDays {
+                logger.info("Applied the broker's settings.", metadata: ["retention.days": "\(settings.retentionDays)"])
+                retentionDays = settings.retentionDays
+                applyRetention()
+            }
+        }
+    }
+
+    // MARK: Queries
+
+    private func registerOperations() {
+        link.on(AuditOps.Query.self) { [unowned self] filter, respond in
+            let page = try page(filter)
+            if page.records.isEmpty, let wait = filter.waitSeconds, wait > 0, filter.afterId != nil {
+                waiting.append((filter, now.addingTimeInterval(min(wait, AuditFilter.maxWaitSeconds)), respond))
+                if waiting.count > 1_000 { waiting.removeFirst().respond.succeed(AuditPage(records: [], complete: true)) }
                 return
             }
-            let valid = events.filter { $0.publisher == publisher }
-            if !valid.isEmpty {
-                self.logger.info("Replayed events.", metadata: ["publisher": "\(publisher)", "after": "\(after)", "events": "\(valid.count)"])
-                self.store(valid)
-            }
-            // Pages are bounded by count and by size: keep asking until a page comes back empty.
-            if !valid.isEmpty { self.requestReplay(publisher) }
+            respond.succeed(page)
+        }
+        link.on(AuditOps.Backup.self) { [unowned self] params, respond in
+            respond.succeed(try backup(params.name, caller: respond.caller ?? "?"))
         }
     }
 
-    private func acknowledge(_ publisher: String) {
-        guard let cursor = cursors[publisher] else { return }
-        link.request(service: publisher, op: "journal.ack", params: .object(["upTo": .number(Double(cursor))]), as: JSONValue.self) { _ in }
+    private func answerWaiting() {
+        guard !waiting.isEmpty else { return }
+        var still: [(filter: AuditFilter, deadline: Date, respond: WorkerLink.Responder<AuditPage>)] = []
+        for entry in waiting {
+            if let page = try? page(entry.filter), !page.records.isEmpty {
+                entry.respond.succeed(page)
+            } else {
+                still.append(entry)
+            }
+        }
+        waiting = still
     }
 
-    private func answer(_ request: Request) -> Result<any Encodable, ErrorBody> {
-        switch request.op {
-        case "audit.query":
-            do {
-                var filter = try WireCodec.fromJSON(AuditFilter.self, WireCodec.json(request.params))
-                let wanted = max(1, min(filter.limit ?? 100, 2_000))
-                filter.limit = wanted
-                var records = try store.query(filter)
-                var complete = records.count < wanted
-                // Keep the reply under the wire's body limit; the caller pages for the rest.
-                while records.count > 1 && WireCodec.json(AuditPage(records: records, complete: complete)).count > Self.maxReplyBytes {
-                    records.removeLast(records.count / 2)
-                    complete = false
-                }
-                return .success(AuditPage(records: records, complete: complete))
-            } catch let error as DecodingError {
-                return .failure(ErrorBody(code: "bad_filter", message: "audit filter: \(error)"))
-            } catch {
-                return .failure(ErrorBody(code: "internal", message: "\(error)"))
+    private func page(_ filter: AuditFilter) throws -> AuditPage {
+        var filter = filter
+        let wanted = max(1, min(filter.limit ?? 100, 2_000))
+        filter.limit = wanted
+        var records = try store.query(filter)
+        var complete = records.count < wanted
+        // Keep the reply under the wire's body limit; the caller pages for the rest.
+        while records.count > 1 && WireCodec.json(AuditPage(records: records, complete: complete)).count > Self.maxReplyBytes {
+            records.removeLast(records.count / 2)
+            complete = false
+        }
+        return AuditPage(records: records, complete: complete)
+    }
+
+    /// Writes a backup into the backup folder only: a plain file name, a new file created 0600
+    /// without following any symbolic link, and an audit record of who took it.
+    private func backup(_ name: String, caller: String) throws -> AuditOps.Backup.Result {
+        guard BackupName.isValid(name) else {
+            throw ErrorBody(.badRequest, "backup name \(SafeText.quoted(name, limit: 80)) must be a plain file name: 1-128 of A-Z, a-z, 0-9, '.', '_', '-', not starting with '.' (it is written inside the audit writer's backup folder)")
+        }
+        let directory = configuration.backupDirectory
+        try BackupName.prepare(directory)
+        let path = directory.appendingPathComponent(name).path
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            if errno == EEXIST { throw ErrorBody(.conflict, "backup \(name) already exists in \(directory.path); choose a new name") }
+            throw ErrorBody(.backupFailed, "cannot create \(path): \(String(cString: strerror(errno)))")
+        }
+        close(fd)
+        do {
+            let bytes = try store.backup(into: path)
+            let at = now
+            _ = try store.pool.write { db in
+                try AuditStore.appendOwn(db, AuditEvent(
+                    publisher: AuditStore.ownPublisher, seq: 0, at: at, action: "audit.backup_taken", subject: "audit", actor: caller,
+                    reason: "backup \(name) (\(bytes) bytes)", details: .object(["path": .string(path), "bytes": .number(Double(bytes))])), now: at)
             }
-        case "audit.backup":
-            guard request.caller?.hasPrefix("operator:") == true else {
-                return .failure(ErrorBody(code: "forbidden", message: "only operators may take backups"))
+            logger.info("Backed up the audit store.", metadata: ["backup.path": "\(path)", "backup.bytes": "\(bytes)"])
+            return AuditOps.Backup.Result(path: path, bytes: bytes)
+        } catch {
+            unlink(path)
+            throw ErrorBody(.backupFailed, "backup failed: \(error)")
+        }
+    }
+}
+
+/// Backup file names and the backup folder.
+enum BackupName {
+    static func isValid(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        guard (1...128).contains(bytes.count), bytes[0] != UInt8(ascii: ".") else { return false }
+        return bytes.allSatisfy { byte in
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_")
+                || byte == UInt8(ascii: "-")
+        }
+    }
+
+    /// Creates the folder (0700) if needed and refuses one that is a symbolic link.
+    static func prepare(_ directory: URL) throws {
+        var info = stat()
+        if lstat(directory.path, &info) == 0 {
+            guard (info.st_mode & S_IFMT) == S_IFDIR else {
+                throw ErrorBody(.backupFailed, "\(directory.path) is not a plain folder (a symbolic link?); backups are refused")
             }
-            guard let path = request.params["path"]?.stringValue, path.hasPrefix("/") else {
-                return .failure(ErrorBody(code: "bad_request", message: "audit.backup needs an absolute path on the audit writer's host"))
-            }
-            do {
-                let bytes = try store.backup(to: path)
-                logger.info("Backed up the audit store.", metadata: ["backup.path": "\(path)", "backup.bytes": "\(bytes)"])
-                return .success(JSONValue.object(["path": .string(path), "bytes": .number(Double(bytes))]))
-            } catch let error as StoreError {
-                return .failure(ErrorBody(code: error.code.rawValue, message: error.message))
-            } catch {
-                return .failure(ErrorBody(code: "backup_failed", message: "\(error)"))
-            }
-        default:
-            return .failure(ErrorBody(code: "unknown_op", message: "the audit writer has no operation \(request.op)"))
+            return
+        }
+        guard mkdir(directory.path, 0o700) == 0 else {
+            throw ErrorBody(.backupFailed, "cannot create \(directory.path): \(String(cString: strerror(errno)))")
         }
     }
 }
@@ -198,7 +302,7 @@ final class AuditCore: LoopCore {
 /// Builds the audit writer service.
 package enum Audit {
     package static func makeService(configuration: AuditConfiguration, logger: Logger) throws -> LoopService<some LoopCore> {
-        let store = try AuditStore(url: configuration.home.database("audit"))
+        let store = try AuditStore(url: configuration.home.database("audit"), initialize: configuration.initializeStore)
         let thread = LoopThread(name: "capsule-audit", context: ZMQContext()) { loop in
             try AuditCore(configuration: configuration, store: store, loop: loop, logger: logger)
         }

@@ -28,38 +28,65 @@ struct ActionCommand: ParsableCommand {
         @Flag(help: "Return once the command is created, without waiting for its result.")
         var noWait = false
 
+        @Flag(help: "Refuse instead of queueing when the service's agent is not ONLINE.")
+        var requireOnline = false
+
         func run() throws {
             try guarded {
-                var body: JSONValue = .object([:])
+                var body: JSONValue?
                 if let payload {
                     do {
                         body = try JSONValue.parse(payload)
                     } catch {
-                        throw ErrorBody(code: "bad_payload", message: "--payload is not valid JSON: \(payload.prefix(80))")
+                        throw ErrorBody(.badPayload, "--payload is not valid JSON: \(SafeText.clean(String(payload.prefix(80)), limit: 80))")
                     }
                 }
                 let client = try CTLClient(options: options)
-                var command = try client.call(CommandRecord.self, "broker", "command.create", .object([
-                    "service": .string(service), "action": .string(action), "payload": body, "confirm": .bool(confirm),
-                ]))
-                if !noWait {
-                    while !command.status.isTerminal {
-                        Thread.sleep(forTimeInterval: 0.2)
-                        command = try client.call(CommandRecord.self, "broker", "command.get", .object(["id": .string(command.id)]))
-                    }
+                let created = try client.call(BrokerOps.CommandCreate.self, .init(
+                    service: service, action: action, payload: body, confirm: confirm, requireOnline: requireOnline ? true : nil))
+                if let queued = created.queued {
+                    FileHandle.standardError.write(Data("capsulectl: warning: queued: \(queued); it runs when the agent is back, unless it expires first\n".utf8))
                 }
-                if options.json {
-                    printLine(JSONOutput.render(command))
-                } else {
-                    var line = "\(command.status.rawValue)  \(command.id)  \(command.serviceCode) \(command.action)"
-                    if let message = command.message { line += "  \(message)" }
-                    if let code = command.errorCode { line += "  error \(code): \(command.errorMessage ?? "")" }
-                    printLine(line)
-                    if let data = command.data { printLine(data.compactText) }
-                }
-                if command.status.isTerminal && command.status != .succeeded { throw ExitCode(1) }
+                let command = noWait ? created : try CommandWaiting.untilTerminal(client, created, timeout: options.waitTimeout(for: created))
+                try CommandOutput.show(command, options: options)
             }
         }
+    }
+}
+
+/// Waits for a command without polling: `command.wait` is answered the moment the result is stored.
+enum CommandWaiting {
+    static func untilTerminal(_ client: CTLClient, _ command: CommandRecord, timeout: Double) throws -> CommandRecord {
+        var command = command
+        let deadline = Date().addingTimeInterval(timeout)
+        while !command.status.isTerminal {
+            let left = deadline.timeIntervalSinceNow
+            guard left > 0 else {
+                throw ErrorBody(.timeout, "\(command.id) is still \(command.status.rawValue) after \(Int(timeout)) s (see capsulectl command show \(command.id))")
+            }
+            let wait = min(left, BrokerOps.CommandWait.maxSeconds)
+            command = try client.call(BrokerOps.CommandWait.self, .init(id: command.id, timeoutSeconds: wait), timeout: wait + 5)
+        }
+        return command
+    }
+}
+
+/// How one command is printed, for `action run`, `command show`, `retry` and `cancel`.
+enum CommandOutput {
+    static func show(_ command: CommandRecord, options: CTLOptions) throws {
+        if options.json {
+            printLine(JSONOutput.render(command))
+        } else {
+            var line = "\(command.status.rawValue)  \(command.id)  \(command.serviceCode) \(command.action)"
+            if let message = command.message { line += "  \(message)" }
+            if let code = command.errorCode { line += "  error \(code): \(command.errorMessage ?? "")" }
+            printLine(line)
+            if let data = command.data { printLine(data.compactText) }
+            if let secret = command.oneTime {
+                printLine("one-time fields (shown once, not stored): \(secret.compactText)")
+            }
+        }
+        if command.status.isTerminal && command.status != .succeeded { throw ExitCode(1) }
     }
 }
 
@@ -71,6 +98,12 @@ struct CommandsCommand: ParsableCommand {
     @Option(help: "Only commands with this status.")
     var status: String?
 
+    @Option(help: "Only commands for this service.")
+    var service: String?
+
+    @Option(help: "Only commands for this agent (agentId or agent code).")
+    var agent: String?
+
     @Option(help: "At most this many.")
     var limit = 50
 
@@ -78,14 +111,21 @@ struct CommandsCommand: ParsableCommand {
         if let status, CommandStatus(rawValue: status.uppercased()) == nil {
             throw ValidationError("unknown status \(status); use one of \(CommandStatus.allCases.map(\.rawValue).joined(separator: ", "))")
         }
+        guard limit > 0 else { throw ValidationError("--limit must be positive") }
     }
 
     func run() throws {
         try guarded {
             let client = try CTLClient(options: options)
-            var params: [String: JSONValue] = ["limit": .number(Double(limit))]
-            if let status { params["status"] = .string(status.uppercased()) }
-            let rows = try client.call([CommandRecord].self, "broker", "command.list", .object(params))
+            var rows: [CommandRecord] = []
+            var params = BrokerOps.CommandList.Params(status: status.flatMap { CommandStatus(rawValue: $0.uppercased()) }, service: service,
+                                                      agent: agent, limit: min(limit, PageCursor.maxLimit))
+            while rows.count < limit {
+                let page = try client.call(BrokerOps.CommandList.self, params)
+                rows += page.items.prefix(limit - rows.count)
+                guard let next = page.next else { break }
+                params.cursor = next
+            }
             if options.json {
                 printLine(JSONOutput.render(rows))
                 return
@@ -100,8 +140,8 @@ struct CommandsCommand: ParsableCommand {
 }
 
 struct CommandCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "command", abstract: "Inspect or cancel one command.",
-                                                    subcommands: [Show.self, Cancel.self])
+    static let configuration = CommandConfiguration(commandName: "command", abstract: "Inspect, cancel or retry one command.",
+                                                    subcommands: [Show.self, Cancel.self, Retry.self])
 
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one command.")
@@ -110,8 +150,26 @@ struct CommandCommand: ParsableCommand {
 
         func run() throws {
             try guarded {
-                let command = try CTLClient(options: options).call(CommandRecord.self, "broker", "command.get", .object(["id": .string(id)]))
-                printLine(JSONOutput.render(command))
+                let command = try CTLClient(options: options).call(BrokerOps.CommandGet.self, .init(id: id))
+                if options.json { return printLine(JSONOutput.render(command)) }
+                var lines = [
+                    "Command:   \(command.id)" + (command.retryOf.map { " (retry of \($0))" } ?? ""),
+                    "Status:    \(command.status.rawValue)",
+                    "Service:   \(command.serviceCode)  action \(command.action)  agent \(command.agentId)",
+                    "Actor:     \(command.actor)",
+                    "Created:   \(Table.timestamp(command.createdAt))  expires \(Table.timestamp(command.expiresAt))",
+                ]
+                if let started = command.startedAt { lines.append("Started:   \(Table.timestamp(started))") }
+                if let completed = command.completedAt {
+                    lines.append("Completed: \(Table.timestamp(completed))" + (command.durationMs.map { "  (\($0) ms)" } ?? ""))
+                }
+                lines.append("Delivered: \(command.deliveries) time(s)")
+                lines.append("Payload:   \(command.payload.compactText)")
+                if let message = command.message { lines.append("Message:   \(message)") }
+                if let code = command.errorCode { lines.append("Error:     \(code): \(command.errorMessage ?? "")") }
+                if let data = command.data { lines.append("Data:      \(data.compactText)") }
+                if let secret = command.oneTime { lines.append("One-time:  \(secret.compactText)  (shown once, not stored)") }
+                printLine(lines.joined(separator: "\n"))
             }
         }
     }
@@ -123,8 +181,27 @@ struct CommandCommand: ParsableCommand {
 
         func run() throws {
             try guarded {
-                let command = try CTLClient(options: options).call(CommandRecord.self, "broker", "command.cancel", .object(["id": .string(id)]))
+                let command = try CTLClient(options: options).call(BrokerOps.CommandCancel.self, .init(id: id))
                 printLine(options.json ? JSONOutput.render(command) : "\(command.status.rawValue)  \(command.id)")
+            }
+        }
+    }
+
+    struct Retry: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "retry",
+            abstract: "Run a command's action again with the same payload (secret payload fields must be given again with action run).")
+        @OptionGroup var options: CTLOptions
+        @Argument(help: "The command id.") var id: String
+        @Flag(help: "Confirm an action that requires confirmation.") var confirm = false
+        @Flag(help: "Return once the new command is created.") var noWait = false
+
+        func run() throws {
+            try guarded {
+                let client = try CTLClient(options: options)
+                let created = try client.call(BrokerOps.CommandRetry.self, .init(id: id, confirm: confirm))
+                let command = noWait ? created : try CommandWaiting.untilTerminal(client, created, timeout: options.waitTimeout(for: created))
+                try CommandOutput.show(command, options: options)
             }
         }
     }

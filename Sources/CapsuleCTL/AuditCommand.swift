@@ -57,7 +57,7 @@ enum AuditPager {
         filter.afterId = afterId
         while records.count < limit {
             filter.limit = min(2_000, limit - records.count)
-            let page = try client.call(AuditPage.self, "audit", "audit.query", .encoding(filter))
+            let page = try client.call(AuditOps.Query.self, filter)
             records += page.records
             if page.complete || page.records.isEmpty { break }
             if ascending { filter.afterId = page.records.last?.id } else { filter.beforeId = page.records.last?.id }
@@ -88,25 +88,40 @@ struct AuditQueryCommand: ParsableCommand {
             let client = try CTLClient(options: options)
             let filter = filters.filter
             let records = try AuditPager.fetch(client, filter, limit: limit, ascending: false)
-            emit(records)
-            guard follow else { return }
+            guard follow else { return emit(records) }
+            // Following reads in time order: the backlog oldest first, then each new record as it is
+            // stored (the audit writer holds the request until one matches), in fixed columns.
+            for record in records.reversed() { emitLine(record) }
             var lastId = records.map(\.id).max() ?? 0
             while true {
-                Thread.sleep(forTimeInterval: 1)
                 var next = filter
                 next.since = nil
-                let fresh = try AuditPager.fetch(client, next, limit: 10_000, ascending: true, afterId: lastId)
-                if !fresh.isEmpty {
-                    emit(fresh, header: false)
-                    lastId = fresh.map(\.id).max() ?? lastId
-                }
+                next.afterId = lastId
+                next.ascending = true
+                next.limit = 500
+                next.waitSeconds = AuditFilter.maxWaitSeconds
+                let page = try client.call(AuditOps.Query.self, next, timeout: AuditFilter.maxWaitSeconds + options.requestTimeout)
+                for record in page.records { emitLine(record) }
+                lastId = page.records.map(\.id).max() ?? lastId
             }
         }
     }
 
+    /// One record per line in fixed-width columns, so a followed stream stays aligned.
+    private func emitLine(_ record: AuditRecord) {
+        if options.json { return printLine(JSONOutput.line(record)) }
+        let event = record.event
+        let change = event.from != nil || event.to != nil ? "\(event.from ?? "-") → \(event.to ?? "-")" : "-"
+        func pad(_ text: String, _ width: Int) -> String {
+            text.count >= width ? String(text.prefix(width - 1)) + "…" : text.padding(toLength: width, withPad: " ", startingAt: 0)
+        }
+        printLine([pad(Table.timestamp(event.at), 25), pad(event.action, 26), pad(event.subject, 30), pad(event.actor, 26),
+                   pad(event.result.rawValue, 8), pad(change, 22), event.reason ?? ""].joined(separator: " "))
+    }
+
     private func emit(_ records: [AuditRecord], header: Bool = true) {
         if options.json {
-            for record in records { printLine(JSONOutput.render(record).replacingOccurrences(of: "\n", with: "").replacingOccurrences(of: "  ", with: "")) }
+            printLine(JSONOutput.render(records))
             return
         }
         let rows = records.map { record -> [String] in
@@ -172,18 +187,17 @@ struct AuditExportCommand: ParsableCommand {
 
 struct BackupCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "backup", abstract: "Take an online backup of the audit store into FILE (a path on the audit writer's host).")
+        commandName: "backup", abstract: "Take an online backup of the audit store into the audit writer's backup folder (owner only).")
 
     @OptionGroup var options: CTLOptions
 
-    @Argument(help: "The new backup file (absolute path, or relative to this directory when the audit writer runs here).")
-    var file: String
+    @Argument(help: "The backup's file name (no folders): it is written into the audit writer's backup folder, <home>/backups, mode 0600.")
+    var name: String
 
     func run() throws {
         try guarded {
-            let path = file.hasPrefix("/") ? file : FileManager.default.currentDirectoryPath + "/" + file
-            let result = try CTLClient(options: options).call("audit", "audit.backup", .object(["path": .string(path)]))
-            printLine(options.json ? JSONOutput.render(result) : "backed up the audit store to \(path) (\(result["bytes"]?.intValue ?? 0) bytes)")
+            let result = try CTLClient(options: options).call(AuditOps.Backup.self, .init(name: name))
+            printLine(options.json ? JSONOutput.render(result) : "backed up the audit store to \(result.path) (\(result.bytes) bytes)")
         }
     }
 }

@@ -1,3 +1,4 @@
+import CapsuleDaemon
 import CapsuleProtocol
 import CapsuleRuntime
 import CapsuleZMQ
@@ -18,11 +19,11 @@ extension RequestClient {
         } else {
             let file = options.connect.capsuleHome.keyFile("operator")
             guard FileManager.default.fileExists(atPath: file.path) else {
-                throw ErrorBody(code: "no_key", message: "no operator key at \(file.path); start capsule-broker with this home first or pass --key FILE")
+                throw ErrorBody(.noKey, "no operator key at \(file.path); start capsule-broker with this home first or pass --key FILE")
             }
             keyPair = try KeyFile.read(file)
         }
         try self.init(endpoint: info.router, keyPair: keyPair, serverKey: serverKey, sender: "operator:\(name ?? "local-owner")",
-                      timeout: options.timeout)
+                      timeout: options.requestTimeout)
     }
 }

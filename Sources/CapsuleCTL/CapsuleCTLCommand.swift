@@ -1,5 +1,6 @@
 import ArgumentParser
 import CapsuleProtocol
+import CapsuleDaemon
 import CapsuleRuntime
 import CapsuleZMQ
 import Foundation
@@ -10,7 +11,8 @@ package struct CapsuleCTLCommand: ParsableCommand {
         commandName: "capsulectl",
         abstract: "Operate a Capsule fleet: status, agents, services, actions, commands and the audit trail.",
         subcommands: [StatusCommand.self, AgentsCommand.self, ServiceCommand.self, ActionCommand.self, CommandsCommand.self,
-                      CommandCommand.self, AuditCommand.self, TokenCommand.self, AgentCommand.self, OperatorCommand.self, BackupCommand.self]
+                      CommandCommand.self, AuditCommand.self, TokenCommand.self, AgentCommand.self, OperatorCommand.self, BackupCommand.self,
+                      SettingsCommand.self, ClusterInfoCommand.self]
     )
 
     package init() {}

@@ -13,6 +13,15 @@ struct StatusCommand: ParsableCommand {
     @Option(help: "Only services with this effective status (HEALTHY, UNHEALTHY, STALE, OFFLINE, UNKNOWN).")
     var status: String?
 
+    @Option(help: "Only the services of this agent (agentId or agent code).")
+    var agent: String?
+
+    @Option(help: "Only service codes starting with this.")
+    var prefix: String?
+
+    @Flag(help: "Only the counts per effective status and per agent status.")
+    var summary = false
+
     func validate() throws {
         if let status, EffectiveStatus(rawValue: status.uppercased()) == nil {
             throw ValidationError("unknown status \(status); use one of \(EffectiveStatus.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -22,14 +31,22 @@ struct StatusCommand: ParsableCommand {
     func run() throws {
         try guarded {
             let client = try CTLClient(options: options)
-            var rows = try client.call([ServiceStatusRow].self, "aggregator", "status.list")
-            if let status { rows = rows.filter { $0.status == status.uppercased() } }
+            if summary {
+                let counts = try client.call(AggregatorOps.StatusSummaryOp.self, NoParams())
+                if options.json { return printLine(JSONOutput.render(counts)) }
+                printLine(Self.summaryLine(counts))
+                return
+            }
+            var rows: [ServiceStatusRow] = []
+            let params = AggregatorOps.StatusList.Params(status: status.flatMap { EffectiveStatus(rawValue: $0.uppercased()) }, agent: agent,
+                                                         prefix: prefix, limit: PageCursor.maxLimit)
+            try client.pages(AggregatorOps.StatusList.self, params, cursor: \.cursor) { rows += $0 }
             if options.json {
                 printLine(JSONOutput.render(rows))
                 return
             }
             if rows.isEmpty {
-                printLine("No services have reported yet.")
+                printLine(status == nil && agent == nil && prefix == nil ? "No services have reported yet." : "No services match.")
                 return
             }
             printLine(Table.render(
@@ -43,6 +60,18 @@ struct StatusCommand: ParsableCommand {
     }
 }
 
+extension StatusCommand {
+    /// `services: 17998 HEALTHY, 2 OFFLINE · agents: 8999 ONLINE, 1 OFFLINE` (zeros left out).
+    static func summaryLine(_ counts: StatusSummary) -> String {
+        func part(_ values: [String: Int], order: [String]) -> String {
+            let shown = order.compactMap { key in values[key].flatMap { $0 > 0 ? "\($0) \(key)" : nil } }
+            return shown.isEmpty ? "none" : shown.joined(separator: ", ")
+        }
+        return "services: \(counts.totalServices) (\(part(counts.services, order: EffectiveStatus.allCases.map(\.rawValue)))) · "
+            + "agents: \(counts.totalAgents) (\(part(counts.agents, order: AgentStatus.allCases.map(\.rawValue))))"
+    }
+}
+
 struct AgentsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "agents", abstract: "List agents and their status.")
 
@@ -51,7 +80,8 @@ struct AgentsCommand: ParsableCommand {
     func run() throws {
         try guarded {
             let client = try CTLClient(options: options)
-            let rows = try client.call([AgentRow].self, "aggregator", "agents.list")
+            var rows: [AgentRow] = []
+            try client.pages(AggregatorOps.AgentsList.self, .init(limit: PageCursor.maxLimit), cursor: \.cursor) { rows += $0 }
             if options.json {
                 printLine(JSONOutput.render(rows))
                 return
@@ -65,7 +95,22 @@ struct AgentsCommand: ParsableCommand {
 }
 
 struct ServiceCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "service", abstract: "Inspect services.", subcommands: [Show.self])
+    static let configuration = CommandConfiguration(commandName: "service", abstract: "Inspect or decommission services.",
+                                                    subcommands: [Show.self, Forget.self])
+
+    struct Forget: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "forget", abstract: "Decommission a service: the broker and the aggregator forget it (audited).")
+        @OptionGroup var options: CTLOptions
+        @Argument(help: "The service code.") var code: String
+
+        func run() throws {
+            try guarded {
+                _ = try CTLClient(options: options).call(BrokerOps.ServiceForget.self, .init(code: code))
+                printLine("FORGOTTEN  service \(code)")
+            }
+        }
+    }
 
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -79,7 +124,7 @@ struct ServiceCommand: ParsableCommand {
         func run() throws {
             try guarded {
                 let client = try CTLClient(options: options)
-                let detail = try client.call(ServiceDetail.self, "aggregator", "service.show", .object(["code": .string(code)]))
+                let detail = try client.call(AggregatorOps.ServiceShow.self, .init(code: code))
                 if options.json {
                     printLine(JSONOutput.render(detail))
                     return

@@ -27,18 +27,31 @@ package enum Table {
         return "\(seconds / 3600)h ago"
     }
 
+    /// ISO 8601 with milliseconds, UTC: `2026-12-01T21:15:26.123Z`.
     package static func timestamp(_ date: Date?) -> String {
         guard let date else { return "-" }
-        return ISO8601DateFormatter().string(from: date)
+        return date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
     }
 }
 
 /// JSON output for scripts: sorted keys, ISO 8601 dates.
 package enum JSONOutput {
     package static func render(_ value: some Encodable) -> String {
+        encode(value, pretty: true)
+    }
+
+    /// One compact JSON value on one line (for streams: `audit --follow -o json`).
+    package static func line(_ value: some Encodable) -> String {
+        encode(value, pretty: false)
+    }
+
+    private static func encode(_ value: some Encodable, pretty: Bool) -> String {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(Table.timestamp(date))
+        }
         return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
     }
 }

@@ -2,7 +2,6 @@ import ArgumentParser
 import CapsuleDomain
 import CapsuleProtocol
 import CapsuleRuntime
-import CapsuleStore
 import CapsuleZMQ
 import Foundation
 
@@ -12,30 +11,56 @@ struct TokenCommand: ParsableCommand {
 
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "create", abstract: "Mint a one-time registration token. The raw token is printed once and never stored.")
+            commandName: "create", abstract: "Mint one-time registration tokens. Each raw token is printed once and never stored.")
         @OptionGroup var options: CTLOptions
-        @Option(help: "A name to recognise the token by.") var name: String
+        @Option(help: "A name to recognise the token by (an identifier: a-z, 0-9, '.', '_', '-'); with --count, tokens are NAME-1 … NAME-N.")
+        var name: String
         @Option(help: "Lifetime: 30m, 1h, 7d (at most 30d).") var expires = "1h"
         @Option(help: "Only this agent code may enrol with it (required to re-enrol an existing code; an owner must mint that).")
         var agentCode: String?
+        @Option(help: "Mint this many tokens in bulk (each one-time, hash-only and audited).") var count = 1
+        @Option(help: "With --count: write the tokens to this file (mode 0600), one `NAME TOKEN` per line, instead of printing them.")
+        var out: String?
 
         func validate() throws {
             guard let seconds = TimeSpan.seconds(expires), seconds > 0, seconds <= 30 * 86_400 else {
                 throw ValidationError("--expires must look like 30m, 1h or 7d, and be at most 30d")
             }
+            guard count >= 1, count <= 100_000 else { throw ValidationError("--count must be between 1 and 100000") }
+            if count > 1, agentCode != nil { throw ValidationError("--agent-code binds one token to one code; it cannot go with --count") }
         }
 
         func run() throws {
             try guarded {
-                var params: [String: JSONValue] = ["name": .string(name), "expiresInSeconds": .number(TimeSpan.seconds(expires) ?? 3600)]
-                if let agentCode { params["agentCode"] = .string(agentCode) }
-                let result = try CTLClient(options: options).call("broker", "token.create", .object(params))
-                guard let token = result["token"]?.stringValue else { throw ErrorBody(code: "bad_reply", message: "no token in the reply") }
-                if options.json {
-                    printLine(JSONOutput.render(result))
+                let client = try CTLClient(options: options)
+                let seconds = TimeSpan.seconds(expires) ?? 3600
+                guard count > 1 || out != nil else {
+                    let created = try client.call(BrokerOps.TokenCreate.self, .init(name: name, expiresInSeconds: seconds, agentCode: agentCode))
+                    if options.json { return printLine(JSONOutput.render(created)) }
+                    printLine(created.token)
+                    FileHandle.standardError.write(Data(
+                        "Token \(created.record.id) (\(created.record.name)) is shown once. Give it to the new agent (--token). It expires in \(expires); revoke it with capsulectl token revoke \(created.record.id).\n".utf8))
+                    return
+                }
+                var minted: [TokenCreated] = []
+                while minted.count < count {
+                    let batch = min(BrokerOps.TokenCreateBatch.maxCount, count - minted.count)
+                    let reply = try client.call(BrokerOps.TokenCreateBatch.self, .init(
+                        name: name, count: batch, firstIndex: minted.count + 1, expiresInSeconds: seconds))
+                    minted += reply.tokens
+                }
+                let lines = minted.map { "\($0.record.name) \($0.token)" }.joined(separator: "\n") + "\n"
+                if let out {
+                    let fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+                    guard fd >= 0 else { throw ErrorBody(.badRequest, "cannot create \(out): \(String(cString: strerror(errno))) (it must not exist)") }
+                    let written = lines.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
+                    close(fd)
+                    guard written == lines.utf8.count else { throw ErrorBody(.badRequest, "could not write \(out)") }
+                    FileHandle.standardError.write(Data("minted \(minted.count) tokens into \(out) (mode 0600); each is shown nowhere else\n".utf8))
+                } else if options.json {
+                    printLine(JSONOutput.render(minted))
                 } else {
-                    printLine(token)
-                    FileHandle.standardError.write(Data("This token is shown once. Give it to the new agent (--token). It expires in \(expires).\n".utf8))
+                    printLine(lines.trimmingCharacters(in: .newlines))
                 }
             }
         }
@@ -44,10 +69,19 @@ struct TokenCommand: ParsableCommand {
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "List tokens: status, expiry, and the agent that used each.")
         @OptionGroup var options: CTLOptions
+        @Option(help: "Only tokens with this status (ACTIVE, USED, EXPIRED, REVOKED).") var status: String?
+
+        func validate() throws {
+            if let status, TokenStatus(rawValue: status.uppercased()) == nil {
+                throw ValidationError("unknown status \(status); use one of \(TokenStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+        }
 
         func run() throws {
             try guarded {
-                let tokens = try CTLClient(options: options).call([TokenRecord].self, "broker", "token.list")
+                var tokens: [TokenRecord] = []
+                try CTLClient(options: options).pages(BrokerOps.TokenList.self, .init(status: status.flatMap { TokenStatus(rawValue: $0.uppercased()) },
+                                                                                      limit: PageCursor.maxLimit), cursor: \.cursor) { tokens += $0 }
                 if options.json { return printLine(JSONOutput.render(tokens)) }
                 printLine(Table.render(["TOKEN", "NAME", "STATUS", "AGENT CODE", "EXPIRES", "USED BY", "CREATED BY"], tokens.map {
                     [$0.id, $0.name, $0.status.rawValue, $0.agentCode ?? "-", Table.timestamp($0.expiresAt), $0.usedBy ?? "-", $0.createdBy]
@@ -63,7 +97,7 @@ struct TokenCommand: ParsableCommand {
 
         func run() throws {
             try guarded {
-                let token = try CTLClient(options: options).call(TokenRecord.self, "broker", "token.revoke", .object(["id": .string(id)]))
+                let token = try CTLClient(options: options).call(BrokerOps.TokenRevoke.self, .init(id: id))
                 printLine(options.json ? JSONOutput.render(token) : "\(token.status.rawValue)  \(token.id)")
             }
         }
@@ -71,28 +105,30 @@ struct TokenCommand: ParsableCommand {
 }
 
 struct AgentCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "agent", abstract: "Disable, enable or revoke an agent.",
-                                                    subcommands: [Disable.self, Enable.self, Revoke.self])
+    static let configuration = CommandConfiguration(commandName: "agent", abstract: "Disable, enable, revoke or forget an agent.",
+                                                    subcommands: [Disable.self, Enable.self, Revoke.self, Forget.self])
 
-    static func change(_ op: String, id: String, options: CTLOptions) throws {
+    static func change<Op: RequestOperation>(_ op: Op.Type, id: String, options: CTLOptions) throws
+    where Op.Params == BrokerOps.ByID, Op.Result == AgentRecord {
         try guarded {
-            let agent = try CTLClient(options: options).call(BrokerStore.AgentRecord.self, "broker", op, .object(["id": .string(id)]))
+            let agent = try CTLClient(options: options).call(op, .init(id: id))
             printLine(options.json ? JSONOutput.render(agent) : "\(agent.state.rawValue)  \(agent.id)  \(agent.code)")
         }
     }
 
     struct Disable: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "disable", abstract: "Refuse an agent's messages until enabled; its services read OFFLINE.")
+        static let configuration = CommandConfiguration(
+            commandName: "disable", abstract: "Refuse an agent's reports and new commands until enabled; its services read OFFLINE.")
         @OptionGroup var options: CTLOptions
         @Argument(help: "The agent id (agt_…).") var id: String
-        func run() throws { try AgentCommand.change("agent.disable", id: id, options: options) }
+        func run() throws { try AgentCommand.change(BrokerOps.AgentDisable.self, id: id, options: options) }
     }
 
     struct Enable: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "enable", abstract: "Accept a disabled agent again.")
+        static let configuration = CommandConfiguration(commandName: "enable", abstract: "Accept a disabled agent again; held commands are delivered.")
         @OptionGroup var options: CTLOptions
         @Argument(help: "The agent id (agt_…).") var id: String
-        func run() throws { try AgentCommand.change("agent.enable", id: id, options: options) }
+        func run() throws { try AgentCommand.change(BrokerOps.AgentEnable.self, id: id, options: options) }
     }
 
     struct Revoke: ParsableCommand {
@@ -100,7 +136,21 @@ struct AgentCommand: ParsableCommand {
             commandName: "revoke", abstract: "Revoke an agent's key for good; only a fresh enrollment brings it back.")
         @OptionGroup var options: CTLOptions
         @Argument(help: "The agent id (agt_…).") var id: String
-        func run() throws { try AgentCommand.change("agent.revoke", id: id, options: options) }
+        func run() throws { try AgentCommand.change(BrokerOps.AgentRevoke.self, id: id, options: options) }
+    }
+
+    struct Forget: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "forget", abstract: "Decommission a revoked agent: it and its services leave the broker and the status (audited).")
+        @OptionGroup var options: CTLOptions
+        @Argument(help: "The agent id (agt_…).") var id: String
+
+        func run() throws {
+            try guarded {
+                _ = try CTLClient(options: options).call(BrokerOps.AgentForget.self, .init(id: id))
+                printLine("FORGOTTEN  agent \(id)")
+            }
+        }
     }
 }
 
@@ -112,21 +162,21 @@ struct OperatorCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "add", abstract: "Create an operator key with a role and print its key file to hand over.")
         @OptionGroup var options: CTLOptions
-        @Argument(help: "The operator's name.") var name: String
+        @Argument(help: "The operator's name (an identifier: a-z, 0-9, '.', '_', '-').") var name: String
         @Option(help: "viewer, operator or owner.") var role: String
         @Option(help: "Write the key file here (mode 0600) instead of printing it.") var out: String?
 
         func validate() throws {
-            guard Principal.Role(rawValue: role) != nil else { throw ValidationError("--role must be viewer, operator or owner") }
+            guard OperatorRole(rawValue: role) != nil else { throw ValidationError("--role must be viewer, operator or owner") }
+            guard Identifier.isValid(name) else { throw ValidationError(IdentifierError(what: "operator name", value: name).description) }
         }
 
         func run() throws {
             try guarded {
                 // The key pair is made here; only the public key travels to the broker.
                 let pair = try CurveKeyPair.generate()
-                _ = try CTLClient(options: options).call("broker", "operator.add", .object([
-                    "name": .string(name), "role": .string(role), "publicKey": .string(pair.publicKey.z85),
-                ]))
+                _ = try CTLClient(options: options).call(BrokerOps.OperatorAdd.self, .init(
+                    name: name, role: OperatorRole(rawValue: role) ?? .viewer, publicKey: pair.publicKey.z85))
                 if let out {
                     try KeyFile.write(pair, to: URL(fileURLWithPath: out), name: name, role: role)
                     printLine("operator \(name) added with role \(role); key file written to \(out)")
@@ -143,11 +193,11 @@ struct OperatorCommand: ParsableCommand {
 
         func run() throws {
             try guarded {
-                let result = try CTLClient(options: options).call("broker", "operator.list")
-                if options.json { return printLine(JSONOutput.render(result)) }
-                guard case .array(let rows) = result else { return }
-                printLine(Table.render(["NAME", "ROLE", "STATE", "PUBLIC KEY"], rows.map {
-                    [$0["name"]?.stringValue ?? "", $0["role"]?.stringValue ?? "", $0["state"]?.stringValue ?? "", $0["publicKey"]?.stringValue ?? ""]
+                var rows: [OperatorRecord] = []
+                try CTLClient(options: options).pages(BrokerOps.OperatorList.self, .init(limit: PageCursor.maxLimit), cursor: \.cursor) { rows += $0 }
+                if options.json { return printLine(JSONOutput.render(rows)) }
+                printLine(Table.render(["NAME", "ROLE", "STATE", "PUBLIC KEY", "CREATED"], rows.map {
+                    [$0.name, $0.role.rawValue, $0.state.rawValue, $0.publicKey, Table.timestamp($0.createdAt)]
                 }))
             }
         }
@@ -160,7 +210,7 @@ struct OperatorCommand: ParsableCommand {
 
         func run() throws {
             try guarded {
-                _ = try CTLClient(options: options).call("broker", "operator.remove", .object(["name": .string(name)]))
+                _ = try CTLClient(options: options).call(BrokerOps.OperatorRemove.self, .init(name: name))
                 printLine("REVOKED  operator \(name)")
             }
         }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A failure of a payload against an action's input schema, with the JSON path that failed.
 package struct SchemaViolation: Error, Sendable, Hashable, CustomStringConvertible {
     /// A JSON-pointer-like path such as `$.replicas` or `$.targets[2]`.
@@ -9,8 +11,33 @@ package struct SchemaViolation: Error, Sendable, Hashable, CustomStringConvertib
 
 /// Validates JSON against the subset of JSON Schema that action declarations use:
 /// `type` (one or a list), `properties`, `required`, `additionalProperties: false`, `items`, `enum`,
-/// `minimum`, `maximum`, `minLength`, `maxLength`, `minItems`, `maxItems`. Other keywords are ignored.
+/// `minimum`, `maximum`, `minLength`, `maxLength`, `pattern`, `minItems`, `maxItems`, plus the
+/// annotations `title`, `description`, `default` and `examples`. ``unsupported(in:)`` names any other
+/// keyword, so a manifest cannot rely on a check that never runs.
 package enum JSONSchemaValidator {
+    package static let keywords: Set<String> = [
+        "type", "properties", "required", "additionalProperties", "items", "enum", "minimum", "maximum", "minLength", "maxLength",
+        "pattern", "minItems", "maxItems", "title", "description", "default", "examples", "$schema",
+    ]
+
+    /// Keywords in `schema` (at any depth) that this validator does not check, and `pattern`s that
+    /// are not valid regular expressions, as `path: problem` lines.
+    package static func unsupported(in schema: JSONValue, path: String = "$") -> [String] {
+        guard case .object(let rules) = schema else { return [] }
+        var problems: [String] = []
+        for key in rules.keys.sorted() where !keywords.contains(key) {
+            problems.append("\(path): keyword \(key) is not checked by Capsule (supported: \(keywords.sorted().joined(separator: ", ")))")
+        }
+        if case .string(let pattern)? = rules["pattern"], (try? NSRegularExpression(pattern: pattern)) == nil {
+            problems.append("\(path).pattern: not a valid regular expression")
+        }
+        if case .object(let properties)? = rules["properties"] {
+            for name in properties.keys.sorted() { problems += unsupported(in: properties[name]!, path: "\(path).properties.\(name)") }
+        }
+        if let items = rules["items"] { problems += unsupported(in: items, path: "\(path).items") }
+        return problems
+    }
+
     package static func validate(_ value: JSONValue, against schema: JSONValue, path: String = "$") throws(SchemaViolation) {
         guard case .object(let rules) = schema else { return }
         if let type = rules["type"] {
@@ -41,6 +68,16 @@ package enum JSONSchemaValidator {
             }
             if case .number(let maximum) = rules["maxLength"], Double(text.count) > maximum {
                 throw SchemaViolation(path: path, reason: "must be at most \(format(maximum)) characters")
+            }
+            if case .string(let pattern) = rules["pattern"] {
+                // ECMA-style search semantics: the pattern may match anywhere unless it is anchored.
+                guard let expression = try? NSRegularExpression(pattern: pattern) else {
+                    throw SchemaViolation(path: path, reason: "the schema's pattern is not a valid regular expression")
+                }
+                let range = NSRange(text.startIndex..<text.endIndex, in: text)
+                if expression.firstMatch(in: text, range: range) == nil {
+                    throw SchemaViolation(path: path, reason: "must match the pattern \(SafeText.clean(pattern, limit: 80))")
+                }
             }
         case .array(let items):
             if case .number(let minimum) = rules["minItems"], Double(items.count) < minimum {

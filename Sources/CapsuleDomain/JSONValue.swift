@@ -78,3 +78,18 @@ public enum JSONValue: Codable, Sendable, Hashable {
         }
     }
 }
+
+extension JSONValue {
+    /// About how many bytes this value takes as compact JSON (without encoding it): cheap enough to
+    /// run on every event.
+    package var estimatedSize: Int {
+        switch self {
+        case .null: 4
+        case .bool: 5
+        case .number: 12
+        case .string(let text): text.utf8.count + 2
+        case .array(let items): items.reduce(2) { $0 + $1.estimatedSize + 1 }
+        case .object(let object): object.reduce(2) { $0 + $1.key.utf8.count + 4 + $1.value.estimatedSize }
+        }
+    }
+}

@@ -11,6 +11,9 @@ public struct ActionDefinition: Codable, Sendable, Hashable {
     public var inputSchema: JSONValue?
     /// Overrides the default command TTL of 300 s.
     public var timeoutSeconds: Int?
+    /// Top-level keys of the result's `data` that are shown once to the operator who ran the action
+    /// (a generated key, say) and never stored in plaintext anywhere.
+    public var oneTimeResultFields: [String]?
 
     public init(
         name: String,
@@ -19,7 +22,8 @@ public struct ActionDefinition: Codable, Sendable, Hashable {
         dangerLevel: DangerLevel = .low,
         requiresConfirmation: Bool = false,
         inputSchema: JSONValue? = nil,
-        timeoutSeconds: Int? = nil
+        timeoutSeconds: Int? = nil,
+        oneTimeResultFields: [String]? = nil
     ) {
         self.name = name
         self.label = label ?? name
@@ -28,6 +32,7 @@ public struct ActionDefinition: Codable, Sendable, Hashable {
         self.requiresConfirmation = requiresConfirmation
         self.inputSchema = inputSchema
         self.timeoutSeconds = timeoutSeconds
+        self.oneTimeResultFields = oneTimeResultFields
     }
 }
 

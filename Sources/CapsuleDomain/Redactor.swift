@@ -1,13 +1,50 @@
 /// Replaces the values of secret-looking keys with `[REDACTED]`, recursively (design §5).
 package enum Redactor {
     package static let placeholder = "[REDACTED]"
-    private static let markers = ["token", "secret", "password", "passwd", "cookie", "authorization", "apikey"]
 
-    /// Whether a key names a secret: token, secret, password, cookie, authorization or api-key,
-    /// in any case and with or without `-` or `_` (so `apiKey`, `api_key`, `X-Api-Key`, `db_password`).
+    /// The last word (or last two words) that make a key sensitive. `passwd` is a spelling of password.
+    private static let lastWords: Set<String> = [
+        "token", "secret", "password", "passwd", "cookie", "authorization", "credential", "apikey", "privatekey",
+    ]
+    private static let lastTwoWords: Set<String> = ["api key", "private key"]
+
+    /// Whether a key names a secret: its name, split into words at case changes, `_`, `-`, `.` and
+    /// spaces, ends in token, secret, password, cookie, authorization, api key, private key or
+    /// credential. So `accessToken`, `client_secret` and `x-api-key` are secret, while `tokenId`
+    /// and `revokedTokens` are not.
     package static func isSecretKey(_ key: String) -> Bool {
-        let normalized = key.lowercased().filter { $0 != "-" && $0 != "_" }
-        return markers.contains { normalized.contains($0) }
+        let words = Self.words(key)
+        guard let last = words.last else { return false }
+        if lastWords.contains(last) { return true }
+        if words.count >= 2 { return lastTwoWords.contains(words[words.count - 2] + " " + last) }
+        return false
+    }
+
+    /// Splits `accessToken`, `client_secret`, `X-API-Key` and `APIKey` into lowercase words.
+    static func words(_ key: String) -> [String] {
+        var words: [String] = []
+        var current: [Character] = []
+        let characters = Array(key)
+        func flush() {
+            if !current.isEmpty { words.append(String(current).lowercased()) }
+            current.removeAll()
+        }
+        for (index, character) in characters.enumerated() {
+            if character == "_" || character == "-" || character == "." || character == " " {
+                flush()
+                continue
+            }
+            if character.isUppercase, let previous = current.last {
+                let next = index + 1 < characters.count ? characters[index + 1] : nil
+                // "accessToken" splits before T; "APIKey" splits before K (an acronym ends where a word starts).
+                if previous.isLowercase || previous.isNumber || (previous.isUppercase && next?.isLowercase == true) {
+                    flush()
+                }
+            }
+            current.append(character)
+        }
+        flush()
+        return words
     }
 
     /// Redacts `value`; when `key` itself is secret-looking, the whole value is replaced.

@@ -35,8 +35,8 @@ package struct MessageFactory {
         return WireCodec.encode(topic: Topic.event(event.action), header: header, body: event)
     }
 
-    /// The frames of this publisher's beacon: the last sequence number it journalled.
-    package func beacon(lastSeq: UInt64) -> [Data] {
-        WireCodec.encode(topic: Topic.beacon(sender), header: plain(.beacon), body: Beacon(publisher: sender, lastSeq: lastSeq))
+    /// The frames of this publisher's beacon: its journal's incarnation and last sequence number.
+    package func beacon(_ beacon: Beacon) -> [Data] {
+        WireCodec.encode(topic: Topic.beacon(sender), header: plain(.beacon), body: beacon)
     }
 }

@@ -33,8 +33,12 @@ package final class RequestClient {
     package func call<T: Decodable>(
         _ type: T.Type, _ service: String, _ op: String, _ params: JSONValue = .object([:]), timeout: TimeInterval? = nil
     ) throws -> T {
+        try send(Request(service: service, op: op, params: params), as: T.self, op: op, timeout: timeout)
+    }
+
+    private func send<T: Decodable>(_ body: some Encodable, as type: T.Type, op: String, timeout: TimeInterval?) throws -> T {
         let header = factory.plain(.request)
-        try socket.send(WireCodec.encode(header: header, body: Request(service: service, op: op, params: params)), dontWait: false)
+        try socket.send(WireCodec.encode(header: header, body: body), dontWait: false)
         let deadline = Date().addingTimeInterval(timeout ?? self.timeout)
         var poller = ZMQPoller()
         poller.add(socket)
@@ -44,7 +48,7 @@ package final class RequestClient {
             while let message = try socket.receive(maxFrames: 4, maxBytes: 64 << 20) {
                 guard let decoded = try? WireCodec.decode(message.frames, hasTopic: false) else { continue }
                 if decoded.header.type == .error, decoded.header.corr == nil || decoded.header.corr == header.id {
-                    throw (try? decoded.decode(ErrorBody.self)) ?? ErrorBody(code: "unknown", message: "the broker refused the request")
+                    throw (try? decoded.decode(ErrorBody.self)) ?? ErrorBody(.internal, "the broker refused the request")
                 }
                 guard decoded.header.type == .reply, decoded.header.corr == header.id else { continue }
                 let reply: TypedReply<T>
@@ -66,5 +70,23 @@ package final class RequestClient {
     /// Sends a request and returns its result as free-form JSON.
     package func call(_ service: String, _ op: String, _ params: JSONValue = .object([:]), timeout: TimeInterval? = nil) throws -> JSONValue {
         try call(JSONValue.self, service, op, params, timeout: timeout)
+    }
+
+    /// Runs one typed operation and returns its typed result.
+    package func call<Op: RequestOperation>(_ op: Op.Type, _ params: Op.Params, timeout: TimeInterval? = nil) throws -> Op.Result {
+        try send(OperationRequest(service: Op.service, op: Op.name, params: params), as: Op.Result.self, op: Op.name, timeout: timeout)
+    }
+
+    /// Runs a paged list operation to the end, handing over each page's items.
+    package func pages<Op: RequestOperation, Item>(
+        _ op: Op.Type, _ params: Op.Params, cursor: WritableKeyPath<Op.Params, String?>, each: ([Item]) throws -> Void
+    ) throws where Op.Result == Page<Item> {
+        var params = params
+        while true {
+            let page = try call(op, params)
+            try each(page.items)
+            guard let next = page.next else { return }
+            params[keyPath: cursor] = next
+        }
     }
 }

@@ -7,19 +7,41 @@ import Logging
 /// An internal service's DEALER link to the broker's router, owned by the service's loop thread.
 ///
 /// It announces the service with `worker.ready` (at start and every 2 s, so a restarted broker
-/// relearns the route), answers routed requests through `handler`, and sends requests of its own.
+/// relearns the route), answers routed requests through a table of typed operations, and sends
+/// requests of its own.
 package final class WorkerLink {
-    /// Answers one routed request with any encodable result, or a structured error.
-    package typealias Handler = (Request, Header) -> Result<any Encodable, ErrorBody>
+    /// Answers one request, now or later (a held `audit.query`, say).
+    package struct Responder<Result: Encodable> {
+        unowned let link: WorkerLink
+        let corr: String
+        /// Who asked, as the broker forwarded it (`operator:NAME`, or a service name).
+        package let caller: String?
+
+        package func succeed(_ result: Result) {
+            link.send(factory: { $0.plain(.reply, corr: corr) }, body: TypedReply(result: result))
+        }
+
+        package func fail(_ error: ErrorBody) {
+            link.send(factory: { $0.plain(.reply, corr: corr) }, body: Reply(error: error))
+        }
+
+        package func callAsFunction(_ outcome: Swift.Result<Result, ErrorBody>) {
+            switch outcome {
+            case .success(let result): succeed(result)
+            case .failure(let error): fail(error)
+            }
+        }
+    }
 
     private let dealer: ZMQSocket
     private var factory: MessageFactory
     private let service: String
     private let logger: Logger
-    private var handler: Handler = { request, _ in .failure(ErrorBody(code: "unknown_op", message: "no operation \(request.op)")) }
+    private var operations: [String: (WireMessage) -> Void] = [:]
     /// Requests sent and waiting: each completion decodes the reply body into its own type.
     private var pending: [String: (deadline: Date, complete: (Result<WireMessage, ErrorBody>) -> Void)] = [:]
     private let now: @Sendable () -> Date
+    private let ready: () -> WorkerReady
 
     package init(
         service: String,
@@ -28,67 +50,90 @@ package final class WorkerLink {
         keyPair: CurveKeyPair,
         serverKey: CurveKey,
         logger: Logger,
-        now: @escaping @Sendable () -> Date = Date.init
+        now: @escaping @Sendable () -> Date = Date.init,
+        ready: @escaping () -> WorkerReady
     ) throws {
         self.service = service
         self.logger = logger
         self.now = now
+        self.ready = ready
         factory = MessageFactory(sender: service, now: now)
-        var options = ZMQSocketOptions.agent(jitter: 500)
-        options.immediate = false
-        options.reconnectIntervalMax = 5_000
-        options.sendHighWaterMark = 10_000
         dealer = try SocketFactory.client(.dealer, context: loop.context, endpoint: endpoint, keyPair: keyPair,
-                                          serverKey: serverKey, options: options)
+                                          serverKey: serverKey, options: .internalLink(sendHighWaterMark: 10_000))
         loop.register(dealer) { [unowned self] in self.drain() }
         loop.every(.seconds(2)) { [unowned self] in self.announce() }
         announce()
     }
 
-    /// Sets the function that answers requests routed to this service.
-    package func onRequest(_ handler: @escaping Handler) { self.handler = handler }
+    /// Registers the handler of one operation of this service. `body` answers through the
+    /// responder, at once or later; an ``ErrorBody`` it throws is the reply.
+    package func on<Op: RequestOperation>(_ op: Op.Type, _ body: @escaping (Op.Params, Responder<Op.Result>) throws -> Void) {
+        precondition(Op.service == service, "\(Op.name) is not an operation of \(service)")
+        operations[Op.name] = { [unowned self] message in
+            let respond = Responder<Op.Result>(link: self, corr: message.header.id, caller: message.header.caller)
+            // The broker checks every caller (OperationPolicy); internal-only operations are checked
+            // here once more, in case anything else ever reaches this socket.
+            if case .internalOnly(let allowed) = Op.access, !allowed.contains(message.header.caller ?? "") {
+                return respond.fail(ErrorBody(.forbidden, "\(Op.name) is only for \(allowed.sorted().joined(separator: ", "))"))
+            }
+            let request: OperationRequest<Op.Params>
+            do throws(WireError) {
+                request = try message.decode(OperationRequest<Op.Params>.self)
+            } catch {
+                return respond.fail(ErrorBody(.badRequest, "\(Op.name) params: \(error.detail)"))
+            }
+            do {
+                try body(request.params, respond)
+            } catch let error as ErrorBody {
+                respond.fail(error)
+            } catch {
+                logger.error("Request failed.", metadata: ["request.op": "\(Op.name)", "error": "\(error)"])
+                respond.fail(ErrorBody(.internal, "\(Op.name) failed: \(error)"))
+            }
+        }
+    }
 
     package func close() { dealer.close() }
 
     private func announce() {
-        send(.workerReady, body: WorkerReady(service: service))
+        send(.workerReady, body: ready())
         let current = now()
         for (id, entry) in pending where entry.deadline < current {
             pending[id] = nil
-            entry.complete(.failure(ErrorBody(code: "timeout", message: "no reply in time")))
+            entry.complete(.failure(ErrorBody(.timeout, "no reply in time")))
         }
     }
 
     /// Sends a one-way message to the broker.
     package func send(_ type: MessageType, body: some Encodable) {
-        _ = try? dealer.send(WireCodec.encode(header: factory.plain(type), body: body))
+        send(factory: { $0.plain(type) }, body: body)
+    }
+
+    private func send(factory make: (MessageFactory) -> Header, body: some Encodable) {
+        _ = try? dealer.send(WireCodec.encode(header: make(factory), body: body))
     }
 
     /// Sends a request to another service through the broker; `onReply` runs on this thread with the
-    /// result decoded as `T`, or the error (a refusal, a reply that does not decode, no reply in time).
-    package func request<T: Decodable>(
-        service target: String, op: String, params: JSONValue, as type: T.Type, timeout: TimeInterval = 10,
-        onReply: @escaping (Result<T, ErrorBody>) -> Void
+    /// result decoded, or the error (a refusal, a reply that does not decode, no reply in time).
+    package func request<Op: RequestOperation>(
+        _ op: Op.Type, _ params: Op.Params, timeout: TimeInterval = 10, onReply: @escaping (Result<Op.Result, ErrorBody>) -> Void
     ) {
         let header = factory.plain(.request)
         pending[header.id] = (now().addingTimeInterval(timeout), { outcome in
             onReply(outcome.flatMap { message in
-                guard let reply = try? message.decode(TypedReply<T>.self) else {
-                    return .failure(ErrorBody(code: "bad_reply", message: "unexpected reply to \(op)"))
+                guard let reply = try? message.decode(TypedReply<Op.Result>.self) else {
+                    return .failure(ErrorBody(.badReply, "unexpected reply to \(Op.name)"))
                 }
                 if let error = reply.error { return .failure(error) }
-                guard let result = reply.result else { return .failure(ErrorBody(code: "bad_reply", message: "\(op) returned no result")) }
+                guard let result = reply.result else { return .failure(ErrorBody(.badReply, "\(Op.name) returned no result")) }
                 return .success(result)
             })
         })
-        let sent = (try? dealer.send(WireCodec.encode(header: header, body: Request(service: target, op: op, params: params)))) ?? false
+        let body = OperationRequest(service: Op.service, op: Op.name, params: params)
+        let sent = (try? dealer.send(WireCodec.encode(header: header, body: body))) ?? false
         if !sent, let entry = pending.removeValue(forKey: header.id) {
-            entry.complete(.failure(ErrorBody(code: "unreachable", message: "broker unreachable")))
+            entry.complete(.failure(ErrorBody(.unreachable, "broker unreachable")))
         }
-    }
-
-    private func reply(_ result: some Encodable, to request: Header) {
-        _ = try? dealer.send(WireCodec.encode(header: factory.plain(.reply, corr: request.id), body: TypedReply(result: result)))
     }
 
     private func drain() {
@@ -101,17 +146,18 @@ package final class WorkerLink {
             }
             switch decoded.header.type {
             case .request:
-                guard let request = try? decoded.decode(Request.self) else { continue }
-                switch handler(request, decoded.header) {
-                case .success(let result): reply(result, to: decoded.header)
-                case .failure(let error):
-                    _ = try? dealer.send(WireCodec.encode(header: factory.plain(.reply, corr: decoded.header.id), body: Reply(error: error)))
+                guard let head = try? decoded.decode(RequestHead.self) else { continue }
+                if let handler = operations[head.op] {
+                    handler(decoded)
+                } else {
+                    send(factory: { $0.plain(.reply, corr: decoded.header.id) },
+                         body: Reply(error: ErrorBody(.unknownOp, "\(service) has no operation \(SafeText.quoted(head.op, limit: 64))")))
                 }
             case .reply:
                 guard let corr = decoded.header.corr, let entry = pending.removeValue(forKey: corr) else { continue }
                 entry.complete(.success(decoded))
             case .error:
-                let error = (try? decoded.decode(ErrorBody.self)) ?? ErrorBody(code: "unknown", message: "error from broker")
+                let error = (try? decoded.decode(ErrorBody.self)) ?? ErrorBody(.internal, "error from broker")
                 if let corr = decoded.header.corr, let entry = pending.removeValue(forKey: corr) {
                     entry.complete(.failure(error))
                 } else {

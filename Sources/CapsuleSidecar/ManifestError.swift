@@ -12,3 +12,12 @@ package struct ManifestError: Error, Sendable, Hashable, CustomStringConvertible
 
     package var description: String { "\(file): \(field): \(reason)" }
 }
+
+/// Several problems in one manifest, one per line.
+package struct ManifestErrors: Error, Sendable, Hashable, CustomStringConvertible {
+    package var errors: [ManifestError]
+
+    package init(errors: [ManifestError]) { self.errors = errors }
+
+    package var description: String { errors.map(\.description).joined(separator: "\n") }
+}

@@ -3,9 +3,18 @@ import Foundation
 import Yams
 
 /// Reads and strictly validates a sidecar manifest in YAML or JSON: a missing field, an unknown key
-/// or a wrong type is refused with the file, the field and the reason.
+/// or a wrong type is refused with the file, the field and the reason. Every problem is reported,
+/// not only the first: one is thrown as ``ManifestError``, several as ``ManifestErrors``.
 package enum ManifestLoader {
+    /// A manifest file is small; anything larger is refused before it is parsed.
+    package static let maxBytes = 256 * 1024
+    /// YAML nodes a manifest may expand to (aliases included), so an alias bomb is refused quickly.
+    package static let maxNodes = 20_000
+
     package static func load(path: String) throws -> SidecarManifest {
+        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size > maxBytes {
+            throw ManifestError(file: path, field: "(file)", reason: "is \(size) bytes; a manifest may be at most \(maxBytes)")
+        }
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
@@ -16,46 +25,94 @@ package enum ManifestLoader {
     }
 
     package static func parse(_ text: String, file: String) throws -> SidecarManifest {
+        guard text.utf8.count <= maxBytes else {
+            throw ManifestError(file: file, field: "(file)", reason: "is \(text.utf8.count) bytes; a manifest may be at most \(maxBytes)")
+        }
         let root: Any?
         do {
+            // Count nodes first, aliases expanded, with a budget: a billion-laughs document stops here.
+            if let node = try Yams.compose(yaml: text) {
+                var budget = maxNodes
+                guard count(node, budget: &budget) else {
+                    throw ManifestError(file: file, field: "(document)",
+                                        reason: "expands to more than \(maxNodes) YAML nodes (YAML aliases?); write the manifest out plainly")
+                }
+            }
             root = try Yams.load(yaml: text)
+        } catch let error as ManifestError {
+            throw error
         } catch {
             throw ManifestError(file: file, field: "(document)", reason: "not valid YAML or JSON: \(String(describing: error).prefix(160))")
         }
         let reader = Reader(file: file)
-        let top = try reader.object(root, "(document)")
-        try reader.only(top, ["code", "name", "version", "runtime", "health", "configs", "actions"], at: "")
-        let code = try reader.identifier(top["code"], "code")
-        let health = try reader.probe(top["health"], "health")
-        var configs: [ConfigItem] = []
-        if let raw = top["configs"] {
-            for (index, item) in try reader.array(raw, "configs").enumerated() {
-                configs.append(try reader.config(item, "configs[\(index)]"))
-            }
+        let manifest = reader.manifest(root)
+        switch reader.errors.count {
+        case 0: return manifest!
+        case 1: throw reader.errors[0]
+        default: throw ManifestErrors(errors: reader.errors)
         }
-        var actions: [SidecarManifest.Action] = []
-        if let raw = top["actions"] {
-            for (index, item) in try reader.array(raw, "actions").enumerated() {
-                let action = try reader.action(item, "actions[\(index)]")
-                if actions.contains(where: { $0.definition.name == action.definition.name }) {
-                    throw ManifestError(file: file, field: "actions[\(index)].name", reason: "duplicate action name \(action.definition.name)")
-                }
-                actions.append(action)
-            }
-        }
-        return SidecarManifest(
-            code: code,
-            name: try reader.string(top["name"], "name"),
-            version: try reader.string(top["version"], "version"),
-            runtime: try reader.string(top["runtime"], "runtime"),
-            health: health,
-            configs: configs,
-            actions: actions
-        )
     }
 
-    private struct Reader {
+    private static func count(_ node: Node, budget: inout Int) -> Bool {
+        budget -= 1
+        guard budget >= 0 else { return false }
+        switch node {
+        case .scalar, .alias: return true
+        case .mapping(let mapping):
+            for (key, value) in mapping where !count(key, budget: &budget) || !count(value, budget: &budget) { return false }
+            return true
+        case .sequence(let sequence):
+            for item in sequence where !count(item, budget: &budget) { return false }
+            return true
+        }
+    }
+
+    private final class Reader {
         let file: String
+        private(set) var errors: [ManifestError] = []
+
+        init(file: String) { self.file = file }
+
+        /// Runs one check; a failure is recorded and parsing goes on with the next field.
+        func attempt<T>(_ body: () throws -> T) -> T? {
+            do {
+                return try body()
+            } catch let error as ManifestError {
+                errors.append(error)
+            } catch {
+                errors.append(fail("(document)", "\(error)"))
+            }
+            return nil
+        }
+
+        func manifest(_ root: Any?) -> SidecarManifest? {
+            guard let top = attempt({ try object(root, "(document)") }) else { return nil }
+            _ = attempt { try only(top, ["code", "name", "version", "runtime", "health", "configs", "actions"], at: "") }
+            let code = attempt { try identifier(top["code"], "code") }
+            let name = attempt { try string(top["name"], "name") }
+            let version = attempt { try string(top["version"], "version") }
+            let runtime = attempt { try string(top["runtime"], "runtime") }
+            let health = attempt { try probe(top["health"], "health") }
+            var configs: [ConfigItem] = []
+            if let raw = top["configs"], let items = attempt({ try array(raw, "configs") }) {
+                for (index, item) in items.enumerated() {
+                    if let config = attempt({ try config(item, "configs[\(index)]") }) { configs.append(config) }
+                }
+            }
+            var actions: [SidecarManifest.Action] = []
+            if let raw = top["actions"], let items = attempt({ try array(raw, "actions") }) {
+                for (index, item) in items.enumerated() {
+                    guard let action = actionItem(item, "actions[\(index)]") else { continue }
+                    if actions.contains(where: { $0.definition.name == action.definition.name }) {
+                        errors.append(fail("actions[\(index)].name", "duplicate action name \(action.definition.name)"))
+                        continue
+                    }
+                    actions.append(action)
+                }
+            }
+            guard let code, let name, let version, let runtime, let health else { return nil }
+            return SidecarManifest(code: code, name: name, version: version, runtime: runtime, health: health, configs: configs, actions: actions)
+        }
 
         func fail(_ field: String, _ reason: String) -> ManifestError {
             ManifestError(file: file, field: field.isEmpty ? "(document)" : field, reason: reason)
@@ -88,9 +145,8 @@ package enum ManifestLoader {
 
         func identifier(_ value: Any?, _ field: String) throws -> String {
             let text = try string(value, field)
-            let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-_."))
-            guard text.count <= 64, text.unicodeScalars.allSatisfy(allowed.contains) else {
-                throw fail(field, "use at most 64 letters, digits, '-', '_' or '.'")
+            guard Identifier.isValid(text) else {
+                throw fail(field, "use 1-64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit (\(Identifier.pattern))")
             }
             return text
         }
@@ -115,10 +171,21 @@ package enum ManifestLoader {
             }
             let items = try array(value, field)
             guard !items.isEmpty else { throw fail(field, "must name at least the program") }
-            return try items.enumerated().map { index, item in
+            let argv = try items.enumerated().map { index, item in
                 guard let text = item as? String else { throw fail("\(field)[\(index)]", "expected a string, got \(kind(item))") }
                 return text
             }
+            guard !argv[0].trimmingCharacters(in: .whitespaces).isEmpty else { throw fail("\(field)[0]", "must name the program") }
+            guard !argv[0].contains("${") else {
+                throw fail("\(field)[0]", "must name the program itself; a payload placeholder cannot choose what runs")
+            }
+            if let placeholder = argv.first(where: { $0.contains("${") }), let interpreter = ArgvPolicy.interpreter(before: placeholder, in: argv) {
+                throw fail(field, "passes a payload value to \(interpreter), a command interpreter: that is a shell by the back door. Run a program that takes the value as an argument")
+            }
+            for (index, argument) in argv.enumerated() where argument.contains("${") && !ArgvPolicy.isPlaceholder(argument) {
+                throw fail("\(field)[\(index)]", "a placeholder must be a whole argument, exactly ${payload.NAME}")
+            }
+            return argv
         }
 
         func timeout(_ object: [String: Any], _ field: String) throws -> Double {
@@ -167,38 +234,59 @@ package enum ManifestLoader {
             return ConfigItem(key: key, value: try json(raw, "\(field).value"))
         }
 
-        func action(_ value: Any?, _ field: String) throws -> SidecarManifest.Action {
-            let object = try self.object(value, field)
-            try only(object, ["name", "label", "description", "dangerLevel", "requiresConfirmation", "inputSchema", "timeoutSeconds", "argv"], at: field)
-            let name = try identifier(object["name"], "\(field).name")
+        /// One action; each of its fields is checked, and every problem recorded.
+        func actionItem(_ value: Any?, _ field: String) -> SidecarManifest.Action? {
+            guard let object = attempt({ try self.object(value, field) }) else { return nil }
+            _ = attempt {
+                try only(object, ["name", "label", "description", "dangerLevel", "requiresConfirmation", "inputSchema", "timeoutSeconds", "argv"], at: field)
+            }
+            let name = attempt { try identifier(object["name"], "\(field).name") }
             var danger = DangerLevel.low
             if let raw = object["dangerLevel"] {
-                let text = try string(raw, "\(field).dangerLevel")
-                guard let level = DangerLevel(rawValue: text.uppercased()) else {
-                    throw fail("\(field).dangerLevel", "must be LOW, MEDIUM, HIGH or CRITICAL, got \(text)")
+                _ = attempt {
+                    let text = try string(raw, "\(field).dangerLevel")
+                    guard let level = DangerLevel(rawValue: text.uppercased()) else {
+                        throw fail("\(field).dangerLevel", "must be LOW, MEDIUM, HIGH or CRITICAL, got \(text)")
+                    }
+                    danger = level
                 }
-                danger = level
             }
             var timeoutSeconds: Int?
             if object["timeoutSeconds"] != nil {
-                let seconds = try number(object["timeoutSeconds"], "\(field).timeoutSeconds")
-                guard seconds >= 1, seconds <= 86_400 else { throw fail("\(field).timeoutSeconds", "must be between 1 and 86400") }
-                timeoutSeconds = Int(seconds)
+                _ = attempt {
+                    let seconds = try number(object["timeoutSeconds"], "\(field).timeoutSeconds")
+                    guard seconds >= 1, seconds <= 86_400 else { throw fail("\(field).timeoutSeconds", "must be between 1 and 86400") }
+                    timeoutSeconds = Int(seconds)
+                }
             }
-            let schema = try object["inputSchema"].map { try json($0, "\(field).inputSchema") }
-            if let schema, case .object = schema {} else if schema != nil {
-                throw fail("\(field).inputSchema", "expected a JSON Schema object")
+            var schema: JSONValue?
+            if let raw = object["inputSchema"] {
+                schema = attempt {
+                    let value = try json(raw, "\(field).inputSchema")
+                    guard case .object = value else { throw fail("\(field).inputSchema", "expected a JSON Schema object") }
+                    return value
+                }
+                for problem in schema.map({ JSONSchemaValidator.unsupported(in: $0) }) ?? [] {
+                    errors.append(fail("\(field).inputSchema", problem))
+                }
             }
+            let label = attempt { try object["label"].map { try string($0, "\(field).label") } }
+            let description = attempt { try object["description"].map { try string($0, "\(field).description") } }
+            let confirm = attempt { try object["requiresConfirmation"].map { try bool($0, "\(field).requiresConfirmation") } }
+            let argv = attempt { try self.argv(object["argv"], "\(field).argv") }
+            if let argv {
+                var declared = Set<String>()
+                if case .object(let properties)? = schema?["properties"] { declared = Set(properties.keys) }
+                for (index, argument) in argv.enumerated() {
+                    guard let property = ArgvPolicy.placeholderName(argument), !declared.contains(property) else { continue }
+                    errors.append(fail("\(field).argv[\(index)]", "${payload.\(property)} names no property of inputSchema; declare it there so it is checked"))
+                }
+            }
+            guard let name, let argv, let label, let description, let confirm else { return nil }
             let definition = ActionDefinition(
-                name: name,
-                label: try object["label"].map { try string($0, "\(field).label") },
-                description: try object["description"].map { try string($0, "\(field).description") } ?? "",
-                dangerLevel: danger,
-                requiresConfirmation: try object["requiresConfirmation"].map { try bool($0, "\(field).requiresConfirmation") } ?? false,
-                inputSchema: schema,
-                timeoutSeconds: timeoutSeconds
-            )
-            return SidecarManifest.Action(definition: definition, argv: try argv(object["argv"], "\(field).argv"))
+                name: name, label: label, description: description ?? "", dangerLevel: danger, requiresConfirmation: confirm ?? false,
+                inputSchema: schema, timeoutSeconds: timeoutSeconds)
+            return SidecarManifest.Action(definition: definition, argv: argv)
         }
 
         func json(_ value: Any, _ field: String) throws -> JSONValue {

@@ -11,7 +11,11 @@ package enum Sidecar {
             .configs { manifest.configs }
         for action in manifest.actions {
             service = service.action(action.definition) { payload, context in
-                let argv = substitute(action.argv, payload: payload)
+                let argv: [String]
+                switch substitute(action.argv, payload: payload) {
+                case .success(let substituted): argv = substituted
+                case .failure(let refusal): return .failed(code: "bad_input", message: refusal.message)
+                }
                 let timeout = min(
                     Double(action.definition.timeoutSeconds ?? Int(defaultTimeoutSeconds)),
                     max(1, context.expiresAt.timeIntervalSinceNow)
@@ -29,18 +33,35 @@ package enum Sidecar {
         return service
     }
 
+    /// Why a payload could not be put into an action's arguments.
+    package struct Refusal: Error, Sendable, Hashable {
+        package var message: String
+    }
+
     /// Replaces whole-argument placeholders `${payload.NAME}` with the payload's value; there is no
-    /// shell, so a value can never become more than one argument.
-    package static func substitute(_ argv: [String], payload: JSONValue) -> [String] {
-        argv.map { argument in
-            guard argument.hasPrefix("${payload."), argument.hasSuffix("}") else { return argument }
-            let name = String(argument.dropFirst("${payload.".count).dropLast())
-            switch payload[name] {
-            case .string(let text): return text
-            case .some(let value): return value.compactText
-            case .none: return ""
+    /// shell, so a value can never become more than one argument. A value starting with `-` is
+    /// refused unless the manifest put `--` before it (``ArgvPolicy``).
+    package static func substitute(_ argv: [String], payload: JSONValue) -> Result<[String], Refusal> {
+        var out: [String] = []
+        var afterDoubleDash = false
+        for argument in argv {
+            if argument == "--" { afterDoubleDash = true }
+            guard let name = ArgvPolicy.placeholderName(argument) else {
+                out.append(argument)
+                continue
             }
+            let value: String
+            switch payload[name] {
+            case .string(let text): value = text
+            case .some(let other): value = other.compactText
+            case .none: value = ""
+            }
+            if let refusal = ArgvPolicy.refusal(value: value, name: name, afterDoubleDash: afterDoubleDash) {
+                return .failure(Refusal(message: refusal))
+            }
+            out.append(value)
         }
+        return .success(out)
     }
 
     package static func result(_ outcome: ProcessOutcome) -> ActionResult {

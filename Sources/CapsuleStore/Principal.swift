@@ -1,3 +1,4 @@
+import CapsuleProtocol
 import Foundation
 
 /// Someone holding an enrolled CURVE key: an agent, an internal service or an operator.
@@ -6,21 +7,8 @@ package struct Principal: Sendable, Hashable, Codable {
         case agent, service, `operator`
     }
 
-    /// Operator roles, weakest first.
-    package enum Role: String, Sendable, Hashable, Codable, CaseIterable, Comparable {
-        case viewer, `operator`, owner
-
-        package static func < (lhs: Role, rhs: Role) -> Bool {
-            allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
-        }
-    }
-
-    /// Administrative state of the key.
-    package enum State: String, Sendable, Hashable, Codable {
-        case active = "ACTIVE"
-        case disabled = "DISABLED"
-        case revoked = "REVOKED"
-    }
+    package typealias Role = OperatorRole
+    package typealias State = KeyState
 
     package var publicKey: String
     package var kind: Kind
@@ -44,6 +32,24 @@ package struct Principal: Sendable, Hashable, Codable {
         switch kind {
         case .agent, .service: identity
         case .operator: "operator:\(identity)"
+        }
+    }
+
+    /// How audit events name this principal as actor or subject: `agent:ID`, `operator:NAME`,
+    /// `internal:NAME` (docs/protocol.md §12, "Names in events").
+    package var auditName: String {
+        switch kind {
+        case .agent: "agent:\(identity)"
+        case .service: "internal:\(identity)"
+        case .operator: "operator:\(identity)"
+        }
+    }
+
+    /// The caller as the operation policy sees it.
+    package var caller: OperationPolicy.Caller {
+        switch kind {
+        case .operator: .operator(name: identity, role: role ?? .viewer)
+        case .service, .agent: .internalService(identity)
         }
     }
 }

@@ -1,4 +1,6 @@
-/// A storage failure with a stable code.
+import CapsuleProtocol
+
+/// A storage failure or refusal with a stable code.
 package struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
     package struct Code: RawRepresentable, Sendable, Hashable {
         package var rawValue: String
@@ -15,6 +17,7 @@ package struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
         package static let codeTaken = Code(rawValue: "agent_code_taken")
         package static let serviceOwned = Code(rawValue: "service_owned")
         package static let finalState = Code(rawValue: "final_state")
+        package static let badRequest = Code(rawValue: "bad_request")
     }
 
     package var code: Code
@@ -26,4 +29,7 @@ package struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     package var description: String { "\(code.rawValue): \(message)" }
+
+    /// The same refusal as a wire error.
+    package var body: ErrorBody { ErrorBody(ErrorBody.Code(rawValue: code.rawValue), message) }
 }

@@ -54,8 +54,14 @@ package final class LoopThread<Core: LoopCore>: Sendable {
         _ = withUnsafeBytes(of: &one) { Foundation.write(wakeFD, $0.baseAddress, 8) }
     }
 
-    /// Starts the thread and waits until it ends. Cancelling the calling task stops the loop.
+    /// Starts the thread and waits until it ends. Cancelling the calling task stops the loop. A loop
+    /// runs once: a second call throws ``ZMQError`` (`EALREADY`) instead of starting a second thread.
     package func run() async throws {
+        let first = state.withLock { state in
+            defer { state.started = true }
+            return !state.started
+        }
+        guard first else { throw ZMQError(code: EALREADY, operation: "LoopThread.run: \(name) already ran") }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let thread = Thread { [self] in
@@ -87,6 +93,7 @@ package final class LoopThread<Core: LoopCore>: Sendable {
                 return (jobs, state.stopRequested)
             }
             for job in jobs { job(core) }
+            if !jobs.isEmpty { poll.endTurn() }
             if stopping { return }
             if try poll.turn(wakeFD: wakeFD, maxWaitMilliseconds: 250) {
                 var counter: UInt64 = 0

@@ -16,6 +16,7 @@ package final class PollLoop {
 
     private var registrations: [Registration] = []
     private var timers: [Timer] = []
+    private var turnEnds: [() -> Void] = []
     /// The poll items, built once and again only after a registration (not on every turn).
     private var poller = ZMQPoller()
     private var wakeIndex = -1
@@ -37,7 +38,19 @@ package final class PollLoop {
         timers.append(Timer(interval: interval, due: clock.now.advanced(by: interval), body: body))
     }
 
-    /// One turn: poll sockets and the wake descriptor, run handlers, then due timers.
+    /// Calls `body` on this thread at the end of every turn, after handlers and timers: the place to
+    /// commit what the turn wrote (group commit) and send what waited for that.
+    package func atEndOfTurn(_ body: @escaping () -> Void) {
+        turnEnds.append(body)
+    }
+
+    /// Runs the end-of-turn hooks now (also called by ``LoopThread`` after posted jobs).
+    package func endTurn() {
+        for body in turnEnds { body() }
+    }
+
+    /// One turn: poll sockets and the wake descriptor, run handlers, then due timers, then the
+    /// end-of-turn hooks.
     /// Returns whether the wake descriptor was signalled.
     func turn(wakeFD: Int32, maxWaitMilliseconds: Int) throws(ZMQError) -> Bool {
         if wakeIndex < 0 {
@@ -63,6 +76,7 @@ package final class PollLoop {
             timers[index].due = after.advanced(by: timers[index].interval)
             timers[index].body()
         }
+        endTurn()
         return poller.isReadable(polled)
     }
 }

@@ -103,6 +103,10 @@ package final class ZMQSocket {
         if let v = options.maxMessageSize { try setOption(ZMQ_MAXMSGSIZE, v) }
         if let v = options.routerMandatory { try setOption(ZMQ_ROUTER_MANDATORY, Int32(v ? 1 : 0)) }
         if let v = options.routerHandover { try setOption(ZMQ_ROUTER_HANDOVER, Int32(v ? 1 : 0)) }
+        if let v = options.tcpKeepalive { try setOption(ZMQ_TCP_KEEPALIVE, Int32(v ? 1 : 0)) }
+        if let v = options.tcpKeepaliveIdle { try setOption(ZMQ_TCP_KEEPALIVE_IDLE, v) }
+        if let v = options.tcpKeepaliveInterval { try setOption(ZMQ_TCP_KEEPALIVE_INTVL, v) }
+        if let v = options.tcpKeepaliveCount { try setOption(ZMQ_TCP_KEEPALIVE_CNT, v) }
     }
 
     // MARK: CURVE
@@ -149,10 +153,26 @@ package final class ZMQSocket {
         return true
     }
 
+    /// Receives up to `budget` waiting messages and hands each to `body`, so one busy socket cannot
+    /// keep a loop from its other sockets. Returns how many it took.
+    @discardableResult
+    package func drain(budget: Int, maxFrames: Int = 4, maxBytes: Int, _ body: (ZMQMessage) -> Void) -> Int {
+        var taken = 0
+        while taken < budget, let message = try? receive(maxFrames: maxFrames, maxBytes: maxBytes) {
+            taken += 1
+            body(message)
+        }
+        return taken
+    }
+
+    /// Frames up to this size survive in an oversized message.
+    package static let keptFrameBytes = 4_352
+
     /// Receives one multipart message without blocking; returns nil when none is waiting.
     ///
     /// A message with more than `maxFrames` frames or more than `maxBytes` bytes in total is drained
-    /// and returned with `oversized` set and no frame data, so the caller can count and drop it.
+    /// and returned with `oversized` set; only its small frames (at most ``keptFrameBytes``) keep
+    /// their data, so the caller can count it, drop it, and still answer its header.
     package func receive(maxFrames: Int = 16, maxBytes: Int = 1 << 20) throws(ZMQError) -> ZMQMessage? {
         let handle = try live("receive")
         var frames: [Data] = []
@@ -178,14 +198,16 @@ package final class ZMQSocket {
             let size = zmq_msg_size(&msg)
             total += size
             if frames.count >= maxFrames || total > maxBytes { oversized = true }
-            if !oversized, let data = zmq_msg_data(&msg) {
+            // Small frames are kept even in an oversized message (a routing id, a header), so the
+            // receiver can still answer it with an error; large ones are dropped unread.
+            if frames.count < maxFrames + 1, size <= Self.keptFrameBytes || !oversized, let data = zmq_msg_data(&msg) {
                 frames.append(Data(bytes: data, count: size))
-            } else if !oversized {
+            } else if frames.count < maxFrames + 1 {
                 frames.append(Data())
             }
             if zmq_msg_more(&msg) == 0 { break }
         }
-        if oversized { frames = [] }
+        if oversized { frames = frames.map { $0.count <= Self.keptFrameBytes ? $0 : Data() } }
         return ZMQMessage(frames: frames, userId: userId, sourceFD: sourceFD, oversized: oversized, byteCount: total)
     }
 }

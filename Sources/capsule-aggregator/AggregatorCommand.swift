@@ -2,6 +2,7 @@ import ArgumentParser
 import CapsuleAggregator
 import Foundation
 import CapsuleDomain
+import CapsuleDaemon
 import CapsuleRuntime
 import Logging
 import ServiceLifecycle

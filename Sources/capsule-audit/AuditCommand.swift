@@ -1,5 +1,6 @@
 import ArgumentParser
 import CapsuleAudit
+import CapsuleDaemon
 import CapsuleRuntime
 import Foundation
 import Logging

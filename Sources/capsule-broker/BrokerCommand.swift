@@ -1,6 +1,7 @@
 import ArgumentParser
 import CapsuleBroker
 import CapsuleDomain
+import CapsuleDaemon
 import CapsuleRuntime
 import Logging
 import ServiceLifecycle

@@ -63,7 +63,7 @@ enum FuzzInput {
             "beacon": encode(WireCodec.encode(topic: Topic.beacon("aggregator"), header: header(.beacon, sender: "aggregator"),
                                               body: Beacon(publisher: "aggregator", lastSeq: 9))),
             "hello": encode(WireCodec.encode(header: header(.agentHello), body: AgentHello(agentCode: "fuzz", services: ["svc-mine"], manifestDigest: "0", software: "x", enrollmentToken: "cap_x"))),
-            "result": encode(WireCodec.encode(header: header(.commandResult), body: CommandResult(commandId: "cmd_1", success: false, error: ErrorBody(code: "e", message: "m")))),
+            "result": encode(WireCodec.encode(header: header(.commandResult), body: CommandResult(commandId: "cmd_1", success: false, error: ErrorBody(.internal, "m")))),
             "request": encode(WireCodec.encode(header: header(.request), body: Request(service: "broker", op: "command.create",
                 params: .object(["schema": .object(["type": .string("object"), "required": .array([.string("a")])]), "a": .number(1)])))),
         ]
@@ -73,8 +73,8 @@ enum FuzzInput {
     static func run(_ bytes: [UInt8]) {
         let frames = frames(bytes)
         // The broker's ingest path, as an agent and as an internal service.
-        _ = IngestGate.check(frames: frames, principal: agent, owner: { owners[$0] })
-        _ = IngestGate.check(frames: frames, principal: service, owner: { owners[$0] })
+        _ = IngestGate.check(frames: frames, principal: agent)
+        _ = IngestGate.check(frames: frames, principal: service)
         // The router path: header and body of every request-reply type.
         if let message = try? WireCodec.decode(frames, hasTopic: false) {
             switch message.header.type {
@@ -91,9 +91,18 @@ enum FuzzInput {
             default: break
             }
         }
-        if let value = try? JSONValue.parse(String(decoding: bytes, as: UTF8.self)) {
+        let text = String(decoding: bytes, as: UTF8.self)
+        if let value = try? JSONValue.parse(text) {
             _ = Redactor.redact(value)
+            _ = SafeText.clean(value)
+            var event = AuditEvent(publisher: "broker", seq: 1, at: Date(), action: text, subject: text, actor: text, reason: text, details: value)
+            event.bound()
         }
+        // Identifiers, free text and page cursors come straight from peers.
+        _ = Identifier.isValid(text)
+        _ = SafeText.clean(text, limit: 64)
+        _ = try? PageCursor.decode(text, query: "", count: 1)
+        _ = try? PageCursor.decode(text, query: "x", count: 2)
     }
 }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CapsuleCTL
+import CapsuleDaemon
 import CapsuleRuntime
 
 CapsuleCTLCommand.mainWithConfig(sharedOptions: CTLOptions.self)

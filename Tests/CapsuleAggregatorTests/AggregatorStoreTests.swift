@@ -1,6 +1,7 @@
 import CapsuleAggregator
 import CapsuleDomain
 import CapsuleProtocol
+import CapsuleStore
 import Foundation
 import GRDB
 import Testing
@@ -13,19 +14,35 @@ func withTemporaryDirectory<T>(_ body: (URL) throws -> T) throws -> T {
     return try body(url)
 }
 
+/// Saves the board's dirty state and journals `transitions`, in one transaction, as the aggregator does.
+@discardableResult
+func commit(_ store: AggregatorStore, _ journal: EventJournal, _ board: inout StatusBoard, _ transitions: [Transition]) throws -> [AuditEvent] {
+    let agents = Dictionary(uniqueKeysWithValues: board.dirtyAgents.map { ($0, board.agents[$0]) })
+    let services = Dictionary(uniqueKeysWithValues: board.dirtyServices.map { ($0, board.services[$0]) })
+    let manifests = board.dirtyManifests
+    board.clearDirty()
+    return try store.pool.write { db in
+        try AggregatorStore.save(db, agents: agents, services: services, manifestChanged: manifests)
+        return try transitions.map { transition in
+            try journal.append(db, AuditEvent(publisher: "", seq: 0, at: transition.at, action: "\(transition.kind.rawValue).transition",
+                                              subject: transition.subject, actor: "system", from: transition.from, to: transition.to,
+                                              reason: transition.reason))
+        }
+    }
+}
+
 struct AggregatorStoreTests {
     @Test func commitThenLoadRebuildsTheSameBoard() throws {
         try withTemporaryDirectory { dir in
             let store = try AggregatorStore(url: dir.appendingPathComponent("aggregator.sqlite"))
+            let journal = try EventJournal(publisher: AggregatorStore.publisher, pool: store.pool)
 
             var board = StatusBoard(thresholds: boardThresholds)
-            var transitions = board.apply(heartbeat([sample("api", .up), sample("worker", .down, details: .object(["n": .number(1)]))]), now: t0)
+            let manifest = ServiceManifest(code: "api", name: "API", version: "1", runtime: "swift")
+            var transitions = board.apply(ServiceReport(agentId: "agt_1", agentCode: "edge-1", services: [manifest]), now: t0)
+            transitions += board.apply(heartbeat([sample("api", .up)]), now: t0)
             transitions += board.sweep(now: at(3.5))
-            let events = try store.commit(
-                agents: board.dirtyAgents.compactMap { board.agents[$0] },
-                services: board.dirtyServices.compactMap { board.services[$0] },
-                transitions: transitions)
-            board.clearDirty()
+            let events = try commit(store, journal, &board, transitions)
 
             #expect(events.count == transitions.count)
             #expect(events.map(\.seq) == Array(1...UInt64(transitions.count)))
@@ -34,28 +51,28 @@ struct AggregatorStoreTests {
             #expect(events.map(\.subject) == transitions.map(\.subject))
             #expect(events.map(\.to) == transitions.map(\.to))
             #expect(events.last?.reason == "no heartbeat for 3 s")
-            #expect(try store.journalLastSeq() == UInt64(transitions.count))
-            #expect(try store.journalEvents(after: 0, limit: 100) == events)
 
             // Simulated restart: a new store on the same file, a board rebuilt from it.
             let reopened = try AggregatorStore(url: dir.appendingPathComponent("aggregator.sqlite"))
             let loaded = try reopened.load()
             var rebuilt = StatusBoard(thresholds: boardThresholds, agents: loaded.agents, services: loaded.services)
             #expect(rebuilt.agents == board.agents)
-            #expect(rebuilt.services == board.services)
+            #expect(rebuilt.services == board.services, "the manifest, stored apart, comes back with the state")
             #expect(rebuilt.sweep(now: at(3.5)).isEmpty, "a restart neither replays nor invents transitions")
             #expect(changes(rebuilt.sweep(now: at(5))) == changes(board.sweep(now: at(5))))
+            #expect(try EventJournal(publisher: AggregatorStore.publisher, pool: reopened.pool).lastSeq == UInt64(transitions.count))
         }
     }
 
     @Test func commitReplacesStateAndContinuesTheSequence() throws {
         try withTemporaryDirectory { dir in
             let store = try AggregatorStore(url: dir.appendingPathComponent("a.sqlite"))
+            let journal = try EventJournal(publisher: AggregatorStore.publisher, pool: store.pool)
             var board = StatusBoard(thresholds: boardThresholds)
             let first = board.apply(heartbeat([sample("api", .up)]), now: t0)
-            _ = try store.commit(agents: Array(board.agents.values), services: Array(board.services.values), transitions: first)
+            try commit(store, journal, &board, first)
             let second = board.apply(heartbeat([sample("api", .down)]), now: at(1))
-            let events = try store.commit(agents: Array(board.agents.values), services: Array(board.services.values), transitions: second)
+            let events = try commit(store, journal, &board, second)
             #expect(events.map(\.seq) == [3])
             #expect(events.first?.from == "HEALTHY")
             #expect(events.first?.to == "UNHEALTHY")
@@ -68,22 +85,15 @@ struct AggregatorStoreTests {
         }
     }
 
-    @Test func pruneKeepsTheNewestEventSoTheSequenceNeverRestarts() throws {
+    @Test func aForgottenServiceIsDeleted() throws {
         try withTemporaryDirectory { dir in
             let store = try AggregatorStore(url: dir.appendingPathComponent("a.sqlite"))
+            let journal = try EventJournal(publisher: AggregatorStore.publisher, pool: store.pool)
             var board = StatusBoard(thresholds: boardThresholds)
-            let transitions = board.apply(heartbeat([sample("a", .up), sample("b", .up), sample("c", .up)]), now: t0)
-            _ = try store.commit(agents: [], services: [], transitions: transitions)
-            #expect(try store.journalLastSeq() == 4)
-
-            try store.pruneJournal(upTo: 2)
-            #expect(try store.journalEvents(after: 0, limit: 100).map(\.seq) == [3, 4])
-            try store.pruneJournal(upTo: 100)
-            #expect(try store.journalEvents(after: 0, limit: 100).map(\.seq) == [4])
-            #expect(try store.journalLastSeq() == 4)
-
-            let next = try store.commit(agents: [], services: [], transitions: board.sweep(now: at(5)))
-            #expect(next.first?.seq == 5)
+            try commit(store, journal, &board, board.apply(heartbeat([sample("api", .up), sample("db", .up)]), now: t0))
+            board.forget(service: "db")
+            try commit(store, journal, &board, [])
+            #expect(try store.load().services.map(\.code) == ["api"])
         }
     }
 
@@ -92,8 +102,12 @@ struct AggregatorStoreTests {
             let url = dir.appendingPathComponent("old.sqlite")
             let queue = try DatabaseQueue(path: url.path)
             try AggregatorStore.migrator.migrate(queue, upTo: "v1")
+            let old = ServiceState(code: "api", agentId: "agt_1", manifest: ServiceManifest(code: "api", name: "API", version: "7", runtime: "go"),
+                                   status: .healthy, reason: "health UP")
             try queue.write { db in
                 try db.execute(sql: "INSERT INTO agent_state (agentId, state) VALUES ('agt_x', 'not json')")
+                try db.execute(sql: "INSERT INTO service_state (code, state) VALUES ('api', ?)",
+                               arguments: [String(decoding: WireCodec.json(old), as: UTF8.self)])
             }
             try queue.close()
 
@@ -108,8 +122,9 @@ struct AggregatorStoreTests {
             #expect(schema.missing.isEmpty, "missing tables: \(schema.missing)")
             #expect(schema.completed)
             #expect(schema.applied == Set(AggregatorStore.migrator.migrations))
-            // A row that does not decode is skipped, not fatal.
+            // A row that does not decode is skipped, not fatal; a v1 manifest moved to its own table.
             #expect(try store.load().agents.isEmpty)
+            #expect(try store.load().services.first?.manifest?.version == "7")
         }
     }
 }

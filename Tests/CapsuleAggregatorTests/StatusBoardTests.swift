@@ -118,7 +118,7 @@ struct StatusBoardTests {
         #expect(board.agents["agt_1"]?.status == .online, "a stale agent is still ONLINE")
 
         #expect(board.sweep(now: at(4)).isEmpty, "no duplicate STALE")
-        #expect(board.services["api"]?.reason == "no heartbeat for 4 s", "the reason is refreshed without a transition")
+        #expect(board.row("api", now: at(4))?.reason == "no heartbeat for 4 s", "the reason shown is current without a transition")
 
         let offline = board.sweep(now: at(5))
         #expect(changes(offline) == [
@@ -273,12 +273,39 @@ struct StatusBoardTests {
         #expect(board.services["api"]?.status == .healthy)
     }
 
-    @Test func aServiceMovingToAnotherAgentFollowsIt() {
+    /// A service moves only with a report the broker accepted (an owner's re-enrolment, a forgotten
+    /// code claimed again); a heartbeat naming another agent's service is ignored.
+    @Test func aServiceMovesWithAReportNotWithAHeartbeat() {
         var board = StatusBoard(thresholds: boardThresholds)
         _ = board.apply(heartbeat("agt_1", code: "edge-1", [sample("api", .up)]), now: t0)
-        _ = board.apply(heartbeat("agt_2", code: "edge-2", [sample("api", .up)]), now: at(1))
+        #expect(board.apply(heartbeat("agt_2", code: "edge-2", [sample("api", .down)]), now: at(1)).map(\.subject) == ["agent:agt_2"])
+        #expect(board.services["api"]?.agentId == "agt_1")
+        #expect(board.services["api"]?.health?.status == .up, "agt_2 cannot speak for agt_1's service")
+        #expect(board.undeclared == 1)
+
+        _ = board.apply(ServiceReport(agentId: "agt_2", agentCode: "edge-2",
+                                      services: [ServiceManifest(code: "api", name: "API", version: "1", runtime: "go")]), now: at(1.5))
         #expect(board.services["api"]?.agentId == "agt_2")
         #expect(board.agents["agt_2"]?.services == ["api"])
+        #expect(board.agents["agt_1"]?.services == [])
+    }
+
+    /// Design §5: an agent speaks only for the services it declared, up to a cap.
+    @Test func heartbeatsSpeakOnlyForDeclaredServicesUpToACap() {
+        var board = StatusBoard(thresholds: boardThresholds)
+        let many = (0..<2_500).map { sample("svc-\($0)", .up) }
+        _ = board.apply(heartbeat(many), now: t0)
+        #expect(board.services.count == StatusBoard.maxServicesPerAgent, "before any report, at most the cap")
+        #expect(board.undeclared == 2_500 - StatusBoard.maxServicesPerAgent)
+
+        var declared = StatusBoard(thresholds: boardThresholds)
+        _ = declared.apply(ServiceReport(agentId: "agt_1", agentCode: "edge-1",
+                                         services: [ServiceManifest(code: "api", name: "API", version: "1", runtime: "go")]), now: t0)
+        _ = declared.apply(heartbeat([sample("api", .up), sample("intruder", .up)]), now: at(1))
+        #expect(declared.services.keys.sorted() == ["api"], "a report declares the services; others are ignored")
+        #expect(declared.undeclared == 1)
+        #expect(declared.summary.services["HEALTHY"] == 1)
+        #expect(declared.summary.totalServices == 1)
     }
 
     @Test func sweepCoversEveryAgentInAStableOrder() {
@@ -341,6 +368,8 @@ struct StatusBoardOwnershipTests {
     func movedServiceIsNotJudgedByItsFormerAgent() {
         var board = StatusBoard(thresholds: boardThresholds)
         _ = board.apply(heartbeat("agt_1", code: "edge-1", [sample("api", .up)]), now: t0)
+        _ = board.apply(ServiceReport(agentId: "agt_2", agentCode: "edge-2",
+                                      services: [ServiceManifest(code: "api", name: "API", version: "1", runtime: "go")]), now: at(1))
         _ = board.apply(heartbeat("agt_2", code: "edge-2", [sample("api", .up)]), now: at(1))
         // agt_1 goes quiet; agt_2 keeps heartbeating with api UP.
         for second in 2...5 {

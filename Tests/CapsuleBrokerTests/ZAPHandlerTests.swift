@@ -1,4 +1,5 @@
 @testable import CapsuleBroker
+import CapsuleProtocol
 import CapsuleStore
 import Foundation
 import Testing
@@ -96,57 +97,5 @@ struct ZAPHandlerTests {
         let decision = ZAPHandler.decide(mechanism: "CURVE", domain: "router", publicKey: key, principal: nil)
         #expect(decision.status == "200")
         #expect(decision.userId == key)
-    }
-}
-
-struct BrokerPolicyTests {
-    static let table: [(service: String, op: String, role: Principal.Role)] = [
-        // Reads are open to every operator.
-        ("broker", "command.get", .viewer),
-        ("broker", "command.list", .viewer),
-        ("broker", "broker.stats", .viewer),
-        ("broker", "journal.replay", .viewer),
-        ("aggregator", "status", .viewer),
-        ("aggregator", "agents", .viewer),
-        ("aggregator", "service.show", .viewer),
-        ("audit", "query", .viewer),
-        // Commands need an operator.
-        ("broker", "command.create", .operator),
-        ("broker", "command.cancel", .operator),
-        // Enrolment and agent administration need an operator.
-        ("broker", "token.create", .operator),
-        ("broker", "token.revoke", .operator),
-        ("broker", "agent.disable", .operator),
-        ("broker", "agent.enable", .operator),
-        ("broker", "agent.revoke", .operator),
-        // Managing operators needs the owner.
-        ("broker", "operator.add", .owner),
-        ("broker", "operator.remove", .owner),
-        // The same op names on another service are not privileged.
-        ("aggregator", "command.create", .viewer),
-        ("audit", "operator.add", .viewer),
-    ]
-
-    @Test(arguments: table.indices)
-    func requiredRole(_ index: Int) {
-        let row = Self.table[index]
-        #expect(BrokerPolicy.requiredRole(service: row.service, op: row.op) == row.role, "\(row.service) \(row.op)")
-    }
-
-    @Test func rolesAreOrderedWeakestFirst() {
-        #expect(Principal.Role.viewer < .operator)
-        #expect(Principal.Role.operator < .owner)
-        #expect(Principal.Role.allCases.sorted() == [.viewer, .operator, .owner])
-        #expect(!(Principal.Role.owner < .owner))
-    }
-
-    /// A role may perform an op exactly when it is at least the required one (as the broker checks).
-    @Test func onlyOwnersManageOperators() {
-        let allowed = Principal.Role.allCases.filter { $0 >= BrokerPolicy.requiredRole(service: "broker", op: "operator.add") }
-        #expect(allowed == [.owner])
-        let mayCreate = Principal.Role.allCases.filter { $0 >= BrokerPolicy.requiredRole(service: "broker", op: "command.create") }
-        #expect(mayCreate == [.operator, .owner])
-        let mayRead = Principal.Role.allCases.filter { $0 >= BrokerPolicy.requiredRole(service: "broker", op: "command.list") }
-        #expect(mayRead == Principal.Role.allCases)
     }
 }

@@ -23,7 +23,8 @@ final class Cluster: @unchecked Sendable {
         for process in processes.values where process.isRunning {
             kill(process.processIdentifier, SIGKILL)
         }
-        try? FileManager.default.removeItem(at: home)
+        // CAPSULE_E2E_KEEP=1 keeps the home (logs, databases) for a look after a failure.
+        if ProcessInfo.processInfo.environment["CAPSULE_E2E_KEEP"] == nil { try? FileManager.default.removeItem(at: home) }
     }
 
     /// The directory holding the built executables (next to the test bundle).
@@ -51,7 +52,8 @@ final class Cluster: @unchecked Sendable {
         env["CAPSULE_HOME"] = home.path
         for (key, value) in environment { env[key] = value }
         process.environment = env
-        _ = FileManager.default.createFile(atPath: log(name).path, contents: nil)
+        // A restarted process appends to the same log, so a run's whole story stays in one file.
+        if !FileManager.default.fileExists(atPath: log(name).path) { _ = FileManager.default.createFile(atPath: log(name).path, contents: nil) }
         let handle = try FileHandle(forWritingTo: log(name))
         handle.seekToEndOfFile()
         process.standardOutput = handle
@@ -164,12 +166,22 @@ final class Cluster: @unchecked Sendable {
                          stderr: String(decoding: stderr, as: UTF8.self))
     }
 
+    /// capsulectl's JSON: ISO 8601 dates with milliseconds.
+    static let ctlDecoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let text = try decoder.singleValueContainer().decode(String.self)
+            if let date = try? Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true)) { return date }
+            if let date = try? Date(text, strategy: .iso8601) { return date }
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not an ISO 8601 date: \(text)"))
+        }
+        return decoder
+    }()
+
     func ctlJSON<T: Decodable>(_ type: T.Type, _ arguments: [String]) throws -> T? {
         let result = try ctl(arguments + ["--json"])
         guard result.exitCode == 0 else { return nil }
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        return try? decoder.decode(T.self, from: Data(result.stdout.utf8))
+        return try? Self.ctlDecoder.decode(T.self, from: Data(result.stdout.utf8))
     }
 
     func status(of code: String) throws -> ServiceStatusRow? {
@@ -183,10 +195,8 @@ final class Cluster: @unchecked Sendable {
         if let action { args += ["--action", action] }
         let result = try ctl(args + ["--json"])
         guard result.exitCode == 0 else { return [] }
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        return result.stdout.split(separator: "\n").compactMap { try? decoder.decode(AuditRecord.self, from: Data($0.utf8)) }
-            .sorted { $0.id < $1.id }.map(\.event)
+        let records = (try? Self.ctlDecoder.decode([AuditRecord].self, from: Data(result.stdout.utf8))) ?? []
+        return records.sorted { $0.id < $1.id }.map(\.event)
     }
 
     /// Polls `condition` every 200 ms for at most `seconds`; records a failure with the logs if it never holds.

@@ -30,7 +30,14 @@ struct FaultEndToEndTests {
             codes = (0..<services).map { "storm-\($0)" }
             try peer.openPublisher()
             let manifests = codes.map { ServiceManifest(code: $0, name: $0, version: "1", runtime: "raw") }
-            try peer.publish(topic: Topic.report(agentId), .serviceReport, ServiceReport(agentId: agentId, agentCode: "storm", services: manifests))
+            // The storm counts only once the aggregator holds the report (its SUB is subscribed): a PUB
+            // drops what it sends before that, so the first rounds would go uncounted.
+            let report = ServiceReport(agentId: agentId, agentCode: "storm", services: manifests)
+            try cluster.waitFor("the aggregator to hold the storm's \(services) services") {
+                try peer.publish(topic: Topic.report(report.agentId), .serviceReport, report)
+                let summary = try cluster.ctlJSON(StatusSummary.self, ["status", "--summary"])
+                return (summary?.totalServices ?? 0) >= services
+            }
         }
 
         /// One heartbeat that flips every service (UP on even rounds, DEGRADED on odd ones).
@@ -61,8 +68,12 @@ struct FaultEndToEndTests {
 
     /// Events the publisher journalled vs what the audit store holds for it.
     static func counts(_ cluster: Cluster, publisher: String) throws -> Counts {
+        // The journal's position: its newest row, or what it remembers after pruning every row.
         let sent = try read(cluster.home.appendingPathComponent("data/\(publisher).sqlite")) { db in
-            try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM journal") ?? 0
+            let newest = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM journal") ?? 0
+            let pruned = try db.tableExists("journal_meta")
+                ? Int(try String.fetchOne(db, sql: "SELECT value FROM journal_meta WHERE key = 'lastSeq'") ?? "0") ?? 0 : 0
+            return max(newest, pruned)
         }
         let audit = cluster.home.appendingPathComponent("data/audit.sqlite")
         guard FileManager.default.fileExists(atPath: audit.path) else { return Counts(sent: sent, stored: 0, distinct: 0, minSeq: 0, maxSeq: 0) }
@@ -174,8 +185,7 @@ struct FaultEndToEndTests {
             try cluster.startWithDemoService(extra: ["--executions-file", executions.path])
 
             var ids: [String] = []
-            let decoder = JSONDecoder()
-            decoder.dateDecodingStrategy = .iso8601
+            let decoder = Cluster.ctlDecoder
             for _ in 0..<12 {
                 let created = try cluster.ctl(["action", "run", "billing-bridge", "slow-task", "--payload", #"{"ms":1500}"#, "--no-wait", "--json"])
                 #expect(created.exitCode == 0, "\(created.stderr)")

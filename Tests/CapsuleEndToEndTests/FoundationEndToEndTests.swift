@@ -68,8 +68,7 @@ struct FoundationEndToEndTests {
             #expect(run.stdout.contains("SUCCEEDED"))
             #expect(run.stdout.contains("cache flushed"))
             let json = try cluster.ctl(["action", "run", "billing-bridge", "flush-cache", "--json"])
-            let decoder = JSONDecoder()
-            decoder.dateDecodingStrategy = .iso8601
+            let decoder = Cluster.ctlDecoder
             let record = try decoder.decode(CommandRecord.self, from: Data(json.stdout.utf8))
             #expect(record.status == .succeeded)
             #expect(record.data?["flushes"] == .number(2))
@@ -82,13 +81,13 @@ struct FoundationEndToEndTests {
             // Unknown action: one line, non-zero, names the actions that exist.
             let unknown = try cluster.ctl(["action", "run", "billing-bridge", "reboot-the-world"])
             #expect(unknown.exitCode != 0)
-            #expect(unknown.stderr.contains("has no action reboot-the-world"))
+            #expect(unknown.stderr.contains("has no action \"reboot-the-world\""))
             #expect(unknown.stderr.split(separator: "\n").count == 1)
 
             // Unknown service.
             let noService = try cluster.ctl(["action", "run", "no-such-service", "flush-cache"])
             #expect(noService.exitCode != 0)
-            #expect(noService.stderr.contains("no service named no-such-service"))
+            #expect(noService.stderr.contains("no service named \"no-such-service\""))
 
             // Confirmation required: refused before anything is created.
             let before = try cluster.ctlJSON([CommandRecord].self, ["commands"])?.count ?? -1
@@ -125,12 +124,14 @@ struct FoundationEndToEndTests {
             #expect(csv.count - 1 == (try cluster.audit()).count)
             let jsonExport = try cluster.ctl(["audit", "export", "--format", "json", "--action", "command.succeeded"])
             #expect(try JSONValue.parse(jsonExport.stdout) != .null)
-            let backupFile = cluster.home.appendingPathComponent("audit-backup.sqlite").path
-            let backup = try cluster.ctl(["backup", backupFile])
+            // Backups go only into the audit writer's backup folder, mode 0600, never over a file.
+            let backupFile = cluster.home.appendingPathComponent("backups/audit-backup.sqlite").path
+            let backup = try cluster.ctl(["backup", "audit-backup.sqlite"])
             #expect(backup.exitCode == 0, "\(backup.stderr)")
             let header = try FileHandle(forReadingFrom: URL(fileURLWithPath: backupFile)).readData(ofLength: 16)
             #expect(String(decoding: header, as: UTF8.self).hasPrefix("SQLite format 3"))
-            #expect(try cluster.ctl(["backup", backupFile]).exitCode != 0, "a backup never overwrites a file")
+            #expect((try FileManager.default.attributesOfItem(atPath: backupFile)[.posixPermissions] as? Int) == 0o600)
+            #expect(try cluster.ctl(["backup", "audit-backup.sqlite"]).exitCode != 0, "a backup never overwrites a file")
 
             // Unknown flags and statuses are refused by the CLI itself.
             let badFlag = try cluster.ctl(["status", "--frobnicate"])

@@ -14,7 +14,7 @@ struct SecurityEndToEndTests {
     }
 
     private func errorCode(_ result: Result<String, ErrorBody>) -> String? {
-        if case .failure(let error) = result { return error.code }
+        if case .failure(let error) = result { return error.code.rawValue }
         return nil
     }
 
@@ -128,7 +128,7 @@ struct SecurityEndToEndTests {
             peer.sender = agentId
             try cluster.waitFor("agent_token.rejected audited") {
                 try cluster.audit(action: "agent_token.rejected").contains {
-                    $0.details?["claimed"] == .string("agt_somebodyelse") && $0.details?["actual"] == .string(agentId)
+                    $0.details?["claimed"] == .string("agt_somebodyelse") && $0.details?["actual"] == .string("agent:\(agentId)")
                 }
             }
 
@@ -271,7 +271,7 @@ struct SecurityEndToEndTests {
             try flood.openPublisher()
             for _ in 0..<500 { try flood.heartbeat(agentId: floodId, code: "flood", services: []) }
             try cluster.waitFor("throttling audited") {
-                try cluster.audit(action: "peer.throttled").contains { $0.subject == floodId }
+                try cluster.audit(action: "peer.throttled").contains { $0.subject == "agent:\(floodId)" }
             }
             // The well-behaved agent keeps its status while the flood goes on.
             for _ in 0..<10 {
@@ -279,7 +279,8 @@ struct SecurityEndToEndTests {
                 Thread.sleep(forTimeInterval: 0.2)
             }
             #expect(try cluster.status(of: "billing-bridge")?.status == "HEALTHY")
-            #expect(try cluster.audit(action: "peer.throttled").filter { $0.subject == floodId }.count == 1, "throttling is audited at most once a minute")
+            #expect(try cluster.audit(action: "peer.throttled").filter { $0.subject == "agent:\(floodId)" }.count == 1,
+                    "throttling is audited once per key per minute, with a count")
         }
     }
 }

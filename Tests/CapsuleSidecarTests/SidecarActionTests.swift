@@ -8,7 +8,20 @@ struct SidecarActionTests {
     @Test func placeholdersBecomeSingleArgumentsNeverShellWords() {
         let argv = Sidecar.substitute(["/bin/echo", "${payload.name}", "--n", "${payload.count}", "${payload.missing}"],
                                       payload: .object(["name": .string("a; rm -rf /"), "count": .number(3)]))
-        #expect(argv == ["/bin/echo", "a; rm -rf /", "--n", "3", ""])
+        #expect(argv == .success(["/bin/echo", "a; rm -rf /", "--n", "3", ""]))
+    }
+
+    /// A value that starts with `-` could be read as an option; only after `--` is it taken as is.
+    @Test func aValueThatLooksLikeAnOptionIsRefusedUnlessAfterDoubleDash() {
+        let refused = Sidecar.substitute(["/usr/bin/rm", "${payload.file}"], payload: .object(["file": .string("-rf")]))
+        guard case .failure(let refusal) = refused else {
+            Issue.record("-rf must not reach rm as an option")
+            return
+        }
+        #expect(refusal.message.contains("starts with '-'"))
+        #expect(refusal.message.contains("\"--\""))
+        let taken = Sidecar.substitute(["/usr/bin/rm", "--", "${payload.file}"], payload: .object(["file": .string("-rf")]))
+        #expect(taken == .success(["/usr/bin/rm", "--", "-rf"]))
     }
 
     @Test func runsArgvAndMapsTheOutcome() async {

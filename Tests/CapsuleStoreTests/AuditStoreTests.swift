@@ -215,7 +215,7 @@ struct AuditStoreMigrationTests {
             let store = try AuditStore(url: url)
             let schema = try store.pool.read { db in
                 (
-                    missing: try ["audit_event", "publisher_cursor"].filter { try !db.tableExists($0) },
+                    missing: try ["audit_event", "journal_cursor"].filter { try !db.tableExists($0) },
                     completed: try AuditStore.migrator.hasCompletedMigrations(db),
                     applied: try AuditStore.migrator.appliedIdentifiers(db)
                 )
@@ -233,8 +233,12 @@ struct AuditStoreRetentionAndPagingTests {
     @Test func retentionDeletesOnlyOlderEvents() throws {
         try withAuditStore { store, _ in
             try store.insert([event("broker", 1, at: -100 * 86_400), event("broker", 2, at: -10), event("broker", 3)])
-            #expect(try store.prune(olderThan: now.addingTimeInterval(-90 * 86_400)) == 1)
-            #expect(try store.query(filter { _ in }).map(\.event.seq).sorted() == [2, 3])
+            #expect(try store.prune(olderThan: now.addingTimeInterval(-90 * 86_400), retentionDays: 90, now: now) == 1)
+            #expect(try store.query(filter { $0.subject = "service:api" }).map(\.event.seq).sorted() == [2, 3])
+            // The deletion itself is on record.
+            let record = try #require(try store.query(filter { $0.action = "audit.retention_applied" }).first)
+            #expect(record.event.publisher == AuditStore.ownPublisher)
+            #expect(record.event.details?["removed"] == .number(1))
             #expect(try store.cursors()["broker"] == 3, "pruning never moves the cursor back")
         }
     }
@@ -256,13 +260,27 @@ struct AuditStoreRetentionAndPagingTests {
         }
     }
 
-    @Test func backupIsAReadableCopyAndNeverOverwrites() throws {
+    @Test func backupIsAReadableCopy() throws {
         try withAuditStore { store, url in
             try store.insert([event("broker", 1), event("broker", 2)])
             let copy = url.deletingLastPathComponent().appendingPathComponent("backup.sqlite").path
-            #expect(try store.backup(to: copy) > 0)
+            _ = FileManager.default.createFile(atPath: copy, contents: nil)
+            #expect(try store.backup(into: copy) > 0)
             #expect(try AuditStore(url: URL(fileURLWithPath: copy)).query(filter { _ in }).count == 2)
-            #expect(throws: StoreError.self) { try store.backup(to: copy) }
+        }
+    }
+
+    /// Design §6: a publisher whose store was reset starts a new incarnation, and its new events
+    /// are stored although their sequence numbers were seen before.
+    @Test func aNewIncarnationIsStoredBesideTheOld() throws {
+        try withAuditStore { store, _ in
+            try store.insert([event("broker", 1), event("broker", 2)])
+            var fresh = event("broker", 1, reason: "after the reset")
+            fresh.incarnation = "inc_new"
+            let cursors = try store.insert([fresh])
+            #expect(cursors == [JournalKey(publisher: "broker", incarnation: "inc_new"): 1])
+            #expect(try store.query(filter { _ in }).map(\.event.reason).contains("after the reset"))
+            #expect(try store.cursors() == ["broker": 2, JournalKey(publisher: "broker", incarnation: "inc_new"): 1])
         }
     }
 }

@@ -29,48 +29,44 @@ func command(_ id: String = "cmd_1", payload: JSONValue = .object(["replicas": .
 }
 
 /// Enrols `key` as agent `code` the way the broker does: with a fresh registration token (the store
-/// compares hashes only, so any unique string serves as the hash here).
+/// compares hashes only, so any unique string serves as the hash here). Refusals are thrown.
 @discardableResult
-func enroll(_ store: BrokerStore, code: String, key: String, at time: Date = now) throws -> (agentId: String, events: [AuditEvent]) {
+func enroll(_ store: BrokerStore, code: String, key: String, at time: Date = now) throws -> BrokerStore.Enrolment {
     let hash = "hash-\(code)-\(key)-\(UUID().uuidString)"
-    _ = try store.createToken(name: code, hash: hash, agentCode: nil, expiresAt: time.addingTimeInterval(3600), actor: "operator:ann",
-                              actorRole: .operator, now: time)
-    return try store.enroll(code: code, publicKey: key, tokenHash: hash, services: [], now: time)
+    return try store.pool.write { db in
+        _ = try BrokerStore.createToken(db, name: code, hash: hash, agentCode: nil, expiresAt: time.addingTimeInterval(3600),
+                                        actor: "operator:ann", actorRole: .operator, now: time)
+        return try BrokerStore.enroll(db, code: code, publicKey: key, tokenHash: hash, services: [], now: time).get()
+    }
 }
 
 struct BrokerStoreEnrollmentTests {
-    @Test func enrollmentReturnsAnIdAndJournalsAgentRegistered() throws {
+    @Test func enrollmentReturnsAnIdAndStoresTheKeyAndTheAgent() throws {
         try withBrokerStore { store, _ in
             let enrolled = try enroll(store, code: "edge-1", key: "KEY-A")
             #expect(enrolled.agentId.hasPrefix("agt_"))
             #expect(enrolled.agentId.count == 16)
-
-            // token.created is seq 1; the enrolment journals agent.registered (2) and token.used (3).
-            let event = enrolled.events[0]
-            #expect(event.seq == 2)
-            #expect(event.publisher == BrokerStore.publisher)
-            #expect(event.action == "agent.registered")
-            #expect(event.subject == "agent:\(enrolled.agentId)")
-            #expect(event.actor == "agent:edge-1")
-            #expect(event.to == "PENDING")
-            #expect(event.at == now)
-            #expect(event.details?["agentCode"] == .string("edge-1"))
-
-            #expect(enrolled.events.map(\.action) == ["agent.registered", "token.used"])
-            #expect(try store.journalLastSeq() == 3)
-            #expect(try store.journalEvents(after: 1, limit: 10) == enrolled.events)
+            #expect(enrolled.code == "edge-1")
+            #expect(enrolled.tokenId.hasPrefix("tok_"))
+            #expect(!enrolled.reenrolled)
 
             let principal = try #require(try store.principal(publicKey: "KEY-A"))
             #expect(principal.kind == .agent)
             #expect(principal.identity == enrolled.agentId)
             #expect(principal.state == .active)
             #expect(principal.sender == enrolled.agentId)
+            #expect(principal.auditName == "agent:\(enrolled.agentId)")
 
             let agent = try #require(try store.agent(code: "edge-1"))
             #expect(agent.id == enrolled.agentId)
             #expect(agent.publicKey == "KEY-A")
             #expect(agent.state == .active)
             #expect(agent.createdAt == now)
+            #expect(try store.agentCodes() == [enrolled.agentId: "edge-1"])
+
+            let token = try #require(try store.tokens(now: now, before: nil, limit: 10).first)
+            #expect(token.status == .used)
+            #expect(token.usedBy == enrolled.agentId)
         }
     }
 
@@ -84,22 +80,25 @@ struct BrokerStoreEnrollmentTests {
             #expect(error.message.contains(first.agentId), "names the existing agent: \(error.message)")
             #expect(error.message.contains("edge-1"))
             #expect(error.description.hasPrefix("agent_code_taken: "))
+            #expect(error.body.code.rawValue == "agent_code_taken")
 
-            // Nothing of the refused enrolment was kept (only the second token's creation, seq 4).
+            // Nothing of the refused enrolment was kept.
             #expect(try store.principal(publicKey: "KEY-B") == nil)
-            #expect(try store.agents().map(\.id) == [first.agentId])
-            #expect(try store.journalLastSeq() == 4)
+            #expect(try store.agents(after: nil, limit: 10).map(\.id) == [first.agentId])
         }
     }
 
-    @Test func distinctCodesGetDistinctIdsAndConsecutiveSequenceNumbers() throws {
+    @Test func distinctCodesGetDistinctIdsAndAgentsPageByCode() throws {
         try withBrokerStore { store, _ in
-            let a = try enroll(store, code: "edge-b", key: "KEY-B")
-            let b = try enroll(store, code: "edge-a", key: "KEY-A")
-            #expect(a.agentId != b.agentId)
-            #expect((a.events + b.events).map(\.seq) == [2, 3, 5, 6])
-            #expect(try store.journalEvents(after: 0, limit: 10).map(\.seq) == [1, 2, 3, 4, 5, 6], "no gaps")
-            #expect(try store.agents().map(\.code) == ["edge-a", "edge-b"], "ordered by code")
+            let b = try enroll(store, code: "edge-b", key: "KEY-B")
+            let a = try enroll(store, code: "edge-a", key: "KEY-A")
+            let c = try enroll(store, code: "edge-c", key: "KEY-C")
+            #expect(Set([a.agentId, b.agentId, c.agentId]).count == 3)
+            #expect(try store.agents(after: nil, limit: 10).map(\.code) == ["edge-a", "edge-b", "edge-c"], "ordered by code")
+            #expect(try store.agents(after: nil, limit: 2).map(\.code) == ["edge-a", "edge-b"])
+            #expect(try store.agents(after: "edge-b", limit: 2).map(\.code) == ["edge-c"])
+            try store.pool.write { db in _ = try BrokerStore.setAgentState(db, agentId: b.agentId, to: .disabled) }
+            #expect(try store.agents(after: nil, limit: 10, states: [.disabled, .revoked]).map(\.code) == ["edge-b"])
         }
     }
 
@@ -109,8 +108,33 @@ struct BrokerStoreEnrollmentTests {
             #expect(throws: (any Error).self) {
                 try enroll(store, code: "edge-2", key: "KEY-A")
             }
-            #expect(try store.agents().count == 1)
-            #expect(try store.journalLastSeq() == 4, "only the second token's creation was journalled")
+            #expect(try store.agents(after: nil, limit: 10).count == 1)
+        }
+    }
+
+    @Test func stateChangesAndForgettingARevokedAgent() throws {
+        try withBrokerStore { store, _ in
+            let agent = try enroll(store, code: "edge-1", key: "KEY-A").agentId
+            _ = try store.pool.write { db in
+                try BrokerStore.claimServices(db, agentId: agent, manifests: [ServiceManifest(code: "api", name: "API", version: "1", runtime: "go")], now: now)
+            }
+            let refusal = try store.pool.write { db in try BrokerStore.forgetAgent(db, agentId: agent) }
+            guard case .failure(let notRevoked) = refusal else {
+                Issue.record("an active agent cannot be forgotten")
+                return
+            }
+            #expect(notRevoked.message.contains("revoke it first"))
+            #expect(try store.pool.write { db in try BrokerStore.setAgentState(db, agentId: agent, to: .disabled) } == .success(.active))
+            #expect(try store.pool.write { db in try BrokerStore.setAgentState(db, agentId: agent, to: .revoked) } == .success(.disabled))
+            guard case .failure(let final) = try store.pool.write({ db in try BrokerStore.setAgentState(db, agentId: agent, to: .active) }) else {
+                Issue.record("revocation is final")
+                return
+            }
+            #expect(final.code == .finalState)
+            #expect(try store.pool.write { db in try BrokerStore.forgetAgent(db, agentId: agent) } == .success(["api"]))
+            #expect(try store.agent(id: agent) == nil)
+            #expect(try store.services().isEmpty)
+            #expect(try store.principal(publicKey: "KEY-A")?.state == .revoked, "the revoked key stays known, so ZAP keeps refusing it")
         }
     }
 
@@ -131,6 +155,25 @@ struct BrokerStoreEnrollmentTests {
             #expect(try store.principals().count == 2)
         }
     }
+
+    @Test func operatorsAreAddedOnceRemovedAndPaged() throws {
+        try withBrokerStore { store, _ in
+            for name in ["cy", "ann", "bo"] {
+                _ = try store.pool.write { db in try BrokerStore.addOperator(db, name: name, publicKey: "KEY-\(name)", role: .viewer, now: now).get() }
+            }
+            let clash = try store.pool.write { db in try BrokerStore.addOperator(db, name: "ann", publicKey: "KEY-other", role: .owner, now: now) }
+            guard case .failure(let conflict) = clash else {
+                Issue.record("a second active ann must be refused")
+                return
+            }
+            #expect(conflict.code == .conflict)
+            #expect(try store.operators(after: nil, limit: 2).map(\.name) == ["ann", "bo"])
+            #expect(try store.operators(after: ("bo", "KEY-bo"), limit: 2).map(\.name) == ["cy"])
+            let removed = try store.pool.write { db in try BrokerStore.removeOperator(db, name: "bo").get() }
+            #expect(removed.state == .revoked)
+            #expect(try store.principal(publicKey: "KEY-bo")?.state == .revoked)
+        }
+    }
 }
 
 struct BrokerStoreServiceTests {
@@ -140,287 +183,92 @@ struct BrokerStoreServiceTests {
             let b = try enroll(store, code: "edge-b", key: "KEY-B").agentId
             let billing = ServiceManifest(code: "billing", name: "Billing", version: "1", runtime: "swift",
                                           configs: [ConfigItem(key: "dsn", value: .string("secret-dsn"), sensitive: true)])
-            #expect(try store.claimServices(agentId: a, manifests: [billing], now: now).isEmpty)
+            #expect(try store.pool.write { db in try BrokerStore.claimServices(db, agentId: a, manifests: [billing.sanitized], now: now) }.isEmpty)
 
             var updated = billing
             updated.version = "2"
-            #expect(try store.claimServices(agentId: a, manifests: [updated], now: now).isEmpty, "the owner may update")
+            #expect(try store.pool.write { db in try BrokerStore.claimServices(db, agentId: a, manifests: [updated.sanitized], now: now) }.isEmpty,
+                    "the owner may update")
 
-            let refused = try store.claimServices(
-                agentId: b, manifests: [billing, ServiceManifest(code: "search", name: "S", version: "1", runtime: "go")], now: now)
+            let refused = try store.pool.write { db in
+                try BrokerStore.claimServices(db, agentId: b, manifests: [billing, ServiceManifest(code: "search", name: "S", version: "1", runtime: "go")], now: now)
+            }
             #expect(refused == ["service billing is owned by agent \(a)"])
 
+            // A report that claims another agent's service is refused whole: search was not taken either.
             let services = try store.services().sorted { $0.code < $1.code }
-            #expect(services.map(\.code) == ["billing", "search"])
-            #expect(services.map(\.agentId) == [a, b])
+            #expect(services.map(\.code) == ["billing"])
+            #expect(services.map(\.agentId) == [a])
             #expect(services.first?.manifest.version == "2")
+            #expect(try store.pool.write { db in
+                try BrokerStore.claimServices(db, agentId: b, manifests: [ServiceManifest(code: "search", name: "S", version: "1", runtime: "go")], now: now)
+            }.isEmpty)
+            #expect(try store.services().map(\.agentId).sorted() == [a, b].sorted())
             #expect(services.first?.manifest.configs.first?.value == nil, "stored manifests are sanitised")
         }
     }
 }
 
 struct BrokerStoreCommandTests {
-    @Test func pendingRunningSucceededWithJournalEvents() throws {
+    @Test func commandsPersistWithTheirSealedPayloadUntilTerminal() throws {
         try withBrokerStore { store, _ in
-            let created = try store.create(command(payload: .object(["replicas": .number(3), "password": .string("hunter2")])),
-                                           sealedPayload: Data("opaque".utf8))
-            #expect(created.action == "command.created")
-            #expect(created.subject == "command:cmd_1")
-            #expect(created.to == "PENDING")
-            #expect(created.actor == "operator:ann")
-            #expect(created.details?["payload"]?["password"] == .string(Redactor.placeholder), "the journal never sees the secret")
-
-            // The stored payload is redacted from the start; the raw one travels only sealed.
+            var record = command(payload: Redactor.redact(.object(["replicas": .number(3), "password": .string("hunter2")])))
+            try store.pool.write { db in try BrokerStore.insert(db, record, sealedPayload: Data("opaque".utf8)) }
             #expect(try store.command(id: "cmd_1")?.payload["password"] == .string(Redactor.placeholder))
-            #expect(try store.command(id: "cmd_1")?.payload["replicas"] == .number(3))
-            #expect(try store.sealedPayload(id: "cmd_1") == Data("opaque".utf8))
-            #expect(try store.liveCommands(agentId: "agt_1").map(\.id) == ["cmd_1"])
+            #expect(try store.liveCommands().map(\.0.id) == ["cmd_1"])
+            #expect(try store.liveCommands().first?.1 == Data("opaque".utf8))
 
-            guard case .moved(let running, let started) = try store.apply(.acknowledged, to: "cmd_1", actor: "agent:agt_1", now: now.addingTimeInterval(1)) else {
-                Issue.record("acknowledged should move PENDING to RUNNING")
-                return
+            record.status = .running
+            record.startedAt = now.addingTimeInterval(1)
+            record.deliveries = 2
+            try store.pool.write { db in try BrokerStore.update(db, record) }
+            #expect(try store.pool.read { db in try BrokerStore.sealedPayload(db, id: "cmd_1") } == Data("opaque".utf8), "kept while live")
+
+            record.status = .succeeded
+            record.success = true
+            record.message = "scaled"
+            record.data = .object(["key": .string("[ONE-TIME]")])
+            record.completedAt = now.addingTimeInterval(3)
+            try store.pool.write { db in
+                try BrokerStore.update(db, record, sealedOneTime: Data("sealed-key".utf8), oneTimeExpiresAt: now.addingTimeInterval(600))
             }
-            #expect(running.status == .running)
-            #expect(started.action == "command.running")
-            #expect(started.from == "PENDING")
-            #expect(started.to == "RUNNING")
-            #expect(started.result == .success)
-            #expect(try store.command(id: "cmd_1")?.status == .running)
-            #expect(try store.command(id: "cmd_1")?.payload["password"] == .string(Redactor.placeholder), "still redacted while live")
-
-            guard case .unchanged(let same) = try store.apply(.acknowledged, to: "cmd_1", actor: "agent:agt_1", now: now.addingTimeInterval(2)) else {
-                Issue.record("a repeated acknowledgement is unchanged")
-                return
-            }
-            #expect(same.status == .running)
-
-            let result = CommandResult(commandId: "cmd_1", success: true, message: "scaled to 3",
-                                       data: .object(["apiKey": .string("k-123"), "replicas": .number(3)]))
-            guard case .moved(let done, let succeeded) = try store.apply(
-                .succeeded, to: "cmd_1", result: result, actor: "agent:agt_1", now: now.addingTimeInterval(3)) else {
-                Issue.record("succeeded should move RUNNING to SUCCEEDED")
-                return
-            }
-            #expect(done.status == .succeeded)
-            #expect(succeeded.action == "command.succeeded")
-            #expect(succeeded.from == "RUNNING")
-            #expect(succeeded.to == "SUCCEEDED")
-            #expect(succeeded.reason == "scaled to 3")
-            #expect(succeeded.details?["data"]?["apiKey"] == .string(Redactor.placeholder))
-
-            #expect(try store.sealedPayload(id: "cmd_1") == nil, "the sealed raw payload goes when the command ends")
+            #expect(try store.pool.read { db in try BrokerStore.sealedPayload(db, id: "cmd_1") } == nil, "dropped when terminal")
             let stored = try #require(try store.command(id: "cmd_1"))
             #expect(stored.status == .succeeded)
-            #expect(stored.success == true)
-            #expect(stored.message == "scaled to 3")
-            #expect(stored.updatedAt == now.addingTimeInterval(3))
-            #expect(stored.payload == .object(["replicas": .number(3), "password": .string(Redactor.placeholder)]))
-            #expect(stored.data == .object(["apiKey": .string(Redactor.placeholder), "replicas": .number(3)]))
-            #expect(try store.liveCommands(agentId: "agt_1").isEmpty)
-
-            let journal = try store.journalEvents(after: 0, limit: 100)
-            #expect(journal.map(\.action) == ["command.created", "command.running", "command.succeeded"])
-            #expect(journal.map(\.seq) == [1, 2, 3])
+            #expect(stored.startedAt == now.addingTimeInterval(1))
+            #expect(stored.completedAt == now.addingTimeInterval(3))
+            #expect(stored.durationMs == 3_000)
+            #expect(stored.deliveries == 2)
+            #expect(try store.liveCommands().isEmpty)
+            #expect(try store.oneTimeSecrets().map(\.id) == ["cmd_1"])
+            try store.pool.write { db in try BrokerStore.clearOneTime(db, id: "cmd_1") }
+            #expect(try store.oneTimeSecrets().isEmpty)
         }
     }
 
-    @Test func terminalPayloadIsRedactedInTheStoredRow() throws {
+    @Test func commandsPageNewestFirstWithFilters() throws {
         try withBrokerStore { store, _ in
-            _ = try store.create(command(payload: .object(["db": .object(["password": .string("hunter2")]), "token": .string("tok-9")])))
-            _ = try store.apply(.failed, to: "cmd_1", result: CommandResult(commandId: "cmd_1", success: false,
-                                                                         error: ErrorBody(code: "boom", message: "it broke")),
-                                actor: "agent:agt_1", now: now)
-            let raw = try store.pool.read { db in
-                try Row.fetchOne(db, sql: "SELECT payload, data, errorCode, errorMessage, status FROM command WHERE id = 'cmd_1'")
-            }
-            let row = try #require(raw)
-            let payload: String = row["payload"]
-            #expect(!payload.contains("hunter2"))
-            #expect(!payload.contains("tok-9"))
-            #expect(payload.contains(Redactor.placeholder))
-            #expect(row["status"] as String == "FAILED")
-            #expect(row["errorCode"] as String? == "boom")
-            #expect(row["errorMessage"] as String? == "it broke")
-
-            let journalText = try store.pool.read { db in try String.fetchAll(db, sql: "SELECT event FROM journal") }.joined()
-            #expect(!journalText.contains("hunter2"))
-            #expect(!journalText.contains("tok-9"))
-        }
-    }
-
-    @Test func failedAndExpiredAreFailuresCancelledIsASuccess() throws {
-        let expectations: [(CommandEvent, CommandStatus, AuditResult)] = [
-            (.failed, .failed, .failure), (.expired, .expired, .failure), (.cancelled, .cancelled, .success),
-            (.succeeded, .succeeded, .success),
-        ]
-        for (event, status, result) in expectations {
-            try withBrokerStore { store, _ in
-                _ = try store.create(command())
-                guard case .moved(let record, let audit) = try store.apply(
-                    event, to: "cmd_1", actor: "operator:ann", reason: "because", now: now) else {
-                    Issue.record("\(event) on PENDING should move")
-                    return
-                }
-                #expect(record.status == status)
-                #expect(audit.action == "command.\(status.rawValue.lowercased())")
-                #expect(audit.result == result, "\(event)")
-                #expect(audit.reason == "because")
-                #expect(audit.from == "PENDING")
-            }
-        }
-    }
-
-    @Test func lateResultOnATerminalCommandIsRejectedAndAudited() throws {
-        try withBrokerStore { store, _ in
-            _ = try store.create(command())
-            _ = try store.apply(.cancelled, to: "cmd_1", actor: "operator:ann", now: now.addingTimeInterval(1))
-
-            let late = CommandResult(commandId: "cmd_1", success: true, message: "done anyway")
-            guard case .rejected(let record, let why, let audit) = try store.apply(
-                .succeeded, to: "cmd_1", result: late, actor: "agent:agt_1", now: now.addingTimeInterval(2)) else {
-                Issue.record("a result after CANCELLED must be rejected")
-                return
-            }
-            #expect(record?.status == .cancelled)
-            #expect(why.contains("CANCELLED"))
-            let event = try #require(audit)
-            #expect(event.action == "command.rejected")
-            #expect(event.result == .failure)
-            #expect(event.subject == "command:cmd_1")
-            #expect(event.actor == "agent:agt_1")
-            #expect(event.from == "CANCELLED")
-            #expect(event.reason == why)
-            #expect(event.details?["event"] == .string("succeeded"))
-            #expect(event.seq == 3)
-
-            let stored = try #require(try store.command(id: "cmd_1"))
-            #expect(stored.status == .cancelled)
-            #expect(stored.message == nil, "the late result is not stored")
-            #expect(try store.journalEvents(after: 0, limit: 10).map(\.action) == ["command.created", "command.cancelled", "command.rejected"])
-        }
-    }
-
-    @Test func unknownCommandIsRejectedWithoutAnEvent() throws {
-        try withBrokerStore { store, _ in
-            guard case .rejected(let record, let why, let audit) = try store.apply(.acknowledged, to: "nope", actor: "x", now: now) else {
-                Issue.record("unknown command should be rejected")
-                return
-            }
-            #expect(record == nil)
-            #expect(why == "unknown command nope")
-            #expect(audit == nil)
-            #expect(try store.journalLastSeq() == 0)
-        }
-    }
-
-    @Test func expiryDeliveriesAndListing() throws {
-        try withBrokerStore { store, _ in
-            _ = try store.create(command("cmd_short", expiresIn: 10))
-            _ = try store.create(command("cmd_long", expiresIn: 300))
-            #expect(try store.dueForExpiry(now: now.addingTimeInterval(9)).isEmpty)
-            #expect(try store.dueForExpiry(now: now.addingTimeInterval(10)).map(\.id) == ["cmd_short"])
-            #expect(Set(try store.dueForExpiry(now: now.addingTimeInterval(300)).map(\.id)) == ["cmd_short", "cmd_long"])
-
-            _ = try store.apply(.expired, to: "cmd_short", actor: "system", now: now.addingTimeInterval(10))
-            #expect(try store.dueForExpiry(now: now.addingTimeInterval(1_000)).map(\.id) == ["cmd_long"], "terminal commands never expire again")
-
-            try store.markDelivered(id: "cmd_long")
-            try store.markDelivered(id: "cmd_long")
-            #expect(try store.command(id: "cmd_long")?.deliveries == 2)
-
-            #expect(try store.commands(status: .expired).map(\.id) == ["cmd_short"])
-            #expect(try store.commands(status: .pending).map(\.id) == ["cmd_long"])
-            #expect(try store.commands().count == 2)
-            #expect(try store.commands(limit: 1).count == 1)
-        }
-    }
-
-    @Test func duplicateCommandIdIsRefusedAtomically() throws {
-        try withBrokerStore { store, _ in
-            _ = try store.create(command())
-            #expect(throws: (any Error).self) { try store.create(command()) }
-            #expect(try store.journalLastSeq() == 1, "no command.created for the refused insert")
-        }
-    }
-}
-
-struct EventJournalTests {
-    func append(_ store: BrokerStore, _ count: Int) throws {
-        for index in 0..<count {
-            _ = try store.journal { seq in
-                AuditEvent(publisher: "ignored", seq: 999, at: now, action: "test.event", subject: "n:\(index)", actor: "system")
-            }
-        }
-    }
-
-    @Test func appendStampsPublisherAndNextSequence() throws {
-        try withBrokerStore { store, _ in
-            let event = try store.journal { seq in
-                AuditEvent(publisher: "someone-else", seq: 0, at: now, action: "agent.enrollment_refused", subject: "s",
-                           actor: "key:K", result: .failure, reason: "seq \(seq)")
-            }
-            #expect(event.publisher == "broker")
-            #expect(event.seq == 1)
-            #expect(event.reason == "seq 1", "the closure receives the sequence number")
-        }
-    }
-
-    /// A replay page always fits in one wire message, however heavy the events, and paging by
-    /// `after` walks the whole journal.
-    @Test func replayPagesStayUnderTheBodyLimit() throws {
-        try withBrokerStore { store, _ in
-            let heavy = String(repeating: "x", count: 10_000)
-            for index in 0..<60 {
-                _ = try store.journal { seq in
-                    AuditEvent(publisher: "broker", seq: seq, at: now, action: "test.heavy", subject: "n:\(index)", actor: "system",
-                               details: .object(["blob": .string(heavy)]))
+            try store.pool.write { db in
+                for index in 0..<5 {
+                    var record = command("cmd_\(index)")
+                    record.createdAt = now.addingTimeInterval(Double(index))
+                    record.status = index % 2 == 0 ? .pending : .failed
+                    try BrokerStore.insert(db, record, sealedPayload: nil)
                 }
             }
-            var seen: [UInt64] = []
-            var after: UInt64 = 0
-            while true {
-                let page = try store.journalEvents(after: after, limit: 1_000)
-                guard let last = page.last?.seq else { break }
-                #expect(WireCodec.json(page).count < WireCodec.maxBodyBytes, "a page of \(page.count) events is too big")
-                seen += page.map(\.seq)
-                after = last
-            }
-            #expect(seen == Array(1...60), "every event, once, in order")
+            let first = try store.commands(before: nil, limit: 2)
+            #expect(first.map(\.id) == ["cmd_4", "cmd_3"])
+            let second = try store.commands(before: (first[1].createdAt.storeValue, first[1].id), limit: 10)
+            #expect(second.map(\.id) == ["cmd_2", "cmd_1", "cmd_0"], "no overlap, nothing missing")
+            #expect(try store.commands(before: nil, limit: 10, status: .failed).map(\.id) == ["cmd_3", "cmd_1"])
+            #expect(try store.commands(before: nil, limit: 10, service: "other").isEmpty)
         }
     }
 
-    @Test func pruneKeepsTheLatest() throws {
+    @Test func duplicateCommandIdIsRefused() throws {
         try withBrokerStore { store, _ in
-            try append(store, 5)
-            try store.pruneJournal(upTo: 2)
-            #expect(try store.journalEvents(after: 0, limit: 100).map(\.seq) == [3, 4, 5])
-            try store.pruneJournal(upTo: 5)
-            #expect(try store.journalEvents(after: 0, limit: 100).map(\.seq) == [5], "the newest event survives")
-            #expect(try store.journalLastSeq() == 5)
-            try store.pruneJournal(upTo: 1_000)
-            #expect(try store.journalEvents(after: 0, limit: 100).map(\.seq) == [5])
-
-            try append(store, 1)
-            #expect(try store.journalLastSeq() == 6, "the sequence never restarts after a prune")
-            #expect(try store.journalEvents(after: 0, limit: 100).map(\.seq) == [5, 6])
-        }
-    }
-
-    @Test func eventsAfterAndLimit() throws {
-        try withBrokerStore { store, _ in
-            try append(store, 6)
-            #expect(try store.journalEvents(after: 2, limit: 100).map(\.seq) == [3, 4, 5, 6])
-            #expect(try store.journalEvents(after: 2, limit: 2).map(\.seq) == [3, 4])
-            #expect(try store.journalEvents(after: 6, limit: 100).isEmpty)
-            #expect(try store.journalEvents(after: 0, limit: 100).map(\.subject) == (0..<6).map { "n:\($0)" })
-        }
-    }
-
-    @Test func emptyJournal() throws {
-        try withBrokerStore { store, _ in
-            #expect(try store.journalLastSeq() == 0)
-            try store.pruneJournal(upTo: 10)
-            #expect(try store.journalEvents(after: 0, limit: 10).isEmpty)
+            try store.pool.write { db in try BrokerStore.insert(db, command(), sealedPayload: nil) }
+            #expect(throws: (any Error).self) { try store.pool.write { db in try BrokerStore.insert(db, command(), sealedPayload: nil) } }
         }
     }
 }
@@ -453,12 +301,13 @@ struct BrokerStoreMigrationTests {
             #expect(schema.completed)
             #expect(schema.applied == Set(BrokerStore.migrator.migrations))
             #expect(try store.agent(code: "edge-old")?.id == "agt_old")
-            #expect(try store.journalLastSeq() == 7)
+            let journal = try EventJournal(publisher: BrokerStore.publisher, pool: store.pool)
+            #expect(journal.lastSeq == 7, "the old sequence continues")
+            #expect(journal.incarnation == "", "a journal from before incarnations keeps the legacy one")
 
-            // And it keeps working: the next event continues the old sequence.
-            // (token.created takes 8; the enrolment journals 9 and 10 in the migrated token table.)
+            // And it keeps working in the migrated token table.
             let enrolled = try enroll(store, code: "edge-new", key: "K2")
-            #expect(enrolled.events.map(\.seq) == [9, 10])
+            #expect(try store.agent(id: enrolled.agentId)?.code == "edge-new")
         }
     }
 
@@ -467,7 +316,7 @@ struct BrokerStoreMigrationTests {
             let url = dir.appendingPathComponent("nested/deeper/broker.sqlite")
             try enroll(try BrokerStore(url: url), code: "edge-1", key: "K")
             let again = try BrokerStore(url: url)
-            #expect(try again.agents().map(\.code) == ["edge-1"])
+            #expect(try again.agents(after: nil, limit: 10).map(\.code) == ["edge-1"])
             let attributes = try FileManager.default.attributesOfItem(atPath: url.deletingLastPathComponent().path)
             #expect((attributes[.posixPermissions] as? Int) == 0o700, "the state directory is private")
         }
@@ -483,8 +332,11 @@ struct BrokerStoreRemanenceTests {
         try withTemporaryDirectory { dir in
             let url = dir.appendingPathComponent("broker.sqlite")
             let store = try BrokerStore(url: url)
-            _ = try store.create(command(payload: .object(["password": .string("hunter2-plaintext")])))
-            _ = try store.apply(.succeeded, to: "cmd_1", actor: "agent:agt_1", now: now)
+            // The raw payload only ever reaches the store sealed; the clear column holds it redacted.
+            var record = command(payload: Redactor.redact(.object(["password": .string("hunter2-plaintext")])))
+            try store.pool.write { db in try BrokerStore.insert(db, record, sealedPayload: Data("sealed".utf8)) }
+            record.status = .succeeded
+            try store.pool.write { db in try BrokerStore.update(db, record) }
             var leaking: [String] = []
             for name in try FileManager.default.contentsOfDirectory(atPath: dir.path) {
                 let bytes = try Data(contentsOf: dir.appendingPathComponent(name))

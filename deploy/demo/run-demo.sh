@@ -54,7 +54,7 @@ CTL="$BIN/capsulectl"
 token_args() {
     if [ -f "$CAPSULE_HOME/keys/agent-$1.key" ]; then return; fi
     for _ in $(seq 1 50); do
-        if token=$("$CTL" token create --name "demo $1" --agent-code "$1" --expires 10m 2>/dev/null); then
+        if token=$("$CTL" token create --name "demo-$1" --agent-code "$1" --expires 10m 2>/dev/null); then
             echo "--token $token"; return
         fi
         sleep 0.2

@@ -191,7 +191,7 @@ procs_alive() { local n; for n in "$@"; do alive "$n" || fail "$n exited early (
 mint_token() {
     local code=$1 token=""
     for _ in $(seq 1 40); do
-        if token=$(ctl token create --name "netns $code" --agent-code "$code" --expires 10m 2>>"$WORK/logs/capsulectl.log"); then
+        if token=$(ctl token create --name "netns-$code" --agent-code "$code" --expires 10m 2>>"$WORK/logs/capsulectl.log"); then
             [ -n "$token" ] && { echo "$token"; return 0; }
         fi
         sleep 0.25
@@ -379,7 +379,7 @@ esac
 procs_alive broker aggregator audit agent1 agent2
 
 # The audit writer on its own host recorded the round trip.
-offline_events=$(ctl audit --subject service:billing-bridge --limit 1000 --json 2>/dev/null | jq -s '[.[] | select(.event.to == "OFFLINE")] | length' 2>/dev/null || echo 0)
+offline_events=$(ctl audit --subject service:billing-bridge --limit 1000 --json 2>/dev/null | jq '[.[] | select(.event.to == "OFFLINE")] | length' 2>/dev/null || echo 0)
 [ "${offline_events:-0}" -ge 1 ] || fail "no billing-bridge OFFLINE transition in the audit trail"
 say "audit trail (audit host $AUDIT_IP) holds $offline_events OFFLINE transition(s) for billing-bridge: ok"
 

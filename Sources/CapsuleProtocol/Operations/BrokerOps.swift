@@ -1,0 +1,468 @@
+import CapsuleDomain
+import Foundation
+
+/// Operations the broker answers itself (docs/protocol.md §10, service `broker`).
+package enum BrokerOps {
+    package static let all: [any RequestOperation.Type] = [
+        CommandCreate.self, CommandGet.self, CommandWait.self, CommandList.self, CommandCancel.self, CommandRetry.self,
+        JournalReplay.self, JournalAck.self, Stats.self,
+        TokenCreate.self, TokenCreateBatch.self, TokenList.self, TokenRevoke.self,
+        AgentList.self, AgentDisable.self, AgentEnable.self, AgentRevoke.self, AgentForget.self, ServiceForget.self,
+        OperatorAdd.self, OperatorList.self, OperatorRemove.self,
+        SettingsGet.self, SettingsSet.self, ClusterInfo.self,
+    ]
+
+    /// Params naming one record by id.
+    package struct ByID: Codable, Sendable, Hashable {
+        package var id: String
+        package init(id: String) { self.id = id }
+    }
+
+    // MARK: Commands
+
+    package enum CommandCreate: RequestOperation {
+        package struct Params: Codable, Sendable, Hashable {
+            package var service: String
+            package var action: String
+            package var payload: JSONValue?
+            package var confirm: Bool?
+            /// Refuse (`agent_offline`) instead of queueing when the agent is not ONLINE.
+            package var requireOnline: Bool?
+
+            package init(service: String, action: String, payload: JSONValue? = nil, confirm: Bool? = nil, requireOnline: Bool? = nil) {
+                self.service = service
+                self.action = action
+                self.payload = payload
+                self.confirm = confirm
+                self.requireOnline = requireOnline
+            }
+        }
+        package typealias Result = CommandRecord
+        package static let service = "broker"
+        package static let name = "command.create"
+        package static let access = Access.role(.operator)
+    }
+
+    package enum CommandGet: RequestOperation {
+        package typealias Params = ByID
+        package typealias Result = CommandRecord
+        package static let service = "broker"
+        package static let name = "command.get"
+        package static let access = Access.role(.viewer)
+    }
+
+    /// Answers when the command's status is no longer `after` (by default: once it is terminal), or
+    /// after `timeoutSeconds` with the record as it is then. No polling on either side.
+    package enum CommandWait: RequestOperation {
+        package struct Params: Codable, Sendable, Hashable {
+            package var id: String
+            package var after: CommandStatus?
+            package var timeoutSeconds: Double?
+
+            package init(id: String, after: CommandStatus? = nil, timeoutSeconds: Double? = nil) {
+                self.id = id
+                self.after = after
+                self.timeoutSeconds = timeoutSeconds
+            }
+        }
+        package typealias Result = CommandRecord
+        package static let service = "broker"
+        package static let name = "command.wait"
+        package static let access = Access.role(.viewer)
+        /// The longest a wait may be held.
+        package static let maxSeconds = 300.0
+    }
+
+    package enum CommandList: RequestOperation {
+        package struct Params: Codable, Sendable, Hashable {
+            package var status: CommandStatus?
+            package var service: String?
+            package var agent: String?
+            package var limit: Int?
+            package var cursor: String?
+
+            package init(status: CommandStatus? = nil, service: String? = nil, agent: String? = nil, limit: Int? = nil, cursor: String? = nil) {
+                self.status = status
+                self.service = service
+                self.agent = agent
+                self.limit = limit
+                self.cursor = cursor
+            }
+        }
+        package typealias Result = Page<CommandRecord>
+        package static let service = "broker"
+        package static let name = "command.list"
+        package static let access = Access.role(.viewer)
+    }
+
+    package enum CommandCancel: RequestOperation {
+        package typealias Params = ByID
+        package typealias Result = CommandRecord
+        package static let service = "broker"
+        package static let name = "command.cancel"
+        package static let access = Access.role(.operator)
+    }
+
+    /// A new command with the same service, action and payload as an earlier one.
+    package enum CommandRetry: RequestOperation {
+        package struct Params: Codable, Sendable, Hashable {
+            package var id: String
+            package var confirm: Bool?
+            package init(id: String, confirm: Bool? = nil) {
+                self.id = id
+                self.confirm = confirm
+            }
+        }
+        package typealias Result = CommandRecord
+        package static let service = "broker"
+        package static let name = "command.retry"
+        package static let access = Access.role(.operator)
+    }
+
+    // MARK: Journal (the audit writer only)
+
+    package enum JournalReplay: RequestOperation {
+        package typealias Params = JournalReplayParams
+        package typealias Result = JournalPage
+        package static let service = "broker"
+        package static let name = "journal.replay"
+        package static let access = Access.internalOnly(["audit"])
+    }
+
+    package enum JournalAck: RequestOperation {
+        package typealias Params = JournalAckParams
+        package typealias Result = Empty
+        package static let service = "broker"
+        package static let name = "journal.ack"
+        package static let access = Access.internalOnly(["audit"])
+    }
+
+    package enum Stats: RequestOperation {
+        package typealias Params = NoParams
+        package typealias Result = BrokerStats
+        package static let service = "broker"
+        package static let name = "broker.stats"
+        package static let access = Access.role(.viewer)
+    }
+
+    // MARK: Tokens
+
+    package enum TokenCreate: RequestOperation {
+        package struct Params: Codable, Sendable, Hashable {
+            package var name: String
+            package var expiresInSeconds: Double?
+            package var agentCode: String?
+            package init(name: String, expiresInSeconds: Double? = nil, agentCode: String? = nil) {
+                self.name = name
+                self.expiresInSeconds = expiresInSeconds
+                self.agentCode = agentCode
+            }
+        }
+        package typealias Result = TokenCreated
+        package static let service = "broker"
+        package static let name = "token.create"
+        package static let access = Access.role(.operator)
+    }
+
+    /// Mints up to ``maxCount`` one-time tokens in one request (each hash-only and audited).
+    package enum TokenCreateBatch: RequestOperation {
+        package struct Params: Codable, Sendable, Hashable {
+            /// Token names are `<name>-<n>`, n from `firstIndex`.
+            package var name: String
+            package var count: Int
+            package var firstIndex: Int?
+            package var expiresInSeconds: Double?
+            package init(name: String, count: Int, firstIndex: Int? = nil, expiresInSeconds: Double? = nil) {
+                self.name = name
+                self.count = count
+                self.firstIndex = firstIndex
+                self.expiresInSeconds = expiresInSeconds
+            }
+        }
+        package struct Result: Codable, Sendable, Hashable {
+            package var tokens: [TokenCreated]
+            package init(tokens: [TokenCreated]) { self.tokens = tokens }
+        }
+        package static let service = "broker"
+        package static let name = "token.create_batch"
+        package static let access = Access.role(.operator)
+        package static let maxCount = 500
+    }
+
+    package enum TokenList: RequestOperation {
+        package struct Params: Codable, Sendable, Hashable {
+            package var status: TokenStatus?
+            package var limit: Int?
+            package var cursor: String?
+            package init(status: TokenStatus? = nil, limit: Int? = nil, cursor: String? = nil) {
+                self.status = status
+                self.limit = limit
+                self.cursor = cursor
+            }
+        }
+        package typealias Result = Page<TokenRecord>
+        package static let service = "broker"
+        package static let name = "token.list"
+        package static let access = Access.role(.viewer)
+    }
+
+    package enum TokenRevoke: RequestOperation {
+        package typealias Params = ByID
+        package typealias Result = TokenRecord
+        package static let service = "broker"
+        package static let name = "token.revoke"
+        package static let access = Access.role(.operator)
+    }
+
+    // MARK: Agents and services
+
+    package enum AgentList: RequestOperation {
+        package struct Params: Codable, Sendable, Hashable {
+            /// Only agents whose key is in one of these states.
+            package var states: [KeyState]?
+            package var limit: Int?
+            package var cursor: String?
+            package init(states: [KeyState]? = nil, limit: Int? = nil, cursor: String? = nil) {
+                self.states = states
+                self.limit = limit
+                self.cursor = cursor
+            }
+        }
+        package typealias Result = Page<AgentRecord>
+        package static let service = "broker"
+        package static let name = "agent.list"
+        package static let access = Access.role(.viewer)
+    }
+
+    package enum AgentDisable: RequestOperation {
+        package typealias Params = ByID
+        package typealias Result = AgentRecord
+        package static let service = "broker"
+        package static let name = "agent.disable"
+        package static let access = Access.role(.operator)
+    }
+
+    package enum AgentEnable: RequestOperation {
+        package typealias Params = ByID
+        package typealias Result = AgentRecord
+        package static let service = "broker"
+        package static let name = "agent.enable"
+        package static let access = Access.role(.operator)
+    }
+
+    package enum AgentRevoke: RequestOperation {
+        package typealias Params = ByID
+        package typealias Result = AgentRecord
+        package static let service = "broker"
+        package static let name = "agent.revoke"
+        package static let access = Access.role(.operator)
+    }
+
+    /// Decommissions a revoked agent: its record, its services and their status go.
+    package enum AgentForget: RequestOperation {
+        package typealias Params = ByID
+        package typealias Result = Empty
+        package static let service = "broker"
+        package static let name = "agent.forget"
+        package static let access = Access.role(.operator)
+    }
+
+    /// Decommissions one service code: the broker and the aggregator forget it.
+    package enum ServiceForget: RequestOperation {
+        package struct Params: Codable, Sendable, Hashable {
+            package var code: String
+            package init(code: String) { self.code = code }
+        }
+        package typealias Result = Empty
+        package static let service = "broker"
+        package static let name = "service.forget"
+        package static let access = Access.role(.operator)
+    }
+
+    // MARK: Operators
+
+    package enum OperatorAdd: RequestOperation {
+        package struct Params: Codable, Sendable, Hashable {
+            package var name: String
+            package var role: OperatorRole
+            package var publicKey: String
+            package init(name: String, role: OperatorRole, publicKey: String) {
+                self.name = name
+                self.role = role
+                self.publicKey = publicKey
+            }
+        }
+        package typealias Result = OperatorRecord
+        package static let service = "broker"
+        package static let name = "operator.add"
+        package static let access = Access.role(.owner)
+    }
+
+    package enum OperatorList: RequestOperation {
+        package struct Params: Codable, Sendable, Hashable {
+            package var limit: Int?
+            package var cursor: String?
+            package init(limit: Int? = nil, cursor: String? = nil) {
+                self.limit = limit
+                self.cursor = cursor
+            }
+        }
+        package typealias Result = Page<OperatorRecord>
+        package static let service = "broker"
+        package static let name = "operator.list"
+        package static let access = Access.role(.viewer)
+    }
+
+    package enum OperatorRemove: RequestOperation {
+        package struct Params: Codable, Sendable, Hashable {
+            package var name: String
+            package init(name: String) { self.name = name }
+        }
+        package typealias Result = OperatorRecord
+        package static let service = "broker"
+        package static let name = "operator.remove"
+        package static let access = Access.role(.owner)
+    }
+
+    // MARK: Settings and cluster
+
+    package enum SettingsGet: RequestOperation {
+        package typealias Params = NoParams
+        package typealias Result = Settings
+        package static let service = "broker"
+        package static let name = "settings.get"
+        package static let access = Access.role(.viewer)
+    }
+
+    package enum SettingsSet: RequestOperation {
+        package typealias Params = SettingsChange
+        package typealias Result = Settings
+        package static let service = "broker"
+        package static let name = "settings.set"
+        package static let access = Access.role(.owner)
+    }
+
+    package enum ClusterInfo: RequestOperation {
+        package typealias Params = NoParams
+        package typealias Result = CapsuleProtocol.ClusterInfo
+        package static let service = "broker"
+        package static let name = "cluster.info"
+        package static let access = Access.role(.viewer)
+    }
+}
+
+/// The reply to `token.create`: the raw token, shown this once, and its stored record.
+package struct TokenCreated: Codable, Sendable, Hashable {
+    package var token: String
+    package var record: TokenRecord
+    package init(token: String, record: TokenRecord) {
+        self.token = token
+        self.record = record
+    }
+}
+
+/// `broker.stats`.
+package struct BrokerStats: Codable, Sendable, Hashable {
+    package var forwarded: Int
+    package var dropped: [String: Int]
+    package var agentsConnected: Int
+    package var workers: [String]
+    package init(forwarded: Int, dropped: [String: Int], agentsConnected: Int, workers: [String]) {
+        self.forwarded = forwarded
+        self.dropped = dropped
+        self.agentsConnected = agentsConnected
+        self.workers = workers
+    }
+}
+
+/// Thresholds and retention, stored once by the broker and read by the aggregator and the audit
+/// writer (docs/decisions.md, "Settings live in the broker").
+package struct Settings: Codable, Sendable, Hashable {
+    package var heartbeatSeconds: Double
+    package var staleSeconds: Double
+    package var offlineSeconds: Double
+    package var commandTTLSeconds: Double
+    package var retentionDays: Int
+    /// Bumped on every change, so readers know when to apply.
+    package var version: Int
+
+    package init(heartbeatSeconds: Double, staleSeconds: Double, offlineSeconds: Double, commandTTLSeconds: Double, retentionDays: Int, version: Int) {
+        self.heartbeatSeconds = heartbeatSeconds
+        self.staleSeconds = staleSeconds
+        self.offlineSeconds = offlineSeconds
+        self.commandTTLSeconds = commandTTLSeconds
+        self.retentionDays = retentionDays
+        self.version = version
+    }
+}
+
+/// `settings.set`: the fields to change; absent ones keep their value.
+package struct SettingsChange: Codable, Sendable, Hashable {
+    package var heartbeatSeconds: Double?
+    package var staleSeconds: Double?
+    package var offlineSeconds: Double?
+    package var commandTTLSeconds: Double?
+    package var retentionDays: Int?
+    package init() {}
+}
+
+/// `cluster.info`: the broker, and the internal services connected to it.
+package struct ClusterInfo: Codable, Sendable, Hashable {
+    package struct Component: Codable, Sendable, Hashable {
+        package var name: String
+        package var connected: Bool
+        package var version: String?
+        package var startedAt: Date?
+        package var lastSeenAt: Date?
+        /// For publishers: how far the audit writer's cursor is behind their journal.
+        package var lag: Int?
+        package init(name: String, connected: Bool, version: String? = nil, startedAt: Date? = nil, lastSeenAt: Date? = nil, lag: Int? = nil) {
+            self.name = name
+            self.connected = connected
+            self.version = version
+            self.startedAt = startedAt
+            self.lastSeenAt = lastSeenAt
+            self.lag = lag
+        }
+    }
+    package var components: [Component]
+    package var protocolVersion: Int
+    package init(components: [Component], protocolVersion: Int) {
+        self.components = components
+        self.protocolVersion = protocolVersion
+    }
+}
+
+/// `journal.replay` params: events after `after` of incarnation `incarnation` (absent: the current).
+package struct JournalReplayParams: Codable, Sendable, Hashable {
+    package var after: UInt64
+    package var incarnation: String?
+    package init(after: UInt64, incarnation: String? = nil) {
+        self.after = after
+        self.incarnation = incarnation
+    }
+}
+
+/// `journal.replay` result: the publisher's current incarnation, its last sequence number, and up to
+/// one page of events after the asked position. When the asked incarnation is not the current one,
+/// `events` starts at seq 1 of the current incarnation.
+package struct JournalPage: Codable, Sendable, Hashable {
+    package var incarnation: String
+    package var lastSeq: UInt64
+    package var events: [AuditEvent]
+    package init(incarnation: String, lastSeq: UInt64, events: [AuditEvent]) {
+        self.incarnation = incarnation
+        self.lastSeq = lastSeq
+        self.events = events
+    }
+}
+
+/// `journal.ack` params.
+package struct JournalAckParams: Codable, Sendable, Hashable {
+    package var upTo: UInt64
+    package var incarnation: String?
+    package init(upTo: UInt64, incarnation: String? = nil) {
+        self.upTo = upTo
+        self.incarnation = incarnation
+    }
+}

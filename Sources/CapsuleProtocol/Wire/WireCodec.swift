@@ -1,0 +1,126 @@
+import CapsuleDomain
+import Foundation
+
+/// A decoded message: optional topic, header and the still-encoded body.
+package struct WireMessage: Sendable {
+    package var topic: String?
+    package var header: Header
+    package var body: Data
+
+    /// Decodes the body as `B`; a body that does not match throws ``WireError/Code/malformedBody``.
+    package func decode<B: Decodable>(_ type: B.Type) throws(WireError) -> B {
+        do {
+            return try WireCodec.decoder.decode(B.self, from: body)
+        } catch {
+            throw WireError(.malformedBody, "\(header.type.rawValue) body: \(WireCodec.summary(error))")
+        }
+    }
+}
+
+/// Encodes and decodes Capsule's frames: `[topic] header body`, both JSON (docs/protocol.md).
+package enum WireCodec {
+    package static let version = 1
+    package static let maxHeaderBytes = 4 * 1024
+    package static let maxBodyBytes = 256 * 1024
+    package static let maxTopicBytes = 256
+
+    package static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .millisecondsSince1970
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return encoder
+    }()
+
+    package static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .millisecondsSince1970
+        return decoder
+    }()
+
+    /// Encodes a message as frames. Pass a `topic` for PUB/SUB streams, none for DEALER/ROUTER.
+    package static func encode(topic: String? = nil, header: Header, body: some Encodable) -> [Data] {
+        var frames: [Data] = []
+        if let topic { frames.append(Data(topic.utf8)) }
+        // Encoding our own Codable types cannot fail; a failure here is a programming error.
+        frames.append(try! encoder.encode(header))
+        frames.append(try! encoder.encode(body))
+        return frames
+    }
+
+    /// Decodes frames received on a socket. `hasTopic` is true on PUB/SUB streams.
+    package static func decode(_ frames: [Data], hasTopic: Bool) throws(WireError) -> WireMessage {
+        let expected = hasTopic ? 3 : 2
+        guard frames.count >= expected else {
+            throw WireError(.truncated, "expected \(expected) frames, got \(frames.count)")
+        }
+        guard frames.count == expected else {
+            throw WireError(.malformedHeader, "expected \(expected) frames, got \(frames.count)")
+        }
+        var topic: String?
+        if hasTopic {
+            guard frames[0].count <= maxTopicBytes else { throw WireError(.oversized, "topic of \(frames[0].count) bytes") }
+            guard let text = String(data: frames[0], encoding: .utf8) else {
+                throw WireError(.malformedHeader, "topic is not UTF-8")
+            }
+            topic = text
+        }
+        let headerData = frames[expected - 2]
+        let body = frames[expected - 1]
+        guard headerData.count <= maxHeaderBytes else { throw WireError(.oversized, "header of \(headerData.count) bytes") }
+        guard body.count <= maxBodyBytes else { throw WireError(.oversized, "body of \(body.count) bytes") }
+        let header = try decodeHeader(headerData)
+        return WireMessage(topic: topic, header: header, body: body)
+    }
+
+    private struct RawHeader: Decodable {
+        var v: Int
+        var type: String
+    }
+
+    /// One decode on the happy path; only a header that fails is decoded again, field by field, to
+    /// say whether its version, its type or its shape is wrong.
+    package static func decodeHeader(_ data: Data) throws(WireError) -> Header {
+        if let header = try? decoder.decode(Header.self, from: data), header.v == version { return header }
+        let raw: RawHeader
+        do {
+            raw = try decoder.decode(RawHeader.self, from: data)
+        } catch {
+            throw WireError(.malformedHeader, summary(error))
+        }
+        guard raw.v == version else { throw WireError(.unsupportedVersion, "version \(raw.v), this build speaks \(version)") }
+        guard MessageType(rawValue: raw.type) != nil else {
+            throw WireError(.unknownType, "type \"\(SafeText.clean(String(raw.type.prefix(64)), limit: 64))\"")
+        }
+        do {
+            return try decoder.decode(Header.self, from: data)
+        } catch {
+            throw WireError(.malformedHeader, summary(error))
+        }
+    }
+
+    /// Encodes a value to JSON with the protocol's conventions (dates as epoch milliseconds).
+    package static func json(_ value: some Encodable) -> Data { try! encoder.encode(value) }
+
+    /// Decodes a value from JSON with the protocol's conventions.
+    package static func fromJSON<T: Decodable>(_ type: T.Type, _ data: Data) throws -> T {
+        try decoder.decode(T.self, from: data)
+    }
+
+    static func summary(_ error: any Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let key, let context):
+            return "missing field \(path(context.codingPath + [key]))"
+        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
+            return "wrong type at \(path(context.codingPath))"
+        case DecodingError.dataCorrupted(let context):
+            return context.codingPath.isEmpty ? "not valid JSON" : "invalid value at \(path(context.codingPath))"
+        default:
+            return "undecodable"
+        }
+    }
+
+    /// `$.services[0].health`, the same notation as schema violations.
+    private static func path(_ keys: [any CodingKey]) -> String {
+        keys.reduce("$") { path, key in key.intValue.map { "\(path)[\($0)]" } ?? "\(path).\(key.stringValue)" }
+    }
+}

@@ -1,0 +1,135 @@
+import CapsuleDomain
+import CapsuleProtocol
+import Foundation
+import GRDB
+
+/// A publisher's durable journal of audit events (the Clone/Titanic pattern of design §6).
+///
+/// Each event gets the next sequence number in the same transaction as the state change it
+/// reports. The sequence is kept in memory: the journal has one writer, the publisher's loop thread,
+/// and ``rewind(to:)`` restores it when a transaction rolls back. Each journal has an incarnation id;
+/// a reset or restored store starts a new one, so the audit writer, which follows
+/// `(publisher, incarnation, seq)`, never takes new events for ones it has already seen.
+package final class EventJournal {
+    package let publisher: String
+    package private(set) var incarnation: String
+    package private(set) var lastSeq: UInt64
+    /// The last sequence number the store held when this process opened it.
+    private var startSeq: UInt64
+
+    /// A replay page stays under the wire's 256 KiB body limit, whatever the events weigh.
+    package static let maxPageBytes = 192 * 1024
+    package static let maxPageEvents = 1_000
+
+    /// The journal table and its metadata; registered by the migrators of the broker and aggregator stores.
+    package static func createTables(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY, event TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS journal_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            """)
+    }
+
+    /// Loads the journal's position, creating its incarnation on first use. A journal that already
+    /// held events before incarnations existed keeps the legacy incarnation `""`, so the audit writer
+    /// does not take its history for a new one.
+    package init(publisher: String, pool: DatabasePool) throws {
+        self.publisher = publisher
+        (incarnation, lastSeq) = try pool.write { db in
+            try Self.createTables(db)
+            let last = try UInt64.fetchOne(db, sql: "SELECT MAX(seq) FROM journal") ?? 0
+            let floor = try String.fetchOne(db, sql: "SELECT value FROM journal_meta WHERE key = 'lastSeq'").flatMap(UInt64.init) ?? 0
+            if let existing = try String.fetchOne(db, sql: "SELECT value FROM journal_meta WHERE key = 'incarnation'") {
+                return (existing, max(last, floor))
+            }
+            let fresh = last > 0 ? "" : Self.newIncarnation()
+            try db.execute(sql: "INSERT INTO journal_meta (key, value) VALUES ('incarnation', ?)", arguments: [fresh])
+            return (fresh, max(last, floor))
+        }
+        startSeq = lastSeq
+    }
+
+    static func newIncarnation() -> String {
+        "inc_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
+    }
+
+    /// Appends an event inside the caller's transaction, stamping publisher, incarnation and the
+    /// next sequence number, and returns it as journalled.
+    @discardableResult
+    package func append(_ db: Database, _ event: AuditEvent) throws -> AuditEvent {
+        var stamped = event
+        stamped.publisher = publisher
+        stamped.incarnation = incarnation
+        stamped.seq = lastSeq + 1
+        let text = String(decoding: WireCodec.json(stamped), as: UTF8.self)
+        try db.execute(sql: "INSERT INTO journal (seq, event) VALUES (?, ?)", arguments: [stamped.seq, text])
+        lastSeq = stamped.seq
+        return stamped
+    }
+
+    /// Restores the in-memory sequence after the transaction holding appends rolled back.
+    package func rewind(to seq: UInt64) { lastSeq = seq }
+
+    /// Events after `after`, oldest first: at most ``maxPageEvents`` and no more than ``maxPageBytes``
+    /// of stored JSON (but always at least one), so a replay reply always fits in one message. Each
+    /// event is bounded again as it is read, so an entry written before the caps cannot stall replay.
+    /// When `incarnation` is not the current one, the page starts at the current incarnation's seq 1.
+    package func page(_ db: Database, after: UInt64, incarnation asked: String?) throws -> JournalPage {
+        let start = (asked == nil || asked == incarnation) ? after : 0
+        var events: [AuditEvent] = []
+        var bytes = 0
+        let rows = try String.fetchCursor(db, sql: "SELECT event FROM journal WHERE seq > ? ORDER BY seq LIMIT ?",
+                                          arguments: [start, Self.maxPageEvents])
+        while let text = try rows.next() {
+            guard var event = try? WireCodec.fromJSON(AuditEvent.self, Data(text.utf8)) else { continue }
+            event.bound()
+            event.incarnation = incarnation
+            let size = text.utf8.count > Self.maxPageBytes / 4 ? WireCodec.json(event).count : text.utf8.count
+            if !events.isEmpty && bytes + size > Self.maxPageBytes { break }
+            bytes += size
+            events.append(event)
+        }
+        return JournalPage(incarnation: incarnation, lastSeq: lastSeq, events: events)
+    }
+
+    /// Drops events the audit writer has confirmed (`seq <= upTo` of the current incarnation),
+    /// remembering the last sequence number so it never restarts. Returns false when the
+    /// acknowledgement does not fit this journal: the audit writer has seen more than exists, so this
+    /// store was restored from an older copy; the caller then starts a new incarnation.
+    package func acknowledge(_ db: Database, upTo: UInt64, incarnation asked: String?) throws -> Bool {
+        guard asked == nil || asked == incarnation else { return true }
+        guard upTo <= lastSeq else { return false }
+        try db.execute(sql: "DELETE FROM journal WHERE seq <= ?", arguments: [upTo])
+        try db.execute(sql: "INSERT OR REPLACE INTO journal_meta (key, value) VALUES ('lastSeq', ?)", arguments: [String(lastSeq)])
+        return true
+    }
+
+    /// Starts a new incarnation after a restore was detected (the audit writer acknowledged more
+    /// than this journal holds). Events journalled since this process opened the store collide with
+    /// ones the audit writer already has under the old incarnation, so they move to the new one,
+    /// renumbered from 1; older rows predate the restored copy and were stored already.
+    /// Returns the new incarnation.
+    @discardableResult
+    package func startNewIncarnation(_ db: Database) throws -> String {
+        let fresh = Self.newIncarnation()
+        try db.execute(sql: "INSERT OR REPLACE INTO journal_meta (key, value) VALUES ('incarnation', ?)", arguments: [fresh])
+        let moved = try String.fetchAll(db, sql: "SELECT event FROM journal WHERE seq > ? ORDER BY seq", arguments: [startSeq])
+        try db.execute(sql: "DELETE FROM journal")
+        try db.execute(sql: "DELETE FROM journal_meta WHERE key = 'lastSeq'")
+        incarnation = fresh
+        lastSeq = 0
+        startSeq = 0
+        for text in moved {
+            guard let event = try? WireCodec.fromJSON(AuditEvent.self, Data(text.utf8)) else { continue }
+            try append(db, event)
+        }
+        return fresh
+    }
+
+    /// Rows still held (for journal depth metrics).
+    package func depth(_ db: Database) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM journal") ?? 0
+    }
+
+    /// This publisher's beacon.
+    package var beacon: Beacon { Beacon(publisher: publisher, incarnation: incarnation, lastSeq: lastSeq) }
+}

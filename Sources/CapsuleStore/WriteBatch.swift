@@ -1,0 +1,72 @@
+import GRDB
+
+/// Group commit: the writes a loop turn produces, in one transaction at the end of the turn.
+///
+/// Each write runs inside the transaction, in its own savepoint, in the order it was added; its
+/// `done` continuation runs after the commit (in order), so replies, dispatches and publications
+/// happen only once their state is durable. A write that throws is rolled back alone (its journal
+/// appends too) and its `done` gets the error. If the whole transaction fails (a full disk, an I/O
+/// error), nothing was written: the journal's sequence is rewound and every `done` gets the error,
+/// newest first, so in-memory state can be restored step by step. A write reports a refusal (a
+/// token already used, say) by returning it, not by throwing.
+package final class WriteBatch {
+    private struct Step {
+        let run: (Database) throws -> Void
+        let succeeded: () -> Void
+        let failed: (any Error) -> Void
+    }
+
+    private let pool: DatabasePool
+    private let journal: EventJournal?
+    private var steps: [Step] = []
+
+    package init(pool: DatabasePool, journal: EventJournal?) {
+        self.pool = pool
+        self.journal = journal
+    }
+
+    package var isEmpty: Bool { steps.isEmpty }
+    package var count: Int { steps.count }
+
+    /// Adds a write; `done` runs after the batch commits or fails.
+    package func add<T>(_ work: @escaping (Database) throws -> T, done: @escaping (Result<T, any Error>) -> Void) {
+        var value: T?
+        steps.append(Step(
+            run: { db in value = try work(db) },
+            succeeded: { done(.success(value!)) },
+            failed: { done(.failure($0)) }
+        ))
+    }
+
+    /// Commits everything added so far in one transaction, then runs the continuations.
+    package func commit() {
+        guard !steps.isEmpty else { return }
+        let batch = steps
+        steps.removeAll(keepingCapacity: true)
+        let seqBefore = journal?.lastSeq
+        var stepErrors = [(any Error)?](repeating: nil, count: batch.count)
+        do {
+            try pool.write { db in
+                for (index, step) in batch.enumerated() {
+                    let before = journal?.lastSeq
+                    do {
+                        try db.inSavepoint {
+                            try step.run(db)
+                            return .commit
+                        }
+                    } catch {
+                        if let before { journal?.rewind(to: before) }
+                        stepErrors[index] = error
+                    }
+                }
+            }
+        } catch {
+            if let seqBefore { journal?.rewind(to: seqBefore) }
+            for step in batch.reversed() { step.failed(error) }
+            return
+        }
+        for (index, step) in batch.enumerated() {
+            if let error = stepErrors[index] { step.failed(error) } else { step.succeeded() }
+        }
+    }
+}
