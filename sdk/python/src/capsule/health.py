@@ -91,7 +91,7 @@ class HealthCheck:
             raise ValueError("a health timeout must be positive")
         self.provider = provider
         self.timeout = float(timeout)
-        self._pending: asyncio.Future[Any] | None = None
+        self._pending: asyncio.Future[Any] | concurrent.futures.Future[Any] | None = None
 
     async def sample(self, executor: concurrent.futures.Executor | None = None, limit: float | None = None) -> Health:
         """One sample, waiting at most `min(timeout, limit)` seconds."""
@@ -100,18 +100,22 @@ class HealthCheck:
         wait = self.timeout if limit is None else max(0.01, min(self.timeout, limit))
         if self._pending is not None and not self._pending.done():
             return Health.unknown(f"health check timed out after {_seconds(wait)} s (still running)")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any]
+        waitable: asyncio.Future[Any]
         if inspect.iscoroutinefunction(self.provider):
-            future = asyncio.ensure_future(self.provider())
+            waitable = asyncio.ensure_future(self.provider())
+            self._pending = waitable
         else:
-            future = loop.run_in_executor(executor, self._call_sync)
-        self._pending = future
-        done, _ = await asyncio.wait({future}, timeout=wait)
+            # Submitted directly, so `_pending` tracks the thread itself: cancelling the asyncio
+            # wrapper would not stop it, and a hung provider must not be started twice.
+            thread = (executor or _fallback_executor()).submit(self._call_sync)
+            waitable = asyncio.wrap_future(thread)
+            self._pending = thread
+        done, _ = await asyncio.wait({waitable}, timeout=wait)
         if not done:
-            future.cancel()  # an async provider gets CancelledError; a thread runs on unobserved
-            future.add_done_callback(_consume)
+            waitable.cancel()  # an async provider gets CancelledError; a thread runs on unobserved
+            waitable.add_done_callback(_consume)
             return Health.unknown(f"health check timed out after {_seconds(wait)} s")
+        future = waitable
         self._pending = None
         try:
             result = future.result()
@@ -128,6 +132,16 @@ class HealthCheck:
     def _call_sync(self) -> Any:
         assert self.provider is not None
         return self.provider()
+
+
+_FALLBACK: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _fallback_executor() -> concurrent.futures.ThreadPoolExecutor:
+    global _FALLBACK
+    if _FALLBACK is None:
+        _FALLBACK = concurrent.futures.ThreadPoolExecutor(4, "capsule-health")
+    return _FALLBACK
 
 
 def _consume(future: asyncio.Future[Any]) -> None:
