@@ -204,6 +204,19 @@ def test_an_agent_killed_mid_command_never_runs_it_twice(cluster: Cluster) -> No
     assert lines(state / "executions").count(f"slow {command_id}") == 1
 
 
+def test_a_command_the_ledger_cannot_record_is_refused_and_never_runs(cluster: Cluster) -> None:
+    cluster.start_control_plane()
+    # A folder where the ledger file should be: it can be neither read nor written.
+    (cluster.home / "data" / "agent-py-agent-commands.jsonl").mkdir(parents=True)
+    state = start_agent(cluster)
+    healthy(cluster)
+    record = run_json(cluster, SERVICE, "flush-cache")
+    assert record["status"] == "FAILED" and record["errorCode"] == "ledger_unavailable", record
+    assert not any(line.startswith("flush-cache") for line in lines(state / "executions"))
+    assert "ledger" in cluster.log_text("py")
+    assert cluster.alive("py")
+
+
 def test_the_host_starts_while_the_broker_is_unreachable_and_enrols_later(cluster: Cluster) -> None:
     state = cluster.home / "state"
     state.mkdir()
