@@ -84,3 +84,15 @@ def test_a_welcome_spends_the_token_and_asks_for_a_report() -> None:
     link._welcome("agt_7", 2.0)
     assert link.agent_id == "agt_7" and link.welcomed and link._token is None and link._report_pending
     assert len(events) == 1
+
+
+def test_a_heartbeat_too_large_for_the_broker_goes_without_details() -> None:
+    link = make_link()
+    publisher = FakeSocket()
+    link.agent_id, link._publisher, link._publish_ready_at = "agt_1", publisher, time.monotonic()  # type: ignore[assignment]
+    big = {"code": "svc", "health": {"status": "UP", "message": "ok", "details": {"blob": "x" * 300_000}},
+           "sampledAt": 1}
+    link._heartbeat([big], 1.0, time.time())
+    body = json.loads(publisher.sent[0][2])
+    assert body["services"] == [{"code": "svc", "health": {"status": "UP", "message": "ok"}, "sampledAt": 1}]
+    assert len(publisher.sent[0][2]) < 262_144

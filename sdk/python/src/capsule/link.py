@@ -30,6 +30,8 @@ log = logging.getLogger("capsule.link")
 HELLO_RESEND_SECONDS = 5.0
 SLOW_JOINER_SECONDS = 0.2
 TICK_MS = 100
+#: Room left under the body cap (and --max-message-bytes, which counts topic and header too).
+HEARTBEAT_BUDGET_BYTES = wire.MAX_BODY_BYTES - 8192
 _HELLO_ERROR_CODES = frozenset({"agent_disabled", "internal"})
 
 
@@ -413,4 +415,11 @@ class Link(threading.Thread):
             return
         body = {"agentId": self.agent_id, "agentCode": self.agent_code, "manifestDigest": self._digest,
                 "intervalSeconds": interval, "services": samples, "droppedStale": self.dropped_stale}
+        if len(wire.encode_json(body)) > HEARTBEAT_BUDGET_BYTES:
+            # The broker drops an oversized message whole, which would read as STALE: send the
+            # statuses and messages without the details instead.
+            self._repeats.log_first("oversized", logging.WARNING, "Health details make the heartbeat larger than "
+                                    "%d bytes; sending it without details.", HEARTBEAT_BUDGET_BYTES)
+            body["services"] = [{**sample, "health": {key: value for key, value in sample["health"].items()
+                                                      if key != "details"}} for sample in samples]
         self._publish("heartbeat", f"hb.{self.agent_id}", body)
