@@ -2,10 +2,13 @@
 # `make test` runs the whole test suite. Both install what they need first.
 SHELL := /bin/bash
 SWIFT ?= swift
-APT_PACKAGES := libzmq3-dev libsodium-dev libsqlite3-dev
+APT_PACKAGES := libzmq3-dev libsodium-dev libsqlite3-dev python3-venv
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
+# The Python SDK's virtual environment: the SDK (pyzmq is its one dependency) and pytest, from PyPI.
+VENV := .venv
+PYTHON_SOURCES := sdk/python/pyproject.toml $(shell find sdk/python/src -name '*.py' -o -name py.typed 2>/dev/null)
 
-.PHONY: deps build release test fuzz-short fuzz demo clean
+.PHONY: deps build release test pytest venv fuzz-short fuzz demo clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -18,13 +21,34 @@ deps:
 build: deps
 	$(SWIFT) build
 
-test: deps
+test: deps venv
 	$(SWIFT) build --build-tests
 	set -o pipefail; $(SWIFT) test --skip-build --disable-xctest 2>&1 | tee .build/test-output.log
 	$(MAKE) fuzz-short
-	@# One plain closing line for CI, taken from Swift Testing's summary.
-	@passed=$$(grep -Eo 'Test run with [0-9]+ tests' .build/test-output.log | tail -1 | grep -Eo '[0-9]+'); \
-	 echo "tests: $${passed:-0} passed, 0 failed"
+	@# The Python SDK's tests, unit and end-to-end (against the binaries just built).
+	@set -o pipefail; $(MAKE) --no-print-directory pytest 2>&1 | tee .build/pytest-output.log; echo $$? > .build/pytest-rc
+	@# One plain closing line for CI: Swift Testing's count plus pytest's; fails if pytest failed.
+	@swift=$$(grep -Eo 'Test run with [0-9]+ tests' .build/test-output.log | tail -1 | grep -Eo '[0-9]+'); \
+	 summary=$$(grep -E '[0-9]+ (passed|failed|errors?)' .build/pytest-output.log | tail -1); \
+	 py_passed=$$(echo "$$summary" | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+'); \
+	 py_failed=$$(echo "$$summary" | grep -Eo '[0-9]+ failed' | grep -Eo '[0-9]+'); \
+	 py_errors=$$(echo "$$summary" | grep -Eo '[0-9]+ errors?' | grep -Eo '[0-9]+'); \
+	 rc=$$(cat .build/pytest-rc); failed=$$(( $${py_failed:-0} + $${py_errors:-0} )); \
+	 if [ "$$rc" != 0 ] && [ "$$failed" = 0 ]; then failed=1; fi; \
+	 echo "tests: $$(( $${swift:-0} + $${py_passed:-0} )) passed, $$failed failed"; \
+	 [ "$$rc" = 0 ]
+
+# pytest over sdk/python/tests; the end-to-end tests start the daemons from .build/debug.
+pytest: venv
+	cd sdk/python && CAPSULE_BIN="$(CURDIR)/.build/debug" "$(CURDIR)/$(VENV)/bin/python" -m pytest -q -p no:cacheprovider tests
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: $(PYTHON_SOURCES)
+	[ -x $(VENV)/bin/python ] || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check ./sdk/python pytest
+	$(VENV)/bin/pip install -q --disable-pip-version-check --force-reinstall --no-deps ./sdk/python
+	touch $@
 
 # libFuzzer over the wire decoder and the broker's ingest checks (Fuzz/README.md).
 FUZZ_BUILD := $(SWIFT) build -c release --product capsule-fuzz --scratch-path .build-fuzz \
@@ -40,8 +64,8 @@ fuzz: deps
 	mkdir -p .build-fuzz/work
 	.build-fuzz/release/capsule-fuzz -runs=$${RUNS:-1000000} -max_len=4096 .build-fuzz/work Fuzz/corpus
 
-demo: build
+demo: build venv
 	./deploy/demo/run-demo.sh
 
 clean:
-	rm -rf .build .demo-home
+	rm -rf .build .demo-home $(VENV)

@@ -71,6 +71,23 @@ struct ManifestDigestTests {
         #expect(ManifestDigest.of([]) != ManifestDigest.of([a]))
     }
 
+    /// The vectors the Python SDK checks its digest against (sdk/python/tests/data) were produced by
+    /// this code; both SDKs test them, so neither can drift from the other unnoticed.
+    @Test func matchesTheVectorsSharedWithThePythonSDK() throws {
+        struct Vector: Decodable {
+            var name: String
+            var manifests: [ServiceManifest]
+            var digest: String
+        }
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../sdk/python/tests/data/swift_digest_vectors.json").standardized
+        let vectors = try JSONDecoder().decode([Vector].self, from: Data(contentsOf: file))
+        #expect(vectors.count >= 6)
+        for vector in vectors {
+            #expect(ManifestDigest.of(vector.manifests) == vector.digest, "\(vector.name)")
+        }
+    }
+
     @Test func actionLookupAndDefaultLabel() {
         let manifest = Self.manifest("alpha", actions: [Self.restart, Self.scale])
         #expect(manifest.action(named: "scale")?.timeoutSeconds == 60)

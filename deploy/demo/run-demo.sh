@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Starts a local Capsule control plane (broker, aggregator, audit writer) as separate processes,
-# two demo services (a Swift service embedding CapsuleAgentKit and a shell script governed by the
-# capsule-agent sidecar) and a live status view. Ctrl-C stops every process it started.
+# three demo services (a Swift service embedding CapsuleAgentKit, a shell script governed by the
+# capsule-agent sidecar, and a Python service embedding the Python SDK) and a live status view.
+# Ctrl-C stops every process it started.
 #
 # Environment: CAPSULE_HOME (default ./.demo-home), DEMO_SECONDS (stop after N seconds; default: run
-# until Ctrl-C), SWIFT_BIN (default .build/debug).
+# until Ctrl-C), SWIFT_BIN (default .build/debug), PYTHON (default .venv/bin/python, made by
+# `make venv` if missing).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN="${SWIFT_BIN:-.build/debug}"
+PYTHON="${PYTHON:-.venv/bin/python}"
+if [ ! -x "$PYTHON" ]; then make venv; fi
 export CAPSULE_HOME="${CAPSULE_HOME:-$PWD/.demo-home}"
 export DEMO_STATE="$CAPSULE_HOME/report-worker"
 LOGS="$CAPSULE_HOME/logs"
@@ -65,6 +69,10 @@ start billing-bridge "$BIN/capsule-demo-service" --heartbeat-seconds 2 $(token_a
 start report-worker /bin/sh deploy/demo/report-worker.sh run
 start report-worker-agent "$BIN/capsule-agent" --manifest deploy/demo/report-worker.yaml --heartbeat-seconds 2 \
     $(token_args sidecar-report-worker)
+# The Python service reads its one-time token from CAPSULE_TOKEN (empty once its key exists).
+python_token=$(token_args demo-python); python_token=${python_token#--token }
+start billing-worker env CAPSULE_TOKEN="$python_token" AGENT_CODE=demo-python HEARTBEAT_SECONDS=2 \
+    "$PYTHON" sdk/python/examples/billing_worker.py
 
 started=$(date +%s)
 while true; do
@@ -81,6 +89,7 @@ while true; do
     echo "  $CTL action run billing-bridge set-health --payload '{\"status\":\"DEGRADED\"}'"
     echo "  $CTL action run report-worker pause        # then: resume"
     echo "  $CTL action run report-worker rotate-logs --confirm"
+    echo "  $CTL action run billing-worker retry-failed  # the Python service; purge-queue needs --confirm"
     if [ -n "${DEMO_SECONDS:-}" ] && [ $(( $(date +%s) - started )) -ge "$DEMO_SECONDS" ]; then break; fi
     sleep 2
 done
