@@ -2,9 +2,10 @@
 package enum Redactor {
     package static let placeholder = "[REDACTED]"
 
-    /// The last word (or last two words) that make a key sensitive. `passwd` is a spelling of password.
+    /// The last word (or last two words) that make a key sensitive; `apikey` and `privatekey` are the
+    /// same two words written as one.
     private static let lastWords: Set<String> = [
-        "token", "secret", "password", "passwd", "cookie", "authorization", "credential", "apikey", "privatekey",
+        "token", "secret", "password", "cookie", "authorization", "credential", "apikey", "privatekey",
     ]
     private static let lastTwoWords: Set<String> = ["api key", "private key"]
 

@@ -3,11 +3,17 @@ import Foundation
 import Testing
 
 struct RedactorTests {
+    /// Design §5: a key is sensitive when its name ends in token, secret, password, cookie,
+    /// authorization, api key, private key or credential (words split at case changes, `_`, `-`, `.`).
     static let secretKeys = [
         "token", "secret", "password", "cookie", "authorization", "apiKey", "api_key", "X-Api-Key", "db_password",
-        "TOKEN", "Set-Cookie", "clientSecret", "refresh_token", "passwd", "Authorization",
+        "TOKEN", "Set-Cookie", "clientSecret", "refresh_token", "Authorization", "accessToken", "client_secret", "x-api-key",
+        "privateKey", "ssh.private-key", "awsCredential", "APIKey", "apikey", "session.cookie",
     ]
-    static let plainKeys = ["name", "replicas", "host", "user", "mode", "publicKey", "key", "url", "count", "pass"]
+    static let plainKeys = [
+        "name", "replicas", "host", "user", "mode", "publicKey", "key", "url", "count", "pass", "tokenId", "revokedTokens",
+        "secretRef", "passwordPolicy", "cookieDomain", "credentials", "tokenCount",
+    ]
 
     @Test(arguments: secretKeys)
     func secretKeyIsRecognised(_ key: String) {

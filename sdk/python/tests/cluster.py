@@ -134,7 +134,7 @@ class Cluster:
         return None if row is None else str(row.get("status"))
 
     def command(self, command_id: str) -> dict[str, Any]:
-        result = self.ctl("command", "show", command_id)
+        result = self.ctl("command", "show", command_id, "--json")
         assert result.returncode == 0, result.stderr
         return dict(json.loads(result.stdout))
 
@@ -145,7 +145,7 @@ class Cluster:
         result = self.ctl(*args)
         if result.returncode != 0:
             return []
-        records = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+        records = json.loads(result.stdout) if result.stdout.strip() else []
         return [record["event"] for record in sorted(records, key=lambda record: record["id"])]
 
     # MARK: waiting
