@@ -24,6 +24,9 @@ struct AggregatorCommand: AsyncParsableCommand {
     @Option(help: "Milliseconds between sweeps that re-apply the status rule (at most 1000).")
     var sweepMilliseconds = 500
 
+    @Flag(help: "If the store file is empty or unreadable, move it aside and start a new, empty one (a new journal incarnation) instead of refusing to start.")
+    var initStore = false
+
     func validate() throws {
         guard (50...1000).contains(sweepMilliseconds) else { throw ValidationError("--sweep-milliseconds must be between 50 and 1000") }
     }
@@ -36,7 +39,8 @@ struct AggregatorCommand: AsyncParsableCommand {
         let configuration = AggregatorConfiguration(
             home: home, broker: broker, brokerKey: brokerKey, keyPair: keyPair,
             thresholds: daemon.thresholds,
-            sweepMilliseconds: sweepMilliseconds
+            sweepMilliseconds: sweepMilliseconds,
+            initializeStore: initStore
         )
         let service = try Aggregator.makeService(configuration: configuration, logger: logger)
         try await ServiceGroup.runUntilSignalled(service, logger: logger)

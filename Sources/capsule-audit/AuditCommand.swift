@@ -26,6 +26,9 @@ struct AuditCommand: AsyncParsableCommand {
     @Option(help: "Delete events older than this many days (checked hourly); 0 keeps everything.")
     var retentionDays = 90
 
+    @Flag(help: "If the store file is empty or unreadable, move it aside and start a new, empty one (a new journal incarnation) instead of refusing to start.")
+    var initStore = false
+
     func validate() throws {
         guard retentionDays >= 0 else { throw ValidationError("--retention-days must be 0 (keep forever) or more") }
     }
@@ -36,7 +39,8 @@ struct AuditCommand: AsyncParsableCommand {
         let (broker, brokerKey) = try connect.resolveBroker()
         let keyPair = try keyFile.map { try KeyFile.read(URL(fileURLWithPath: $0)) } ?? home.loadOrCreateKeyPair("audit")
         let service = try Audit.makeService(
-            configuration: AuditConfiguration(home: home, broker: broker, brokerKey: brokerKey, keyPair: keyPair, retentionDays: retentionDays), logger: logger)
+            configuration: AuditConfiguration(home: home, broker: broker, brokerKey: brokerKey, keyPair: keyPair, retentionDays: retentionDays,
+                                             initializeStore: initStore), logger: logger)
         try await ServiceGroup.runUntilSignalled(service, logger: logger)
     }
 }

@@ -44,6 +44,9 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "Trust an internal service running elsewhere: NAME=KEY, KEY being Z85 text or a .pub/.key file (repeatable).")
     var trustService: [String] = []
 
+    @Flag(help: "If the store file is empty or unreadable, move it aside and start a new, empty one (a new journal incarnation) instead of refusing to start.")
+    var initStore = false
+
     func validate() throws {
         for entry in trustService {
             let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
@@ -70,7 +73,8 @@ struct BrokerCommand: AsyncParsableCommand {
             trustedServiceKeys: try Dictionary(trustService.map { entry in
                 let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
                 return (parts[0], try KeyFile.readPublicKey(parts[1]))
-            }, uniquingKeysWith: { _, last in last })
+            }, uniquingKeysWith: { _, last in last }),
+            initializeStore: initStore
         )
         let service = try Broker.makeService(configuration: configuration, logger: logger)
         try await ServiceGroup.runUntilSignalled(service, logger: logger)

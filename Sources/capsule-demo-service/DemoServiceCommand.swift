@@ -117,6 +117,13 @@ struct DemoServiceCommand: AsyncParsableCommand {
             .action(ActionDefinition(name: "fail-always", label: "Fail", description: "Always fails, to show a FAILED command.")) { _, _ in
                 .failed(code: "demo_failure", message: "this action always fails")
             }
+            .action(ActionDefinition(
+                name: "issue-key", label: "Issue an API key", description: "Generates a key; it is shown once to whoever ran this.",
+                dangerLevel: .medium, oneTimeResultFields: ["apiKey"]
+            )) { _, context in
+                let key = "key_" + context.commandId.dropFirst(4) + "_" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+                return .ok("key issued", data: .object(["apiKey": .string(key), "keyId": .string("k-" + context.commandId.suffix(6))]))
+            }
 
         let agent = CapsuleAgent(
             configuration: AgentConfiguration(

@@ -66,9 +66,11 @@ struct ZAPHandlerTests {
             .init("service on ingest", "ingest", principal(.service), refused: nil),
             .init("service on bus", "bus", principal(.service), refused: nil),
             .init("service on router", "router", principal(.service), refused: nil),
-            // Operators use the router and may follow the bus, but publish nothing on ingest.
+            // Operators use the router only: the bus carries raw reports (design §5, issue: a viewer read
+            // secrets on the bus), and they publish nothing on ingest.
             .init("operator on router", "router", principal(.operator, role: .viewer), refused: nil),
-            .init("operator on bus", "bus", principal(.operator, role: .owner), refused: nil),
+            .init("viewer on bus", "bus", principal(.operator, role: .viewer), refused: "bus is for internal services; operators follow the audit trail", status: "400"),
+            .init("owner on bus", "bus", principal(.operator, role: .owner), refused: "bus is for internal services; operators follow the audit trail", status: "400"),
             .init("operator on ingest", "ingest", principal(.operator, role: .owner), refused: "key not enrolled", status: "300"),
             // A disabled key may not open ingest (temporarily: it may be re-enabled), but it may reach
             // the router, where each message is refused with a clear error.

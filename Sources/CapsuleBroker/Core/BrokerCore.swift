@@ -26,6 +26,9 @@ final class BrokerCore: LoopCore {
     let bus: ZMQSocket
     let router: ZMQSocket
     let zap: ZMQSocket
+    /// The router's connection events: a DEALER that disconnects loses its route at once, so a
+    /// command for it is reported queued instead of pushed into the void.
+    let routerMonitor: ZMQMonitor
 
     let journal: EventJournal
     let batch: WriteBatch
@@ -37,6 +40,8 @@ final class BrokerCore: LoopCore {
     var agentIds: [String: String] = [:]
     /// Current ROUTER routing id of each connected agent, learned from authenticated messages only.
     var agentRoutes: [String: Data] = [:]
+    /// The connection (file descriptor) each agent's route was learned on.
+    var agentByConnection: [Int32: String] = [:]
     /// Internal services that announced themselves with `worker.ready`.
     var workers: [String: Worker] = [:]
     /// Requests forwarded to a worker and waiting for its reply.
@@ -134,6 +139,7 @@ final class BrokerCore: LoopCore {
         try bus.bind(configuration.busBind)
 
         router = try ZMQSocket(context: context, type: .router)
+        routerMonitor = try ZMQMonitor(context: context, target: router)
         var routerOptions = serverOptions
         routerOptions.routerMandatory = true
         try router.apply(routerOptions)
@@ -149,6 +155,8 @@ final class BrokerCore: LoopCore {
         loop.register(zap) { [unowned self] in self.drainZAP() }
         loop.register(ingest) { [unowned self] in self.drainIngest() }
         loop.register(bus) { [unowned self] in self.drainBusSubscriptions() }
+        // Before the router: a connection's end is seen before anything a new one on the same descriptor sends.
+        loop.register(routerMonitor.socket) { [unowned self] in self.drainRouterMonitor() }
         loop.register(router) { [unowned self] in self.drainRouter() }
         loop.every(.milliseconds(250)) { [unowned self] in self.tick() }
         loop.every(.seconds(1)) { [unowned self] in self.publishBeacon() }
@@ -166,6 +174,7 @@ final class BrokerCore: LoopCore {
     func shutdown() {
         batch.commit()
         logger.info("Broker stopping.", metadata: ["drops": "\(drops.total)", "forwarded": "\(forwarded)"])
+        routerMonitor.socket.close()
         for socket in [ingest, bus, router, zap] { socket.close() }
     }
 
@@ -226,6 +235,22 @@ final class BrokerCore: LoopCore {
             }
             _ = try? zap.send([Data("1.0".utf8), frames[1], Data(decision.status.utf8), Data(decision.text.utf8),
                                Data(decision.userId.utf8), Data()])
+        }
+    }
+
+    private func drainRouterMonitor() {
+        while let event = try? routerMonitor.next() {
+            switch event.kind {
+            case .disconnected, .closed:
+                let fd = Int32(bitPattern: event.value)
+                if let agentId = agentByConnection.removeValue(forKey: fd), agentRoutes[agentId] != nil {
+                    agentRoutes[agentId] = nil
+                }
+            case .accepted:
+                agentByConnection[Int32(bitPattern: event.value)] = nil
+            default:
+                break
+            }
         }
     }
 

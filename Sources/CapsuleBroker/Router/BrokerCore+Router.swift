@@ -73,14 +73,14 @@ extension BrokerCore {
             identityMismatch(claimed: claimed, principal: principal, type: decoded.header.type)
             sendError(to: route, corr: corr, ErrorBody(.identityMismatch, "sender \(SafeText.clean(claimed, limit: 64)) does not match this key"))
         case .hello:
-            handleHello(decoded, key: key, principal: principal, route: route)
+            handleHello(decoded, key: key, principal: principal, route: route, connection: message.sourceFD)
         case .agentAck:
             guard let principal, let ack = decodeOrRefuse(CommandRef.self, decoded, route: route, peer: peer) else { return }
-            learnRoute(principal, route)
+            learnRoute(principal, route, connection: message.sourceFD)
             perform(commands.acknowledge(ack.commandId, from: principal.identity, now: now, lookup: storedCommand))
         case .agentResult:
             guard let principal, let result = decodeOrRefuse(CommandResult.self, decoded, route: route, peer: peer) else { return }
-            learnRoute(principal, route)
+            learnRoute(principal, route, connection: message.sourceFD)
             perform(commands.complete(result, from: principal.identity, route: route, corr: corr, bodyBytes: decoded.body.count,
                                       now: now, lookup: storedCommand))
         case .workerReady:
@@ -116,8 +116,10 @@ extension BrokerCore {
     }
 
     /// A route is learned only from a message that passed the key check.
-    private func learnRoute(_ principal: Principal, _ route: Data) {
-        if principal.kind == .agent, agentRoutes[principal.identity] != route { agentRoutes[principal.identity] = route }
+    private func learnRoute(_ principal: Principal, _ route: Data, connection: Int32) {
+        guard principal.kind == .agent else { return }
+        if agentRoutes[principal.identity] != route { agentRoutes[principal.identity] = route }
+        if connection >= 0 { agentByConnection[connection] = principal.identity }
     }
 
     /// A command that is no longer live, from the store.
@@ -128,7 +130,7 @@ extension BrokerCore {
 
     // MARK: Agents
 
-    private func handleHello(_ message: WireMessage, key: String, principal: Principal?, route: Data) {
+    private func handleHello(_ message: WireMessage, key: String, principal: Principal?, route: Data, connection: Int32) {
         let corr = message.header.id
         let hello: AgentHello
         do {
@@ -138,19 +140,20 @@ extension BrokerCore {
             return
         }
         guard let principal else {
-            enroll(hello, key: key, route: route, corr: corr)
+            enroll(hello, key: key, route: route, corr: corr, connection: connection)
             return
         }
         if let refusal = RouterGate.welcome(hello, principal: principal, enrolledCode: agentCodes[principal.identity]) {
             sendError(to: route, corr: corr, refusal)
             return
         }
-        welcome(agentId: principal.identity, route: route, corr: corr)
+        welcome(agentId: principal.identity, route: route, corr: corr, connection: connection)
     }
 
     /// Welcomes an agent on `route`, then pushes its live commands.
-    func welcome(agentId: String, route: Data, corr: String) {
+    func welcome(agentId: String, route: Data, corr: String, connection: Int32) {
         agentRoutes[agentId] = route
+        if connection >= 0 { agentByConnection[connection] = agentId }
         sendRouted(to: route, header: factory.plain(.agentWelcome, corr: corr),
                    body: AgentWelcome(agentId: agentId, heartbeatSeconds: settings.heartbeatSeconds))
         perform(commands.agentReady(agentId, agent: agentView(agentId), now: now))

@@ -13,7 +13,7 @@ extension BrokerCore {
 
     /// Enrols an unknown key from its hello, then welcomes it; a refusal is answered with its code
     /// and audited, aggregated per key (`agent.enrollment_refused`).
-    func enroll(_ hello: AgentHello, key: String, route: Data, corr: String) {
+    func enroll(_ hello: AgentHello, key: String, route: Data, corr: String, connection: Int32) {
         let at = now
         func refuse(_ code: ErrorBody.Code, _ message: String) {
             self.refuse(RefusalLedger.Refusal(
@@ -62,7 +62,7 @@ extension BrokerCore {
                 agentIds[code] = enrolment.agentId
                 events.forEach(publish)
                 logger.info("Agent enrolled.", metadata: ["agent.id": "\(enrolment.agentId)", "agent.code": "\(code)"])
-                welcome(agentId: enrolment.agentId, route: route, corr: corr)
+                welcome(agentId: enrolment.agentId, route: route, corr: corr, connection: connection)
             case .success(.failure(let refusal)):
                 refuse(ErrorBody.Code(rawValue: refusal.code.rawValue), refusal.message)
             case .failure(let error):

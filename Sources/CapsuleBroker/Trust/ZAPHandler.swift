@@ -36,7 +36,13 @@ struct ZAPHandler {
             guard principal.state == .active else { return Decision(status: "300", text: "key disabled", userId: "") }
             return Decision(status: "200", text: "OK", userId: publicKey)
         case "bus":
-            guard let principal, principal.kind == .service || principal.kind == .operator else {
+            // The bus carries raw reports (health details included) between internal services; no
+            // operator of any role reads it (design §5: whatever an operator can read is redacted).
+            // Operators follow the audit trail through `audit.query` instead.
+            if principal?.kind == .operator {
+                return Decision(status: "400", text: "bus is for internal services; operators follow the audit trail", userId: "")
+            }
+            guard let principal, principal.kind == .service else {
                 return Decision(status: "300", text: "bus is for internal services", userId: "")
             }
             guard principal.state == .active else { return Decision(status: "300", text: "key disabled", userId: "") }
