@@ -18,7 +18,7 @@ package struct MessageFactory {
     /// A header for a sequenced PUB message.
     package mutating func sequenced(_ type: MessageType) -> Header {
         seq += 1
-        return Header(type: type, id: UUID().uuidString, sender: sender, ts: Self.millis(now()), seq: seq)
+        return Header(type: type, id: MessageID.next(), sender: sender, ts: Self.millis(now()), seq: seq)
     }
 
     /// A header for request/reply, not sequenced.
@@ -31,7 +31,7 @@ package struct MessageFactory {
     /// The frames of a journalled event on a PUB stream: topic `evt.<action>`, and the journal's
     /// sequence number in the header, so subscribers can see gaps.
     package func event(_ event: AuditEvent) -> [Data] {
-        let header = Header(type: .event, id: UUID().uuidString, sender: sender, ts: Self.millis(now()), seq: event.seq)
+        let header = Header(type: .event, id: MessageID.next(), sender: sender, ts: Self.millis(now()), seq: event.seq)
         return WireCodec.encode(topic: Topic.event(event.action), header: header, body: event)
     }
 

@@ -187,7 +187,7 @@ extension BrokerCore {
             return
         }
         // The body goes on unchanged; the caller travels in the forwarded header.
-        let forwardId = UUID().uuidString
+        let forwardId = MessageID.next()
         var timeout = configuration.requestTimeoutSeconds
         if head.op == AuditOps.Query.name { timeout += AuditFilter.maxWaitSeconds }
         pendingRequests[forwardId] = PendingRequest(client: route, originalId: corr, deadline: now.addingTimeInterval(timeout))

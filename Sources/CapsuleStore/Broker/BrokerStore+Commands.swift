@@ -30,13 +30,11 @@ extension BrokerStore {
 
     /// Persists a new command. Its payload must already be redacted; the raw one comes sealed.
     package static func insert(_ db: Database, _ command: CommandRecord, sealedPayload: Data?) throws {
-        try db.execute(
-            sql: """
+        try db.cachedStatement(sql: """
                 INSERT INTO command (id, serviceCode, agentId, action, payload, sealedPayload, status, actor, createdAt, updatedAt,
                     expiresAt, deliveries, retryOf)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [command.id, command.serviceCode, command.agentId, command.action, text(command.payload), sealedPayload,
+                """).execute(arguments: [command.id, command.serviceCode, command.agentId, command.action, text(command.payload), sealedPayload,
                         command.status.rawValue, command.actor, command.createdAt.storeValue, command.updatedAt.storeValue,
                         command.expiresAt.storeValue, command.deliveries, command.retryOf]
         )
@@ -45,15 +43,13 @@ extension BrokerStore {
     /// Writes a command's new state. A terminal command loses its sealed payload; one-time result
     /// fields, if any, are stored sealed with their expiry.
     package static func update(_ db: Database, _ command: CommandRecord, sealedOneTime: Data? = nil, oneTimeExpiresAt: Date? = nil) throws {
-        try db.execute(
-            sql: """
+        try db.cachedStatement(sql: """
                 UPDATE command SET status = ?, updatedAt = ?, startedAt = ?, completedAt = ?, success = ?, message = ?, data = ?,
                     errorCode = ?, errorMessage = ?, deliveries = ?,
                     sealedPayload = CASE WHEN ? THEN NULL ELSE sealedPayload END,
                     sealedOneTime = COALESCE(?, sealedOneTime), oneTimeExpiresAt = COALESCE(?, oneTimeExpiresAt)
                 WHERE id = ?
-                """,
-            arguments: [command.status.rawValue, command.updatedAt.storeValue, command.startedAt?.storeValue,
+                """).execute(arguments: [command.status.rawValue, command.updatedAt.storeValue, command.startedAt?.storeValue,
                         command.completedAt?.storeValue, command.success, command.message, text(command.data), command.errorCode,
                         command.errorMessage, command.deliveries, command.status.isTerminal, sealedOneTime,
                         oneTimeExpiresAt?.storeValue, command.id]

@@ -61,7 +61,7 @@ package final class EventJournal {
         stamped.incarnation = incarnation
         stamped.seq = lastSeq + 1
         let text = String(decoding: WireCodec.json(stamped), as: UTF8.self)
-        try db.execute(sql: "INSERT INTO journal (seq, event) VALUES (?, ?)", arguments: [stamped.seq, text])
+        try db.cachedStatement(sql: "INSERT INTO journal (seq, event) VALUES (?, ?)").execute(arguments: [stamped.seq, text])
         lastSeq = stamped.seq
         return stamped
     }
