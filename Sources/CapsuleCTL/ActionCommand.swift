@@ -42,8 +42,11 @@ struct ActionCommand: ParsableCommand {
                     }
                 }
                 let client = try CTLClient(options: options)
+                // One round trip when the agent is connected: the broker answers once the result is in.
+                let wait = noWait ? nil : min(options.timeout ?? BrokerOps.CommandWait.maxSeconds, BrokerOps.CommandWait.maxSeconds)
                 let created = try client.call(BrokerOps.CommandCreate.self, .init(
-                    service: service, action: action, payload: body, confirm: confirm, requireOnline: requireOnline ? true : nil))
+                    service: service, action: action, payload: body, confirm: confirm, requireOnline: requireOnline ? true : nil,
+                    waitSeconds: wait), timeout: (wait ?? 0) + options.requestTimeout)
                 if let queued = created.queued {
                     FileHandle.standardError.write(Data("capsulectl: warning: queued: \(queued); it runs when the agent is back, unless it expires first\n".utf8))
                 }

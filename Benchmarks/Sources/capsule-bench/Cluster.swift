@@ -34,6 +34,7 @@ final class BenchCluster {
     let keepHome: Bool
     private(set) var broker: Process?
     private(set) var aggregator: Process?
+    private(set) var audit: Process?
 
     var capsuleHome: CapsuleHome { CapsuleHome(path: home.path) }
 
@@ -90,6 +91,21 @@ final class BenchCluster {
             FileManager.default.fileExists(atPath: brokerJSON.path) && FileManager.default.fileExists(atPath: operatorKey.path)
         }
         aggregator = try launch("aggregator", "capsule-aggregator", ["--home", home.path])
+    }
+
+    /// Starts (or restarts) the audit writer.
+    func startAudit() throws {
+        audit = try launch("audit", "capsule-audit", ["--home", home.path])
+    }
+
+    /// Stops the audit writer (SIGTERM, then SIGKILL after 5 s).
+    func stopAudit() {
+        guard let audit, audit.isRunning else { return }
+        kill(audit.processIdentifier, SIGTERM)
+        let deadline = monotonic() + 5
+        while audit.isRunning && monotonic() < deadline { usleep(10_000) }
+        if audit.isRunning { kill(audit.processIdentifier, SIGKILL) }
+        audit.waitUntilExit()
     }
 
     func waitFor(_ what: String, seconds: Double, _ condition: () throws -> Bool) throws {

@@ -19,6 +19,11 @@ struct Options {
     var bin: URL?
     var keepHome = false
     var rawOnly = false
+    var commands = 20_000
+    var burst = 1_000
+    var burstAgents = 100
+    var backlog = 45_000
+    var cliRuns = 30
 
     static let usage = """
         usage: capsule-bench [--quick] [--seconds S] [--warmup S] [--agents K] [--reps R] [--messages N]
@@ -34,6 +39,10 @@ struct Options {
           --bin DIR             where capsule-broker, capsule-aggregator and capsulectl are (default: next to this binary)
           --keep-home           keep the temporary Capsule home (logs, databases) for inspection
           --raw-only            only the raw libzmq baselines and the codec
+          --commands N          pipelined commands, audit writer live (default 20000)
+          --burst N             commands in the burst figure (default 1000), over --burst-agents K agents (default 100)
+          --backlog N           audit events the audit writer replays from the broker's journal (default 45000)
+          --cli-runs N          capsulectl invocations per wall-clock figure (default 30)
           --quick               --seconds 2 --messages 100000 --requests 500 --codec-iterations 20000
         """
 
@@ -57,6 +66,9 @@ struct Options {
                 options.messages = 100_000
                 options.requests = 500
                 options.codecIterations = 20_000
+                options.commands = 5_000
+                options.backlog = 10_000
+                options.cliRuns = 10
             case "--seconds": options.seconds = try number(Double.self, atLeast: 0.5)
             case "--warmup": options.warmup = try number(Double.self, atLeast: 0)
             case "--agents": options.agents = try number(Int.self, atLeast: 1)
@@ -68,6 +80,11 @@ struct Options {
             case "--bin": options.bin = URL(fileURLWithPath: try value(), isDirectory: true)
             case "--keep-home": options.keepHome = true
             case "--raw-only": options.rawOnly = true
+            case "--commands": options.commands = try number(Int.self, atLeast: 100)
+            case "--burst": options.burst = try number(Int.self, atLeast: 10)
+            case "--burst-agents": options.burstAgents = try number(Int.self, atLeast: 1)
+            case "--backlog": options.backlog = try number(Int.self, atLeast: 500)
+            case "--cli-runs": options.cliRuns = try number(Int.self, atLeast: 3)
             case "-h", "--help":
                 print(usage)
                 exit(0)
@@ -202,11 +219,8 @@ func runBench(_ options: Options) throws {
         }
         // Let the reports land and the board settle before measuring.
         try cluster.waitFor("the aggregator to know every bench service", seconds: 15) {
-            let rows = try client.call("aggregator", "status.list")
-            switch rows {
-            case .array(let list): return list.count >= options.agents
-            default: return false
-            }
+            let summary = try client.call("aggregator", "status.summary")
+            return (summary["totalServices"]?.intValue ?? 0) >= options.agents
         }
 
         for rep in 1...options.reps {
@@ -235,6 +249,14 @@ func runBench(_ options: Options) throws {
             brokerMedian.append(percentile(oneHop, 0.5))
             brokerP99.append(percentile(oneHop, 0.99))
         }
+    }
+
+    // Commands at wire speed, the audit writer's replay and the CLI (issue 11).
+    var commandLines: [String] = []
+    if !options.rawOnly {
+        let bin = options.bin ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        commandLines = try CommandSuite.run(options: options, bin: bin, relayMedian: percentile(relayMedian, 0.5),
+                                            relayP99: percentile(relayP99, 0.5), echoMedian: percentile(echoMedian, 0.5))
     }
 
     // The table.
@@ -281,6 +303,7 @@ func runBench(_ options: Options) throws {
         emit("  breakdown: capsule aggregator.stats (2 hops, small reply) median \(microSummary(Summary(values: statsMedian))), p99 \(micros(percentile(statsP99, 0.5))); broker.stats (1 hop, answered by the broker) median \(microSummary(Summary(values: brokerMedian))), p99 \(micros(percentile(brokerP99, 0.5)))")
     }
     emit("codec (1 heartbeat) WireCodec.encode(topic:header:body:) \(microSummary(Summary(values: encodeCosts))) per op; decode + Heartbeat body \(microSummary(Summary(values: decodeCosts))) per op  (\(options.codecIterations) iterations; zmq-notes: JSONEncoder 5.1 / JSONDecoder 7.4 µs)")
+    lines += commandLines
     print(lines.joined(separator: "\n"))
 }
 

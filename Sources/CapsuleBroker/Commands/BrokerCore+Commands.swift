@@ -10,7 +10,7 @@ import Logging
 extension BrokerCore {
     func registerCommandOperations() {
         on(BrokerOps.CommandCreate.self) { core, params, context, respond in
-            core.createCommand(params, actor: context.principal.sender, retryOf: nil, respond: respond)
+            core.createCommand(params, actor: context.principal.sender, retryOf: nil, respond: respond, context: context)
         }
         on(BrokerOps.CommandGet.self) { core, params, context, respond in
             guard let record = core.commands.live[params.id]?.record ?? core.storedCommand(params.id) else {
@@ -50,11 +50,12 @@ extension BrokerCore {
             }
             core.createCommand(BrokerOps.CommandCreate.Params(service: original.serviceCode, action: original.action,
                                                               payload: original.payload, confirm: params.confirm),
-                               actor: context.principal.sender, retryOf: original.id, respond: respond)
+                               actor: context.principal.sender, retryOf: original.id, respond: respond, context: context)
         }
     }
 
-    private func createCommand(_ params: BrokerOps.CommandCreate.Params, actor: String, retryOf: String?, respond: Responder<CommandRecord>) {
+    private func createCommand(_ params: BrokerOps.CommandCreate.Params, actor: String, retryOf: String?, respond: Responder<CommandRecord>,
+                               context: RequestContext) {
         let service = services[params.service]
         let request = CommandBook.CreateRequest(id: IDs.make("cmd_", hexDigits: 16), params: params, actor: actor, now: now,
                                                 defaultTTL: settings.commandTTLSeconds, retryOf: retryOf)
@@ -63,9 +64,19 @@ extension BrokerCore {
         case .failure(let error):
             respond.fail(error)
         case .success(let (record, effects)):
-            perform(effects) { error in
+            // With waitSeconds, a command that went out is answered when it is terminal: one round trip.
+            let waits = (params.waitSeconds ?? 0) > 0 && record.queued == nil
+            perform(effects) { [unowned self] error in
                 if let error {
                     respond.fail(ErrorBody(.unavailable, "the command could not be stored (\(error)); nothing was created"))
+                } else if waits {
+                    let seconds = min(params.waitSeconds ?? 0, BrokerOps.CommandWait.maxSeconds)
+                    let waiter = CommandBook.Waiter(route: context.route, corr: context.corr, after: nil,
+                                                    deadline: now.addingTimeInterval(seconds), caller: actor)
+                    switch commands.wait(waiter, id: record.id, lookup: storedCommand) {
+                    case .success(let effects): perform(effects)
+                    case .failure: respond.succeed(record)
+                    }
                 } else {
                     respond.succeed(record)
                 }

@@ -28,13 +28,18 @@ package enum BrokerOps {
             package var confirm: Bool?
             /// Refuse (`agent_offline`) instead of queueing when the agent is not ONLINE.
             package var requireOnline: Bool?
+            /// Answer once the command is terminal (at most this many seconds, then as it is), in one
+            /// round trip. A command that is queued (its agent not connected) is answered at once.
+            package var waitSeconds: Double?
 
-            package init(service: String, action: String, payload: JSONValue? = nil, confirm: Bool? = nil, requireOnline: Bool? = nil) {
+            package init(service: String, action: String, payload: JSONValue? = nil, confirm: Bool? = nil, requireOnline: Bool? = nil,
+                         waitSeconds: Double? = nil) {
                 self.service = service
                 self.action = action
                 self.payload = payload
                 self.confirm = confirm
                 self.requireOnline = requireOnline
+                self.waitSeconds = waitSeconds
             }
         }
         package typealias Result = CommandRecord
