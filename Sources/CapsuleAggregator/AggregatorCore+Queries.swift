@@ -58,7 +58,9 @@ extension AggregatorCore {
         var builder = PageBuilder<ServiceStatusRow>(limit: limit) { $0.estimatedSize }
         var candidates: [String]
         if let agent = params.agent {
-            let agentId = board.agents[agent] != nil ? agent : board.agents.values.first { $0.code == agent }?.agentId
+            let index = board.agentIndex(of: agent, "")
+            let byCode = index < board.sortedAgents.count && board.sortedAgents[index].code == agent ? board.sortedAgents[index].agentId : nil
+            let agentId = board.agents[agent] != nil ? agent : byCode
             candidates = (agentId.flatMap { board.agents[$0]?.services } ?? []).sorted()
             if let after { candidates = candidates.filter { $0 > after } }
         } else {
@@ -87,14 +89,17 @@ extension AggregatorCore {
 
     private func agentsPage(_ params: AggregatorOps.AgentsList.Params) throws(ErrorBody) -> Page<AgentRow> {
         let query = params.status?.rawValue ?? ""
-        let after = try params.cursor.map { cursor throws(ErrorBody) in try PageCursor.decode(cursor, query: query, count: 1)[0] }
+        var start = 0
+        if let cursor = params.cursor {
+            let key = try PageCursor.decode(cursor, query: query, count: 2)
+            start = board.agentIndex(of: key[0], key[1])
+            if start < board.sortedAgents.count, board.sortedAgents[start] == StatusBoard.AgentKey(code: key[0], agentId: key[1]) { start += 1 }
+        }
         let limit = PageCursor.limit(params.limit)
         var builder = PageBuilder<AgentRow>(limit: limit) { $0.estimatedSize }
         var more = false
-        // Sorted by code; agents are fewer than services, so sorting here is cheap at fleet sizes.
-        for agent in board.agents.values.sorted(by: { ($0.code, $0.agentId) < ($1.code, $1.agentId) }) {
-            let key = agent.code + "\u{0}" + agent.agentId
-            if let after, key <= after { continue }
+        for key in board.sortedAgents[min(start, board.sortedAgents.count)...] {
+            guard let agent = board.agents[key.agentId] else { continue }
             if let status = params.status, agent.status != status { continue }
             let row = AgentRow(agentId: agent.agentId, code: agent.code, status: agent.status.rawValue, reason: agent.reason,
                                lastHeartbeatAt: agent.lastHeartbeatAt, services: agent.services.sorted())
@@ -103,7 +108,7 @@ extension AggregatorCore {
                 break
             }
         }
-        let next = more ? builder.items.last.map { PageCursor.encode([$0.code + "\u{0}" + $0.agentId], query: query) } : nil
+        let next = more ? builder.items.last.map { PageCursor.encode([$0.code, $0.agentId], query: query) } : nil
         return Page(items: builder.items, next: next)
     }
 }

@@ -72,7 +72,7 @@ final class AggregatorCore: LoopCore {
         loop.every(.seconds(1)) { [unowned self] in self.beacon() }
         loop.every(.seconds(60)) { [unowned self] in self.reconcile() }
         loop.atEndOfTurn { [unowned self] in self.endTurn() }
-        reconcile()
+        reconcile(all: true)
         logger.info("Aggregator started.", metadata: [
             "agents": "\(board.agents.count)", "services": "\(board.services.count)", "zmq.bus": "\(configuration.broker.bus)",
             "journal.incarnation": "\(journal.incarnation)", "journal.seq": "\(journal.lastSeq)",
@@ -135,6 +135,9 @@ final class AggregatorCore: LoopCore {
     private func applyBrokerEvent(_ event: AuditEvent) {
         let subject = event.subject
         switch event.action {
+        case "agent.registered", "agent.reenrolled":
+            guard subject.hasPrefix("agent:"), let code = event.details?["agentCode"]?.stringValue else { return }
+            board.setEnrolledCode(code, agentId: String(subject.dropFirst("agent:".count)))
         case "agent.disabled", "agent.revoked", "agent.enabled":
             guard subject.hasPrefix("agent:") else { return }
             let agentId = String(subject.dropFirst("agent:".count))
@@ -156,15 +159,20 @@ final class AggregatorCore: LoopCore {
         }
     }
 
-    /// Pulls the agents the broker holds disabled or revoked (few, paged), in case an event was
-    /// published while this aggregator was down; and the settings.
-    private func reconcile(cursor: String? = nil, found: [String: KeyState] = [:]) {
+    /// Pulls the agents' enrolled codes and states from the broker (paged), in case an event was
+    /// published while this aggregator was down; and the settings. At start every agent is read; on
+    /// the periodic pass only the disabled and revoked ones (few).
+    private func reconcile(cursor: String? = nil, found: [String: KeyState] = [:], all: Bool = false) {
         if cursor == nil { loadSettings() }
-        link.request(BrokerOps.AgentList.self, .init(states: [.disabled, .revoked], limit: 500, cursor: cursor)) { [unowned self] reply in
+        let states: [KeyState]? = all ? nil : [.disabled, .revoked]
+        link.request(BrokerOps.AgentList.self, .init(states: states, limit: 500, cursor: cursor)) { [unowned self] reply in
             guard case .success(let page) = reply else { return }
             var found = found
-            for agent in page.items { found[agent.id] = agent.state }
-            if let next = page.next { return reconcile(cursor: next, found: found) }
+            for agent in page.items {
+                if agent.state != .active { found[agent.id] = agent.state }
+                board.setEnrolledCode(agent.code, agentId: agent.id)
+            }
+            if let next = page.next { return reconcile(cursor: next, found: found, all: all) }
             for (agentId, agent) in board.agents {
                 let wanted: AgentStatus? = found[agentId] == .disabled ? .disabled : found[agentId] == .revoked ? .revoked : nil
                 if agent.adminStatus != wanted { pendingTransitions += board.setAdminStatus(wanted, agentId: agentId, now: now) }

@@ -27,6 +27,15 @@ package struct StatusBoard: Sendable {
 
     /// Service codes in order, for paging.
     package private(set) var sortedCodes: [String] = []
+    /// Agents in (code, agentId) order, for paging.
+    package struct AgentKey: Sendable, Hashable, Comparable {
+        package var code: String
+        package var agentId: String
+        package static func < (lhs: AgentKey, rhs: AgentKey) -> Bool { (lhs.code, lhs.agentId) < (rhs.code, rhs.agentId) }
+    }
+    package private(set) var sortedAgents: [AgentKey] = []
+    /// Codes as the broker enrolled them (from its events and agent list), by agentId.
+    private var enrolledCodes: [String: String] = [:]
     private var serviceCounts: [EffectiveStatus: Int] = [:]
     private var agentCounts: [AgentStatus: Int] = [:]
     /// Timing wheel: 100 ms slot → agents to recompute then; and each agent's slot.
@@ -44,6 +53,7 @@ package struct StatusBoard: Sendable {
             if let status = service.status { serviceCounts[status, default: 0] += 1 }
         }
         sortedCodes = self.services.keys.sorted()
+        sortedAgents = self.agents.values.map { AgentKey(code: $0.code, agentId: $0.agentId) }.sorted()
         // Everything loaded is due at the first sweep, which then schedules each agent's next deadline.
         for agentId in self.agents.keys { schedule(agentId, atSlot: Int64.min) }
     }
@@ -68,7 +78,6 @@ package struct StatusBoard: Sendable {
         ensureAgent(heartbeat.agentId, code: heartbeat.agentCode)
         agents[heartbeat.agentId]?.lastHeartbeatAt = now
         agents[heartbeat.agentId]?.heartbeatDigest = heartbeat.manifestDigest
-        agents[heartbeat.agentId]?.code = heartbeat.agentCode
         dirtyAgents.insert(heartbeat.agentId)
         applyHealth(heartbeat.services, agentId: heartbeat.agentId, now: now)
         return recompute(agentId: heartbeat.agentId, now: now)
@@ -102,6 +111,17 @@ package struct StatusBoard: Sendable {
         return recompute(agentId: report.agentId, now: now)
     }
 
+    /// The agent code the broker enrolled this agent under. Codes in heartbeats and reports are the
+    /// agent's own claim (the broker does not decode those bodies), so the enrolled one wins.
+    package mutating func setEnrolledCode(_ code: String, agentId: String) {
+        enrolledCodes[agentId] = code
+        guard let agent = agents[agentId], agent.code != code else { return }
+        sortedAgents.remove(at: agentIndex(of: agent.code, agentId))
+        agents[agentId]?.code = code
+        sortedAgents.insert(AgentKey(code: code, agentId: agentId), at: agentIndex(of: code, agentId))
+        dirtyAgents.insert(agentId)
+    }
+
     /// The broker changed an agent's administrative state (`nil` re-enables it).
     package mutating func setAdminStatus(_ status: AgentStatus?, agentId: String, now: Date) -> [Transition] {
         guard agents[agentId] != nil else { return [] }
@@ -127,6 +147,8 @@ package struct StatusBoard: Sendable {
         for code in agent.services { forget(service: code) }
         agents[agentId] = nil
         agentCounts[agent.status, default: 1] -= 1
+        let index = agentIndex(of: agent.code, agentId)
+        if index < sortedAgents.count, sortedAgents[index].agentId == agentId { sortedAgents.remove(at: index) }
         unschedule(agentId)
         dirtyAgents.insert(agentId)
     }
@@ -175,6 +197,18 @@ package struct StatusBoard: Sendable {
         return low
     }
 
+    /// The index of the first agent key not below `(code, agentId)`.
+    package func agentIndex(of code: String, _ agentId: String) -> Int {
+        let key = AgentKey(code: code, agentId: agentId)
+        var low = 0
+        var high = sortedAgents.count
+        while low < high {
+            let middle = (low + high) / 2
+            if sortedAgents[middle] < key { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+
     /// A service's status row at `now`; the reason is recomputed, so a silence reads its current length.
     package func row(_ code: String, now: Date) -> ServiceStatusRow? {
         guard let service = services[code] else { return nil }
@@ -193,11 +227,13 @@ package struct StatusBoard: Sendable {
 
     // MARK: Folding
 
-    private mutating func ensureAgent(_ agentId: String, code: String) {
+    private mutating func ensureAgent(_ agentId: String, code claimed: String) {
+        let code = enrolledCodes[agentId] ?? claimed
         if agents[agentId] == nil {
             agents[agentId] = AgentState(agentId: agentId, code: code, lastHeartbeatAt: nil, status: .pending,
                                          reason: "no heartbeat yet", services: [])
             agentCounts[.pending, default: 0] += 1
+            sortedAgents.insert(AgentKey(code: code, agentId: agentId), at: agentIndex(of: code, agentId))
         }
     }
 

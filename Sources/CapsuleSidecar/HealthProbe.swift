@@ -34,6 +34,12 @@ package enum HealthProbe {
 
     private static func http(_ url: String, timeout: Double) async -> HealthReport {
         guard let target = URL(string: url) else { return HealthReport(status: .unknown, message: "bad URL") }
+        if target.scheme == "http" {
+            // Plain HTTP needs no URLSession (and none of its threads and memory): one GET on a socket.
+            return await withCheckedContinuation { continuation in
+                DispatchQueue.global().async { continuation.resume(returning: plainGet(target, timeout: timeout)) }
+            }
+        }
         var request = URLRequest(url: target, timeoutInterval: timeout)
         request.httpMethod = "GET"
         let configuration = URLSessionConfiguration.ephemeral
@@ -44,17 +50,56 @@ package enum HealthProbe {
         do {
             let (data, response) = try await session.data(for: request)
             let code = (response as? HTTPURLResponse)?.statusCode ?? 0
-            let body = String(decoding: data.prefix(200), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            let details: JSONValue = .object(["httpStatus": .number(Double(code))])
-            let message = "HTTP \(code)" + (body.isEmpty ? "" : ": \(body.split(separator: "\n").first ?? "")")
-            switch code {
-            case 200..<300: return HealthReport(status: .up, message: message, details: details)
-            case 500..<600: return HealthReport(status: .down, message: message, details: details)
-            default: return HealthReport(status: .degraded, message: message, details: details)
-            }
+            return report(status: code, body: String(decoding: data.prefix(200), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
         } catch {
             return HealthReport(status: .down, message: "no answer from \(url): \(error.localizedDescription)")
         }
+    }
+
+    /// Maps an HTTP status to health: 2xx UP, 5xx DOWN, anything else DEGRADED.
+    static func report(status code: Int, body: String) -> HealthReport {
+        let details: JSONValue = .object(["httpStatus": .number(Double(code))])
+        let message = "HTTP \(code)" + (body.isEmpty ? "" : ": \(body.split(separator: "\n").first ?? "")")
+        switch code {
+        case 200..<300: return HealthReport(status: .up, message: message, details: details)
+        case 500..<600: return HealthReport(status: .down, message: message, details: details)
+        default: return HealthReport(status: .degraded, message: message, details: details)
+        }
+    }
+
+    /// `GET` over a plain TCP socket with HTTP/1.1 and `Connection: close`, bounded by `timeout` in all.
+    static func plainGet(_ url: URL, timeout: Double) -> HealthReport {
+        guard let host = url.host else { return HealthReport(status: .unknown, message: "bad URL") }
+        let port = url.port ?? 80
+        let deadline = Date().addingTimeInterval(timeout)
+        let (fd, failure) = open(host: host, port: port, timeout: timeout)
+        guard fd >= 0 else { return HealthReport(status: .down, message: "no answer from \(url.absoluteString): \(failure)") }
+        defer { close(fd) }
+        let path = (url.path.isEmpty ? "/" : url.path) + (url.query.map { "?\($0)" } ?? "")
+        let request = "GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nUser-Agent: capsule-agent\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+        let sent = request.utf8CString.withUnsafeBufferPointer { send(fd, $0.baseAddress, $0.count - 1, Int32(MSG_NOSIGNAL)) }
+        guard sent == request.utf8.count else { return HealthReport(status: .down, message: "could not send to \(url.absoluteString)") }
+        var response = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while response.count < 16_384 {
+            let left = deadline.timeIntervalSinceNow
+            guard left > 0 else { break }
+            var poll = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard Glibc.poll(&poll, 1, Int32(left * 1000)) > 0 else { break }
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { break }
+            response += buffer[0..<n]
+            if let text = String(bytes: response, encoding: .utf8), text.contains("\r\n\r\n"), response.count > 512 { break }
+        }
+        let text = String(decoding: response, as: UTF8.self)
+        let statusLine = text.split(separator: "\r\n", maxSplits: 1).first.map(String.init) ?? ""
+        let parts = statusLine.split(separator: " ")
+        guard parts.count >= 2, parts[0].hasPrefix("HTTP/"), let code = Int(parts[1]) else {
+            return HealthReport(status: .down, message: response.isEmpty ? "no answer from \(url.absoluteString) within \(timeout) s"
+                                                                         : "not an HTTP answer from \(url.absoluteString)")
+        }
+        let body = text.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n")
+        return report(status: code, body: String(body.prefix(200)).trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
     private static func tcp(host: String, port: Int, timeout: Double) async -> HealthReport {
@@ -66,29 +111,42 @@ package enum HealthProbe {
     }
 
     private static func connect(host: String, port: Int, timeout: Double) -> HealthReport {
+        let (fd, failure) = open(host: host, port: port, timeout: timeout)
+        guard fd >= 0 else { return HealthReport(status: .down, message: failure) }
+        close(fd)
+        return HealthReport(status: .up, message: "connected to \(host):\(port)")
+    }
+
+    /// A connected TCP socket (blocking again after the bounded connect), or -1 and why not.
+    private static func open(host: String, port: Int, timeout: Double) -> (Int32, String) {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var result: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, String(port), &hints, &result) == 0, let first = result else {
-            return HealthReport(status: .down, message: "cannot resolve \(host)")
-        }
+        guard getaddrinfo(host, String(port), &hints, &result) == 0, let first = result else { return (-1, "cannot resolve \(host)") }
         defer { freeaddrinfo(result) }
         let fd = socket(first.pointee.ai_family, first.pointee.ai_socktype, first.pointee.ai_protocol)
-        guard fd >= 0 else { return HealthReport(status: .unknown, message: "socket() failed") }
-        defer { close(fd) }
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        guard fd >= 0 else { return (-1, "socket() failed") }
+        let flags = fcntl(fd, F_GETFL)
+        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
         let rc = Glibc.connect(fd, first.pointee.ai_addr, first.pointee.ai_addrlen)
         if rc != 0 && errno != EINPROGRESS {
-            return HealthReport(status: .down, message: "connect to \(host):\(port) refused")
+            close(fd)
+            return (-1, "connect to \(host):\(port) refused")
         }
         var poll = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-        let ready = Glibc.poll(&poll, 1, Int32(timeout * 1000))
-        guard ready > 0 else { return HealthReport(status: .down, message: "connect to \(host):\(port) timed out") }
+        guard Glibc.poll(&poll, 1, Int32(timeout * 1000)) > 0 else {
+            close(fd)
+            return (-1, "connect to \(host):\(port) timed out")
+        }
         var error: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
         getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
-        guard error == 0 else { return HealthReport(status: .down, message: "connect to \(host):\(port) failed: \(String(cString: strerror(error)))") }
-        return HealthReport(status: .up, message: "connected to \(host):\(port)")
+        guard error == 0 else {
+            close(fd)
+            return (-1, "connect to \(host):\(port) failed: \(String(cString: strerror(error)))")
+        }
+        _ = fcntl(fd, F_SETFL, flags)
+        return (fd, "")
     }
 }
