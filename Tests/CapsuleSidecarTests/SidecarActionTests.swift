@@ -92,6 +92,28 @@ struct SidecarActionTests {
         let report = await HealthProbe.check(.http(url: "http://127.0.0.1:1/health", timeoutSeconds: 2))
         #expect(report.status == .down)
     }
+
+    /// A real listener answers one request with `response`; the probe maps the status line to health.
+    @Test(arguments: [("HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nhealthy", HealthStatus.up, "HTTP 200: healthy"),
+                      ("HTTP/1.0 503 Service Unavailable\r\n\r\ndraining", .down, "HTTP 503: draining"),
+                      ("HTTP/1.1 404 Not Found\r\n\r\n", .degraded, "HTTP 404"),
+                      ("garbage without a status line\r\n\r\n", .down, "not an HTTP answer")])
+    func httpProbeReadsTheStatusLine(response: String, expected: HealthStatus, message: String) async {
+        let (listener, port) = boundSocket(listening: true)
+        defer { close(listener) }
+        let server = Thread {
+            let client = accept(listener, nil, nil)
+            guard client >= 0 else { return }
+            var request = [UInt8](repeating: 0, count: 4096)
+            _ = recv(client, &request, request.count, 0)
+            _ = response.utf8CString.withUnsafeBufferPointer { send(client, $0.baseAddress, $0.count - 1, 0) }
+            close(client)
+        }
+        server.start()
+        let report = await HealthProbe.check(.http(url: "http://127.0.0.1:\(port)/health", timeoutSeconds: 3))
+        #expect(report.status == expected)
+        #expect(report.message?.hasPrefix(message) == true, "\(report.message ?? "nil")")
+    }
 }
 
 struct SidecarStdinTests {
