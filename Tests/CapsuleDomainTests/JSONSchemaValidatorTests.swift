@@ -133,6 +133,27 @@ struct JSONSchemaPatternTests {
         #expect(violation.reason == "must match the pattern ^[a-z]+-[0-9]{2}$")
     }
 
+    /// JSON Schema patterns are ECMA-262: without the `m` flag, `$` is the end of the text only. (ICU's
+    /// `$` also matches before a final line terminator, which would let `"web-01\n"` through.)
+    @Test(arguments: ["web-01\n", "web-01\r\n", "web-01\r", "web-01\u{2028}", "web-01\u{85}"])
+    func aTrailingLineBreakDoesNotSatisfyAnAnchoredPattern(_ text: String) throws {
+        let violation = try #require(throws: SchemaViolation.self) {
+            try JSONSchemaValidator.validate(.string(text), against: Self.schema)
+        }
+        #expect(violation.path == "$")
+    }
+
+    @Test(arguments: [("^a\\$$", "a$", true), ("^[$]+$", "$$", true), ("^[a$]+$", "a$a", true), ("^a$|^b$", "b", true),
+                      ("^a\\$$", "a", false), ("^[$]+$", "$$\n", false)] as [(String, String, Bool)])
+    func aDollarThatIsEscapedOrInAClassIsALiteral(pattern: String, text: String, matches: Bool) {
+        let schema: JSONValue = .object(["pattern": .string(pattern)])
+        if matches {
+            #expect(throws: Never.self) { try JSONSchemaValidator.validate(.string(text), against: schema) }
+        } else {
+            #expect(throws: SchemaViolation.self) { try JSONSchemaValidator.validate(.string(text), against: schema) }
+        }
+    }
+
     @Test func anUnanchoredPatternMatchesAnywhereAsInECMAScript() {
         let schema: JSONValue = .object(["pattern": .string("[0-9]")])
         #expect(throws: Never.self) { try JSONSchemaValidator.validate(.string("abc1def"), against: schema) }
