@@ -104,7 +104,10 @@ let package = Package(
             dependencies: ["CapsuleBroker", "CapsuleStore", "CapsuleProtocol", "CapsuleDomain", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "CapsuleAgentKitTests", dependencies: ["CapsuleAgentKit", "CapsuleProtocol", "CapsuleDomain"]),
-        .testTarget(name: "CapsuleAuditTests", dependencies: ["CapsuleAudit", "CapsuleProtocol", "CapsuleDomain"]),
+        .testTarget(
+            name: "CapsuleAuditTests",
+            dependencies: ["CapsuleAudit", "CapsuleProtocol", "CapsuleDomain", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .testTarget(name: "CapsuleCTLTests", dependencies: ["CapsuleCTL"]),
         .testTarget(name: "CapsuleCryptoTests", dependencies: ["CapsuleCrypto"]),
         .testTarget(
