@@ -91,15 +91,26 @@ let package = Package(
         // Tests.
         .testTarget(name: "CapsuleDomainTests", dependencies: ["CapsuleDomain"]),
         .testTarget(name: "CapsuleProtocolTests", dependencies: ["CapsuleProtocol"]),
-        .testTarget(name: "CapsuleZMQTests", dependencies: ["CapsuleZMQ", "CapsuleRuntime"]),
-        .testTarget(name: "CapsuleSidecarTests", dependencies: ["CapsuleSidecar", "CapsuleAgentKit"]),
+        // The broker's own ZAP decisions are exercised here against real CURVE handshakes.
+        .testTarget(name: "CapsuleZMQTests", dependencies: ["CapsuleZMQ", "CapsuleRuntime", "CapsuleBroker", "CapsuleStore"]),
+        .testTarget(name: "CapsuleSidecarTests", dependencies: ["CapsuleSidecar", "CapsuleAgentKit", "CapsuleDomain"]),
         .testTarget(
             name: "CapsuleStoreTests",
             dependencies: ["CapsuleStore", "CapsuleAudit", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(name: "CapsuleAggregatorTests", dependencies: ["CapsuleAggregator"]),
         .testTarget(name: "CapsuleDaemonTests", dependencies: ["CapsuleDaemon", "CapsuleRuntime"]),
-        .testTarget(name: "CapsuleBrokerTests", dependencies: ["CapsuleBroker"]),
+        .testTarget(
+            name: "CapsuleBrokerTests",
+            dependencies: ["CapsuleBroker", "CapsuleStore", "CapsuleProtocol", "CapsuleDomain", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(name: "CapsuleAgentKitTests", dependencies: ["CapsuleAgentKit", "CapsuleProtocol", "CapsuleDomain"]),
+        .testTarget(
+            name: "CapsuleAuditTests",
+            dependencies: ["CapsuleAudit", "CapsuleProtocol", "CapsuleDomain", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        .testTarget(name: "CapsuleCTLTests", dependencies: ["CapsuleCTL"]),
+        .testTarget(name: "CapsuleCryptoTests", dependencies: ["CapsuleCrypto"]),
         .testTarget(
             name: "CapsuleEndToEndTests",
             dependencies: ["CapsuleRuntime", "CapsuleProtocol", "CapsuleZMQ", "CapsuleStore", .product(name: "GRDB", package: "GRDB.swift")]

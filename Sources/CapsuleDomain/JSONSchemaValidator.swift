@@ -28,7 +28,7 @@ package enum JSONSchemaValidator {
         for key in rules.keys.sorted() where !keywords.contains(key) {
             problems.append("\(path): keyword \(key) is not checked by Capsule (supported: \(keywords.sorted().joined(separator: ", ")))")
         }
-        if case .string(let pattern)? = rules["pattern"], (try? NSRegularExpression(pattern: pattern)) == nil {
+        if case .string(let pattern)? = rules["pattern"], (try? NSRegularExpression(pattern: ecma(pattern))) == nil {
             problems.append("\(path).pattern: not a valid regular expression")
         }
         if case .object(let properties)? = rules["properties"] {
@@ -71,7 +71,7 @@ package enum JSONSchemaValidator {
             }
             if case .string(let pattern) = rules["pattern"] {
                 // ECMA-style search semantics: the pattern may match anywhere unless it is anchored.
-                guard let expression = try? NSRegularExpression(pattern: pattern) else {
+                guard let expression = try? NSRegularExpression(pattern: ecma(pattern)) else {
                     throw SchemaViolation(path: path, reason: "the schema's pattern is not a valid regular expression")
                 }
                 let range = NSRange(text.startIndex..<text.endIndex, in: text)
@@ -109,6 +109,33 @@ package enum JSONSchemaValidator {
         default:
             break
         }
+    }
+
+    /// `pattern` for ICU with JSON Schema's (ECMA-262) meaning of `$`: the end of the text only. ICU's
+    /// `$` also matches before a final line terminator, which would let `"abc\n"` satisfy `^[a-z]+$`;
+    /// ICU's `\z` is the strict end. An escaped `\$` and a `$` inside `[...]` stay literal.
+    static func ecma(_ pattern: String) -> String {
+        var out = ""
+        var escaped = false
+        var inClass = false
+        for character in pattern {
+            if escaped {
+                escaped = false
+                out.append(character)
+                continue
+            }
+            switch character {
+            case "\\": escaped = true
+            case "[": inClass = true
+            case "]": inClass = false
+            case "$" where !inClass:
+                out += "\\z"
+                continue
+            default: break
+            }
+            out.append(character)
+        }
+        return out
     }
 
     private static func matches(_ value: JSONValue, type: String) -> Bool {

@@ -8,7 +8,9 @@ package enum SafeText {
     package static let detailLimit = 2_048
 
     /// `text` with control characters escaped (`\n`, `\r`, `\t`, `\u{1b}` …) and, if longer than
-    /// `limit` UTF-8 bytes, cut at a character boundary and marked `…[cut N bytes]`.
+    /// `limit` UTF-8 bytes, cut at a character boundary and marked `…[cut N bytes]`, the marker
+    /// included in the limit. So the result is never longer than `limit`, and cleaning it again
+    /// changes nothing. (A limit too small for the marker cuts without one.)
     package static func clean(_ text: String, limit: Int = reasonLimit) -> String {
         var needsWork = text.utf8.count > limit
         if !needsWork {
@@ -18,15 +20,20 @@ package enum SafeText {
             }
         }
         guard needsWork else { return text }
+        let total = text.utf8.count
+        let escapedSize = text.unicodeScalars.reduce(0) { $0 + (isControl($1) ? escape($1).utf8.count : String($1).utf8.count) }
+        // Room for the marker: N is at most `total`, so this marker is at least as long as the one written.
+        let reserve = "…[cut \(total) bytes]".utf8.count
+        let marked = escapedSize > limit && limit >= reserve
+        let budget = escapedSize <= limit ? limit : (marked ? limit - reserve : limit)
         var out = ""
         var bytes = 0
-        let total = text.utf8.count
         var consumed = 0
         for scalar in text.unicodeScalars {
             let piece = isControl(scalar) ? escape(scalar) : String(scalar)
             let size = piece.utf8.count
-            if bytes + size > limit {
-                return out + "…[cut \(total - consumed) bytes]"
+            if bytes + size > budget {
+                return marked ? out + "…[cut \(total - consumed) bytes]" : out
             }
             out += piece
             bytes += size

@@ -115,3 +115,115 @@ struct JSONSchemaValidatorTests {
         #expect(violation.reason == "is required")
     }
 }
+
+struct JSONSchemaPatternTests {
+    static let schema: JSONValue = .object(["type": .string("string"), "pattern": .string("^[a-z]+-[0-9]{2}$")])
+
+    @Test(arguments: ["web-01", "db-99"])
+    func aMatchingStringPasses(_ text: String) {
+        #expect(throws: Never.self) { try JSONSchemaValidator.validate(.string(text), against: Self.schema) }
+    }
+
+    @Test(arguments: ["web-1", "Web-01", "web-01x", "", "web-01\nrm"])
+    func aStringThatDoesNotMatchFailsNamingThePattern(_ text: String) throws {
+        let violation = try #require(throws: SchemaViolation.self) {
+            try JSONSchemaValidator.validate(.string(text), against: Self.schema)
+        }
+        #expect(violation.path == "$")
+        #expect(violation.reason == "must match the pattern ^[a-z]+-[0-9]{2}$")
+    }
+
+    /// JSON Schema patterns are ECMA-262: without the `m` flag, `$` is the end of the text only. (ICU's
+    /// `$` also matches before a final line terminator, which would let `"web-01\n"` through.)
+    @Test(arguments: ["web-01\n", "web-01\r\n", "web-01\r", "web-01\u{2028}", "web-01\u{85}"])
+    func aTrailingLineBreakDoesNotSatisfyAnAnchoredPattern(_ text: String) throws {
+        let violation = try #require(throws: SchemaViolation.self) {
+            try JSONSchemaValidator.validate(.string(text), against: Self.schema)
+        }
+        #expect(violation.path == "$")
+    }
+
+    @Test(arguments: [("^a\\$$", "a$", true), ("^[$]+$", "$$", true), ("^[a$]+$", "a$a", true), ("^a$|^b$", "b", true),
+                      ("^a\\$$", "a", false), ("^[$]+$", "$$\n", false)] as [(String, String, Bool)])
+    func aDollarThatIsEscapedOrInAClassIsALiteral(pattern: String, text: String, matches: Bool) {
+        let schema: JSONValue = .object(["pattern": .string(pattern)])
+        if matches {
+            #expect(throws: Never.self) { try JSONSchemaValidator.validate(.string(text), against: schema) }
+        } else {
+            #expect(throws: SchemaViolation.self) { try JSONSchemaValidator.validate(.string(text), against: schema) }
+        }
+    }
+
+    @Test func anUnanchoredPatternMatchesAnywhereAsInECMAScript() {
+        let schema: JSONValue = .object(["pattern": .string("[0-9]")])
+        #expect(throws: Never.self) { try JSONSchemaValidator.validate(.string("abc1def"), against: schema) }
+        #expect(throws: SchemaViolation.self) { try JSONSchemaValidator.validate(.string("abcdef"), against: schema) }
+    }
+
+    @Test func aPatternAppliesOnlyToStrings() {
+        #expect(throws: Never.self) { try JSONSchemaValidator.validate(.number(5), against: .object(["pattern": .string("^x$")])) }
+    }
+
+    @Test func aPatternInANestedPropertyNamesItsPath() throws {
+        let schema: JSONValue = .object(["properties": .object(["host": Self.schema])])
+        let violation = try #require(throws: SchemaViolation.self) {
+            try JSONSchemaValidator.validate(.object(["host": .string("nope")]), against: schema)
+        }
+        #expect(violation.path == "$.host")
+    }
+
+    @Test func anInvalidPatternFailsClosedAtValidation() throws {
+        let violation = try #require(throws: SchemaViolation.self) {
+            try JSONSchemaValidator.validate(.string("x"), against: .object(["pattern": .string("([unclosed")]))
+        }
+        #expect(violation.reason == "the schema's pattern is not a valid regular expression")
+    }
+
+    @Test func aLongPatternIsCutInTheMessage() throws {
+        let pattern = "^" + String(repeating: "a", count: 200) + "$"
+        let violation = try #require(throws: SchemaViolation.self) {
+            try JSONSchemaValidator.validate(.string("b"), against: .object(["pattern": .string(pattern)]))
+        }
+        #expect(violation.reason.contains("…[cut"))
+        #expect(violation.reason.utf8.count < 150)
+    }
+}
+
+struct JSONSchemaUnsupportedTests {
+    @Test func theSupportedSubsetHasNoProblems() throws {
+        #expect(JSONSchemaValidator.unsupported(in: JSONSchemaValidatorTests.schema).isEmpty)
+        let annotated = try JSONValue.parse(#"""
+            {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "T", "description": "d", "type": "object",
+             "properties": {"a": {"type": "string", "pattern": "^[a-z]+$", "default": "x", "examples": ["y"]}}}
+            """#)
+        #expect(JSONSchemaValidator.unsupported(in: annotated).isEmpty)
+    }
+
+    @Test(arguments: ["oneOf", "anyOf", "allOf", "not", "if", "$ref", "format", "patternProperties", "const", "exclusiveMinimum",
+                      "multipleOf", "dependentRequired", "uniqueItems"])
+    func aKeywordThatIsNotCheckedIsNamed(_ keyword: String) throws {
+        let problems = JSONSchemaValidator.unsupported(in: .object(["type": .string("object"), keyword: .bool(true)]))
+        #expect(problems.count == 1)
+        let problem = try #require(problems.first)
+        #expect(problem.hasPrefix("$: keyword \(keyword) is not checked by Capsule"))
+        #expect(problem.contains("supported: "))
+    }
+
+    @Test func problemsAreFoundAtAnyDepthWithTheirPath() {
+        let schema: JSONValue = .object([
+            "type": .string("object"),
+            "properties": .object([
+                "list": .object(["type": .string("array"), "items": .object(["format": .string("email")])]),
+                "name": .object(["type": .string("string"), "pattern": .string("(unclosed"), "const": .string("x")]),
+            ]),
+            "oneOf": .array([]),
+        ])
+        #expect(JSONSchemaValidator.unsupported(in: schema).map { String($0.prefix { $0 != " " }) } == [
+            "$:", "$.properties.list.items:", "$.properties.name:", "$.properties.name.pattern:",
+        ])
+    }
+
+    @Test func aNonObjectSchemaHasNothingToReport() {
+        #expect(JSONSchemaValidator.unsupported(in: .bool(true)).isEmpty)
+    }
+}

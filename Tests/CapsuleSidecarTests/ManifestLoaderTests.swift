@@ -89,3 +89,80 @@ struct ManifestLoaderTests {
         #expect(manifest.actions.map(\.definition.name) == ["pause", "resume", "rotate-logs"])
     }
 }
+
+struct ManifestLoaderBoundsTests {
+    /// Billion laughs: nine levels of nine aliases expand to 9^9 nodes.
+    static let aliasBomb: String = {
+        var lines = [#"a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]"#]
+        for level in 1...9 {
+            let previous = "*a\(level - 1)"
+            lines.append("a\(level): &a\(level) [" + Array(repeating: previous, count: 9).joined(separator: ",") + "]")
+        }
+        return lines.joined(separator: "\n")
+    }()
+
+    @Test(.timeLimit(.minutes(1)))
+    func anAliasBombIsRefusedByTheNodeBudget() throws {
+        #expect(Self.aliasBomb.utf8.count < 1_000, "a small file")
+        let error = try #require(throws: ManifestError.self) { try ManifestLoader.parse(Self.aliasBomb, file: "bomb.yaml") }
+        #expect(error.field == "(document)")
+        #expect(error.reason.contains("expands to more than \(ManifestLoader.maxNodes) YAML nodes"))
+    }
+
+    @Test func aFewAliasesWithinTheBudgetAreFine() throws {
+        let text = """
+            code: worker
+            name: Worker
+            version: "1"
+            runtime: sh
+            health: &probe {type: tcp, host: 127.0.0.1, port: 9, timeoutSeconds: 1}
+            """
+        #expect(try ManifestLoader.parse(text, file: "m.yaml").health == .tcp(host: "127.0.0.1", port: 9, timeoutSeconds: 1))
+    }
+
+    @Test func aFileOverTheSizeCapIsRefusedBeforeParsing() throws {
+        let text = "code: x\n# " + String(repeating: "p", count: ManifestLoader.maxBytes)
+        let error = try #require(throws: ManifestError.self) { try ManifestLoader.parse(text, file: "big.yaml") }
+        #expect(error.field == "(file)")
+        #expect(error.reason.contains("a manifest may be at most \(ManifestLoader.maxBytes)"))
+    }
+
+    @Test func everyProblemInAManifestIsReported() throws {
+        let text = """
+            code: Bad Code
+            name: Worker
+            runtime: sh
+            colour: blue
+            health: {type: tcp, host: 127.0.0.1, port: 70000, timeoutSeconds: 1}
+            configs:
+              - {key: region}
+            actions:
+              - name: run
+                argv: ["/bin/sh", "-c", "${payload.cmd}"]
+                inputSchema: {type: object, properties: {cmd: {type: string}}, oneOf: []}
+              - name: Other Name
+                argv: ["${payload.cmd}"]
+                dangerLevel: extreme
+              - name: fine
+                argv: ["/bin/true"]
+              - name: fine
+                argv: ["/bin/false"]
+            """
+        let errors = try #require(throws: ManifestErrors.self) { try ManifestLoader.parse(text, file: "m.yaml") }
+        let fields = errors.errors.map(\.field)
+        #expect(fields.contains("colour"))
+        #expect(fields.contains("code"))
+        #expect(fields.contains("version"))
+        #expect(fields.contains("health.port"))
+        #expect(fields.contains("configs[0].value"))
+        #expect(fields.contains("actions[0].inputSchema"))
+        #expect(fields.contains("actions[0].argv"))
+        #expect(fields.contains("actions[1].name"))
+        #expect(fields.contains("actions[1].dangerLevel"))
+        #expect(fields.contains("actions[1].argv[0]"))
+        #expect(fields.contains("actions[3].name"), "the duplicate action name")
+        #expect(!fields.contains { $0.hasPrefix("actions[2]") }, "a good action among bad ones raises nothing")
+        #expect(errors.errors.allSatisfy { $0.file == "m.yaml" })
+        #expect(errors.description.split(separator: "\n").count == errors.errors.count, "one line per problem")
+    }
+}

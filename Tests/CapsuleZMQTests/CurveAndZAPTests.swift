@@ -1,4 +1,6 @@
 import CZeroMQ
+@testable import CapsuleBroker
+import CapsuleStore
 import CapsuleZMQ
 import Foundation
 import Synchronization
@@ -15,57 +17,89 @@ struct CurveAndZAPTests {
         #expect(ZMQContext.hasCurve)
     }
 
-    /// A tiny ZAP handler that admits exactly one client key and names it in User-Id.
-    private func answerZAP(_ zap: ZMQSocket, allowing allowed: CurveKey) throws {
-        while let request = try zap.receive() {
+    /// Answers every pending ZAP request the way the broker does: the request's frames as the broker
+    /// reads them, and the decision from the broker's own ``ZAPHandler/decide(mechanism:domain:publicKey:principal:)``.
+    /// Returns the decisions taken, with their domain.
+    private func answerZAP(_ zap: ZMQSocket, principals: [String: Principal]) throws -> [(domain: String, decision: ZAPHandler.Decision)] {
+        var decisions: [(domain: String, decision: ZAPHandler.Decision)] = []
+        while let request = try zap.receive(maxFrames: 16, maxBytes: 4_096) {
             let frames = request.frames
-            let key = frames.count > 6 ? CurveKey(bytes: [UInt8](frames[6])) : nil
-            let ok = key == allowed
-            try zap.send([Data("1.0".utf8), frames[1], Data((ok ? "200" : "400").utf8), Data((ok ? "OK" : "denied").utf8),
-                          Data((ok ? key!.z85 : "").utf8), Data()])
+            let domain = String(decoding: frames[2], as: UTF8.self)
+            let mechanism = String(decoding: frames[5], as: UTF8.self)
+            let key = frames.count > 6 ? CurveKey(bytes: [UInt8](frames[6]))?.z85 : nil
+            let decision = ZAPHandler.decide(mechanism: mechanism, domain: domain, publicKey: key, principal: key.flatMap { principals[$0] })
+            decisions.append((domain, decision))
+            try zap.send([Data("1.0".utf8), frames[1], Data(decision.status.utf8), Data(decision.text.utf8), Data(decision.userId.utf8), Data()])
         }
+        return decisions
     }
 
-    @Test func zapAdmitsAKnownKeyAndRefusesAnUnknownOne() throws {
+    /// The broker's ZAP decisions on real CURVE handshakes: an unknown key is refused on `ingest`
+    /// (it may enrol first) and admitted on `router` (where it may only say hello); an enrolled agent
+    /// gets into ingest, with its key as User-Id.
+    @Test func theBrokersZAPDecisionsBiteOnRealHandshakes() throws {
         let context = ZMQContext()
         let server = try CurveKeyPair.generate()
-        let good = try CurveKeyPair.generate()
+        let agent = try CurveKeyPair.generate()
         let stranger = try CurveKeyPair.generate()
+        let principals = [agent.publicKey.z85: Principal(publicKey: agent.publicKey.z85, kind: .agent, identity: "agt_000000000001",
+                                                         createdAt: Date(timeIntervalSince1970: 1_700_000_000))]
 
         let zap = try ZMQSocket(context: context, type: .rep, lingerMilliseconds: 0)
         try zap.bind("inproc://zeromq.zap.01")
-        let pull = try ZMQSocket(context: context, type: .pull, lingerMilliseconds: 0)
-        try pull.makeCurveServer(secretKey: server.secretKey, zapDomain: "test")
-        try pull.bind("tcp://127.0.0.1:*")
-        let endpoint = try pull.lastEndpoint()
+        let ingest = try ZMQSocket(context: context, type: .pull, lingerMilliseconds: 0)
+        let ingestMonitor = try ZMQMonitor(context: context, target: ingest)
+        try ingest.makeCurveServer(secretKey: server.secretKey, zapDomain: "ingest")
+        try ingest.bind("tcp://127.0.0.1:*")
+        let router = try ZMQSocket(context: context, type: .router, lingerMilliseconds: 0)
+        try router.makeCurveServer(secretKey: server.secretKey, zapDomain: "router")
+        try router.bind("tcp://127.0.0.1:*")
 
-        let goodPush = try ZMQSocket(context: context, type: .push, lingerMilliseconds: 0)
-        try goodPush.makeCurveClient(keyPair: good, serverKey: server.publicKey)
-        try goodPush.connect(endpoint)
-        let badPush = try ZMQSocket(context: context, type: .push, lingerMilliseconds: 0)
-        let badMonitor = try ZMQMonitor(context: context, target: badPush)
-        try badPush.makeCurveClient(keyPair: stranger, serverKey: server.publicKey)
-        try badPush.connect(endpoint)
-        try goodPush.send([Data("from good".utf8), Data("second frame".utf8)], dontWait: false)
-        try badPush.send([Data("from stranger".utf8)], dontWait: false)
+        let agentPush = try ZMQSocket(context: context, type: .push, lingerMilliseconds: 0)
+        try agentPush.makeCurveClient(keyPair: agent, serverKey: server.publicKey)
+        try agentPush.connect(try ingest.lastEndpoint())
+        let strangerPush = try ZMQSocket(context: context, type: .push, lingerMilliseconds: 0)
+        let strangerMonitor = try ZMQMonitor(context: context, target: strangerPush)
+        try strangerPush.makeCurveClient(keyPair: stranger, serverKey: server.publicKey)
+        try strangerPush.connect(try ingest.lastEndpoint())
+        let strangerDealer = try ZMQSocket(context: context, type: .dealer, lingerMilliseconds: 0)
+        try strangerDealer.makeCurveClient(keyPair: stranger, serverKey: server.publicKey)
+        try strangerDealer.connect(try router.lastEndpoint())
+        try agentPush.send([Data("heartbeat".utf8), Data("second frame".utf8)], dontWait: false)
+        try strangerPush.send([Data("forged heartbeat".utf8)], dontWait: false)
+        try strangerDealer.send([Data("agent.hello".utf8)], dontWait: false)
 
-        var received: [ZMQMessage] = []
-        var badEvents: [ZMQMonitorEvent.Kind] = []
-        for _ in 0..<100 where received.isEmpty || !badEvents.contains(.handshakeFailedAuth) {
+        var onIngest: [ZMQMessage] = []
+        var onRouter: [ZMQMessage] = []
+        var strangerEvents: [ZMQMonitorEvent] = []
+        var ingestEvents: [ZMQMonitorEvent] = []
+        var decisions: [(domain: String, decision: ZAPHandler.Decision)] = []
+        for _ in 0..<200 where onIngest.isEmpty || onRouter.isEmpty || !ingestEvents.contains(where: { $0.kind == .handshakeFailedAuth }) {
             var poller = ZMQPoller()
             poller.add(zap)
-            poller.add(pull)
-            poller.add(badMonitor.socket)
+            poller.add(ingest)
+            poller.add(router)
+            poller.add(ingestMonitor.socket)
             _ = try poller.poll(timeoutMilliseconds: 50)
-            try answerZAP(zap, allowing: good.publicKey)
-            while let message = try pull.receive() { received.append(message) }
-            while let event = try badMonitor.next() { badEvents.append(event.kind) }
+            decisions += try answerZAP(zap, principals: principals)
+            while let message = try ingest.receive() { onIngest.append(message) }
+            while let message = try router.receive() { onRouter.append(message) }
+            while let event = try ingestMonitor.next() { ingestEvents.append(event) }
+            while let event = try strangerMonitor.next() { strangerEvents.append(event) }
         }
-        #expect(received.count == 1)
-        #expect(received.first?.frames == [Data("from good".utf8), Data("second frame".utf8)])
-        #expect(received.first?.userId == good.publicKey.z85)
-        #expect(badEvents.contains(.handshakeFailedAuth))
-        for socket in [goodPush, badPush, badMonitor.socket, pull, zap] { socket.close() }
+
+        #expect(onIngest.map(\.frames) == [[Data("heartbeat".utf8), Data("second frame".utf8)]], "only the enrolled agent publishes on ingest")
+        #expect(onIngest.first?.userId == agent.publicKey.z85)
+        // ZAP 300 is a temporary refusal (the key may be enrolled later): the broker's side reports
+        // it, and the client is dropped silently, never completing its handshake.
+        let refusal = try #require(ingestEvents.first { $0.kind == .handshakeFailedAuth })
+        #expect(refusal.value == 300)
+        #expect(!strangerEvents.contains { $0.kind == .handshakeSucceeded })
+        #expect(onRouter.last?.frames.last == Data("agent.hello".utf8), "the unknown key reaches the router")
+        #expect(onRouter.last?.userId == stranger.publicKey.z85)
+        #expect(decisions.contains { $0.domain == "ingest" && $0.decision == ZAPHandler.Decision(status: "300", text: "key not enrolled", userId: "") })
+        #expect(decisions.contains { $0.domain == "router" && $0.decision.status == "200" && $0.decision.userId == stranger.publicKey.z85 })
+        for socket in [agentPush, strangerPush, strangerMonitor.socket, strangerDealer, ingestMonitor.socket, ingest, router, zap] { socket.close() }
     }
 
     @Test func curveServerWithoutZAPHandlerFailsClosed() throws {

@@ -87,12 +87,36 @@ struct LoopThreadTests {
             try CountingCore(loop: loop, shutDown: flag)
         }
         let running = Task { try await thread.run() }
-        let ticked: Int = await withCheckedContinuation { continuation in
-            thread.post { core in continuation.resume(returning: core.ticks) }
+        // The core's 10 ms timer fires on the loop thread: ask until it has ticked a few times
+        // (a bounded wait, not a measurement).
+        var ticked = 0
+        for _ in 0..<500 where ticked < 3 {
+            ticked = await withCheckedContinuation { continuation in
+                thread.post { core in continuation.resume(returning: core.ticks) }
+            }
+            if ticked < 3 { try await Task.sleep(for: .milliseconds(10)) }
         }
-        #expect(ticked >= 0)
+        #expect(ticked >= 3, "the loop's timer never fired")
         running.cancel()
         try await running.value
         #expect(flag.isSet)
+    }
+
+    @Test func aLoopRunsOnceASecondRunThrows() async throws {
+        let context = ZMQContext()
+        let flag = Flag()
+        let thread = LoopThread<CountingCore>(name: "run-twice", context: context) { loop in
+            try CountingCore(loop: loop, shutDown: flag)
+        }
+        let running = Task { try await thread.run() }
+        // Wait until the first run is on its thread.
+        await withCheckedContinuation { continuation in thread.post { _ in continuation.resume() } }
+        let error = await #expect(throws: ZMQError.self) { try await thread.run() }
+        #expect(error?.code == EALREADY)
+        thread.stop()
+        try await running.value
+        #expect(flag.isSet)
+        // Not after the first ended either: a stopped loop stays stopped.
+        await #expect(throws: ZMQError.self) { try await thread.run() }
     }
 }

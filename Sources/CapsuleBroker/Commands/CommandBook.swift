@@ -75,7 +75,13 @@ struct CommandBook {
     /// Puts a command back as it was before a change whose write failed.
     mutating func restore(_ previous: Live?, id: String) {
         remove(id)
-        if let previous { insert(previous) }
+        guard let previous else { return }
+        // Back in its place by creation, not at the end: the agent still gets its commands oldest first.
+        live[id] = previous
+        var ids = byAgent[previous.record.agentId, default: []]
+        let index = ids.firstIndex { live[$0].map { $0.record.createdAt > previous.record.createdAt } ?? false } ?? ids.endIndex
+        ids.insert(id, at: index)
+        byAgent[previous.record.agentId] = ids
     }
 
     /// Forgets a command whose creation could not be persisted.

@@ -40,7 +40,12 @@ package enum IngestGate {
         guard decoded.header.sender == principal.sender else {
             return .identityMismatch(claimed: decoded.header.sender, type: type)
         }
-        guard (principal.kind == .agent ? agentTypes : serviceTypes).contains(type) else {
+        let allowed: Set<MessageType> = switch principal.kind {
+        case .agent: agentTypes
+        case .service: serviceTypes
+        case .operator: []  // operators publish nothing on ingest (docs/protocol.md §5)
+        }
+        guard allowed.contains(type) else {
             return .drop(reason: "not_allowed", detail: "\(type.rawValue) on ingest from a \(principal.kind.rawValue)")
         }
         let topicOK: Bool
