@@ -286,7 +286,21 @@ func runBench(_ options: Options) throws {
 
 installSignalHandlers()
 do {
-    let options = try Options.parse(Array(CommandLine.arguments.dropFirst()))
+    // Subcommands: the fleet simulator's driver, its worker processes and its raw baseline server.
+    let arguments = Array(CommandLine.arguments.dropFirst())
+    switch arguments.first {
+    case "fleet":
+        try Fleet.main(Array(arguments.dropFirst()))
+        endStartedDaemons()
+        exit(0)
+    case "fleet-worker":
+        try FleetWorker.main(Array(arguments.dropFirst()))
+    case "fleet-raw-server":
+        try FleetRawServer.main(Array(arguments.dropFirst()))
+    default:
+        break
+    }
+    let options = try Options.parse(arguments)
     try runBench(options)
     endStartedDaemons()
 } catch {
