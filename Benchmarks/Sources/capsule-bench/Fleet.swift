@@ -163,6 +163,7 @@ struct PhaseFigures {
     var reconnectCurve: [(Double, Int, Int)] = []   // (s after restart, welcomed, heartbeats seen)
     var perSecondWelcomed: [Double] = []
     var notes: [String] = []
+    var pressure: [String: String] = [:]
     var perAgentKiB: Double? {
         guard let idle = serverRSSIdle, let steady = serverRSS, agents > 0 else { return nil }
         return Double(steady - idle) / Double(agents)
@@ -297,7 +298,9 @@ final class FleetDriver {
         var cpu = CPUWindow([server.pid] + workerPIDs)
         let hb0 = total(workers).hbSent
         timeline("raw: steady window \(Int(options.window)) s")
+        let rawPressure = PressureWindow()
         Thread.sleep(forTimeInterval: options.window)
+        f.pressure["steady"] = rawPressure.text
         f.serverCPU = cpu.percent(server.pid)
         f.simCPU = cpu.percent(workerPIDs)
         f.heartbeatsPerSecond = Double(total(workers).hbSent - hb0) / cpu.elapsed
@@ -320,6 +323,7 @@ final class FleetDriver {
         Thread.sleep(forTimeInterval: options.downSeconds)
         server = try startServer(1, countDistinct: true)
         let restartAt = monotonic()
+        let reconnectPressure = PressureWindow()
         cpu.reset([server.pid])
         var curve: [(Double, Int, Int)] = []
         var welcomedAt: Double?
@@ -335,6 +339,7 @@ final class FleetDriver {
             usleep(250_000)
         }
         f.reconnectCPU = cpu.percent(server.pid)
+        f.pressure["reconnect"] = reconnectPressure.text
         f.reconnectWelcomed = welcomedAt
         f.reconnectHeartbeats = heartbeatsAt
         f.reconnectCurve = curve
@@ -502,6 +507,7 @@ final class FleetDriver {
                                        prefix: "worker")
         let workerPIDs = workers.map(\.pid)
         let enrolStart = monotonic()
+        let enrolPressure = PressureWindow()
         let enrolCPU = CPUWindow([pids.broker, pids.aggregator, pids.audit] + workerPIDs)
         var welcomeCurve: [(Double, Int)] = []
         let line = { () -> String in
@@ -527,6 +533,7 @@ final class FleetDriver {
         }
         if healthyWait != nil { f.healthy = monotonic() - enrolStart }  // from the first connect
         x.welcomeCurve = welcomeCurve
+        f.pressure["enrolment"] = enrolPressure.text
 
         // Steady window.
         Thread.sleep(forTimeInterval: options.heartbeat + 1)
@@ -539,7 +546,9 @@ final class FleetDriver {
         let hb0 = total(workers).hbSent
         let cpu = CPUWindow([pids.broker, pids.aggregator, pids.audit, getpid()] + workerPIDs)
         timeline("capsule: steady window \(Int(options.window)) s")
+        let steadyPressure = PressureWindow()
         Thread.sleep(forTimeInterval: options.window)
+        f.pressure["steady"] = steadyPressure.text
         f.serverCPU = cpu.percent(pids.broker)
         f.aggregatorCPU = cpu.percent(pids.aggregator)
         f.auditCPU = cpu.percent(pids.audit)
@@ -662,6 +671,7 @@ final class FleetDriver {
         Thread.sleep(forTimeInterval: options.downSeconds)
         try daemons.startBroker()
         let restartAt = monotonic()
+        let reconnectPressure = PressureWindow()
         bus.watchHeartbeats(true)
         let rcpu = CPUWindow([daemons.pids.broker, pids.aggregator])
         var curve: [(Double, Int, Int)] = []
@@ -697,6 +707,7 @@ final class FleetDriver {
             usleep(250_000)
         }
         bus.watchHeartbeats(false)
+        f.pressure["reconnect"] = reconnectPressure.text
         f.reconnectCPU = rcpu.percent(daemons.pids.broker)
         x.reconnectAggregatorCPU = rcpu.percent(pids.aggregator)
         _ = rcpu
@@ -890,11 +901,12 @@ enum Fleet {
         }
         let startedAt = Date()
         let load = loadAverage()
+        let runPressure = PressureWindow()
         driver.timeline("fleet: \(options.agents) agents × \(options.services) services, heartbeat \(options.heartbeat) s, stale/offline \(options.stale)/\(options.offline) s, \(options.processes) worker processes × \(options.shards) shards × \(options.ioThreads) I/O threads at nice \(options.nice), ZMTP heartbeat \(options.zmtpText), connect rate \(Int(options.connectRate))/s")
         var raw: PhaseFigures?
         if !options.skipRaw { raw = try driver.runRaw() }
         var capsule: (PhaseFigures, CapsuleExtras)?
         if !options.skipCapsule { capsule = try driver.runCapsule(rawFigures: raw) }
-        FileHandle.standardOutput.write(Data((FleetReport.render(options: options, startedAt: startedAt, load: load, raw: raw, capsule: capsule) + "\n").utf8))
+        FileHandle.standardOutput.write(Data((FleetReport.render(options: options, startedAt: startedAt, load: load, raw: raw, capsule: capsule, pressure: runPressure.text) + "\n").utf8))
     }
 }

@@ -17,6 +17,30 @@ func rssKiB(pid: Int32) -> Int? {
     return nil
 }
 
+/// Seconds of stall recorded in /proc/pressure/<resource> so far: `line` is "some" (at least one task
+/// stalled) or "full" (every non-idle task stalled). Other engineers share this machine; the report
+/// shows how much of each window the machine itself was stalled.
+func pressureSeconds(_ resource: String, _ line: String) -> Double? {
+    guard let text = try? String(contentsOfFile: "/proc/pressure/\(resource)", encoding: .utf8) else { return nil }
+    for row in text.split(separator: "\n") where row.hasPrefix(line + " ") {
+        for field in row.split(separator: " ") where field.hasPrefix("total=") {
+            return Double(field.dropFirst(6)).map { $0 / 1e6 }
+        }
+    }
+    return nil
+}
+
+/// Memory-full and CPU-some stall over a window, in seconds.
+struct PressureWindow {
+    private let memory = pressureSeconds("memory", "full")
+    private let cpu = pressureSeconds("cpu", "some")
+    var text: String {
+        let m = memory.flatMap { a in pressureSeconds("memory", "full").map { $0 - a } }
+        let c = cpu.flatMap { a in pressureSeconds("cpu", "some").map { $0 - a } }
+        return String(format: "memory-full stall %.1f s, cpu-some stall %.1f s", m ?? .nan, c ?? .nan)
+    }
+}
+
 /// CPU of a set of processes over a window, as % of one core.
 struct CPUWindow {
     private var start: [Int32: Double] = [:]

@@ -3,7 +3,7 @@ import Foundation
 /// The fleet run's closing table: every figure beside the raw baseline and the lead's target.
 enum FleetReport {
     static func render(options: FleetOptions, startedAt: Date, load: String, raw: PhaseFigures?,
-                       capsule: (PhaseFigures, CapsuleExtras)?) -> String {
+                       capsule: (PhaseFigures, CapsuleExtras)?, pressure: String) -> String {
         var out: [String] = []
         let n = options.agents
         let services = n * options.services
@@ -147,6 +147,11 @@ enum FleetReport {
             }
         }
         for note in raw?.notes ?? [] { out.append("note: \(note)") }
+        out.append("machine stalls (/proc/pressure; other engineers share this machine): whole run \(pressure)")
+        for (phase, f) in [("capsule", capsule?.0), ("raw", raw)] {
+            guard let f else { continue }
+            for key in f.pressure.keys.sorted() { out.append("  \(phase) \(key): \(f.pressure[key]!)") }
+        }
         return out.joined(separator: "\n")
     }
 

@@ -204,6 +204,7 @@ final class FleetShard: @unchecked Sendable {
     private var quitting = false
     private let epoch = monotonic()
     private var flipFraction = 0.0
+    private var closingMonitors: [(monitor: ZMQMonitor, deadline: Double)] = []
 
     init(options: WorkerOptions, context: ZMQContext, endpoints: (String, String, CurveKey), agents: [(Int, String?)]) {
         self.options = options
@@ -272,6 +273,7 @@ final class FleetShard: @unchecked Sendable {
             }
             runWheel()
             if !pendingReports.isEmpty { flushReports() }
+            if !closingMonitors.isEmpty { drainClosingMonitors() }
             if now - lastSweep >= 2 {
                 lastSweep = now
                 local.sweeps += 1
@@ -286,8 +288,24 @@ final class FleetShard: @unchecked Sendable {
                 publishStats()
             }
         }
-        for index in agents.indices { close(agents[index]) }
+        for index in agents.indices { close(agents[index], final: true) }
+        for (monitor, _) in closingMonitors { monitor.socket.close() }
         publishStats()
+    }
+
+    private func drainClosingMonitors() {
+        let t = now
+        closingMonitors.removeAll { entry in
+            var stopped = false
+            while let event = try? entry.monitor.next() {
+                if event.kind == .monitorStopped { stopped = true }
+            }
+            if stopped || t > entry.deadline {
+                entry.monitor.socket.close()
+                return true
+            }
+            return false
+        }
     }
 
     // MARK: Control
@@ -374,13 +392,19 @@ final class FleetShard: @unchecked Sendable {
         }
     }
 
-    private func close(_ agent: SimAgent) {
+    /// Closes an agent's sockets. Its monitor sockets stay open and drained until libzmq reports
+    /// MONITOR_STOPPED: libzmq 4.3 sends monitor events from its I/O and reaper threads with a blocking
+    /// send, so closing our end first would leave those threads blocked for good (seen here: every
+    /// connection of the worker stuck in CLOSE-WAIT after a churn).
+    private func close(_ agent: SimAgent, final: Bool = false) {
         for socket in [agent.dealer, agent.publisher] {
             try? socket?.setOption(ZMQ_LINGER, Int32(0))
             socket?.close()
         }
-        agent.dealerMonitor?.socket.close()
-        agent.publisherMonitor?.socket.close()
+        for monitor in [agent.dealerMonitor, agent.publisherMonitor] {
+            guard let monitor else { continue }
+            if final { monitor.socket.close() } else { closingMonitors.append((monitor, now + 10)) }
+        }
         agent.dealer = nil
         agent.publisher = nil
         agent.dealerMonitor = nil
