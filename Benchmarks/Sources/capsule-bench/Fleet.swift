@@ -818,11 +818,14 @@ final class FleetDriver {
         let deadline = monotonic() + 20
         while perf.isRunning && monotonic() < deadline { usleep(50_000) }
         if perf.isRunning { perf.terminate() }
-        let r = run(URL(fileURLWithPath: "/usr/bin/perf"), ["report", "--no-children", "--sort", "symbol", "--stdio", "-g", "none",
-                                                             "--percent-limit", "1.5", "-i", home.appendingPathComponent("broker.perf").path],
+        let r = run(URL(fileURLWithPath: "/usr/bin/perf"), ["report", "--no-children", "--sort", "dso,symbol", "--stdio", "-g", "none",
+                                                             "--percent-limit", "1", "-i", home.appendingPathComponent("broker.perf").path],
                     timeout: 60)
         return r.stdout.split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.trimmingCharacters(in: .whitespaces).isEmpty }
-            .prefix(14).map { "    " + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: "\n")
+            .prefix(14).map { line in
+                let words = line.split(separator: " ").filter { $0 != "-" }
+                return "    " + words.joined(separator: " ")
+            }.joined(separator: "\n")
     }
 }
 

@@ -14,12 +14,12 @@ enum FleetReport {
         out.append("CPU: % of one core from /proc/<pid>/stat over the window; RSS: VmRSS. raw = fleet-raw-server (libzmq CURVE ROUTER + XSUB + admit-all ZAP, no Capsule code), same agents, same traffic")
         out.append("")
         func row(_ name: String, _ capsule: String, _ raw: String, _ ratio: String = "", _ target: String = "") {
-            out.append(name.padding(toLength: 44, withPad: " ", startingAt: 0) + " " + capsule.padding(toLength: 26, withPad: " ", startingAt: 0)
+            out.append(name.padding(toLength: 52, withPad: " ", startingAt: 0) + " " + capsule.padding(toLength: 26, withPad: " ", startingAt: 0)
                        + " " + raw.padding(toLength: 22, withPad: " ", startingAt: 0) + " " + ratio.padding(toLength: 9, withPad: " ", startingAt: 0)
                        + " " + target)
         }
         row("figure", "capsule", "raw baseline", "ratio", "target")
-        row(String(repeating: "-", count: 44), String(repeating: "-", count: 26), String(repeating: "-", count: 22), String(repeating: "-", count: 9), "------")
+        row(String(repeating: "-", count: 52), String(repeating: "-", count: 26), String(repeating: "-", count: 22), String(repeating: "-", count: 9), "------")
         let c = capsule?.0
         let x = capsule?.1
         func ratio(_ a: Double?, _ b: Double?) -> String {
