@@ -12,7 +12,7 @@ import Synchronization
 // ROUTER + XSUB) and the same number of simulated agents in `--raw` mode, with the same sockets and
 // the same traffic. Then Capsule: the release broker, aggregator and audit writer on a temporary home,
 // tokens minted through one request client, and the simulated fleet enrolling with them. Every figure
-// is printed beside the raw one. Workers run at `--nice` (19 by default) so the daemons get the cores.
+// is printed beside the raw one. Workers run at `--nice` (10 by default) so the daemons get the cores.
 
 struct FleetOptions {
     var agents = 1_000
@@ -26,7 +26,7 @@ struct FleetOptions {
     var connectRate = 400.0
     var window = 30.0
     var sample = 5.0
-    var nice: Int32 = 19
+    var nice: Int32 = 10
     var zmtp: (Int32, Int32, Int32)? = (2_000, 6_000, 6_000)
     var reconnect: (Int32, Int32) = (1_000, 5_000)
     var flip = 0.1
@@ -56,7 +56,7 @@ struct FleetOptions {
           --connect-rate R        agents started per second across the fleet (default 400; ~1,600 CURVE handshakes/s here)
           --window S              steady-state measuring window (default 30)
           --sample S              timeline line every S seconds (default 5)
-          --nice N                niceness of the worker processes (default 19; 0 = same as the daemons)
+          --nice N                niceness of the worker processes (default 10; 0 = same as the daemons)
           --zmtp-heartbeat V      agents' ZMTP heartbeat IVL,TIMEOUT,TTL in ms, or off (default 2000,6000,6000 = ZMQSocketOptions.agent())
           --reconnect-ivl MIN-MAX agents' RECONNECT_IVL drawn per socket in ms (default 1000-5000; RECONNECT_IVL_MAX 30000)
           --flip F                fraction of services turned DOWN and back (default 0.1; 0 skips)

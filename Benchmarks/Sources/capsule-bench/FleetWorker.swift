@@ -18,7 +18,7 @@ import Synchronization
 // after every send on a DEALER it is checked again). PUB sockets are never polled: sends are
 // non-blocking (ZMQ_DONTWAIT) and libzmq processes their commands on send. Heartbeats come off a timing
 // wheel (50 ms slots over one interval), so a turn touches only the agents that are due. A sweep checks
-// every socket's ZMQ_EVENTS every 2 s as a safety net against a missed edge.
+// every socket's ZMQ_EVENTS every second as a safety net against a missed edge.
 
 struct WorkerOptions {
     var index = 0
@@ -205,6 +205,10 @@ final class FleetShard: @unchecked Sendable {
     private let epoch = monotonic()
     private var flipFraction = 0.0
     private var closingMonitors: [(monitor: ZMQMonitor, deadline: Double)] = []
+    /// Only the events the agent acts on (not CONNECT_DELAYED, CONNECT_RETRIED, CLOSED, ... which a
+    /// reconnect loop produces in numbers).
+    static let monitorEvents: Int32 = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_MONITOR_STOPPED
+        | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
 
     init(options: WorkerOptions, context: ZMQContext, endpoints: (String, String, CurveKey), agents: [(Int, String?)]) {
         self.options = options
@@ -274,7 +278,7 @@ final class FleetShard: @unchecked Sendable {
             runWheel()
             if !pendingReports.isEmpty { flushReports() }
             if !closingMonitors.isEmpty { drainClosingMonitors() }
-            if now - lastSweep >= 2 {
+            if now - lastSweep >= 1 {
                 lastSweep = now
                 local.sweeps += 1
                 for index in agents.indices where agents[index].alive {
@@ -363,7 +367,7 @@ final class FleetShard: @unchecked Sendable {
             let dealer = try ZMQSocket(context: context, type: .dealer, lingerMilliseconds: 0)
             try dealer.apply(socketOptions())
             try dealer.makeCurveClient(keyPair: agent.keyPair, serverKey: endpoints.serverKey)
-            let monitor = try ZMQMonitor(context: context, target: dealer)
+            let monitor = try ZMQMonitor(context: context, target: dealer, events: Self.monitorEvents)
             try dealer.connect(endpoints.router)
             agent.dealer = dealer
             agent.dealerMonitor = monitor
@@ -382,7 +386,7 @@ final class FleetShard: @unchecked Sendable {
             let publisher = try ZMQSocket(context: context, type: .pub, lingerMilliseconds: 0)
             try publisher.apply(socketOptions())
             try publisher.makeCurveClient(keyPair: agent.keyPair, serverKey: endpoints.serverKey)
-            let monitor = try ZMQMonitor(context: context, target: publisher)
+            let monitor = try ZMQMonitor(context: context, target: publisher, events: Self.monitorEvents)
             try publisher.connect(endpoints.ingest)
             agent.publisher = publisher
             agent.publisherMonitor = monitor
