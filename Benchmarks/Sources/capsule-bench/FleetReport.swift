@@ -95,14 +95,15 @@ enum FleetReport {
         }
         if let x {
             out.append("")
-            if options.churn > 0 {
+            if x.skipped { out.append("health flip and churn: skipped, the fleet never settled") }
+            if options.churn > 0 && !x.skipped {
                 row("killed agents' services OFFLINE (\(x.killed) agents)", seconds(x.killedOffline), "-", "",
                     String(format: "≤ %.0f s", options.offline + 1) + verdict(x.killedOffline.map { $0 <= options.offline + 1 }))
                 row("  others still HEALTHY meanwhile (lowest)", x.othersHealthyMin.map { "\($0) / \(x.othersExpected)" } ?? "-", "", "",
                     verdict(x.othersHealthyMin.map { $0 >= x.othersExpected }))
                 row("  restarted → every service HEALTHY", seconds(x.restartHealthy), "-")
             }
-            if options.flip > 0 {
+            if options.flip > 0 && !x.skipped {
                 row("health flip: \(x.flipped) services DOWN → UNHEALTHY", seconds(x.flipDown), "-", "",
                     String(format: "next heartbeat ≤ %.0f s", options.heartbeat))
                 row("  back UP → HEALTHY", seconds(x.flipUp), "-")
@@ -158,7 +159,8 @@ enum FleetReport {
     static func curveText(_ curve: [(Double, Int, Int)], n: Int) -> String {
         var text: [String] = []
         var lastShown = -10.0
-        for (t, welcomed, seen) in curve where t - lastShown >= 1 || (welcomed >= n && seen >= n) {
+        // Every second for the first 15 s, then every 5 s.
+        for (t, welcomed, seen) in curve where t - lastShown >= (t < 15 ? 1 : 5) || (welcomed >= n && seen >= n) {
             text.append(String(format: "%.0f:%d/%d", t, welcomed, seen))
             lastShown = t
             if welcomed >= n && seen >= n { break }
