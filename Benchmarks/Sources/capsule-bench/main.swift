@@ -35,6 +35,7 @@ struct Options {
           --keep-home           keep the temporary Capsule home (logs, databases) for inspection
           --raw-only            only the raw libzmq baselines and the codec
           --quick               --seconds 2 --messages 100000 --requests 500 --codec-iterations 20000
+        capsule-bench fleet --help: the fleet simulator (Benchmarks/fleet.sh, Benchmarks/README.md)
         """
 
     static func parse(_ arguments: [String]) throws -> Options {
