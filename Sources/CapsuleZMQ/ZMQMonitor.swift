@@ -42,11 +42,13 @@ package final class ZMQMonitor {
     package let socket: ZMQSocket
     private static let counter = LockedCounter()
 
-    /// Starts monitoring every event of `target`.
-    package init(context: ZMQContext, target: ZMQSocket) throws(ZMQError) {
+    /// Starts monitoring `target`: every event, or only those in `events` (a mask of `ZMQ_EVENT_*`).
+    /// libzmq sends each event with a blocking send from its own threads, so a monitor whose reader
+    /// falls behind stalls them; a narrow mask keeps the stream small.
+    package init(context: ZMQContext, target: ZMQSocket, events: Int32 = ZMQ_EVENT_ALL) throws(ZMQError) {
         let endpoint = "inproc://capsule-monitor-\(Self.counter.next())"
         guard let handle = target.handle else { throw ZMQError(code: ENOTSOCK, operation: "monitor") }
-        if zmq_socket_monitor(handle, endpoint, ZMQ_EVENT_ALL) != 0 {
+        if zmq_socket_monitor(handle, endpoint, events) != 0 {
             throw ZMQError.last("zmq_socket_monitor")
         }
         socket = try ZMQSocket(context: context, type: .pair, lingerMilliseconds: 0)

@@ -44,6 +44,7 @@ struct Options {
           --backlog N           audit events the audit writer replays from the broker's journal (default 45000)
           --cli-runs N          capsulectl invocations per wall-clock figure (default 30)
           --quick               --seconds 2 --messages 100000 --requests 500 --codec-iterations 20000
+        capsule-bench fleet --help: the fleet simulator (Benchmarks/fleet.sh, Benchmarks/README.md)
         """
 
     static func parse(_ arguments: [String]) throws -> Options {
@@ -309,7 +310,21 @@ func runBench(_ options: Options) throws {
 
 installSignalHandlers()
 do {
-    let options = try Options.parse(Array(CommandLine.arguments.dropFirst()))
+    // Subcommands: the fleet simulator's driver, its worker processes and its raw baseline server.
+    let arguments = Array(CommandLine.arguments.dropFirst())
+    switch arguments.first {
+    case "fleet":
+        try Fleet.main(Array(arguments.dropFirst()))
+        endStartedDaemons()
+        exit(0)
+    case "fleet-worker":
+        try FleetWorker.main(Array(arguments.dropFirst()))
+    case "fleet-raw-server":
+        try FleetRawServer.main(Array(arguments.dropFirst()))
+    default:
+        break
+    }
+    let options = try Options.parse(arguments)
     try runBench(options)
     endStartedDaemons()
 } catch {
