@@ -20,24 +20,28 @@ package enum SafeText {
             }
         }
         guard needsWork else { return text }
+        // One pass that stops as soon as the escaped text outgrows `limit`: the work is bounded by
+        // `limit`, not by the input (a hostile 200 KB code costs as much as a 1 KB one).
         let total = text.utf8.count
-        let escapedSize = text.unicodeScalars.reduce(0) { $0 + (isControl($1) ? escape($1).utf8.count : String($1).utf8.count) }
         // Room for the marker: N is at most `total`, so this marker is at least as long as the one written.
         let reserve = "…[cut \(total) bytes]".utf8.count
-        let marked = escapedSize > limit && limit >= reserve
-        let budget = escapedSize <= limit ? limit : (marked ? limit - reserve : limit)
+        let markable = limit >= reserve
+        let markedBudget = markable ? limit - reserve : limit
         var out = ""
         var bytes = 0
         var consumed = 0
+        var cut: (text: String, consumed: Int)?
         for scalar in text.unicodeScalars {
-            let piece = isControl(scalar) ? escape(scalar) : String(scalar)
-            let size = piece.utf8.count
-            if bytes + size > budget {
-                return marked ? out + "…[cut \(total - consumed) bytes]" : out
+            let control = isControl(scalar)
+            let size = control ? escape(scalar).utf8.count : scalar.utf8.count
+            if cut == nil, bytes + size > markedBudget { cut = (out, consumed) }
+            if bytes + size > limit {
+                guard markable, let cut else { return out }
+                return cut.text + "…[cut \(total - cut.consumed) bytes]"
             }
-            out += piece
+            if control { out += escape(scalar) } else { out.unicodeScalars.append(scalar) }
             bytes += size
-            consumed += String(scalar).utf8.count
+            consumed += scalar.utf8.count
         }
         return out
     }

@@ -405,7 +405,10 @@ final class FleetDriver {
             brokerStarts += 1
             // The operator's per-key rate is raised so minting and the command burst are not throttled;
             // agents (one message per 5 s) are far below either value.
-            broker = try launch("broker", "capsule-broker", ["--home", home.path,
+            // The bus watcher is a measuring probe: an internal-service key the broker is told to trust
+            // (the bus is closed to operators).
+            let probe = try capsuleHome.loadOrCreateKeyPair("bench-probe")
+            broker = try launch("broker", "capsule-broker", ["--home", home.path, "--trust-service", "bench-probe=\(probe.publicKey.z85)",
                 "--ingest-bind", "tcp://127.0.0.1:\(ports.0)", "--bus-bind", "tcp://127.0.0.1:\(ports.1)",
                 "--router-bind", "tcp://127.0.0.1:\(ports.2)", "--max-messages-per-second", "5000", "--burst-messages", "10000",
                 "--log-level", "warning"] + thresholds)
@@ -477,25 +480,19 @@ final class FleetDriver {
         let mintStart = monotonic()
         var tokens: [String] = []
         tokens.reserveCapacity(n)
-        var bulk = true
+        let bulk = true
         while tokens.count < n {
-            let want = min(1_000, n - tokens.count)
-            var params: [String: JSONValue] = ["name": .string("fleet-\(tokens.count)"), "expiresInSeconds": .number(7_200)]
-            if bulk { params["count"] = .number(Double(want)) }
-            let result = try client.call("broker", "token.create", .object(params), timeout: 30)
-            if case .array(let list)? = result["tokens"] {
-                tokens += list.compactMap { $0["token"]?.stringValue }
-            } else if let token = result["token"]?.stringValue {
-                bulk = false
-                tokens.append(token)
-            } else {
-                throw BenchError("token.create returned neither token nor tokens")
-            }
+            let want = min(500, n - tokens.count)
+            let params: [String: JSONValue] = ["name": .string("fleet"), "count": .number(Double(want)),
+                                               "firstIndex": .number(Double(tokens.count)), "expiresInSeconds": .number(7_200)]
+            let result = try client.call("broker", "token.create_batch", .object(params), timeout: 30)
+            guard case .array(let list)? = result["tokens"] else { throw BenchError("token.create_batch returned no tokens") }
+            tokens += list.compactMap { $0["token"]?.stringValue }
             if tokens.count % 1_000 == 0 { progress("minted \(tokens.count) tokens") }
         }
         x.mintSeconds = monotonic() - mintStart
         x.mintBulk = bulk
-        timeline(String(format: "capsule: minted %d tokens in %.1f s (%@)", n, x.mintSeconds, bulk ? "bulk token.create count" : "one token.create each, one request client"))
+        timeline(String(format: "capsule: minted %d tokens in %.1f s (%@)", n, x.mintSeconds, bulk ? "token.create_batch, 500 a request" : "one token.create each"))
         for w in 0..<options.processes {
             let first = w * options.agentsPerProcess
             let count = min(options.agentsPerProcess, n - first)
@@ -638,7 +635,7 @@ final class FleetDriver {
                     created += 1
                     createTimes.append((monotonic() - t) * 1_000)
                 } catch let error as ErrorBody {
-                    refused[error.code, default: 0] += 1
+                    refused[error.code.rawValue, default: 0] += 1
                 }
             }
             let createdIn = monotonic() - start

@@ -202,7 +202,8 @@ final class BusWatcher: Sendable {
 
     init(home: CapsuleHome) throws {
         let (info, serverKey) = try BrokerInfo.resolve(home: home)
-        let keyPair = try KeyFile.read(home.keyFile("operator"))
+        let keyPair = try KeyFile.read(home.keyFile("bench-probe"))
+        let operatorKey = try KeyFile.read(home.keyFile("operator"))
         let ready = Handoff<String>()
         Thread { [self] in
             defer { done.signal() }
@@ -219,7 +220,7 @@ final class BusWatcher: Sendable {
                 // Every event: the aggregator numbers all of its events in one sequence, so a gap is only a gap if
                 // the subscription takes them all.
                 for prefix in ["evt.", "beacon.aggregator"] { try sub.subscribe(prefix) }
-                let requests = try RequestClient(endpoint: info.router, keyPair: keyPair, serverKey: serverKey,
+                let requests = try RequestClient(endpoint: info.router, keyPair: operatorKey, serverKey: serverKey,
                                                  sender: "operator:local-owner", timeout: 5)
                 ready.put("ok")
                 var poller = ZMQPoller()

@@ -520,7 +520,7 @@ final class FleetShard: @unchecked Sendable {
             guard let body = try? decoded.decode(AgentWelcome.self) else { return }
             welcome(agent, index: index, agentId: body.agentId)
         case .error:
-            let code = (try? decoded.decode(ErrorBody.self))?.code ?? "unknown"
+            let code = (try? decoded.decode(ErrorBody.self))?.code.rawValue ?? "unknown"
             local.helloErrors[code, default: 0] += 1
         case .commandDispatch:
             guard let dispatch = try? decoded.decode(CommandDispatch.self) else { return }

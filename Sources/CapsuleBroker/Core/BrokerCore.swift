@@ -139,7 +139,8 @@ final class BrokerCore: LoopCore {
         try bus.bind(configuration.busBind)
 
         router = try ZMQSocket(context: context, type: .router)
-        routerMonitor = try ZMQMonitor(context: context, target: router)
+        routerMonitor = try ZMQMonitor(context: context, target: router,
+                                       events: ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CLOSED | ZMQ_EVENT_ACCEPTED)
         var routerOptions = serverOptions
         routerOptions.routerMandatory = true
         try router.apply(routerOptions)

@@ -20,14 +20,20 @@ package enum OperationPolicy {
         case internalService(String)
     }
 
+    /// The services that ship with the broker and act with full rights.
+    package static let builtInServices: Set<String> = ["aggregator", "audit"]
+
     /// A refusal: the code (`unknown_op` or `forbidden`) and a one-line message.
     package static func check(_ caller: Caller, service: String, op: String) -> ErrorBody? {
         guard let access = access(service: service, op: op) else {
             return ErrorBody(.unknownOp, "\(service) has no operation \(SafeText.quoted(op, limit: 64))")
         }
         switch (access, caller) {
-        case (.role, .internalService):
-            return nil
+        case (.role(let needed), .internalService(let name)):
+            // The built-in services act for the system; any other trusted service key (a bus reader such
+            // as a benchmark probe, `--trust-service NAME=KEY`) reads like a viewer and changes nothing.
+            return builtInServices.contains(name) || needed == .viewer
+                ? nil : ErrorBody(.forbidden, "\(op) needs the \(needed.rawValue) role; service \(name) may only read")
         case (.role(let needed), .operator(_, let role)):
             return role >= needed ? nil : ErrorBody(.forbidden, "\(op) needs the \(needed.rawValue) role; this key has \(role.rawValue)")
         case (.internalOnly(let allowed), .internalService(let name)):
