@@ -142,6 +142,16 @@ final class AuditCore: LoopCore {
                 } else {
                     link.request(AggregatorOps.JournalReplay.self, params, timeout: 3, onReply: handle)
                 }
+            case .skip(let key, let from, let through):
+                do {
+                    let cursor = try store.skip(key, from: from, through: through, now: now)
+                    logger.warning("Passed over events pruned from a journal before this store held them.",
+                                   metadata: ["publisher": "\(key.publisher)", "from": "\(from)", "through": "\(through)"])
+                    perform(follower.stored(updated: [key: cursor], highest: [:]))
+                } catch {
+                    errorLog.log("skip", level: .error, "Could not record a journal hole.", metadata: ["error": "\(error)"],
+                                 logger: logger, now: now.timeIntervalSince1970)
+                }
             case .acknowledge(let publisher, let upTo, let incarnation):
                 let params = JournalAckParams(upTo: upTo, incarnation: incarnation)
                 if publisher == "broker" {

@@ -147,6 +147,29 @@ package final class AuditStore: Sendable {
         return cursor
     }
 
+    /// Passes the cursor of `key` over `from...through`, events its journal pruned before this store
+    /// held them, and records the hole as one of the audit writer's own events, in one transaction.
+    /// Returns the new contiguous position.
+    package func skip(_ key: JournalKey, from: UInt64, through: UInt64, now: Date) throws -> UInt64 {
+        try pool.write { db in
+            try db.execute(sql: """
+                INSERT INTO journal_cursor (publisher, incarnation, lastSeq, seenAt) VALUES (?, ?, ?, ?)
+                ON CONFLICT(publisher, incarnation) DO UPDATE SET lastSeq = MAX(lastSeq, excluded.lastSeq)
+                """, arguments: [key.publisher, key.incarnation, through, now.storeValue])
+            let missing = try Int.fetchOne(db, sql: """
+                SELECT ? - COUNT(*) FROM audit_event WHERE publisher = ? AND incarnation = ? AND seq BETWEEN ? AND ?
+                """, arguments: [Int(through - from + 1), key.publisher, key.incarnation, from, through]) ?? 0
+            _ = try Self.appendOwn(db, AuditEvent(
+                publisher: Self.ownPublisher, seq: 0, at: now, action: "audit.journal_hole", subject: "journal:\(key.publisher)",
+                actor: "audit", result: .failure,
+                reason: "\(missing) events of \(key.publisher) (seq \(from)-\(through)) were pruned from its journal before this store held them: the audit store was reset or restored",
+                details: .object(["publisher": .string(key.publisher), "incarnation": .string(key.incarnation),
+                                  "from": .number(Double(from)), "through": .number(Double(through)), "missing": .number(Double(missing))])),
+                now: now)
+            return try Self.advanceCursor(db, key, now: now)
+        }
+    }
+
     /// Every journal incarnation followed so far and its contiguous position.
     package func cursors() throws -> [JournalKey: UInt64] {
         try pool.read { db in

@@ -16,6 +16,9 @@ struct JournalFollower {
         case store([AuditEvent])
         case replay(publisher: String, after: UInt64, incarnation: String)
         case acknowledge(publisher: String, upTo: UInt64, incarnation: String)
+        /// The journal pruned `from...through` before this store held them (the audit store was reset
+        /// or restored): the cursor passes over them, and the hole is recorded.
+        case skip(JournalKey, from: UInt64, through: UInt64)
     }
 
     /// Only these publish journalled events.
@@ -103,9 +106,14 @@ struct JournalFollower {
             current[publisher] = page.incarnation
         }
         if cursors[key] == nil { cursors[key] = 0 }
+        var actions: [Action] = []
+        if let pruned = page.prunedThrough, pruned > cursors[key]! {
+            actions.append(.skip(key, from: cursors[key]! + 1, through: pruned))
+            cursors[key] = pruned
+        }
         let events = page.events.filter { $0.publisher == publisher && $0.incarnation == page.incarnation }
-        guard let last = events.last else { return [] }
-        var actions: [Action] = [.store(events)]
+        guard let last = events.last else { return actions }
+        actions.append(.store(events))
         replaying.insert(publisher)
         actions.append(.replay(publisher: publisher, after: last.seq, incarnation: page.incarnation))
         return actions

@@ -120,3 +120,22 @@ struct AuditStoreRowIdTests {
         }
     }
 }
+
+struct AuditStoreHoleTests {
+    @Test func skippingAHoleMovesTheCursorOverItAndWhatIsStoredAboveAndRecordsItOnce() throws {
+        try withStore { store in
+            let key = JournalKey(publisher: "broker", incarnation: "i1")
+            // Events 6 and 7 arrived after the reset; 1-5 were pruned before this store held them.
+            let cursors = try store.insert([event("broker", 6, incarnation: "i1"), event("broker", 7, incarnation: "i1")], now: t0)
+            #expect(cursors[key] == 0)
+            #expect(try store.skip(key, from: 1, through: 5, now: t0) == 7)
+            #expect(try store.cursors()[key] == 7)
+            var filter = AuditFilter()
+            filter.action = "audit.journal_hole"
+            let holes = try store.query(filter)
+            #expect(holes.count == 1)
+            #expect(holes.first?.event.details?["missing"] == .number(5))
+            #expect(holes.first?.event.result == .failure)
+        }
+    }
+}

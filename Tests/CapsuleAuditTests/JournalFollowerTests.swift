@@ -195,6 +195,36 @@ struct JournalFollowerReplayTests {
     }
 }
 
+/// After the audit store was reset or restored, the journal no longer holds what the store lost.
+struct JournalFollowerHoleTests {
+    @Test func aPageThatSaysTheJournalPrunedPastTheCursorSkipsTheHoleThenStoresWhatFollows() {
+        var follower = JournalFollower(cursors: [:], current: [:])
+        let page = JournalPage(incarnation: "i1", lastSeq: 12, events: [event("broker", 11), event("broker", 12)], prunedThrough: 10)
+        #expect(follower.replayed("broker", page: page) == [
+            .skip(key("broker"), from: 1, through: 10),
+            .store([event("broker", 11), event("broker", 12)]),
+            .replay(publisher: "broker", after: 12, incarnation: "i1"),
+        ])
+        #expect(follower.cursors[key("broker")] == 10)
+    }
+
+    @Test func aPrunedPointAtOrBelowTheCursorIsNoHole() {
+        var follower = follower()
+        let page = JournalPage(incarnation: "i1", lastSeq: 11, events: [event("broker", 11)], prunedThrough: 10)
+        #expect(follower.replayed("broker", page: page) == [
+            .store([event("broker", 11)]),
+            .replay(publisher: "broker", after: 11, incarnation: "i1"),
+        ])
+    }
+
+    @Test func anEmptyPageCanStillCarryTheHole() {
+        var follower = JournalFollower(cursors: [key("broker"): 3], current: ["broker": "i1"])
+        #expect(follower.replayed("broker", page: JournalPage(incarnation: "i1", lastSeq: 9, events: [], prunedThrough: 9)) == [
+            .skip(key("broker"), from: 4, through: 9),
+        ])
+    }
+}
+
 struct JournalFollowerAckTests {
     @Test func nothingIsAcknowledgedUntilACursorMoves() {
         var follower = follower()

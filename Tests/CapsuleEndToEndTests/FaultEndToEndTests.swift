@@ -240,4 +240,33 @@ struct FaultEndToEndTests {
             #expect(!(try cluster.audit(action: "agent.registered").isEmpty))
         }
     }
+
+    /// docs/reliability.md, "Incarnations": after the audit store is reset, the journals no longer
+    /// hold what was already acknowledged. The audit writer passes over that hole once, records it,
+    /// and goes on acknowledging, so the journals are pruned again.
+    @Test func aResetAuditStorePassesOverWhatTheJournalsPrunedAndRecordsTheHole() async throws {
+        try await blocking {
+            let cluster = try Cluster()
+            defer { cluster.stopAll() }
+            try cluster.startWithDemoService()
+            _ = try Self.settle(cluster, publisher: "broker", seconds: 60)
+            let journal = cluster.home.appendingPathComponent("data/broker.sqlite")
+            let pruned = { try Self.read(journal) { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM journal") ?? 0 } }
+            try cluster.waitFor("the broker's journal pruned after acknowledgements") { try pruned() == 0 }
+
+            cluster.stop("audit", signal: SIGKILL)
+            for suffix in ["", "-wal", "-shm"] {
+                try? FileManager.default.removeItem(at: cluster.home.appendingPathComponent("data/audit.sqlite\(suffix)"))
+            }
+            #expect(try cluster.ctl(["token", "create", "after-reset"]).exitCode == 0)
+            try cluster.startAudit()
+            try cluster.waitFor("the hole recorded") { !(try cluster.audit(action: "audit.journal_hole")).isEmpty }
+            let holes = try cluster.audit(action: "audit.journal_hole")
+            #expect(holes.count <= 2, "one record per publisher journal, not one per event: \(holes.count)")
+            #expect(holes.allSatisfy { $0.result == .failure && $0.subject.hasPrefix("journal:") })
+            try cluster.waitFor("the event written after the reset stored") { !(try cluster.audit(action: "token.created")).isEmpty }
+            // Acknowledgements resumed: the broker prunes its journal again.
+            try cluster.waitFor("the broker's journal pruned again") { try pruned() == 0 }
+        }
+    }
 }

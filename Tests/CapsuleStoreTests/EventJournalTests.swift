@@ -103,7 +103,11 @@ struct EventJournalTests {
             let journal = try EventJournal(publisher: "broker", pool: store.pool)
             try append(journal, store.pool, 5)
             #expect(try store.pool.write { db in try journal.acknowledge(db, upTo: 2, incarnation: journal.incarnation) })
-            #expect(try page(journal, store.pool, after: 0).events.map(\.seq) == [3, 4, 5])
+            let afterFirst = try page(journal, store.pool, after: 0)
+            #expect(afterFirst.events.map(\.seq) == [3, 4, 5])
+            #expect(afterFirst.prunedThrough == 2, "the page says what can no longer be replayed")
+            #expect(try store.pool.write { db in try journal.acknowledge(db, upTo: 1, incarnation: nil) })
+            #expect(try page(journal, store.pool, after: 0).prunedThrough == 2, "an older acknowledgement never lowers it")
             #expect(try store.pool.write { db in try journal.acknowledge(db, upTo: 5, incarnation: nil) })
             #expect(try page(journal, store.pool, after: 0).events.isEmpty)
             // Reopened after a full prune, the sequence continues.

@@ -455,10 +455,14 @@ package struct JournalPage: Codable, Sendable, Hashable {
     package var incarnation: String
     package var lastSeq: UInt64
     package var events: [AuditEvent]
-    package init(incarnation: String, lastSeq: UInt64, events: [AuditEvent]) {
+    /// The highest seq of this incarnation the journal has pruned (acknowledged, then deleted); events
+    /// up to it can no longer be replayed. Absent when nothing was pruned.
+    package var prunedThrough: UInt64?
+    package init(incarnation: String, lastSeq: UInt64, events: [AuditEvent], prunedThrough: UInt64? = nil) {
         self.incarnation = incarnation
         self.lastSeq = lastSeq
         self.events = events
+        self.prunedThrough = prunedThrough
     }
 }
 

@@ -88,7 +88,8 @@ package final class EventJournal {
             bytes += size
             events.append(event)
         }
-        return JournalPage(incarnation: incarnation, lastSeq: lastSeq, events: events)
+        let pruned = try String.fetchOne(db, sql: "SELECT value FROM journal_meta WHERE key = 'prunedThrough'").flatMap(UInt64.init)
+        return JournalPage(incarnation: incarnation, lastSeq: lastSeq, events: events, prunedThrough: pruned)
     }
 
     /// Drops events the audit writer has confirmed (`seq <= upTo` of the current incarnation),
@@ -100,6 +101,11 @@ package final class EventJournal {
         guard upTo <= lastSeq else { return false }
         try db.execute(sql: "DELETE FROM journal WHERE seq <= ?", arguments: [upTo])
         try db.execute(sql: "INSERT OR REPLACE INTO journal_meta (key, value) VALUES ('lastSeq', ?)", arguments: [String(lastSeq)])
+        // What can no longer be replayed: a follower whose store lost these (reset or restored) skips them.
+        let pruned = try String.fetchOne(db, sql: "SELECT value FROM journal_meta WHERE key = 'prunedThrough'").flatMap(UInt64.init) ?? 0
+        if upTo > pruned {
+            try db.execute(sql: "INSERT OR REPLACE INTO journal_meta (key, value) VALUES ('prunedThrough', ?)", arguments: [String(upTo)])
+        }
         return true
     }
 
@@ -114,7 +120,7 @@ package final class EventJournal {
         try db.execute(sql: "INSERT OR REPLACE INTO journal_meta (key, value) VALUES ('incarnation', ?)", arguments: [fresh])
         let moved = try String.fetchAll(db, sql: "SELECT event FROM journal WHERE seq > ? ORDER BY seq", arguments: [startSeq])
         try db.execute(sql: "DELETE FROM journal")
-        try db.execute(sql: "DELETE FROM journal_meta WHERE key = 'lastSeq'")
+        try db.execute(sql: "DELETE FROM journal_meta WHERE key IN ('lastSeq', 'prunedThrough')")
         incarnation = fresh
         lastSeq = 0
         startSeq = 0
