@@ -258,7 +258,7 @@ struct FaultEndToEndTests {
             for suffix in ["", "-wal", "-shm"] {
                 try? FileManager.default.removeItem(at: cluster.home.appendingPathComponent("data/audit.sqlite\(suffix)"))
             }
-            #expect(try cluster.ctl(["token", "create", "after-reset"]).exitCode == 0)
+            #expect(try cluster.ctl(["token", "create", "--name", "after-reset"]).exitCode == 0)
             try cluster.startAudit()
             try cluster.waitFor("the hole recorded") { !(try cluster.audit(action: "audit.journal_hole")).isEmpty }
             let holes = try cluster.audit(action: "audit.journal_hole")
