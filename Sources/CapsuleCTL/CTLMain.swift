@@ -26,7 +26,8 @@ package enum CTLMain {
                 print(CapsuleCTLCommand.fullMessage(for: error))
                 return CTLExitCode.success.rawValue
             }
-            let message = oneLine(CapsuleCTLCommand.message(for: error))
+            var message = oneLine(CapsuleCTLCommand.message(for: error))
+            if message.hasSuffix(".") { message.removeLast() }
             return report(CTLError(.usage, "\(message); see '\((["capsulectl"] + prepared.path).joined(separator: " ")) --help'"))
         }
         do {

@@ -258,7 +258,7 @@ struct OperatorSurfaceEndToEndTests {
                 let script = try Self.run("capsulectl", ["--generate-completion-script", shell])
                 #expect(script.exitCode == 0 && script.stdout.contains("---completion"), "\(shell)")
             }
-            let home = ["CAPSULE_HOME": cluster.home.path, "CAPSULE_CLIENT_CONFIG": "/nonexistent.yaml"]
+            let home = ["CAPSULE_HOME": cluster.home.path]
             let services = try Self.run("capsulectl", ["---completion", "service", "show", "--", "positional@0", "3", "0", "capsulectl", "service", "show", ""],
                                         environment: home)
             #expect(services.stdout.split(separator: "\n").contains("billing-bridge"), "\(services.stdout) \(services.stderr)")

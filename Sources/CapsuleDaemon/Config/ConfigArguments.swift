@@ -108,7 +108,8 @@ package enum ConfigArguments {
         for key in mapping.keys.sorted() {
             guard key != "config" else { throw ConfigError(file: path, key: key, reason: "a config file cannot name another config file") }
             guard knownFlags.contains(key) else {
-                let suggestion = knownFlags.sorted().first { $0.replacingOccurrences(of: "-", with: "") == key.lowercased().replacingOccurrences(of: "-", with: "").replacingOccurrences(of: "_", with: "") }
+                let normalized = key.lowercased().replacingOccurrences(of: "_", with: "-")
+                let suggestion = knownFlags.sorted().map { ($0, editDistance($0, normalized)) }.filter { $0.1 <= 2 }.min { $0.1 < $1.1 }?.0
                 throw ConfigError(file: path, key: key, reason: "unknown key" + (suggestion.map { " (did you mean \($0)?)" } ?? ""))
             }
             let value = mapping[key]
@@ -123,6 +124,21 @@ package enum ConfigArguments {
             }
         }
         return result
+    }
+
+    /// Levenshtein distance, for "did you mean" suggestions.
+    package static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        guard !a.isEmpty, !b.isEmpty else { return max(a.count, b.count) }
+        var previous = Array(0...b.count)
+        for i in 1...a.count {
+            var current = [i] + Array(repeating: 0, count: b.count)
+            for j in 1...b.count {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
     }
 
     private static func scalar(_ value: Any, file: String, key: String) throws -> String {
@@ -221,7 +237,8 @@ extension ParsableCommand {
                 print(fullMessage(for: error))
                 return .failure(ExitStatus(DaemonExit.success))
             }
-            let message = self.message(for: error)
+            var message = self.message(for: error)
+            if message.hasSuffix(".") { message.removeLast() }
             if let file = resolved.configFile, let key = resolved.configFlags.first(where: { message.contains("'--\($0)") }) {
                 DaemonExit.printError(name, "\(file): \(key): \(message)")
             } else {
