@@ -1,8 +1,8 @@
-import CapsuleRuntime
-import CapsuleProtocol
-import CapsuleDomain
-import CapsuleDaemon
 import ArgumentParser
+import CapsuleDaemon
+import CapsuleDomain
+import CapsuleProtocol
+import CapsuleRuntime
 import Foundation
 
 /// Lets `capsulectl`'s global options go anywhere, as kubectl's do: `capsulectl --json status` and

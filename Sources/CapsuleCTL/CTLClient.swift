@@ -1,5 +1,5 @@
-import CapsuleDomain
 import CapsuleDaemon
+import CapsuleDomain
 import CapsuleProtocol
 import CapsuleRuntime
 import CapsuleZMQ

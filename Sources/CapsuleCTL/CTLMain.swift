@@ -1,7 +1,7 @@
-import CapsuleProtocol
-import CapsuleDomain
 import ArgumentParser
 import CapsuleDaemon
+import CapsuleDomain
+import CapsuleProtocol
 import CapsuleRuntime
 import Foundation
 

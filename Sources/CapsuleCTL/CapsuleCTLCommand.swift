@@ -1,6 +1,6 @@
-import CapsuleDomain
 import ArgumentParser
 import CapsuleDaemon
+import CapsuleDomain
 import CapsuleProtocol
 import CapsuleRuntime
 import Foundation

@@ -1,7 +1,7 @@
-import CapsuleRuntime
-import CapsuleProtocol
-import CapsuleDomain
 import CapsuleDaemon
+import CapsuleDomain
+import CapsuleProtocol
+import CapsuleRuntime
 import Foundation
 import Yams
 

@@ -1,8 +1,8 @@
-import CapsuleRuntime
-import CapsuleProtocol
-import CapsuleDomain
-import CapsuleDaemon
 import ArgumentParser
+import CapsuleDaemon
+import CapsuleDomain
+import CapsuleProtocol
+import CapsuleRuntime
 import Foundation
 
 /// `capsulectl config`: the client config file's contexts, as `kubectl config` manages kubeconfig.

@@ -1,6 +1,6 @@
-import CapsuleProtocol
 import CapsuleDaemon
 import CapsuleDomain
+import CapsuleProtocol
 import CapsuleRuntime
 import Foundation
 import Yams

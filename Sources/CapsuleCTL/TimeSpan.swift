@@ -1,7 +1,3 @@
-import CapsuleRuntime
-import CapsuleProtocol
-import CapsuleDomain
-import CapsuleDaemon
 import Foundation
 
 /// Spans and points in time as `capsulectl` flags take them: `30s`, `10m`, `2h`, `7d`, or ISO 8601.

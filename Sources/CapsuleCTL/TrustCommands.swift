@@ -1,5 +1,5 @@
-import CapsuleDaemon
 import ArgumentParser
+import CapsuleDaemon
 import CapsuleDomain
 import CapsuleProtocol
 import CapsuleRuntime
