@@ -27,13 +27,13 @@ package enum CTLExitCode: Int32, CaseIterable, Sendable {
 
     package var meaning: String {
         switch self {
-        case .success: "success (for action run: the command SUCCEEDED)"
-        case .failed: "the action FAILED, EXPIRED or was CANCELLED, or another failure"
-        case .usage: "usage: unknown command or flag, bad value, unknown context, malformed config or key file"
-        case .refused: "refused by the broker: not enrolled, key removed or disabled, role too low, confirmation or valid payload needed"
+        case .success: "success; for action run, the command SUCCEEDED"
+        case .failed: "the action FAILED, EXPIRED or was CANCELLED; any other failure"
+        case .usage: "usage: bad command, flag or value; unknown context; bad config/key file"
+        case .refused: "refused: not enrolled, key removed, role too low, --confirm/payload needed"
         case .notFound: "not found: no such service, action, command, token, agent or operator"
-        case .unreachable: "unreachable: the broker, or the aggregator or audit writer behind it, did not answer"
-        case .timedOut: "timed out: --timeout ended the wait before the command finished (it may still finish)"
+        case .unreachable: "unreachable: the broker, or the aggregator/audit writer behind it"
+        case .timedOut: "timed out: --timeout ended the wait; the command may still finish"
         }
     }
 
