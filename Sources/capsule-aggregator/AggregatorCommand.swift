@@ -26,6 +26,9 @@ struct AggregatorCommand: AsyncParsableCommand {
     @Option(help: "Serve Prometheus metrics on HOST:PORT at /metrics, or off.")
     var metricsBind = "127.0.0.1:9402"
 
+    @Flag(help: "If the store file is empty or unreadable, move it aside and start a new, empty one (a new journal incarnation) instead of refusing to start.")
+    var initStore = false
+
     func validate() throws {
         guard (50...1000).contains(sweepMilliseconds) else { throw ValidationError("--sweep-milliseconds must be between 50 and 1000") }
         try MetricsListener.validate(metricsBind)
@@ -41,7 +44,7 @@ struct AggregatorCommand: AsyncParsableCommand {
             home: home, broker: broker, brokerKey: brokerKey, keyPair: keyPair,
             thresholds: daemon.thresholds,
             sweepMilliseconds: sweepMilliseconds,
-            initializeStore: daemon.initStore
+            initializeStore: initStore
         )
         let service = try Aggregator.makeService(configuration: configuration, logger: logger)
         try await DaemonRunner.run(service, program: "capsule-aggregator", metrics: metrics, logger: logger,

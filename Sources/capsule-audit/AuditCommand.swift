@@ -24,7 +24,7 @@ struct AuditCommand: AsyncParsableCommand {
     @Option(help: "Days of audit trail to keep until the broker's settings are read (they win; see capsulectl settings); 0 keeps everything.")
     var retentionDays = 90
 
-    @Flag(help: "Start with a new, empty store when the existing one is empty (0 bytes) or unreadable.")
+    @Flag(help: "If the store file is empty or unreadable, move it aside and start a new, empty one (a new journal incarnation) instead of refusing to start.")
     var initStore = false
 
     @Option(help: "Serve Prometheus metrics on HOST:PORT at /metrics, or off.")

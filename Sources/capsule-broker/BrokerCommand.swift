@@ -45,8 +45,11 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "Burst of messages a peer may send above its rate.")
     var burstMessages: Double = 400
 
-    @Option(help: "Trust an internal service running elsewhere: NAME=KEY, KEY being Z85 text or a .pub/.key file (repeatable).")
+    @Option(help: "Trust an internal service (aggregator, audit, or a bus reader such as a benchmark probe): NAME=KEY, KEY being Z85 text or a .pub/.key file (repeatable).")
     var trustService: [String] = []
+
+    @Flag(help: "If the store file is empty or unreadable, move it aside and start a new, empty one (a new journal incarnation) instead of refusing to start.")
+    var initStore = false
 
     @Option(help: "Serve Prometheus metrics on HOST:PORT at /metrics, or off.")
     var metricsBind = "127.0.0.1:9401"
@@ -54,8 +57,8 @@ struct BrokerCommand: AsyncParsableCommand {
     func validate() throws {
         for entry in trustService {
             let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2, ["aggregator", "audit"].contains(parts[0]) else {
-                throw ValidationError("--trust-service takes aggregator=KEY or audit=KEY, got \(entry)")
+            guard parts.count == 2, Identifier.isValid(parts[0]) else {
+                throw ValidationError("--trust-service takes NAME=KEY (NAME such as aggregator or audit), got \(entry)")
             }
         }
         guard maxMessagesPerSecond > 0, burstMessages >= 1 else { throw ValidationError("rates must be positive") }
@@ -82,7 +85,7 @@ struct BrokerCommand: AsyncParsableCommand {
                 return (parts[0], try KeyFile.readPublicKey(parts[1]))
             }, uniquingKeysWith: { _, last in last }),
             retentionDays: retentionDays,
-            initializeStore: daemon.initStore
+            initializeStore: initStore
         )
         let service = try Broker.makeService(configuration: configuration, logger: logger)
         try await DaemonRunner.run(service, program: "capsule-broker", metrics: metrics, logger: logger,

@@ -275,6 +275,8 @@ struct OperatorSurfaceEndToEndTests {
                 #expect(version.stdout.hasPrefix("\(executable) \(CapsuleVersion.current) (commit "), "\(executable): \(version.stdout)")
                 #expect(version.stdout.contains("protocol v\(WireCodec.version)"))
                 if let schema { #expect(version.stdout.contains(schema), "\(executable): \(version.stdout)") }
+                let help = try Self.run(executable, ["--help"])
+                #expect(help.exitCode == 0 && help.stdout.hasPrefix("OVERVIEW:") && help.stderr.isEmpty, "\(executable) --help: \(help.stderr)")
             }
             // And daemons' usage errors are one line with exit code 2.
             let bad = try Self.run("capsule-broker", ["--metrics-bind", "nowhere"])

@@ -280,6 +280,18 @@ extension AsyncParsableCommand {
                 DaemonExit.printError(name, "\(error.message) (see \(name) --help)")
                 return DaemonExit.usage
             } catch {
+                // Help and usage errors can surface here too (ArgumentParser parses some lazily).
+                let code = exitCode(for: error)
+                if code == .success {
+                    print(fullMessage(for: error))
+                    return DaemonExit.success
+                }
+                if code == .validationFailure {
+                    var message = self.message(for: error)
+                    if message.hasSuffix(".") { message.removeLast() }
+                    DaemonExit.printError(name, "\(message) (see \(name) --help)")
+                    return DaemonExit.usage
+                }
                 DaemonExit.printError(name, DaemonExit.describe(error))
                 return DaemonExit.failure
             }

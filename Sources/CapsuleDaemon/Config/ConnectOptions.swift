@@ -40,9 +40,6 @@ package struct DaemonOptions: ParsableArguments, Sendable {
 
     @OptionGroup package var log: LogOptions
 
-    @Flag(help: "Start with a new, empty store when the existing one is empty (0 bytes) or unreadable; the audit writer follows its new journal incarnation.")
-    package var initStore = false
-
     @Option(help: "Seconds between agent heartbeats (default 30). The broker stores these three at its first start; later, change them with capsulectl settings set. The aggregator uses them only until it has read the broker's settings.")
     package var heartbeatSeconds: Double = 30
 
