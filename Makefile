@@ -8,6 +8,11 @@ SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 VENV := .venv
 PYTHON_SOURCES := sdk/python/pyproject.toml $(shell find sdk/python/src -name '*.py' -o -name py.typed 2>/dev/null)
 
+# The commit `--version` names (Package.swift passes it to one C file; docs/decisions.md). A tree
+# with uncommitted changes says so with -dirty. Without make, builds say "commit unknown".
+CAPSULE_COMMIT ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
+export CAPSULE_COMMIT
+
 .PHONY: deps build release test pytest venv fuzz-short fuzz demo clean
 
 deps:

@@ -1,6 +1,19 @@
 // swift-tools-version:6.2
 import PackageDescription
 
+/// The swift-metrics API, for libraries (the executables choose the Prometheus backend).
+let metrics = Target.Dependency.product(name: "Metrics", package: "swift-metrics")
+
+/// `CAPSULE_COMMIT=abc1234 swift build` (the Makefile sets it from git) names the commit in
+/// `--version`; without it the build says "commit unknown". Only the one C file sees the define, so
+/// changing it recompiles that file and relinks, nothing else (docs/decisions.md).
+let commitSettings: [CSetting] = {
+    let commit = Context.environment["CAPSULE_COMMIT"] ?? ""
+    let safe = commit.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." }
+    guard !commit.isEmpty, safe, commit.count <= 64 else { return [] }
+    return [.define("CAPSULE_COMMIT", to: "\"\(commit)\"")]
+}()
+
 let package = Package(
     name: "capsule",
     platforms: [.macOS(.v15)],
@@ -19,6 +32,11 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // No default traits: Capsule reads its settings itself and needs no swift-configuration.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // libzmq through a system-library target (see docs/dependencies.md).
@@ -30,10 +48,27 @@ let package = Package(
         // Shared libraries.
         .target(name: "CapsuleZMQ", dependencies: ["CZeroMQ"]),
         .target(name: "CapsuleDomain"),
-        .target(name: "CapsuleProtocol", dependencies: ["CapsuleDomain"]),
+        // The git commit this build was made from, when the build names it (CAPSULE_COMMIT; see below).
+        .target(name: "CCapsuleBuild", cSettings: commitSettings),
+        .target(name: "CapsuleProtocol", dependencies: ["CapsuleDomain", "CCapsuleBuild"]),
         .target(
             name: "CapsuleStore",
-            dependencies: ["CapsuleDomain", "CapsuleProtocol", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "CapsuleDomain", "CapsuleProtocol", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+        // The one HTTP server library (Hummingbird 2): the daemons' /metrics and the web console.
+        .target(
+            name: "CapsuleHTTP",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         // What every Capsule process shares, the public SDK included: home and keys, sockets to the
         // broker, message stamping, loop services.
@@ -49,8 +84,10 @@ let package = Package(
         .target(
             name: "CapsuleDaemon",
             dependencies: [
-                "CapsuleRuntime", "CapsuleDomain", "CapsuleZMQ",
+                "CapsuleRuntime", "CapsuleDomain", "CapsuleZMQ", "CapsuleProtocol", "CapsuleHTTP",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -59,22 +96,25 @@ let package = Package(
         ),
         .target(
             name: "CapsuleBroker",
-            dependencies: ["CapsuleRuntime", "CapsuleStore", "CapsuleCrypto", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["CapsuleRuntime", "CapsuleStore", "CapsuleCrypto", .product(name: "GRDB", package: "GRDB.swift"), metrics]
         ),
         .target(
             name: "CapsuleAggregator",
-            dependencies: ["CapsuleRuntime", "CapsuleStore", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["CapsuleRuntime", "CapsuleStore", .product(name: "GRDB", package: "GRDB.swift"), metrics]
         ),
         .target(
             name: "CapsuleAudit",
-            dependencies: ["CapsuleRuntime", "CapsuleStore", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["CapsuleRuntime", "CapsuleStore", .product(name: "GRDB", package: "GRDB.swift"), metrics]
         ),
-        .target(name: "CapsuleAgentKit", dependencies: ["CapsuleRuntime"]),
+        .target(name: "CapsuleAgentKit", dependencies: ["CapsuleRuntime", metrics]),
         .target(
             name: "CapsuleSidecar",
             dependencies: ["CapsuleAgentKit", "CapsuleRuntime", .product(name: "Yams", package: "Yams")]
         ),
-        .target(name: "CapsuleCTL", dependencies: ["CapsuleRuntime", "CapsuleDaemon"]),
+        .target(
+            name: "CapsuleCTL",
+            dependencies: ["CapsuleRuntime", "CapsuleDaemon", "CapsuleProtocol", "CapsuleZMQ", .product(name: "Yams", package: "Yams")]
+        ),
 
         // Thin executables.
         .executableTarget(name: "capsule-broker", dependencies: ["CapsuleBroker", "CapsuleDaemon"]),
@@ -99,7 +139,13 @@ let package = Package(
             dependencies: ["CapsuleStore", "CapsuleAudit", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(name: "CapsuleAggregatorTests", dependencies: ["CapsuleAggregator"]),
-        .testTarget(name: "CapsuleDaemonTests", dependencies: ["CapsuleDaemon", "CapsuleRuntime"]),
+        .testTarget(
+            name: "CapsuleDaemonTests",
+            dependencies: [
+                "CapsuleDaemon", "CapsuleRuntime", "CapsuleHTTP", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
         .testTarget(
             name: "CapsuleBrokerTests",
             dependencies: ["CapsuleBroker", "CapsuleStore", "CapsuleProtocol", "CapsuleDomain", .product(name: "Logging", package: "swift-log")]
@@ -109,7 +155,10 @@ let package = Package(
             name: "CapsuleAuditTests",
             dependencies: ["CapsuleAudit", "CapsuleProtocol", "CapsuleDomain", .product(name: "GRDB", package: "GRDB.swift")]
         ),
-        .testTarget(name: "CapsuleCTLTests", dependencies: ["CapsuleCTL"]),
+        .testTarget(
+            name: "CapsuleCTLTests",
+            dependencies: ["CapsuleCTL", "CapsuleDaemon", "CapsuleProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .testTarget(name: "CapsuleCryptoTests", dependencies: ["CapsuleCrypto"]),
         .testTarget(
             name: "CapsuleEndToEndTests",

@@ -22,6 +22,8 @@ final class AggregatorCore: LoopCore {
     var lastReportRequest: [String: Date] = [:]
     var received = 0
     var dropped = 0
+    let metrics = AggregatorMetrics()
+    private var beaconsSinceDepth = 0
     let startedAt: Date
     /// Transitions folded but not yet committed (with the state they belong to).
     private var pendingTransitions: [Transition] = []
@@ -63,7 +65,7 @@ final class AggregatorCore: LoopCore {
                               keyPair: configuration.keyPair, serverKey: configuration.brokerKey, logger: logger, now: configuration.now) {
             [unowned self] in
             WorkerReady(service: "aggregator", version: CapsuleVersion.current, startedAt: startedAt, journalLastSeq: journal.lastSeq,
-                        journalIncarnation: journal.incarnation)
+                        journalIncarnation: journal.incarnation, schemaVersion: AggregatorStore.schemaVersion)
         }
         registerOperations()
 
@@ -93,8 +95,10 @@ final class AggregatorCore: LoopCore {
     private func drain() {
         subscriber.drain(budget: 2_000, maxBytes: WireCodec.maxBodyBytes + 8_192) { message in
             received += 1
+            metrics.receivedOne()
             guard !message.oversized, let decoded = try? WireCodec.decode(message.frames, hasTopic: true) else {
                 dropped += 1
+                metrics.dropped("malformed")
                 return
             }
             fold(decoded)
@@ -108,16 +112,17 @@ final class AggregatorCore: LoopCore {
             switch decoded.header.type {
             case .heartbeat:
                 let heartbeat = try decoded.decode(Heartbeat.self)
-                guard heartbeat.agentId == sender else { return dropped += 1 }
+                guard heartbeat.agentId == sender else { return identityMismatch() }
+                metrics.heartbeat()
                 pendingTransitions += board.apply(heartbeat, now: now)
                 requestReportIfNeeded(heartbeat.agentId)
             case .health:
                 let update = try decoded.decode(HealthUpdate.self)
-                guard update.agentId == sender else { return dropped += 1 }
+                guard update.agentId == sender else { return identityMismatch() }
                 pendingTransitions += board.apply(update, now: now)
             case .serviceReport:
                 let report = try decoded.decode(ServiceReport.self)
-                guard report.agentId == sender else { return dropped += 1 }
+                guard report.agentId == sender else { return identityMismatch() }
                 pendingTransitions += board.apply(report, now: now)
             case .event:
                 guard sender == "broker" else { return }
@@ -127,8 +132,14 @@ final class AggregatorCore: LoopCore {
             }
         } catch {
             dropped += 1
+            metrics.dropped("undecodable")
             logger.debug("Dropped an undecodable report.", metadata: ["error": "\(error)", "peer": "\(SafeText.clean(sender, limit: 64))"])
         }
+    }
+
+    private func identityMismatch() {
+        dropped += 1
+        metrics.dropped("identity_mismatch")
     }
 
     /// Broker events that change an agent's administrative state, forget something, or change settings.
@@ -244,6 +255,7 @@ final class AggregatorCore: LoopCore {
         }) { [unowned self] outcome in
             switch outcome {
             case .success(let events):
+                for transition in transitions { metrics.transition(transition.kind.rawValue) }
                 for event in events {
                     logger.info("Status changed.", metadata: [
                         "subject": "\(event.subject)", "from": "\(event.from ?? "-")", "to": "\(event.to ?? "-")", "reason": "\(event.reason ?? "")",
@@ -267,5 +279,11 @@ final class AggregatorCore: LoopCore {
 
     private func beacon() {
         _ = try? publisher.send(factory.beacon(journal.beacon))
+        metrics.record(board.summary)
+        beaconsSinceDepth += 1
+        if beaconsSinceDepth >= 5 {
+            beaconsSinceDepth = 0
+            metrics.measureJournal(journal, pool: store.pool)
+        }
     }
 }

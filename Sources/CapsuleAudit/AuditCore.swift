@@ -46,6 +46,7 @@ final class AuditCore: LoopCore {
     var link: WorkerLink!
     var follower: JournalFollower
     var stored = 0
+    let metrics = AuditMetrics(publishers: JournalFollower.publishers)
     var retentionDays: Int
     var settingsVersion = 0
     let startedAt: Date
@@ -66,7 +67,8 @@ final class AuditCore: LoopCore {
         try subscriber.subscribe(Topic.beaconPrefix)
         link = try WorkerLink(service: "audit", loop: loop, endpoint: configuration.broker.router,
                               keyPair: configuration.keyPair, serverKey: configuration.brokerKey, logger: logger, now: configuration.now) {
-            [unowned self] in WorkerReady(service: "audit", version: CapsuleVersion.current, startedAt: startedAt)
+            [unowned self] in WorkerReady(service: "audit", version: CapsuleVersion.current, startedAt: startedAt,
+                                          schemaVersion: AuditStore.schemaVersion)
         }
         registerOperations()
         loop.register(subscriber) { [unowned self] in self.drain() }
@@ -104,7 +106,11 @@ final class AuditCore: LoopCore {
             }
         }
         if !events.isEmpty { perform(follower.received(events)) }
-        for beacon in beacons { perform(follower.beacon(beacon, now: now)) }
+        for beacon in beacons {
+            perform(follower.beacon(beacon, now: now))
+            let cursor = follower.cursors[JournalKey(publisher: beacon.publisher, incarnation: beacon.incarnation ?? "")] ?? 0
+            metrics.lag(beacon.publisher, events: Int(beacon.lastSeq) - Int(cursor))
+        }
     }
 
     private func tick() {
@@ -113,6 +119,7 @@ final class AuditCore: LoopCore {
         let due = waiting.filter { $0.deadline <= current }
         waiting.removeAll { $0.deadline <= current }
         for entry in due { entry.respond.succeed(AuditPage(records: [], complete: true)) }
+        metrics.waiting(waiting.count)
     }
 
     // MARK: Carrying out the follower's actions
@@ -170,8 +177,9 @@ final class AuditCore: LoopCore {
             highest[key] = max(highest[key] ?? 0, event.seq)
         }
         do {
-            let updated = try store.insert(events, now: now)
+            let updated = try metrics.timeWrite { try store.insert(events, now: now) }
             stored += events.count
+            for (publisher, count) in Dictionary(grouping: events, by: \.publisher).mapValues(\.count) { metrics.stored(publisher, count: count) }
             perform(follower.stored(updated: updated, highest: highest))
             answerWaiting()
         } catch {

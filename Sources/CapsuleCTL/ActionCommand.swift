@@ -1,4 +1,5 @@
 import ArgumentParser
+import CapsuleDaemon
 import CapsuleDomain
 import CapsuleProtocol
 import CapsuleRuntime
@@ -13,10 +14,10 @@ struct ActionCommand: ParsableCommand {
 
         @OptionGroup var options: CTLOptions
 
-        @Argument(help: "The service code.")
+        @Argument(help: "The service code.", completion: Completions.serviceCodes)
         var service: String
 
-        @Argument(help: "The action name.")
+        @Argument(help: "The action name.", completion: Completions.actionNames)
         var action: String
 
         @Option(help: "The action's input, as a JSON object.")
@@ -65,7 +66,7 @@ enum CommandWaiting {
         while !command.status.isTerminal {
             let left = deadline.timeIntervalSinceNow
             guard left > 0 else {
-                throw ErrorBody(.timeout, "\(command.id) is still \(command.status.rawValue) after \(Int(timeout)) s (see capsulectl command show \(command.id))")
+                throw CTLError(.timedOut, "\(command.id) is still \(command.status.rawValue) after \(Int(timeout)) s; it may still finish (see capsulectl command show \(command.id), or capsulectl command cancel \(command.id))")
             }
             let wait = min(left, BrokerOps.CommandWait.maxSeconds)
             command = try client.call(BrokerOps.CommandWait.self, .init(id: command.id, timeoutSeconds: wait), timeout: wait + 5)
@@ -78,7 +79,7 @@ enum CommandWaiting {
 enum CommandOutput {
     static func show(_ command: CommandRecord, options: CTLOptions) throws {
         if options.json {
-            printLine(JSONOutput.render(command))
+            printLine(options.render(command))
         } else {
             var line = "\(command.status.rawValue)  \(command.id)  \(command.serviceCode) \(command.action)"
             if let message = command.message { line += "  \(message)" }
@@ -130,14 +131,22 @@ struct CommandsCommand: ParsableCommand {
                 params.cursor = next
             }
             if options.json {
-                printLine(JSONOutput.render(rows))
+                printLine(options.render(rows))
                 return
             }
-            printLine(Table.render(
-                ["COMMAND", "STATUS", "SERVICE", "ACTION", "ACTOR", "CREATED", "MESSAGE"],
-                rows.map { [$0.id, $0.status.rawValue, $0.serviceCode, $0.action, $0.actor, Table.ago($0.createdAt),
-                            $0.errorMessage ?? $0.message ?? ""] }
-            ))
+            let view = TableView<CommandRecord>()
+                .column("COMMAND") { $0.id }
+                .column("STATUS") { $0.status.rawValue }
+                .column("SERVICE") { $0.serviceCode }
+                .column("ACTION") { $0.action }
+                .column("AGENT", wide: true) { $0.agentId }
+                .column("ACTOR") { $0.actor }
+                .column("CREATED") { Table.ago($0.createdAt) }
+                .column("CREATED AT", wide: true) { Table.timestamp($0.createdAt) }
+                .column("DURATION", wide: true) { $0.durationMs.map { "\($0) ms" } ?? "-" }
+                .column("RETRY OF", wide: true) { $0.retryOf ?? "-" }
+                .column("MESSAGE") { $0.errorMessage ?? $0.message ?? "" }
+            printLine(view.render(rows, wide: options.wide, headers: !options.noHeaders))
         }
     }
 }
@@ -149,12 +158,12 @@ struct CommandCommand: ParsableCommand {
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one command.")
         @OptionGroup var options: CTLOptions
-        @Argument(help: "The command id.") var id: String
+        @Argument(help: "The command id.", completion: Completions.commandIds) var id: String
 
         func run() throws {
             try guarded {
                 let command = try CTLClient(options: options).call(BrokerOps.CommandGet.self, .init(id: id))
-                if options.json { return printLine(JSONOutput.render(command)) }
+                if options.json { return printLine(options.render(command)) }
                 var lines = [
                     "Command:   \(command.id)" + (command.retryOf.map { " (retry of \($0))" } ?? ""),
                     "Status:    \(command.status.rawValue)",
@@ -180,12 +189,12 @@ struct CommandCommand: ParsableCommand {
     struct Cancel: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "cancel", abstract: "Cancel a command that is not yet terminal.")
         @OptionGroup var options: CTLOptions
-        @Argument(help: "The command id.") var id: String
+        @Argument(help: "The command id.", completion: Completions.commandIds) var id: String
 
         func run() throws {
             try guarded {
                 let command = try CTLClient(options: options).call(BrokerOps.CommandCancel.self, .init(id: id))
-                printLine(options.json ? JSONOutput.render(command) : "\(command.status.rawValue)  \(command.id)")
+                printLine(options.json ? options.render(command) : "\(command.status.rawValue)  \(command.id)")
             }
         }
     }
@@ -195,7 +204,7 @@ struct CommandCommand: ParsableCommand {
             commandName: "retry",
             abstract: "Run a command's action again with the same payload (secret payload fields must be given again with action run).")
         @OptionGroup var options: CTLOptions
-        @Argument(help: "The command id.") var id: String
+        @Argument(help: "The command id.", completion: Completions.commandIds) var id: String
         @Flag(help: "Confirm an action that requires confirmation.") var confirm = false
         @Flag(help: "Return once the new command is created.") var noWait = false
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CapsuleDaemon
 import CapsuleDomain
 import CapsuleProtocol
 import CapsuleRuntime
@@ -91,46 +92,63 @@ struct AuditQueryCommand: ParsableCommand {
             guard follow else { return emit(records) }
             // Following reads in time order: the backlog oldest first, then each new record as it is
             // stored (the audit writer holds the request until one matches), in fixed columns.
+            // --timeout ends the follow after that many seconds (exit 0).
+            if !options.json && !options.noHeaders { printLine(Self.followHeader) }
             for record in records.reversed() { emitLine(record) }
             var lastId = records.map(\.id).max() ?? 0
-            while true {
+            let deadline = options.timeout.map { Date().addingTimeInterval($0) }
+            while deadline.map({ $0 > Date() }) ?? true {
                 var next = filter
                 next.since = nil
                 next.afterId = lastId
                 next.ascending = true
                 next.limit = 500
-                next.waitSeconds = AuditFilter.maxWaitSeconds
-                let page = try client.call(AuditOps.Query.self, next, timeout: AuditFilter.maxWaitSeconds + options.requestTimeout)
+                let wait = min(AuditFilter.maxWaitSeconds, deadline.map { max(0.1, $0.timeIntervalSinceNow) } ?? AuditFilter.maxWaitSeconds)
+                next.waitSeconds = wait
+                let page = try client.call(AuditOps.Query.self, next, timeout: wait + 10)
                 for record in page.records { emitLine(record) }
                 lastId = page.records.map(\.id).max() ?? lastId
             }
         }
     }
 
+    static let followWidths = [25, 26, 30, 26, 8, 22]
+    static var followHeader: String {
+        zip(["TIME", "ACTION", "SUBJECT", "ACTOR", "RESULT", "CHANGE"], followWidths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }
+            .joined(separator: " ") + " REASON"
+    }
+
     /// One record per line in fixed-width columns, so a followed stream stays aligned.
     private func emitLine(_ record: AuditRecord) {
-        if options.json { return printLine(JSONOutput.line(record)) }
+        if options.format == .json { return printLine(JSONOutput.line(record)) }
+        if options.format == .yaml { return printLine("---\n" + YAMLOutput.render(record)) }
         let event = record.event
         let change = event.from != nil || event.to != nil ? "\(event.from ?? "-") → \(event.to ?? "-")" : "-"
         func pad(_ text: String, _ width: Int) -> String {
             text.count >= width ? String(text.prefix(width - 1)) + "…" : text.padding(toLength: width, withPad: " ", startingAt: 0)
         }
-        printLine([pad(Table.timestamp(event.at), 25), pad(event.action, 26), pad(event.subject, 30), pad(event.actor, 26),
-                   pad(event.result.rawValue, 8), pad(change, 22), event.reason ?? ""].joined(separator: " "))
+        let widths = Self.followWidths
+        printLine([pad(Table.timestamp(event.at), widths[0]), pad(event.action, widths[1]), pad(event.subject, widths[2]),
+                   pad(event.actor, widths[3]), pad(event.result.rawValue, widths[4]), pad(change, widths[5]), event.reason ?? ""]
+            .joined(separator: " "))
     }
 
-    private func emit(_ records: [AuditRecord], header: Bool = true) {
+    private func emit(_ records: [AuditRecord]) {
         if options.json {
-            printLine(JSONOutput.render(records))
+            printLine(options.render(records))
             return
         }
-        let rows = records.map { record -> [String] in
-            let event = record.event
-            let change = event.from != nil || event.to != nil ? "\(event.from ?? "-") → \(event.to ?? "-")" : ""
-            return [Table.timestamp(event.at), event.action, event.subject, event.actor, event.result.rawValue, change, event.reason ?? ""]
-        }
-        let table = Table.render(["TIME", "ACTION", "SUBJECT", "ACTOR", "RESULT", "CHANGE", "REASON"], rows)
-        printLine(header ? table : table.split(separator: "\n").dropFirst().joined(separator: "\n"))
+        let view = TableView<AuditRecord>()
+            .column("ID", wide: true) { String($0.id) }
+            .column("TIME") { Table.timestamp($0.event.at) }
+            .column("ACTION") { $0.event.action }
+            .column("SUBJECT") { $0.event.subject }
+            .column("ACTOR") { $0.event.actor }
+            .column("RESULT") { $0.event.result.rawValue }
+            .column("CHANGE") { $0.event.from != nil || $0.event.to != nil ? "\($0.event.from ?? "-") → \($0.event.to ?? "-")" : "" }
+            .column("PUBLISHER", wide: true) { "\($0.event.publisher)#\($0.event.seq)" }
+            .column("REASON") { $0.event.reason ?? "" }
+        printLine(view.render(records, wide: options.wide, headers: !options.noHeaders))
     }
 }
 
@@ -197,7 +215,7 @@ struct BackupCommand: ParsableCommand {
     func run() throws {
         try guarded {
             let result = try CTLClient(options: options).call(AuditOps.Backup.self, .init(name: name))
-            printLine(options.json ? JSONOutput.render(result) : "backed up the audit store to \(result.path) (\(result.bytes) bytes)")
+            printLine(options.json ? options.render(result) : "backed up the audit store to \(result.path) (\(result.bytes) bytes)")
         }
     }
 }

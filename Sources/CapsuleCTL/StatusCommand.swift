@@ -1,4 +1,5 @@
 import ArgumentParser
+import CapsuleDaemon
 import CapsuleDomain
 import CapsuleProtocol
 import CapsuleRuntime
@@ -22,41 +23,78 @@ struct StatusCommand: ParsableCommand {
     @Flag(help: "Only the counts per effective status and per agent status.")
     var summary = false
 
+    @Flag(name: [.customShort("w"), .long], help: "Keep watching: redraw when anything changes (Ctrl-C to stop; --timeout ends it).")
+    var watch = false
+
+    @Option(help: "With --watch: seconds between looks (default 1).")
+    var interval: Double = 1
+
     func validate() throws {
         if let status, EffectiveStatus(rawValue: status.uppercased()) == nil {
             throw ValidationError("unknown status \(status); use one of \(EffectiveStatus.allCases.map(\.rawValue).joined(separator: ", "))")
         }
+        guard interval >= 0.2 else { throw ValidationError("--interval must be at least 0.2 seconds") }
     }
 
     func run() throws {
         try guarded {
             let client = try CTLClient(options: options)
-            if summary {
-                let counts = try client.call(AggregatorOps.StatusSummaryOp.self, NoParams())
-                if options.json { return printLine(JSONOutput.render(counts)) }
-                printLine(Self.summaryLine(counts))
-                return
-            }
-            var rows: [ServiceStatusRow] = []
-            let params = AggregatorOps.StatusList.Params(status: status.flatMap { EffectiveStatus(rawValue: $0.uppercased()) }, agent: agent,
-                                                         prefix: prefix, limit: PageCursor.maxLimit)
-            try client.pages(AggregatorOps.StatusList.self, params, cursor: \.cursor) { rows += $0 }
-            if options.json {
-                printLine(JSONOutput.render(rows))
-                return
-            }
-            if rows.isEmpty {
-                printLine(status == nil && agent == nil && prefix == nil ? "No services have reported yet." : "No services match.")
-                return
-            }
-            printLine(Table.render(
-                ["SERVICE", "STATUS", "HEALTH", "AGENT", "AGENT STATUS", "LAST HEARTBEAT", "REASON"],
-                rows.map {
-                    [$0.code, $0.status, $0.healthStatus ?? "-", $0.agentCode ?? $0.agentId, $0.agentStatus ?? "-",
-                     Table.ago($0.lastHeartbeatAt), $0.reason]
+            guard watch else { return printLine(try render(client)) }
+            // Redraw only on change; a terminal gets the screen cleared, a pipe or file one block (or
+            // one JSON document per line with -o json) per change.
+            let deadline = options.timeout.map { Date().addingTimeInterval($0) }
+            let terminal = isatty(STDOUT_FILENO) == 1
+            var last: String?
+            while deadline.map({ $0 > Date() }) ?? true {
+                let text = try render(client, compact: options.format == .json)
+                if text != last {
+                    if terminal && !options.json {
+                        print("\u{1b}[H\u{1b}[2J", terminator: "")
+                        printLine("Every \(Self.seconds(interval)): capsulectl status    \(Table.timestamp(Date()))\n\n" + text)
+                    } else {
+                        printLine(last == nil || options.json ? text : "\n" + text)
+                    }
+                    last = text
                 }
-            ))
+                let pause = min(interval, deadline.map { max(0, $0.timeIntervalSinceNow) } ?? interval)
+                if pause > 0 { Thread.sleep(forTimeInterval: pause) }
+            }
         }
+    }
+
+    static func seconds(_ value: Double) -> String { value == value.rounded() ? "\(Int(value))s" : "\(value)s" }
+
+    /// One look at the fleet, as this output format shows it.
+    private func render(_ client: CTLClient, compact: Bool = false) throws -> String {
+        if summary {
+            let counts = try client.call(AggregatorOps.StatusSummaryOp.self, NoParams())
+            if options.json { return compact ? JSONOutput.line(counts) : options.render(counts) }
+            return Self.summaryLine(counts)
+        }
+        var rows: [ServiceStatusRow] = []
+        let params = AggregatorOps.StatusList.Params(status: status.flatMap { EffectiveStatus(rawValue: $0.uppercased()) }, agent: agent,
+                                                     prefix: prefix, limit: PageCursor.maxLimit)
+        try client.pages(AggregatorOps.StatusList.self, params, cursor: \.cursor) { rows += $0 }
+        if options.json { return compact ? JSONOutput.line(rows) : options.render(rows) }
+        if rows.isEmpty {
+            return status == nil && agent == nil && prefix == nil ? "No services have reported yet." : "No services match."
+        }
+        return Self.table.render(rows, wide: options.wide, headers: !options.noHeaders)
+    }
+
+    static var table: TableView<ServiceStatusRow> {
+        TableView<ServiceStatusRow>()
+        .column("SERVICE") { $0.code }
+        .column("NAME", wide: true) { $0.name ?? "-" }
+        .column("STATUS") { $0.status }
+        .column("HEALTH") { $0.healthStatus ?? "-" }
+        .column("HEALTH MESSAGE", wide: true) { $0.healthMessage ?? "-" }
+        .column("AGENT") { $0.agentCode ?? $0.agentId }
+        .column("AGENT ID", wide: true) { $0.agentId }
+        .column("AGENT STATUS") { $0.agentStatus ?? "-" }
+        .column("LAST HEARTBEAT") { Table.ago($0.lastHeartbeatAt) }
+        .column("CHANGED", wide: true) { Table.timestamp($0.changedAt) }
+        .column("REASON") { $0.reason }
     }
 }
 
@@ -83,13 +121,18 @@ struct AgentsCommand: ParsableCommand {
             var rows: [AgentRow] = []
             try client.pages(AggregatorOps.AgentsList.self, .init(limit: PageCursor.maxLimit), cursor: \.cursor) { rows += $0 }
             if options.json {
-                printLine(JSONOutput.render(rows))
+                printLine(options.render(rows))
                 return
             }
-            printLine(Table.render(
-                ["AGENT", "CODE", "STATUS", "LAST HEARTBEAT", "SERVICES", "REASON"],
-                rows.map { [$0.agentId, $0.code, $0.status, Table.ago($0.lastHeartbeatAt), $0.services.joined(separator: ","), $0.reason] }
-            ))
+            let view = TableView<AgentRow>()
+                .column("AGENT") { $0.agentId }
+                .column("CODE") { $0.code }
+                .column("STATUS") { $0.status }
+                .column("LAST HEARTBEAT") { Table.ago($0.lastHeartbeatAt) }
+                .column("HEARTBEAT AT", wide: true) { Table.timestamp($0.lastHeartbeatAt) }
+                .column("SERVICES") { $0.services.joined(separator: ",") }
+                .column("REASON") { $0.reason }
+            printLine(view.render(rows, wide: options.wide, headers: !options.noHeaders))
         }
     }
 }
@@ -102,7 +145,7 @@ struct ServiceCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "forget", abstract: "Decommission a service: the broker and the aggregator forget it (audited).")
         @OptionGroup var options: CTLOptions
-        @Argument(help: "The service code.") var code: String
+        @Argument(help: "The service code.", completion: Completions.serviceCodes) var code: String
 
         func run() throws {
             try guarded {
@@ -118,7 +161,7 @@ struct ServiceCommand: ParsableCommand {
 
         @OptionGroup var options: CTLOptions
 
-        @Argument(help: "The service code.")
+        @Argument(help: "The service code.", completion: Completions.serviceCodes)
         var code: String
 
         func run() throws {
@@ -126,7 +169,7 @@ struct ServiceCommand: ParsableCommand {
                 let client = try CTLClient(options: options)
                 let detail = try client.call(AggregatorOps.ServiceShow.self, .init(code: code))
                 if options.json {
-                    printLine(JSONOutput.render(detail))
+                    printLine(options.render(detail))
                     return
                 }
                 let row = detail.status

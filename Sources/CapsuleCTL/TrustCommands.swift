@@ -1,4 +1,5 @@
 import ArgumentParser
+import CapsuleDaemon
 import CapsuleDomain
 import CapsuleProtocol
 import CapsuleRuntime
@@ -36,7 +37,7 @@ struct TokenCommand: ParsableCommand {
                 let seconds = TimeSpan.seconds(expires) ?? 3600
                 guard count > 1 || out != nil else {
                     let created = try client.call(BrokerOps.TokenCreate.self, .init(name: name, expiresInSeconds: seconds, agentCode: agentCode))
-                    if options.json { return printLine(JSONOutput.render(created)) }
+                    if options.json { return printLine(options.render(created)) }
                     printLine(created.token)
                     FileHandle.standardError.write(Data(
                         "Token \(created.record.id) (\(created.record.name)) is shown once. Give it to the new agent (--token). It expires in \(expires); revoke it with capsulectl token revoke \(created.record.id).\n".utf8))
@@ -58,7 +59,7 @@ struct TokenCommand: ParsableCommand {
                     guard written == lines.utf8.count else { throw ErrorBody(.badRequest, "could not write \(out)") }
                     FileHandle.standardError.write(Data("minted \(minted.count) tokens into \(out) (mode 0600); each is shown nowhere else\n".utf8))
                 } else if options.json {
-                    printLine(JSONOutput.render(minted))
+                    printLine(options.render(minted))
                 } else {
                     printLine(lines.trimmingCharacters(in: .newlines))
                 }
@@ -82,8 +83,8 @@ struct TokenCommand: ParsableCommand {
                 var tokens: [TokenRecord] = []
                 try CTLClient(options: options).pages(BrokerOps.TokenList.self, .init(status: status.flatMap { TokenStatus(rawValue: $0.uppercased()) },
                                                                                       limit: PageCursor.maxLimit), cursor: \.cursor) { tokens += $0 }
-                if options.json { return printLine(JSONOutput.render(tokens)) }
-                printLine(Table.render(["TOKEN", "NAME", "STATUS", "AGENT CODE", "EXPIRES", "USED BY", "CREATED BY"], tokens.map {
+                if options.json { return printLine(options.render(tokens)) }
+                printLine(options.table(["TOKEN", "NAME", "STATUS", "AGENT CODE", "EXPIRES", "USED BY", "CREATED BY"], tokens.map {
                     [$0.id, $0.name, $0.status.rawValue, $0.agentCode ?? "-", Table.timestamp($0.expiresAt), $0.usedBy ?? "-", $0.createdBy]
                 }))
             }
@@ -98,7 +99,7 @@ struct TokenCommand: ParsableCommand {
         func run() throws {
             try guarded {
                 let token = try CTLClient(options: options).call(BrokerOps.TokenRevoke.self, .init(id: id))
-                printLine(options.json ? JSONOutput.render(token) : "\(token.status.rawValue)  \(token.id)")
+                printLine(options.json ? options.render(token) : "\(token.status.rawValue)  \(token.id)")
             }
         }
     }
@@ -112,7 +113,7 @@ struct AgentCommand: ParsableCommand {
     where Op.Params == BrokerOps.ByID, Op.Result == AgentRecord {
         try guarded {
             let agent = try CTLClient(options: options).call(op, .init(id: id))
-            printLine(options.json ? JSONOutput.render(agent) : "\(agent.state.rawValue)  \(agent.id)  \(agent.code)")
+            printLine(options.json ? options.render(agent) : "\(agent.state.rawValue)  \(agent.id)  \(agent.code)")
         }
     }
 
@@ -195,8 +196,8 @@ struct OperatorCommand: ParsableCommand {
             try guarded {
                 var rows: [OperatorRecord] = []
                 try CTLClient(options: options).pages(BrokerOps.OperatorList.self, .init(limit: PageCursor.maxLimit), cursor: \.cursor) { rows += $0 }
-                if options.json { return printLine(JSONOutput.render(rows)) }
-                printLine(Table.render(["NAME", "ROLE", "STATE", "PUBLIC KEY", "CREATED"], rows.map {
+                if options.json { return printLine(options.render(rows)) }
+                printLine(options.table(["NAME", "ROLE", "STATE", "PUBLIC KEY", "CREATED"], rows.map {
                     [$0.name, $0.role.rawValue, $0.state.rawValue, $0.publicKey, Table.timestamp($0.createdAt)]
                 }))
             }

@@ -12,21 +12,96 @@ package final class RequestClient {
     private let factory: MessageFactory
     private let endpoint: String
     private let timeout: TimeInterval
+    /// With a connect check: the socket's monitor, and what it has seen so far.
+    private let monitor: ZMQMonitor?
+    private let connectCheck: ConnectCheck?
+    private var link = LinkState()
 
-    /// - Parameter sender: the identity the key is enrolled as, e.g. `operator:local-owner`.
-    package init(endpoint: String, keyPair: CurveKeyPair, serverKey: CurveKey, sender: String, timeout: TimeInterval = 10) throws {
+    /// How long a client waits for the broker before it says why it cannot reach it: no TCP
+    /// connection at all (nothing listens there) within `connect`, or no CURVE handshake (a wrong
+    /// broker key, a peer that is not a broker) within `handshake`. A key the broker's ZAP refuses
+    /// (a removed operator's) fails at once.
+    package struct ConnectCheck: Sendable, Hashable {
+        package var connect: TimeInterval
+        package var handshake: TimeInterval
+        package init(connect: TimeInterval = 1, handshake: TimeInterval = 3) {
+            self.connect = connect
+            self.handshake = handshake
+        }
+    }
+
+    private struct LinkState {
+        var connected = false
+        var handshaken = false
+        /// ZAP's status when it refused the key (400, or 300 for "try later").
+        var refusedStatus: UInt32?
+        var handshakeFailed = false
+    }
+
+    /// - Parameters:
+    ///   - sender: the identity the key is enrolled as, e.g. `operator:local-owner`.
+    ///   - connectCheck: fail fast, with the reason, when the broker cannot be reached (see ``ConnectCheck``).
+    package init(endpoint: String, keyPair: CurveKeyPair, serverKey: CurveKey, sender: String, timeout: TimeInterval = 10,
+                 connectCheck: ConnectCheck? = nil) throws {
         var options = ZMQSocketOptions()
         options.linger = 0
         options.reconnectInterval = 200
         options.handshakeInterval = 5_000
-        socket = try SocketFactory.client(.dealer, context: context, endpoint: endpoint, keyPair: keyPair, serverKey: serverKey,
-                                          options: options)
+        (socket, monitor) = try SocketFactory.monitoredClient(.dealer, context: context, endpoint: endpoint, keyPair: keyPair,
+                                                              serverKey: serverKey, options: options, monitored: connectCheck != nil)
         factory = MessageFactory(sender: sender)
         self.endpoint = endpoint
         self.timeout = timeout
+        self.connectCheck = connectCheck
     }
 
-    deinit { socket.close() }
+    deinit {
+        monitor?.socket.close()
+        socket.close()
+    }
+
+    /// Reads waiting monitor events into ``link``.
+    private func readMonitor() {
+        guard let monitor else { return }
+        while let event = try? monitor.next() {
+            switch event.kind {
+            case .connected: link.connected = true
+            case .handshakeSucceeded: link.handshaken = true
+            case .handshakeFailedAuth: link.refusedStatus = event.value
+            case .handshakeFailedProtocol, .handshakeFailedNoDetail: link.handshakeFailed = true
+            default: break
+            }
+        }
+    }
+
+    /// Waits until the CURVE handshake has succeeded, or throws why it cannot.
+    private func awaitHandshake() throws {
+        guard let connectCheck, let monitor, !link.handshaken else { return }
+        let started = Date()
+        var poller = ZMQPoller()
+        poller.add(monitor.socket)
+        while true {
+            readMonitor()
+            if link.handshaken { return }
+            if let status = link.refusedStatus {
+                throw ErrorBody(.keyRevoked, status == 300
+                    ? "the broker at \(endpoint) does not accept this key yet (ZAP 300); try again shortly"
+                    : "the broker at \(endpoint) refused this key (ZAP \(status)): it was revoked, e.g. the operator was removed; ask an owner for a new key (capsulectl operator add)")
+            }
+            let waited = Date().timeIntervalSince(started)
+            if !link.connected && waited >= connectCheck.connect {
+                throw ErrorBody(.unreachable, "cannot reach the broker at \(endpoint): no connection within \(Self.seconds(connectCheck.connect)) (is capsule-broker running there, and is the address right?)")
+            }
+            if waited >= connectCheck.connect + connectCheck.handshake || (link.handshakeFailed && waited >= connectCheck.connect) {
+                throw ErrorBody(.unreachable, "connected to \(endpoint) but the CURVE handshake did not complete (is --broker-key the broker's public key, and is a Capsule broker listening there?)")
+            }
+            _ = try? poller.poll(timeoutMilliseconds: 50)
+        }
+    }
+
+    private static func seconds(_ value: TimeInterval) -> String {
+        value == value.rounded() ? "\(Int(value)) s" : String(format: "%.1f s", value)
+    }
 
     /// Sends a request and decodes its result as `T`. A structured error from the far end, a reply
     /// that does not decode, or no answer in time is thrown as an ``ErrorBody``.
@@ -37,14 +112,20 @@ package final class RequestClient {
     }
 
     private func send<T: Decodable>(_ body: some Encodable, as type: T.Type, op: String, timeout: TimeInterval?) throws -> T {
+        try awaitHandshake()
         let header = factory.plain(.request)
         try socket.send(WireCodec.encode(header: header, body: body), dontWait: false)
         let deadline = Date().addingTimeInterval(timeout ?? self.timeout)
         var poller = ZMQPoller()
         poller.add(socket)
+        if let monitor { poller.add(monitor.socket) }
         while Date() < deadline {
             let remaining = max(1, Int(deadline.timeIntervalSinceNow * 1000))
             guard try poller.poll(timeoutMilliseconds: min(remaining, 250)) > 0 else { continue }
+            readMonitor()
+            if let status = link.refusedStatus, status != 300 {
+                throw ErrorBody(.keyRevoked, "the broker at \(endpoint) refused this key (ZAP \(status)): it was revoked, e.g. the operator was removed")
+            }
             while let message = try socket.receive(maxFrames: 4, maxBytes: 64 << 20) {
                 guard let decoded = try? WireCodec.decode(message.frames, hasTopic: false) else { continue }
                 if decoded.header.type == .error, decoded.header.corr == nil || decoded.header.corr == header.id {
@@ -64,7 +145,7 @@ package final class RequestClient {
         }
         throw ErrorBody(
             code: "timeout",
-            message: "no answer from the broker at \(endpoint) within \(Int(timeout ?? self.timeout)) s (is capsule-broker running, and is this key enrolled?)")
+            message: "no answer from the broker at \(endpoint) within \(Self.seconds(timeout ?? self.timeout)) (is capsule-broker running, and is this key enrolled?)")
     }
 
     /// Sends a request and returns its result as free-form JSON.

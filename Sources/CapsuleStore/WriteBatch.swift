@@ -1,4 +1,7 @@
+import Dispatch
+import CoreMetrics
 import GRDB
+import Metrics
 
 /// Group commit: the writes a loop turn produces, in one transaction at the end of the turn.
 ///
@@ -19,6 +22,8 @@ package final class WriteBatch {
     private let pool: DatabasePool
     private let journal: EventJournal?
     private var steps: [Step] = []
+    /// `capsule_store_write_seconds`: how long each group commit takes (the store write latency).
+    private let commitTimer = Metrics.Timer(label: "capsule_store_write_seconds")
 
     package init(pool: DatabasePool, journal: EventJournal?) {
         self.pool = pool
@@ -45,6 +50,8 @@ package final class WriteBatch {
         steps.removeAll(keepingCapacity: true)
         let seqBefore = journal?.lastSeq
         var stepErrors = [(any Error)?](repeating: nil, count: batch.count)
+        let started = DispatchTime.now().uptimeNanoseconds
+        defer { commitTimer.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started)) }
         do {
             try pool.write { db in
                 for (index, step) in batch.enumerated() {

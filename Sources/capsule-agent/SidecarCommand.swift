@@ -5,15 +5,15 @@ import CapsuleRuntime
 import CapsuleSidecar
 import Foundation
 import Logging
-import ServiceLifecycle
 
 @main
 struct SidecarCommand: AsyncParsableCommand {
-    static func main() async { await mainWithConfig() }
+    static func main() async { Foundation.exit(await runWithConfig()) }
 
     static let configuration = CommandConfiguration(
         commandName: "capsule-agent",
-        abstract: "Governs a process that does not link the SDK, from a manifest file (YAML or JSON)."
+        abstract: "Governs a process that does not link the SDK, from a manifest file (YAML or JSON).",
+        version: VersionText.make("capsule-agent")
     )
 
     @OptionGroup var connect: ConnectOptions
@@ -30,11 +30,17 @@ struct SidecarCommand: AsyncParsableCommand {
     @Option(help: "A one-time registration token, for the first start of a new agent.")
     var token: String?
 
-    @Option(help: "Log level.")
-    var logLevel = "info"
+    @OptionGroup var log: LogOptions
+
+    @Option(help: "Serve Prometheus metrics on HOST:PORT at /metrics, or off (the default: several sidecars share a host).")
+    var metricsBind = "off"
 
     @Flag(help: "Validate the manifest and exit.")
     var check = false
+
+    func validate() throws {
+        try MetricsListener.validate(metricsBind)
+    }
 
     func run() async throws {
         let parsed: SidecarManifest
@@ -48,7 +54,8 @@ struct SidecarCommand: AsyncParsableCommand {
             print("manifest OK: service \(parsed.code), \(parsed.actions.count) action(s), \(parsed.configs.count) config item(s)")
             return
         }
-        let logger = LogSetup.bootstrap(level: logLevel, label: "capsule.agent")
+        let logger = log.bootstrap(label: "capsule.agent")
+        let metrics = try MetricsListener.from(metricsBind, program: "capsule-agent")
         let agent = CapsuleAgent(
             configuration: AgentConfiguration(
                 agentCode: agentCode ?? "sidecar-\(parsed.code)", home: connect.home, routerEndpoint: connect.router,
@@ -57,6 +64,7 @@ struct SidecarCommand: AsyncParsableCommand {
                 healthTimeout: .milliseconds(Int((parsed.probeTimeoutSeconds + 1) * 1000)), logger: logger),
             services: [Sidecar.service(from: parsed)]
         )
-        try await ServiceGroup.runUntilSignalled(agent, logger: logger)
+        try await DaemonRunner.run(agent, program: "capsule-agent", metrics: metrics, logger: logger,
+                                   readyStatus: "governing \(parsed.code)", onLoop: { $0() })
     }
 }

@@ -1,18 +1,19 @@
 import ArgumentParser
 import CapsuleBroker
-import CapsuleDomain
 import CapsuleDaemon
+import CapsuleDomain
 import CapsuleRuntime
-import Logging
-import ServiceLifecycle
+import CapsuleStore
+import Foundation
 
 @main
 struct BrokerCommand: AsyncParsableCommand {
-    static func main() async { await mainWithConfig() }
+    static func main() async { Foundation.exit(await runWithConfig()) }
 
     static let configuration = CommandConfiguration(
         commandName: "capsule-broker",
-        abstract: "Authenticates agents, operators and internal services, checks and forwards reports, routes requests and commands."
+        abstract: "Authenticates agents, operators and internal services, checks and forwards reports, routes requests and commands.",
+        version: VersionText.make("capsule-broker", schemas: [("broker", BrokerStore.schemaVersion)])
     )
 
     @OptionGroup var daemon: DaemonOptions
@@ -29,8 +30,11 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "Host name written to broker.json for clients, when binding to * or 0.0.0.0.")
     var advertiseHost = "127.0.0.1"
 
-    @Option(help: "Default command time to live in seconds (an action's timeoutSeconds overrides it).")
+    @Option(help: "Default command time to live in seconds (an action's timeoutSeconds overrides it); stored in the settings at the first start.")
     var commandTtlSeconds: Double = 300
+
+    @Option(help: "Days of audit trail to keep (0: forever); stored in the settings at the first start, applied by the audit writer.")
+    var retentionDays = 90
 
     @Option(help: "Largest accepted message in bytes; larger ones are dropped and counted.")
     var maxMessageBytes = 256 * 1024
@@ -47,6 +51,9 @@ struct BrokerCommand: AsyncParsableCommand {
     @Flag(help: "If the store file is empty or unreadable, move it aside and start a new, empty one (a new journal incarnation) instead of refusing to start.")
     var initStore = false
 
+    @Option(help: "Serve Prometheus metrics on HOST:PORT at /metrics, or off.")
+    var metricsBind = "127.0.0.1:9401"
+
     func validate() throws {
         for entry in trustService {
             let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
@@ -55,10 +62,13 @@ struct BrokerCommand: AsyncParsableCommand {
             }
         }
         guard maxMessagesPerSecond > 0, burstMessages >= 1 else { throw ValidationError("rates must be positive") }
+        guard retentionDays >= 0 else { throw ValidationError("--retention-days must be 0 (keep forever) or more") }
+        try MetricsListener.validate(metricsBind)
     }
 
     func run() async throws {
-        let logger = LogSetup.bootstrap(level: daemon.logLevel, label: "capsule.broker")
+        let logger = daemon.log.bootstrap(label: "capsule.broker")
+        let metrics = try MetricsListener.from(metricsBind, program: "capsule-broker")
         let configuration = BrokerConfiguration(
             home: daemon.connect.capsuleHome,
             ingestBind: ingestBind,
@@ -74,9 +84,11 @@ struct BrokerCommand: AsyncParsableCommand {
                 let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
                 return (parts[0], try KeyFile.readPublicKey(parts[1]))
             }, uniquingKeysWith: { _, last in last }),
+            retentionDays: retentionDays,
             initializeStore: initStore
         )
         let service = try Broker.makeService(configuration: configuration, logger: logger)
-        try await ServiceGroup.runUntilSignalled(service, logger: logger)
+        try await DaemonRunner.run(service, program: "capsule-broker", metrics: metrics, logger: logger,
+                                   readyStatus: "routing on \(routerBind)")
     }
 }

@@ -4,7 +4,6 @@ import CapsuleDaemon
 import CapsuleRuntime
 import Foundation
 import Logging
-import ServiceLifecycle
 import Synchronization
 
 /// A small Swift service that embeds CapsuleAgentKit: the Swift half of `make demo`.
@@ -13,11 +12,12 @@ import Synchronization
 /// test can change it from outside; the `set-health` action changes it from `capsulectl`.
 @main
 struct DemoServiceCommand: AsyncParsableCommand {
-    static func main() async { await mainWithConfig() }
+    static func main() async { Foundation.exit(await runWithConfig()) }
 
     static let configuration = CommandConfiguration(
         commandName: "capsule-demo-service",
-        abstract: "A demo Swift service governed through the embedded CapsuleAgentKit SDK."
+        abstract: "A demo Swift service governed through the embedded CapsuleAgentKit SDK.",
+        version: VersionText.make("capsule-demo-service")
     )
 
     @OptionGroup var connect: ConnectOptions
@@ -40,11 +40,10 @@ struct DemoServiceCommand: AsyncParsableCommand {
     @Option(help: "A one-time registration token, for the first start of this agent.")
     var token: String?
 
-    @Option(help: "Log level.")
-    var logLevel = "info"
+    @OptionGroup var log: LogOptions
 
     func run() async throws {
-        let logger = LogSetup.bootstrap(level: logLevel, label: "capsule.demo-service")
+        let logger = log.bootstrap(label: "capsule.demo-service")
         let home = connect.capsuleHome
         let file = URL(fileURLWithPath: healthFile ?? home.dataDirectory.appendingPathComponent("\(code).health").path)
         let processed = Atomic<Int>(0)
@@ -131,6 +130,7 @@ struct DemoServiceCommand: AsyncParsableCommand {
                 brokerKey: connect.brokerKey, enrollmentToken: token, heartbeatInterval: .milliseconds(Int(heartbeatSeconds * 1000)), logger: logger),
             services: [service]
         )
-        try await ServiceGroup.runUntilSignalled(agent, logger: logger)
+        try await DaemonRunner.run(agent, program: "capsule-demo-service", metrics: nil, logger: logger, readyStatus: "serving \(code)",
+                                   onLoop: { $0() })
     }
 }

@@ -1,6 +1,4 @@
-import ArgumentParser
 import CapsuleCTL
-import CapsuleDaemon
-import CapsuleRuntime
+import Foundation
 
-CapsuleCTLCommand.mainWithConfig(sharedOptions: CTLOptions.self)
+exit(CTLMain.run())

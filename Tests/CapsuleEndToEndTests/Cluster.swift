@@ -9,6 +9,8 @@ import Testing
 final class Cluster: @unchecked Sendable {
     let home: URL
     let ports: (ingest: Int, bus: Int, router: Int)
+    /// Each daemon's /metrics port (their defaults, 9401–9403, would collide between parallel tests).
+    let metricsPorts: (broker: Int, aggregator: Int, audit: Int)
     let thresholds = ["--heartbeat-seconds", "1", "--stale-seconds", "3", "--offline-seconds", "5"]
     private(set) var processes: [String: Process] = [:]
     private let lock = NSLock()
@@ -17,6 +19,7 @@ final class Cluster: @unchecked Sendable {
         home = FileManager.default.temporaryDirectory.appendingPathComponent("capsule-e2e-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
         ports = (Self.freePort(), Self.freePort(), Self.freePort())
+        metricsPorts = (Self.freePort(), Self.freePort(), Self.freePort())
     }
 
     deinit {
@@ -66,17 +69,17 @@ final class Cluster: @unchecked Sendable {
     func startBroker(extra: [String] = []) throws {
         try start("broker", "capsule-broker", commonArgs + thresholds + [
             "--ingest-bind", "tcp://127.0.0.1:\(ports.ingest)", "--bus-bind", "tcp://127.0.0.1:\(ports.bus)",
-            "--router-bind", "tcp://127.0.0.1:\(ports.router)",
+            "--router-bind", "tcp://127.0.0.1:\(ports.router)", "--metrics-bind", "127.0.0.1:\(metricsPorts.broker)",
         ] + extra)
         try waitFor("broker.json") { FileManager.default.fileExists(atPath: self.home.appendingPathComponent("broker.json").path) }
     }
 
-    func startAggregator() throws {
-        try start("aggregator", "capsule-aggregator", commonArgs + thresholds)
+    func startAggregator(extra: [String] = []) throws {
+        try start("aggregator", "capsule-aggregator", commonArgs + thresholds + ["--metrics-bind", "127.0.0.1:\(metricsPorts.aggregator)"] + extra)
     }
 
-    func startAudit() throws {
-        try start("audit", "capsule-audit", commonArgs)
+    func startAudit(extra: [String] = []) throws {
+        try start("audit", "capsule-audit", commonArgs + ["--metrics-bind", "127.0.0.1:\(metricsPorts.audit)"] + extra)
     }
 
     func startDemoService(agentCode: String = "demo-swift", name: String = "demo", extra: [String] = []) throws {

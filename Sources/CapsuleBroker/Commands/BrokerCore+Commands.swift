@@ -199,6 +199,7 @@ extension BrokerCore {
                     }
                 }
                 events.forEach(publish)
+                countOutcomes(writes)
                 send(effects)
                 then?(nil)
             case .failure(let error):
@@ -211,6 +212,18 @@ extension BrokerCore {
                     }
                 }
                 then?(error)
+            }
+        }
+    }
+
+    /// Commands created, and commands that just reached a terminal status (metrics).
+    private func countOutcomes(_ writes: [CommandBook.Effect]) {
+        for effect in writes {
+            switch effect {
+            case .create: metrics.created()
+            case .change(let record, let previous, _, _) where record.status.isTerminal && previous?.record.status.isTerminal != true:
+                metrics.finished(record)
+            default: break
             }
         }
     }

@@ -53,18 +53,22 @@ extension BrokerCore {
                     details: .object(["before": .encoding(previous), "after": .encoding(next)]))]))
             }, then: { [unowned core] saved in core.settings = saved })
         }
-        on(BrokerOps.ClusterInfo.self) { core, _, _, respond in
+        on(BrokerOps.ClusterInfo.self) { core, _, context, respond in
             let current = core.now
             var components = [ClusterInfo.Component(
                 name: "broker", connected: true, version: CapsuleVersion.current, startedAt: core.startedAt, lastSeenAt: current,
-                lag: core.auditAckedUpTo.map { Int(core.journal.lastSeq) - Int($0) })]
+                lag: core.auditAckedUpTo.map { Int(core.journal.lastSeq) - Int($0) }, commit: CapsuleVersion.commit,
+                schemaVersion: BrokerStore.schemaVersion, protocolVersion: WireCodec.version)]
             for name in ["aggregator", "audit"] {
                 let worker = core.workers[name]
                 let connected = worker.map { current.timeIntervalSince($0.lastSeen) < 10 } ?? false
                 components.append(ClusterInfo.Component(name: name, connected: connected, version: worker?.ready.version,
-                                                        startedAt: worker?.ready.startedAt, lastSeenAt: worker?.lastSeen))
+                                                        startedAt: worker?.ready.startedAt, lastSeenAt: worker?.lastSeen,
+                                                        commit: worker?.ready.commit, schemaVersion: worker?.ready.schemaVersion,
+                                                        protocolVersion: worker.map { _ in WireCodec.version }))
             }
-            respond.succeed(ClusterInfo(components: components, protocolVersion: WireCodec.version))
+            respond.succeed(ClusterInfo(components: components, protocolVersion: WireCodec.version, caller: context.principal.sender,
+                                        role: context.principal.role?.rawValue))
         }
     }
 

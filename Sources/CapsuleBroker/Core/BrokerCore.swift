@@ -54,6 +54,9 @@ final class BrokerCore: LoopCore {
     var presence = Presence()
     var settings: Settings
     var drops = DropCounter()
+    let metrics = BrokerMetrics()
+    /// Loop ticks since the journal's depth was last measured (every 5 s).
+    var ticksSinceDepth = 0
     var rateLimiter: RateLimiter
     /// Keys nobody enrolled share one budget, so fresh keys cannot multiply their cost.
     var unknownKeys = RateLimiter(ratePerSecond: 200, burst: 400)
@@ -222,6 +225,7 @@ final class BrokerCore: LoopCore {
             let key = frames.count > 6 ? CurveKey(bytes: [UInt8](frames[6]))?.z85 : nil
             let principal = key.flatMap { principals[$0] }
             let decision = ZAPHandler.decide(mechanism: mechanism, domain: domain, publicKey: key, principal: principal)
+            metrics.zapDecision(domain: domain, status: decision.status)
             if decision.status != "200" {
                 let address = String(decoding: frames[3], as: UTF8.self)
                 errorLog.log("zap|\(key ?? address)", level: .notice, "Refused a connection.", metadata: [
@@ -308,6 +312,17 @@ final class BrokerCore: LoopCore {
         perform(commands.timeOutWaiters(now: current))
         record(refusals.flush(now: current))
         expireOneTimeSecrets(now: current)
+        updateGauges(now: current)
+    }
+
+    /// Connected peers, principals, live commands; the journal's depth every 5 s (one indexed read).
+    private func updateGauges(now current: Date) {
+        metrics.peers(agents: agentRoutes.count, services: workers.values.filter { current.timeIntervalSince($0.lastSeen) < 10 }.count,
+                      principals: principals.count, liveCommands: commands.liveCount)
+        ticksSinceDepth += 1
+        guard ticksSinceDepth >= 20 else { return }
+        ticksSinceDepth = 0
+        metrics.measureJournal(journal, pool: store.pool)
     }
 
     // MARK: Sending on the router

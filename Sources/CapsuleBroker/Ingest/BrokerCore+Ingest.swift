@@ -44,7 +44,10 @@ extension BrokerCore {
             refuse(RefusalLedger.Refusal(action: "service.claim_refused", subject: principal.auditName, actor: principal.auditName,
                                          reason: reason, details: ["code": .string(code.rawValue)]), key: key)
         case .forward(let type, let report):
-            if type == .heartbeat { presence.heartbeat(principal.identity, at: clock) }
+            if type == .heartbeat {
+                presence.heartbeat(principal.identity, at: clock)
+                metrics.heartbeat()
+            }
             if let report {
                 // A report is forwarded only once its claims are stored, and refused whole otherwise.
                 acceptReport(report, frames: message.frames, from: principal)
@@ -58,6 +61,7 @@ extension BrokerCore {
         do {
             _ = try bus.send(frames)
             forwarded += 1
+            metrics.forwardedOne()
         } catch {
             drops.drop("bus_full", sender: sender, detail: "\(error)", logger: logger, now: now.timeIntervalSince1970)
         }

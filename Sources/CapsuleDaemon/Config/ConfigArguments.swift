@@ -1,4 +1,5 @@
 import ArgumentParser
+import CapsuleProtocol
 import CapsuleRuntime
 import Foundation
 import Yams
@@ -107,7 +108,8 @@ package enum ConfigArguments {
         for key in mapping.keys.sorted() {
             guard key != "config" else { throw ConfigError(file: path, key: key, reason: "a config file cannot name another config file") }
             guard knownFlags.contains(key) else {
-                let suggestion = knownFlags.sorted().first { $0.replacingOccurrences(of: "-", with: "") == key.lowercased().replacingOccurrences(of: "-", with: "").replacingOccurrences(of: "_", with: "") }
+                let normalized = key.lowercased().replacingOccurrences(of: "_", with: "-")
+                let suggestion = knownFlags.sorted().map { ($0, editDistance($0, normalized)) }.filter { $0.1 <= 2 }.min { $0.1 < $1.1 }?.0
                 throw ConfigError(file: path, key: key, reason: "unknown key" + (suggestion.map { " (did you mean \($0)?)" } ?? ""))
             }
             let value = mapping[key]
@@ -122,6 +124,21 @@ package enum ConfigArguments {
             }
         }
         return result
+    }
+
+    /// Levenshtein distance, for "did you mean" suggestions.
+    package static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        guard !a.isEmpty, !b.isEmpty else { return max(a.count, b.count) }
+        var previous = Array(0...b.count)
+        for i in 1...a.count {
+            var current = [i] + Array(repeating: 0, count: b.count)
+            for j in 1...b.count {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
     }
 
     private static func scalar(_ value: Any, file: String, key: String) throws -> String {
@@ -165,52 +182,119 @@ package enum ConfigArguments {
 }
 
 extension ConfigArguments {
-    /// This process's arguments merged with `CAPSULE_*` variables and `--config`, for the flags listed
-    /// in `help`; a bad config file ends the process with one line and exit code 2.
-    static func processArguments(help: String, commandName: String) -> Resolved {
-        // A peer that closes a pipe or socket must never kill the process (SIGPIPE); writes report EPIPE instead.
-        signal(SIGPIPE, SIG_IGN)
-        do {
-            return try resolved(
-                Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment,
-                knownFlags: knownFlags(in: help), repeatableFlags: repeatableFlags(in: help))
-        } catch {
-            FileHandle.standardError.write(Data("\(commandName): \(error)\n".utf8))
-            Foundation.exit(2)
-        }
+    /// `arguments` merged with `CAPSULE_*` variables and `--config`, for the flags listed in `help`.
+    /// A bad config file is thrown as a ``ConfigError`` (the caller prints one line and exits 2).
+    package static func processArguments(_ arguments: [String], environment: [String: String], help: String) throws -> Resolved {
+        try resolved(arguments, environment: environment, knownFlags: knownFlags(in: help), repeatableFlags: repeatableFlags(in: help))
     }
 }
 
-extension AsyncParsableCommand {
-    /// `main` for daemons: merges `--config`, `CAPSULE_*` variables and flags, then runs the command.
-    package static func mainWithConfig() async {
-        let name = configuration.commandName ?? "capsule"
-        let resolved = ConfigArguments.processArguments(help: helpMessage(columns: 10_000), commandName: name)
-        do {
-            var command = try parseAsRoot(resolved.arguments)
-            if var asyncCommand = command as? any AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
-            }
-        } catch {
-            let message = fullMessage(for: error)
-            if let file = resolved.configFile,
-                let key = resolved.configFlags.first(where: { message.contains("'--\($0)") })
-            {
-                let firstLine = message.split(separator: "\n").first.map(String.init) ?? message
-                FileHandle.standardError.write(Data("\(name): \(file): \(key): \(firstLine)\n".utf8))
-                Foundation.exit(2)
-            }
-            exit(withError: error)
+/// Exit codes shared by every Capsule executable (capsulectl adds its own above 2, see
+/// `CTLExitCode`): 0 success, 1 failure, 2 usage (bad flags, a bad config file).
+package enum DaemonExit {
+    package static let success: Int32 = 0
+    package static let failure: Int32 = 1
+    package static let usage: Int32 = 2
+
+    /// One line on standard error: `capsule-broker: MESSAGE`.
+    package static func printError(_ program: String, _ message: String) {
+        let line = message.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            .joined(separator: "; ")
+        FileHandle.standardError.write(Data("\(program): \(line)\n".utf8))
+    }
+
+    /// A runtime error as one readable line (no type dumps).
+    package static func describe(_ error: any Error) -> String {
+        switch error {
+        case let error as ErrorBody: return error.message
+        case let error as ConfigError: return error.description
+        case let error as any CustomStringConvertible: return error.description
+        default: return "\(error)"
         }
     }
 }
 
 extension ParsableCommand {
-    /// `main` for the CLI: like ``AsyncParsableCommand/mainWithConfig()`` for synchronous commands whose
-    /// shared options (`options`) are declared once and used by every subcommand.
-    package static func mainWithConfig(sharedOptions options: any ParsableArguments.Type) {
-        main(ConfigArguments.processArguments(help: options.helpMessage(columns: 10_000), commandName: configuration.commandName ?? "capsule").arguments)
+    /// Parses `arguments` (merged with `CAPSULE_*` variables and `--config`) as this root command.
+    /// Help and `--version` print and return 0; a usage error prints one line and returns 2. The
+    /// command is returned when it should run.
+    package static func parseWithConfig(_ arguments: [String], environment: [String: String]) -> Result<any ParsableCommand, ExitStatus> {
+        // A peer that closes a pipe or socket must never kill the process (SIGPIPE); writes report EPIPE instead.
+        signal(SIGPIPE, SIG_IGN)
+        let name = configuration.commandName ?? "capsule"
+        let resolved: ConfigArguments.Resolved
+        do {
+            resolved = try ConfigArguments.processArguments(arguments, environment: environment, help: helpMessage(columns: 10_000))
+        } catch {
+            DaemonExit.printError(name, DaemonExit.describe(error))
+            return .failure(ExitStatus(DaemonExit.usage))
+        }
+        do {
+            return .success(try parseAsRoot(resolved.arguments))
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                return .failure(ExitStatus(DaemonExit.success))
+            }
+            var message = self.message(for: error)
+            if message.hasSuffix(".") { message.removeLast() }
+            if let file = resolved.configFile, let key = resolved.configFlags.first(where: { message.contains("'--\($0)") }) {
+                DaemonExit.printError(name, "\(file): \(key): \(message)")
+            } else {
+                DaemonExit.printError(name, "\(message) (see \(name) --help)")
+            }
+            return .failure(ExitStatus(DaemonExit.usage))
+        }
+    }
+}
+
+/// An exit status as an `Error`, so it can travel in a `Result`.
+package struct ExitStatus: Error, Sendable, Hashable {
+    package var code: Int32
+    package init(_ code: Int32) { self.code = code }
+}
+
+extension AsyncParsableCommand {
+    /// `main` for daemons, minus the exit: merges `--config`, `CAPSULE_*` variables and flags, runs
+    /// the command, and returns the exit status for the thin `main` to exit with. Errors are one line.
+    package static func runWithConfig(
+        _ arguments: [String] = Array(CommandLine.arguments.dropFirst()),
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) async -> Int32 {
+        let name = configuration.commandName ?? "capsule"
+        switch parseWithConfig(arguments, environment: environment) {
+        case .failure(let status):
+            return status.code
+        case .success(var command):
+            do {
+                if var asyncCommand = command as? any AsyncParsableCommand {
+                    try await asyncCommand.run()
+                } else {
+                    try command.run()
+                }
+                return DaemonExit.success
+            } catch let exit as ExitCode {
+                return exit.rawValue
+            } catch let error as ValidationError {
+                DaemonExit.printError(name, "\(error.message) (see \(name) --help)")
+                return DaemonExit.usage
+            } catch {
+                // Help and usage errors can surface here too (ArgumentParser parses some lazily).
+                let code = exitCode(for: error)
+                if code == .success {
+                    print(fullMessage(for: error))
+                    return DaemonExit.success
+                }
+                if code == .validationFailure {
+                    var message = self.message(for: error)
+                    if message.hasSuffix(".") { message.removeLast() }
+                    DaemonExit.printError(name, "\(message) (see \(name) --help)")
+                    return DaemonExit.usage
+                }
+                DaemonExit.printError(name, DaemonExit.describe(error))
+                return DaemonExit.failure
+            }
+        }
     }
 }

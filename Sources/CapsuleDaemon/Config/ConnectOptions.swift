@@ -34,14 +34,13 @@ package struct ConnectOptions: ParsableArguments, Sendable {
     }
 }
 
-/// Flags every daemon shares.
+/// Flags the broker and the aggregator share.
 package struct DaemonOptions: ParsableArguments, Sendable {
     @OptionGroup package var connect: ConnectOptions
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    package var logLevel: String = "info"
+    @OptionGroup package var log: LogOptions
 
-    @Option(help: "Seconds between agent heartbeats (default 30).")
+    @Option(help: "Seconds between agent heartbeats (default 30). The broker stores these three at its first start; later, change them with capsulectl settings set. The aggregator uses them only until it has read the broker's settings.")
     package var heartbeatSeconds: Double = 30
 
     @Option(help: "Seconds without news before a service reads STALE (default 60).")

@@ -1,0 +1,119 @@
+import CapsuleDaemon
+import CapsuleHTTP
+import CapsuleRuntime
+import CapsuleZMQ
+import Foundation
+import Logging
+import Metrics
+import Testing
+
+/// The daemon shell: READY once the loop runs, WATCHDOG from the loop thread, STOPPING on the way
+/// out, and /metrics served off the loop.
+@Suite(.serialized)
+struct DaemonRunnerTests {
+    final class IdleCore: LoopCore {
+        func shutdown() {}
+    }
+
+    @Test func readyThenWatchdogPingsThenStopping() async throws {
+        let systemd = try SystemdNotifierTests.FakeSystemd()
+        let notifier = SystemdNotifier(environment: ["NOTIFY_SOCKET": systemd.path, "WATCHDOG_USEC": "200000"])
+        let loop = LoopService(thread: LoopThread(name: "test-loop", context: ZMQContext()) { _ in IdleCore() })
+        let task = Task {
+            try await DaemonRunner.run(loop, program: "test", metrics: nil, logger: Logger(label: "test"), readyStatus: "idle",
+                                       notifier: notifier, signals: [])
+        }
+        let received = await Task.detached { () -> [String] in
+            var seen: [String] = []
+            while seen.filter({ $0 == "WATCHDOG=1\n" }).count < 2, let next = systemd.receive() { seen.append(next) }
+            return seen
+        }.value
+        #expect(received.first?.hasPrefix("READY=1\n") == true)
+        #expect(received.filter { $0 == "WATCHDOG=1\n" }.count == 2)
+        task.cancel()
+        _ = try? await task.value
+        let last = await Task.detached { systemd.receive() }.value
+        #expect(last == "STOPPING=1\n")
+    }
+
+    @Test func metricsAreServedInPrometheusTextFormat() async throws {
+        let registry = MetricsSetup.makeRegistry(program: "capsule-test")
+        let factory = MetricsSetup.factory(registry)
+        Counter(label: "capsule_test_events_total", dimensions: [("kind", "heartbeat")], factory: factory).increment(by: 3)
+        let bound = BoundPort()
+        let listener = HTTPListener(bind: HTTPBindAddress(host: "127.0.0.1", port: 0), name: "metrics", logger: Logger(label: "test"),
+                                    onListening: { bound.set($0.port) }, routes: MetricsRoutes.install(registry, program: "capsule-test"))
+        let task = Task { try await listener.run() }
+        defer { task.cancel() }
+        let port = try await bound.wait()
+        let (status, body) = try await Task.detached { try HTTPGet.fetch(port: port, path: "/metrics") }.value
+        #expect(status == 200)
+        #expect(body.contains("capsule_test_events_total{kind=\"heartbeat\"} 3"))
+        #expect(body.contains("capsule_build_info{"))
+        #expect(body.contains("program=\"capsule-test\""))
+        let (missing, _) = try await Task.detached { try HTTPGet.fetch(port: port, path: "/nothing") }.value
+        #expect(missing == 404)
+    }
+
+    @Test(arguments: [("127.0.0.1:9401", "127.0.0.1", 9401), ("[::1]:9402", "::1", 9402), ("0.0.0.0:0", "0.0.0.0", 0)])
+    func bindAddressesParse(_ text: String, _ host: String, _ port: Int) throws {
+        #expect(try HTTPBindAddress.parse(text) == HTTPBindAddress(host: host, port: port))
+    }
+
+    @Test(arguments: ["9401", "localhost", ":9401", "127.0.0.1:99999", "127.0.0.1:x", "[::1"])
+    func badBindAddressesAreRefused(_ text: String) {
+        #expect(throws: HTTPBindError.self) { try HTTPBindAddress.parse(text) }
+    }
+
+    @Test func offDisablesTheListener() throws {
+        #expect(try HTTPBindAddress.parse("off") == nil)
+        #expect(try MetricsListener.from("off", program: "x") == nil)
+    }
+}
+
+/// The port a listener bound, handed from its callback to the test.
+final class BoundPort: @unchecked Sendable {
+    private let lock = NSLock()
+    private var port: Int?
+
+    func set(_ value: Int) { lock.withLock { port = value } }
+
+    func wait() async throws -> Int {
+        for _ in 0..<100 {
+            if let port = lock.withLock({ port }) { return port }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw POSIXError(.ETIMEDOUT)
+    }
+}
+
+/// A minimal HTTP/1.1 GET over a POSIX socket on 127.0.0.1.
+enum HTTPGet {
+    static func fetch(port: Int, path: String) throws -> (status: Int, body: String) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard rc == 0 else { throw POSIXError(.ECONNREFUSED) }
+        let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
+        _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        var data = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = recv(fd, &buffer, buffer.count, 0)
+            if count <= 0 { break }
+            data += buffer.prefix(count)
+        }
+        let text = String(decoding: data, as: UTF8.self)
+        let status = Int(text.split(separator: " ", maxSplits: 2).dropFirst().first ?? "") ?? 0
+        let body = text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""
+        return (status, body)
+    }
+}
