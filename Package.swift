@@ -19,6 +19,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        // Already under Hummingbird; named so the console can import the types it uses directly.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // libzmq through a system-library target (see docs/dependencies.md).
@@ -74,7 +78,19 @@ let package = Package(
             name: "CapsuleSidecar",
             dependencies: ["CapsuleAgentKit", "CapsuleRuntime", .product(name: "Yams", package: "Yams")]
         ),
-        .target(name: "CapsuleCTL", dependencies: ["CapsuleRuntime", "CapsuleDaemon"]),
+        // The web console `capsulectl console` serves (docs/console.md): HTTP and static files.
+        .target(
+            name: "CapsuleConsole",
+            dependencies: [
+                "CapsuleRuntime", "CapsuleProtocol", "CapsuleDomain", "CapsuleCrypto", "CapsuleZMQ",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("Resources")]
+        ),
+        .target(name: "CapsuleCTL", dependencies: ["CapsuleRuntime", "CapsuleDaemon", "CapsuleConsole"]),
 
         // Thin executables.
         .executableTarget(name: "capsule-broker", dependencies: ["CapsuleBroker", "CapsuleDaemon"]),
@@ -99,6 +115,10 @@ let package = Package(
         .testTarget(name: "CapsuleAggregatorTests", dependencies: ["CapsuleAggregator"]),
         .testTarget(name: "CapsuleDaemonTests", dependencies: ["CapsuleDaemon", "CapsuleRuntime"]),
         .testTarget(name: "CapsuleBrokerTests", dependencies: ["CapsuleBroker"]),
+        .testTarget(
+            name: "CapsuleConsoleTests",
+            dependencies: ["CapsuleConsole", "CapsuleProtocol", "CapsuleDomain", .product(name: "HTTPTypes", package: "swift-http-types")]
+        ),
         .testTarget(
             name: "CapsuleEndToEndTests",
             dependencies: ["CapsuleRuntime", "CapsuleProtocol", "CapsuleZMQ", "CapsuleStore", .product(name: "GRDB", package: "GRDB.swift")]
