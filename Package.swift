@@ -117,7 +117,10 @@ let package = Package(
         .testTarget(name: "CapsuleBrokerTests", dependencies: ["CapsuleBroker"]),
         .testTarget(
             name: "CapsuleConsoleTests",
-            dependencies: ["CapsuleConsole", "CapsuleProtocol", "CapsuleDomain", .product(name: "HTTPTypes", package: "swift-http-types")]
+            dependencies: [
+                "CapsuleConsole", "CapsuleProtocol", "CapsuleDomain", "CapsuleRuntime", "CapsuleZMQ",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
         ),
         .testTarget(
             name: "CapsuleEndToEndTests",

@@ -59,6 +59,12 @@ package final class BrokerPool: Sendable {
         try await run { client in try client.call(service, op, params, timeout: timeout) }
     }
 
+    private static let poolKey = "capsule.console.pool"
+
+    /// The name of the pool whose thread this is, or nil on any other thread (the cooperative pool's
+    /// included): what tests check, and what a blocking call may assert.
+    package static var currentPool: String? { Thread.current.threadDictionary[poolKey] as? String }
+
     /// Refuses new jobs and lets the threads end once they are idle. Jobs already queued still run.
     package func shutdown() {
         let threads = state.withLock { state in
@@ -93,6 +99,7 @@ package final class BrokerPool: Sendable {
 
     /// A pool thread: waits for a job, runs it with its own client, forever (until shutdown).
     private func work() {
+        Thread.current.threadDictionary[Self.poolKey] = name
         var client: RequestClient?
         while true {
             state.withLock { $0.idle += 1 }
