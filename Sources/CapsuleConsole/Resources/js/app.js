@@ -45,6 +45,8 @@ const routes = [
 
 let cleanup = null;
 let generation = 0;
+// Set when the operator picks a section from the menu: the new page then takes the focus.
+let focusPage = false;
 
 /** Reads `#/path?query` into a path and URLSearchParams. */
 export function currentRoute() {
@@ -81,8 +83,10 @@ async function route() {
   } catch (error) {
     if (mine === generation) replace(main, h('h1', null, 'Something went wrong'), problem(error));
   }
-  // Moving to a new page moves focus to it, for keyboards and screen readers.
-  if (mine === generation && document.activeElement === document.body) main.focus({ preventScroll: true });
+  // A page picked from the menu takes the focus, for keyboards and screen readers; a filter
+  // submitted on the page keeps it where it was.
+  if (mine === generation && (focusPage || document.activeElement === document.body)) main.focus({ preventScroll: true });
+  focusPage = false;
 }
 
 // MARK: Theme: system (default), light or dark, remembered in this browser.
@@ -124,6 +128,7 @@ async function start() {
     replace(who, h('span', { title: `Broker ${context.session.console.broker}` }, name, ' ', h('span', { class: 'badge tone-' + (role === 'owner' ? 'ok' : role === 'operator' ? 'info' : 'muted') }, role)));
     document.body.dataset.role = role;
   }
+  document.getElementById('nav').addEventListener('click', (event) => { if (event.target.closest('a')) focusPage = true; });
   window.addEventListener('hashchange', route);
   setInterval(refreshTimes, 10000);
   await route();

@@ -68,8 +68,13 @@ export async function render(main, { ctx, alive }) {
   }
 
   let transitionRows = [];
+  let drawTimer = null;
   function showTransitions() {
     replace(transitions, transitionsTable(transitionRows.slice(0, 12)));
+  }
+  // A big fleet can move many services at once: draw at most four times a second.
+  function showTransitionsSoon() {
+    if (drawTimer === null) drawTimer = setTimeout(() => { drawTimer = null; showTransitions(); }, 250);
   }
 
   let refreshTimer = null;
@@ -109,6 +114,7 @@ export async function render(main, { ctx, alive }) {
   showTransitions();
   replace(running, commandsTable([], 'No command is running.'));
   const newest = transitionRows.length ? transitionRows[0].id : undefined;
+  let clusterSoon = null;
 
   const stop = events({ summary: 1, after: newest }, {
     state(state) {
@@ -124,13 +130,15 @@ export async function render(main, { ctx, alive }) {
       if (record.event.action.endsWith('.transition') && !transitionRows.some((r) => r.id === record.id)) {
         transitionRows.unshift(record);
         transitionRows = transitionRows.slice(0, 50);
-        showTransitions();
+        showTransitionsSoon();
       }
       if (record.event.action.startsWith('command.')) {
         clearTimeout(refreshTimer);
         refreshTimer = setTimeout(refreshLatest, 300);
       }
-      if (record.event.action.startsWith('agent.') || record.event.subject.startsWith('internal:')) refreshCluster();
+      if (record.event.subject.startsWith('internal:') && clusterSoon === null) {
+        clusterSoon = setTimeout(() => { clusterSoon = null; refreshCluster(); }, 1000);
+      }
     },
     problem(error) {
       replace(trouble, problem(error, 'Live updates paused'));
@@ -140,6 +148,8 @@ export async function render(main, { ctx, alive }) {
   return () => {
     stop();
     clearTimeout(refreshTimer);
+    clearTimeout(drawTimer);
+    clearTimeout(clusterSoon);
     clearInterval(clusterTimer);
   };
 }
