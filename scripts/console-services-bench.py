@@ -170,8 +170,8 @@ def main() -> int:
     # Thresholds for a big fleet on 2 cores: heartbeats every --interval seconds.
     cluster_module.THRESHOLDS = ["--heartbeat-seconds", str(args.interval), "--stale-seconds", str(args.interval * 4),
                                  "--offline-seconds", str(args.interval * 6)]
-    import conftest  # noqa: E402  (the console fixture: it reads BIN from cluster)
-    conftest.BIN = Path(args.bin)
+    import console_plane  # noqa: E402  (the console process helper: it reads BIN from cluster)
+    console_plane.BIN = Path(args.bin)
 
     total = args.agents * args.services
     with tempfile.TemporaryDirectory(prefix="capsule-console-bench-") as root:
@@ -181,7 +181,7 @@ def main() -> int:
             cluster.start_control_plane()
             print(f"enrolling {args.agents} agents × {args.services} services = {total} services …", file=sys.stderr)
             fleet = Fleet(cluster, args.agents, args.services, args.interval)
-            console = conftest.Console(cluster, "console", [])
+            console = console_plane.Console(cluster, "console", [])
             client = Client(console)
             deadline = time.monotonic() + 300
             while True:

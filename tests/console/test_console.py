@@ -11,7 +11,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import Console, Plane, shot, viewport
+from console_plane import Console, Plane, shot, viewport
 
 
 def wait(driver: Any, what: str, condition: Callable[[Any], Any], seconds: float = 30) -> Any:
