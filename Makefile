@@ -2,9 +2,11 @@
 # `make test` runs the whole test suite. Both install what they need first.
 SHELL := /bin/bash
 SWIFT ?= swift
-APT_PACKAGES := libzmq3-dev libsodium-dev libsqlite3-dev python3-venv
+# chromium and chromium-driver: the web console's browser tests (tests/console), headless, no browser download.
+APT_PACKAGES := libzmq3-dev libsodium-dev libsqlite3-dev python3-venv chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
-# The Python SDK's virtual environment: the SDK (pyzmq is its one dependency) and pytest, from PyPI.
+# The Python SDK's virtual environment: the SDK (pyzmq is its one dependency), pytest, and selenium for
+# the console's browser tests (it drives Debian's chromium through chromium-driver), from PyPI.
 VENV := .venv
 PYTHON_SOURCES := sdk/python/pyproject.toml $(shell find sdk/python/src -name '*.py' -o -name py.typed 2>/dev/null)
 
@@ -13,7 +15,7 @@ PYTHON_SOURCES := sdk/python/pyproject.toml $(shell find sdk/python/src -name '*
 CAPSULE_COMMIT ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
 export CAPSULE_COMMIT
 
-.PHONY: deps build release test pytest venv fuzz-short fuzz demo clean
+.PHONY: deps build release test pytest console-test venv fuzz-short fuzz demo clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -30,28 +32,36 @@ test: deps venv
 	$(SWIFT) build --build-tests
 	set -o pipefail; $(SWIFT) test --skip-build --disable-xctest 2>&1 | tee .build/test-output.log
 	$(MAKE) fuzz-short
-	@# The Python SDK's tests, unit and end-to-end (against the binaries just built).
+	@# The Python SDK's tests and the web console's browser tests (against the binaries just built).
 	@set -o pipefail; $(MAKE) --no-print-directory pytest 2>&1 | tee .build/pytest-output.log; echo $$? > .build/pytest-rc
-	@# One plain closing line for CI: Swift Testing's count plus pytest's; fails if pytest failed.
+	@# One plain closing line for CI: Swift Testing's count plus every pytest run's; fails if any failed.
 	@swift=$$(grep -Eo 'Test run with [0-9]+ tests' .build/test-output.log | tail -1 | grep -Eo '[0-9]+'); \
-	 summary=$$(grep -E '[0-9]+ (passed|failed|errors?)' .build/pytest-output.log | tail -1); \
-	 py_passed=$$(echo "$$summary" | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+'); \
-	 py_failed=$$(echo "$$summary" | grep -Eo '[0-9]+ failed' | grep -Eo '[0-9]+'); \
-	 py_errors=$$(echo "$$summary" | grep -Eo '[0-9]+ errors?' | grep -Eo '[0-9]+'); \
+	 summaries=$$(grep -E '^=* ?([0-9]+ [a-z]+(, )?)+ in [0-9.]+s' .build/pytest-output.log); \
+	 count() { echo "$$summaries" | grep -Eo "[0-9]+ $$1" | awk '{ n += $$1 } END { print n + 0 }'; }; \
+	 py_passed=$$(count passed); py_failed=$$(count failed); py_errors=$$(count 'errors?'); \
 	 rc=$$(cat .build/pytest-rc); failed=$$(( $${py_failed:-0} + $${py_errors:-0} )); \
 	 if [ "$$rc" != 0 ] && [ "$$failed" = 0 ]; then failed=1; fi; \
 	 echo "tests: $$(( $${swift:-0} + $${py_passed:-0} )) passed, $$failed failed"; \
 	 [ "$$rc" = 0 ]
 
-# pytest over sdk/python/tests; the end-to-end tests start the daemons from .build/debug.
+# pytest over sdk/python/tests, then over tests/console (the web console in headless chromium); the
+# end-to-end tests start the daemons from .build/debug. Both suites always run; either failing fails.
 pytest: venv
-	cd sdk/python && CAPSULE_BIN="$(CURDIR)/.build/debug" "$(CURDIR)/$(VENV)/bin/python" -m pytest -q -p no:cacheprovider tests
+	@rc=0; \
+	(cd sdk/python && CAPSULE_BIN="$(CURDIR)/.build/debug" "$(CURDIR)/$(VENV)/bin/python" -m pytest -q -p no:cacheprovider tests) || rc=1; \
+	CAPSULE_BIN="$(CURDIR)/.build/debug" "$(CURDIR)/$(VENV)/bin/python" -m pytest -q -p no:cacheprovider tests/console || rc=1; \
+	exit $$rc
+
+# Just the console's browser tests (screenshots land in docs/console/).
+console-test: venv
+	CAPSULE_BIN="$(CURDIR)/.build/debug" "$(CURDIR)/$(VENV)/bin/python" -m pytest -q -p no:cacheprovider tests/console
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: $(PYTHON_SOURCES)
+# Also after a Makefile change, so an older .venv gains what this line adds (selenium, say).
+$(VENV)/.installed: $(PYTHON_SOURCES) Makefile
 	[ -x $(VENV)/bin/python ] || python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check ./sdk/python pytest
+	$(VENV)/bin/pip install -q --disable-pip-version-check ./sdk/python pytest selenium
 	$(VENV)/bin/pip install -q --disable-pip-version-check --force-reinstall --no-deps ./sdk/python
 	touch $@
 

@@ -36,7 +36,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         // No default traits: Capsule reads its settings itself and needs no swift-configuration.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        // Already under Hummingbird; named so the console can import the types it uses directly.
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // libzmq through a system-library target (see docs/dependencies.md).
@@ -111,9 +113,22 @@ let package = Package(
             name: "CapsuleSidecar",
             dependencies: ["CapsuleAgentKit", "CapsuleRuntime", .product(name: "Yams", package: "Yams")]
         ),
+        // The web console `capsulectl console` serves (docs/console.md): HTTP and static files.
+        .target(
+            name: "CapsuleConsole",
+            dependencies: [
+                "CapsuleRuntime", "CapsuleProtocol", "CapsuleDomain", "CapsuleCrypto", "CapsuleZMQ",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("Resources")]
+        ),
         .target(
             name: "CapsuleCTL",
-            dependencies: ["CapsuleRuntime", "CapsuleDaemon", "CapsuleProtocol", "CapsuleZMQ", .product(name: "Yams", package: "Yams")]
+            dependencies: ["CapsuleRuntime", "CapsuleDaemon", "CapsuleProtocol", "CapsuleZMQ", "CapsuleConsole",
+                           .product(name: "Yams", package: "Yams")]
         ),
 
         // Thin executables.
@@ -160,6 +175,13 @@ let package = Package(
             dependencies: ["CapsuleCTL", "CapsuleDaemon", "CapsuleProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "CapsuleCryptoTests", dependencies: ["CapsuleCrypto"]),
+        .testTarget(
+            name: "CapsuleConsoleTests",
+            dependencies: [
+                "CapsuleConsole", "CapsuleProtocol", "CapsuleDomain", "CapsuleRuntime", "CapsuleZMQ",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
+        ),
         .testTarget(
             name: "CapsuleEndToEndTests",
             dependencies: ["CapsuleRuntime", "CapsuleProtocol", "CapsuleZMQ", "CapsuleStore", .product(name: "GRDB", package: "GRDB.swift")]

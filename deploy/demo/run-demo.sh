@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Starts a local Capsule control plane (broker, aggregator, audit writer) as separate processes,
 # three demo services (a Swift service embedding CapsuleAgentKit, a shell script governed by the
-# capsule-agent sidecar, and a Python service embedding the Python SDK) and a live status view.
+# capsule-agent sidecar, and a Python service embedding the Python SDK), the web console
+# (`capsulectl console`, whose URL it prints) and a live status view.
 # Ctrl-C stops every process it started.
 #
 # Environment: CAPSULE_HOME (default ./.demo-home), DEMO_SECONDS (stop after N seconds; default: run
 # until Ctrl-C), SWIFT_BIN (default .build/debug), PYTHON (default .venv/bin/python, made by
-# `make venv` if missing).
+# `make venv` if missing), CONSOLE_LISTEN (default 127.0.0.1:7480).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN="${SWIFT_BIN:-.build/debug}"
@@ -17,6 +18,7 @@ export DEMO_STATE="$CAPSULE_HOME/report-worker"
 LOGS="$CAPSULE_HOME/logs"
 mkdir -p "$LOGS" "$DEMO_STATE"
 THRESHOLDS=(--heartbeat-seconds 2 --stale-seconds 8 --offline-seconds 14)
+CONSOLE_LISTEN="${CONSOLE_LISTEN:-127.0.0.1:7480}"
 PIDS=()
 
 cleanup() {
@@ -41,7 +43,7 @@ start() {
     PIDS+=($!)
 }
 
-for port in 7401 7402 7403; do
+for port in 7401 7402 7403 "${CONSOLE_LISTEN##*:}"; do
     if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
         echo "Port $port is already in use; stop whatever listens there (another demo?) and try again." >&2
         exit 1
@@ -74,10 +76,25 @@ python_token=$(token_args demo-python); python_token=${python_token#--token }
 start billing-worker env CAPSULE_TOKEN="$python_token" AGENT_CODE=demo-python HEARTBEAT_SECONDS=2 \
     "$PYTHON" sdk/python/examples/billing_worker.py
 
+# The web console, with the home's owner key; it prints a URL carrying its session secret.
+start console "$CTL" console --listen "$CONSOLE_LISTEN"
+console_url=""
+for _ in $(seq 1 100); do
+    console_url=$(grep -Eo 'http://[^ ]+/\?token=[0-9a-f]+' "$LOGS/console.log" 2>/dev/null | head -1 || true)
+    [ -n "$console_url" ] && break
+    sleep 0.1
+done
+if [ -n "$console_url" ]; then
+    echo "Web console: $console_url"
+else
+    console_url="(not started; see $LOGS/console.log)"
+fi
+
 started=$(date +%s)
 while true; do
     if [ -t 1 ]; then printf '\033[H\033[2J'; fi
     echo "Capsule demo — $(date -u +%FT%TZ)   (Ctrl-C stops everything)"
+    echo "Web console: $console_url"
     echo
     "$CTL" status 2>&1 || true
     echo

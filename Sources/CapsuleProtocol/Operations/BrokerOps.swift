@@ -9,7 +9,7 @@ package enum BrokerOps {
         TokenCreate.self, TokenCreateBatch.self, TokenList.self, TokenRevoke.self,
         AgentList.self, AgentDisable.self, AgentEnable.self, AgentRevoke.self, AgentForget.self, ServiceForget.self,
         OperatorAdd.self, OperatorList.self, OperatorRemove.self,
-        SettingsGet.self, SettingsSet.self, ClusterInfo.self,
+        SettingsGet.self, SettingsSet.self, ClusterInfo.self, SessionWhoami.self,
     ]
 
     /// Params naming one record by id.
@@ -352,6 +352,24 @@ package enum BrokerOps {
         package typealias Result = CapsuleProtocol.ClusterInfo
         package static let service = "broker"
         package static let name = "cluster.info"
+        package static let access = Access.role(.viewer)
+    }
+
+    /// Who the calling key is, as the broker knows it: what a client (the web console) needs to
+    /// show only what this key's role allows. It decides nothing: every request is still checked.
+    package enum SessionWhoami: RequestOperation {
+        package typealias Params = NoParams
+        package struct Result: Codable, Sendable, Hashable {
+            /// The operator's name, or the internal service's.
+            package var name: String
+            package var role: OperatorRole
+            package init(name: String, role: OperatorRole) {
+                self.name = name
+                self.role = role
+            }
+        }
+        package static let service = "broker"
+        package static let name = "session.whoami"
         package static let access = Access.role(.viewer)
     }
 }

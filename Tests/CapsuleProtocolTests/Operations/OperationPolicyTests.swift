@@ -16,7 +16,7 @@ struct OperationPolicyTests {
         ("broker", "agent.enable", .operator), ("broker", "agent.revoke", .operator), ("broker", "agent.forget", .operator),
         ("broker", "service.forget", .operator), ("broker", "operator.add", .owner), ("broker", "operator.list", .viewer),
         ("broker", "operator.remove", .owner), ("broker", "settings.get", .viewer), ("broker", "settings.set", .owner),
-        ("broker", "cluster.info", .viewer),
+        ("broker", "cluster.info", .viewer), ("broker", "session.whoami", .viewer),
         ("aggregator", "status.list", .viewer), ("aggregator", "status.summary", .viewer), ("aggregator", "agents.list", .viewer),
         ("aggregator", "service.show", .viewer), ("aggregator", "aggregator.stats", .viewer),
         ("aggregator", "journal.replay", .auditOnly), ("aggregator", "journal.ack", .auditOnly),
