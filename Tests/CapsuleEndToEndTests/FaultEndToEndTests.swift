@@ -148,6 +148,11 @@ struct FaultEndToEndTests {
             defer { cluster.stopAll() }
             try cluster.startControlPlane()
             let (kills, duration) = try runStorm(cluster, killing: "audit") { try cluster.startAudit() }
+            // The aggregator may still be working through the last heartbeats (a loaded machine): the
+            // count is taken once it has journalled every round.
+            try cluster.waitFor("the aggregator to journal every round", seconds: 60) {
+                try Self.counts(cluster, publisher: "aggregator").sent >= Self.services * Self.rounds
+            }
             let recovery = try Self.settle(cluster, publisher: "aggregator")
             let counts = try Self.counts(cluster, publisher: "aggregator")
             print("fault[audit kill -9 ×\(kills)]: \(counts) storm=\(String(format: "%.1f", duration))s recovery=\(String(format: "%.1f", recovery))s")
