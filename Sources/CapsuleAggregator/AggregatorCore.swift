@@ -232,8 +232,9 @@ final class AggregatorCore: LoopCore {
         guard force || !pendingTransitions.isEmpty || current.timeIntervalSince(lastPersist) >= configuration.persistSeconds else { return }
         var agents: [String: AgentState?] = [:]
         var services: [String: ServiceState?] = [:]
-        for agentId in board.dirtyAgents { agents[agentId] = board.agents[agentId] }
-        for code in board.dirtyServices { services[code] = board.services[code] }
+        // `.some(nil)`: a dirty entry the board no longer holds is deleted from the store.
+        for agentId in board.dirtyAgents { agents[agentId] = .some(board.agents[agentId]) }
+        for code in board.dirtyServices { services[code] = .some(board.services[code]) }
         for agentId in forgottenAgents { agents[agentId] = .some(nil) }
         for code in forgottenServices { services[code] = .some(nil) }
         let manifests = board.dirtyManifests

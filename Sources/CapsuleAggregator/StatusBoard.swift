@@ -97,7 +97,14 @@ package struct StatusBoard: Sendable {
         ensureAgent(report.agentId, code: report.agentCode)
         agents[report.agentId]?.reportedDigest = report.digest
         let manifests = report.services.prefix(Self.maxServicesPerAgent)
-        agents[report.agentId]?.declared = manifests.map(\.code).sorted()
+        let declared = manifests.map(\.code).sorted()
+        agents[report.agentId]?.declared = declared
+        // Codes taken provisionally from heartbeats before this report, which the report does not
+        // declare, were never this agent's services: they leave the board.
+        let declaredSet = Set(declared)
+        for code in agents[report.agentId]?.services ?? [] where !declaredSet.contains(code) && services[code]?.manifest == nil {
+            forget(service: code)
+        }
         for manifest in manifests {
             ensureService(manifest.code, agentId: report.agentId)
             let sanitized = manifest.sanitized

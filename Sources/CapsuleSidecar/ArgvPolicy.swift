@@ -10,6 +10,9 @@ package enum ArgvPolicy {
         "sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish", "csh", "tcsh", "busybox", "env", "xargs", "eval", "exec",
         "python", "python2", "python3", "perl", "ruby", "node", "nodejs", "php", "lua", "tclsh", "awk", "gawk", "sed", "osascript", "pwsh",
         "powershell", "sudo", "su", "ssh",
+        // Wrappers that run their arguments as a program.
+        "timeout", "nice", "nohup", "setsid", "stdbuf", "doas", "pkexec", "runuser", "chroot", "flock", "systemd-run", "watch",
+        "strace", "ltrace", "ionice", "taskset", "chrt", "time", "unbuffer", "unshare", "nsenter", "setpriv", "firejail",
     ]
 
     /// `${payload.NAME}` exactly.

@@ -308,6 +308,20 @@ struct StatusBoardTests {
         #expect(declared.summary.totalServices == 1)
     }
 
+    /// A code taken provisionally from a heartbeat, then left out of the agent's first report, was
+    /// never its service: it leaves the board and its counts.
+    @Test func aReportRemovesProvisionalServicesItDoesNotDeclare() {
+        var board = StatusBoard(thresholds: boardThresholds)
+        _ = board.apply(heartbeat([sample("api", .up), sample("typo-api", .up)]), now: t0)
+        #expect(board.services.keys.sorted() == ["api", "typo-api"])
+        _ = board.apply(ServiceReport(agentId: "agt_1", agentCode: "edge-1",
+                                      services: [ServiceManifest(code: "api", name: "API", version: "1", runtime: "go")]), now: at(1))
+        #expect(board.services.keys.sorted() == ["api"])
+        #expect(board.agents["agt_1"]?.services == ["api"])
+        #expect(board.summary.totalServices == 1)
+        #expect(board.row("typo-api", now: at(1)) == nil)
+    }
+
     @Test func sweepCoversEveryAgentInAStableOrder() {
         var board = StatusBoard(thresholds: boardThresholds)
         _ = board.apply(heartbeat("agt_b", code: "b", [sample("svc-b", .up)]), now: t0)

@@ -135,6 +135,19 @@ struct HostileInputEndToEndTests {
             }
             let incarnations = Set(try cluster.audit(action: "token.created").map(\.incarnation))
             #expect(incarnations.count == 2, "two broker incarnations side by side: \(incarnations)")
+
+            // A store that is gone altogether, while the broker key remains, is refused the same way.
+            cluster.stop("broker", signal: SIGKILL)
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: database.path + suffix) }
+            let missing = try cluster.start("broker-missing", "capsule-broker", cluster.commonArgs + cluster.thresholds + [
+                "--ingest-bind", "tcp://127.0.0.1:\(cluster.ports.ingest)", "--bus-bind", "tcp://127.0.0.1:\(cluster.ports.bus)",
+                "--router-bind", "tcp://127.0.0.1:\(cluster.ports.router)",
+            ])
+            missing.waitUntilExit()
+            #expect(missing.terminationStatus != 0, "a missing store must not start silently")
+            let told = (try? String(contentsOf: cluster.log("broker-missing"), encoding: .utf8)) ?? ""
+            #expect(told.contains("is missing") && told.contains("--init-store"), "\(told)")
+            #expect(!FileManager.default.fileExists(atPath: database.path), "nothing was created in its place")
         }
     }
 

@@ -27,7 +27,7 @@ struct FleetOptions {
     var window = 30.0
     var sample = 5.0
     var nice: Int32 = 10
-    var zmtp: (Int32, Int32, Int32)? = (2_000, 6_000, 6_000)
+    var zmtp: (Int32, Int32, Int32)? = (10_000, 30_000, 0)
     var reconnect: (Int32, Int32) = (1_000, 5_000)
     var flip = 0.1
     var churn = 0.05
@@ -57,7 +57,7 @@ struct FleetOptions {
           --window S              steady-state measuring window (default 30)
           --sample S              timeline line every S seconds (default 5)
           --nice N                niceness of the worker processes (default 10; 0 = same as the daemons)
-          --zmtp-heartbeat V      agents' ZMTP heartbeat IVL,TIMEOUT,TTL in ms, or off (default 2000,6000,6000 = ZMQSocketOptions.agent())
+          --zmtp-heartbeat V      agents' ZMTP heartbeat IVL,TIMEOUT,TTL in ms (TTL 0: none), or off (default 10000,30000,0 = ZMQSocketOptions.agent())
           --reconnect-ivl MIN-MAX agents' RECONNECT_IVL drawn per socket in ms (default 1000-5000; RECONNECT_IVL_MAX 30000)
           --flip F                fraction of services turned DOWN and back (default 0.1; 0 skips)
           --churn F               fraction of agents killed and restarted (default 0.05; 0 skips)
@@ -476,11 +476,10 @@ final class FleetDriver {
         let bus = try BusWatcher(home: daemons.capsuleHome)
         defer { bus.stop() }
 
-        // Tokens: the bulk op if the broker has it (reply {tokens: [...]}), else one request each.
+        // Tokens: token.create_batch, 500 a request (reply {tokens: [...]}).
         let mintStart = monotonic()
         var tokens: [String] = []
         tokens.reserveCapacity(n)
-        let bulk = true
         while tokens.count < n {
             let want = min(500, n - tokens.count)
             let params: [String: JSONValue] = ["name": .string("fleet"), "count": .number(Double(want)),
@@ -491,8 +490,8 @@ final class FleetDriver {
             if tokens.count % 1_000 == 0 { progress("minted \(tokens.count) tokens") }
         }
         x.mintSeconds = monotonic() - mintStart
-        x.mintBulk = bulk
-        timeline(String(format: "capsule: minted %d tokens in %.1f s (%@)", n, x.mintSeconds, bulk ? "token.create_batch, 500 a request" : "one token.create each"))
+        x.mintBulk = true
+        timeline(String(format: "capsule: minted %d tokens in %.1f s (%@)", n, x.mintSeconds, "token.create_batch, 500 a request"))
         for w in 0..<options.processes {
             let first = w * options.agentsPerProcess
             let count = min(options.agentsPerProcess, n - first)

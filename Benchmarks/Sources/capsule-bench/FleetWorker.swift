@@ -35,7 +35,7 @@ struct WorkerOptions {
     var ingest: String?
     var serverKey: String?
     var tokensFile: String?
-    var zmtp: (Int32, Int32, Int32)? = (2_000, 6_000, 6_000)
+    var zmtp: (Int32, Int32, Int32)? = (10_000, 30_000, 0)
     var reconnectMin: Int32 = 1_000
     var reconnectMax: Int32 = 5_000
     var maxSeconds = 3_600.0
@@ -351,7 +351,7 @@ final class FleetShard: @unchecked Sendable {
         if let (ivl, timeout, ttl) = options.zmtp {
             o.heartbeatInterval = ivl
             o.heartbeatTimeout = timeout
-            o.heartbeatTTL = ttl
+            o.heartbeatTTL = ttl > 0 ? ttl : nil
         } else {
             o.heartbeatInterval = nil
             o.heartbeatTimeout = nil

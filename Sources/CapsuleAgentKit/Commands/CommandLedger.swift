@@ -35,6 +35,8 @@ final class CommandLedger {
     private var lines = 0
     private let file: URL?
     private var fd: Int32 = -1
+    /// Set when the file exists but cannot be read: what ran before is unknown, so nothing new runs.
+    private var unreadable: String?
 
     /// - Parameter legacy: a ledger in the earlier whole-file JSON format, read once and removed.
     init(file: URL?, legacy: URL? = nil, capacity: Int = 10_000) {
@@ -49,6 +51,7 @@ final class CommandLedger {
             try? FileManager.default.removeItem(at: legacy)
         }
         load(file)
+        guard unreadable == nil else { return }
         // A command that was running when the agent died did not finish: report it failed.
         for (id, entry) in entries where entry == .running {
             entries[id] = .finished(CommandResult(commandId: id, success: false,
@@ -63,6 +66,7 @@ final class CommandLedger {
 
     /// Returns nil when the command is new (and records it as running), or what is already known.
     func begin(_ id: String) throws(Unavailable) -> Entry? {
+        if let unreadable { throw Unavailable(reason: unreadable) }
         if let known = entries[id] { return known }
         try append(Line(id: id, result: nil))
         entries[id] = .running
@@ -73,6 +77,7 @@ final class CommandLedger {
 
     /// Records a result. Kept on disk, so only redacted, and without one-time fields.
     func finish(_ result: CommandResult, oneTimeFields: [String] = []) throws(Unavailable) {
+        if let unreadable { throw Unavailable(reason: unreadable) }
         var stored = result
         stored.data = Redactor.redact(result.data)
         if !oneTimeFields.isEmpty, case .object(var object)? = stored.data {
@@ -99,7 +104,15 @@ final class CommandLedger {
     // MARK: File
 
     private func load(_ file: URL) {
-        guard let data = try? Data(contentsOf: file) else { return }
+        guard FileManager.default.fileExists(atPath: file.path) else { return }
+        let data: Data
+        do {
+            data = try Data(contentsOf: file)
+        } catch {
+            // Never rewritten over: the file may be all that says which commands already ran.
+            unreadable = "\(file.path) exists but cannot be read (\((error as NSError).localizedDescription)); fix or move it aside"
+            return
+        }
         for line in data.split(separator: UInt8(ascii: "\n")) {
             guard let entry = try? JSONDecoder().decode(Line.self, from: Data(line)) else { continue }
             if entries[entry.id] == nil { order.append(entry.id) }
@@ -118,6 +131,9 @@ final class CommandLedger {
         }
         guard let encoded = try? JSONEncoder().encode(line) else { throw Unavailable(reason: "cannot encode an entry") }
         try write(encoded + Data([UInt8(ascii: "\n")]), to: fd, path: file.path)
+        // On disk before the handler runs (begin) or the result is reported (finish): after a power
+        // loss the ledger still says the command ran.
+        guard fdatasync(fd) == 0 else { throw Unavailable(reason: "\(file.path): \(String(cString: strerror(errno)))") }
         lines += 1
     }
 
@@ -141,6 +157,7 @@ final class CommandLedger {
         }
         do {
             try write(text, to: out, path: temporary)
+            guard fsync(out) == 0 else { throw Unavailable(reason: "\(temporary): \(String(cString: strerror(errno)))") }
         } catch {
             close(out)
             unlink(temporary)

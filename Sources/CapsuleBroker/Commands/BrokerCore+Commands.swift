@@ -161,7 +161,7 @@ extension BrokerCore {
             then?(nil)
             return
         }
-        let writes = effects.filter { if case .dispatch = $0 { false } else if case .cancel = $0 { false } else if case .agentError = $0 { false } else if case .reply = $0 { false } else { true } }
+        let writes = effects.filter(\.isWrite)
         guard !writes.isEmpty else {
             send(effects)
             then?(nil)
@@ -239,9 +239,21 @@ extension BrokerCore {
                 sendError(to: route, corr: corr, error)
             case .reply(let route, let corr, let record, let caller):
                 replyWithRecord(route: route, corr: corr, record, caller: caller)
+            case .agentRefusal(let refusal, let agentId):
+                refuse(refusal, key: "agent:\(agentId)")
             case .create, .change, .journal:
                 break
             }
+        }
+    }
+}
+
+extension CommandBook.Effect {
+    /// Whether the effect goes into the turn's write batch (the rest is sent after it commits).
+    var isWrite: Bool {
+        switch self {
+        case .create, .change, .journal: true
+        case .dispatch, .cancel, .agentError, .reply, .agentRefusal: false
         }
     }
 }

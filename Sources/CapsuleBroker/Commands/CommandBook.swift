@@ -31,8 +31,11 @@ struct CommandBook {
         case create(CommandRecord, raw: JSONValue, event: AuditEvent)
         /// Persist a command's new state and journal `event`. If the write fails, `previous` is put back.
         case change(CommandRecord, previous: Live?, event: AuditEvent, oneTime: JSONValue?)
-        /// Journal an event that changes no command (a refused update).
+        /// Journal an event that changes no command (an operator's refused update).
         case journal(AuditEvent)
+        /// An agent's refused ack or result, audited through the refusal ledger: the first of its kind
+        /// per agent and window at once, repeats counted (an agent looping on them adds no rows).
+        case agentRefusal(RefusalLedger.Refusal, agentId: String)
         case dispatch(agentId: String, CommandDispatch)
         case cancel(agentId: String, CommandRef)
         /// An `error` to an agent on the router.
@@ -196,11 +199,10 @@ struct CommandBook {
         guard var command = live[id] else {
             // Terminal: refused and journalled, no reply. Unknown: nothing.
             guard let stored = lookup(id) else { return [] }
-            return [.journal(rejected(stored, event: "acknowledged", actor: "agent:\(agentId)", why: "command is already \(stored.status.rawValue)", now: now))]
+            return [agentRefusal(stored, event: "acknowledged", agentId: agentId, why: "command is already \(stored.status.rawValue)")]
         }
         guard command.record.agentId == agentId else {
-            return [.journal(rejected(command.record, event: "acknowledged", actor: "agent:\(agentId)",
-                                      why: "agent \(agentId) does not own this command", now: now))]
+            return [agentRefusal(command.record, event: "acknowledged", agentId: agentId, why: "agent \(agentId) does not own this command")]
         }
         guard command.record.status == .pending else { return [] }
         let previous = command
@@ -219,14 +221,19 @@ struct CommandBook {
         guard var command = live[id] else {
             if let stored = lookup(id) {
                 let why = "command is already \(stored.status.rawValue)"
-                return [.journal(rejected(stored, event: "result", actor: "agent:\(agentId)", why: why, now: now)),
+                guard stored.agentId == agentId else {
+                    return [agentRefusal(stored, event: "result", agentId: agentId, why: "agent \(agentId) does not own this command"),
+                            .agentError(route: route, corr: corr, ErrorBody(.unknownCommand, "\(id): not a command of this agent"))]
+                }
+                return [agentRefusal(stored, event: "result", agentId: agentId, why: why),
                         .agentError(route: route, corr: corr, ErrorBody(.commandTerminal, "\(id): \(why)"))]
             }
             return [.agentError(route: route, corr: corr, ErrorBody(.unknownCommand, "\(SafeText.clean(id, limit: 64)): unknown command"))]
         }
         guard command.record.agentId == agentId else {
-            return [.journal(rejected(command.record, event: "result", actor: "agent:\(agentId)",
-                                      why: "agent \(agentId) does not own this command", now: now))]
+            // The same answer as for a command that does not exist: an agent learns nothing of others' commands.
+            return [agentRefusal(command.record, event: "result", agentId: agentId, why: "agent \(agentId) does not own this command"),
+                    .agentError(route: route, corr: corr, ErrorBody(.unknownCommand, "\(id): not a command of this agent"))]
         }
         let previous = command
         let from = command.record.status
@@ -344,6 +351,10 @@ struct CommandBook {
             remove(id)
             effects.append(.change(command.record, previous: previous,
                                    event: transition(command.record, from: from, actor: actor, reason: "service forgotten", now: now), oneTime: nil))
+            // Sent only if a route is still known when it goes out (a handler that runs stops).
+            if command.record.deliveries > 0 {
+                effects.append(.cancel(agentId: command.record.agentId, CommandRef(commandId: id, reason: "service forgotten")))
+            }
             effects += wake(id, record: command.record, from: from)
         }
         return effects
@@ -399,6 +410,12 @@ struct CommandBook {
             publisher: "broker", seq: 0, at: now, action: "command.\(record.status.rawValue.lowercased())", subject: "command:\(record.id)",
             actor: actor, result: record.status == .failed || record.status == .expired ? .failure : .success,
             from: from.rawValue, to: record.status.rawValue, reason: reason, details: .object(details))
+    }
+
+    private func agentRefusal(_ record: CommandRecord, event: String, agentId: String, why: String) -> Effect {
+        .agentRefusal(RefusalLedger.Refusal(action: "command.rejected", subject: "command:\(record.id)", actor: "agent:\(agentId)",
+                                            reason: why, details: ["event": .string(event)], from: record.status.rawValue),
+                      agentId: agentId)
     }
 
     private func rejected(_ record: CommandRecord, event: String, actor: String, why: String, now: Date) -> AuditEvent {

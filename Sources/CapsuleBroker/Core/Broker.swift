@@ -15,8 +15,16 @@ package enum Broker {
     package static func makeService(configuration: BrokerConfiguration, logger: Logger) throws -> LoopService<some LoopCore> {
         let home = configuration.home
         try home.prepare()
+        // A broker key without its store: the store was lost or moved. Starting empty would silently
+        // drop every enrolment, token and operator, so it takes an explicit --init-store.
+        let storeURL = home.database("broker")
+        if FileManager.default.fileExists(atPath: home.keyFile("broker").path), !FileManager.default.fileExists(atPath: storeURL.path),
+            !configuration.initializeStore
+        {
+            throw StoreError(.corrupt, "\(storeURL.path) is missing, but this home's broker key exists: restore the store from a backup, or pass --init-store to start a new, empty one (every agent must then enrol again)")
+        }
         let keyPair = try home.loadOrCreateKeyPair("broker")
-        let store = try BrokerStore(url: home.database("broker"), initialize: configuration.initializeStore)
+        let store = try BrokerStore(url: storeURL, initialize: configuration.initializeStore)
         let now = configuration.now()
         var seeds: [Principal] = []
         for name in internalServices {

@@ -33,8 +33,11 @@ extension BrokerCore {
         if let bad = hello.services.first(where: { !Identifier.isValid($0) }) {
             return refuse(.invalidIdentifier, IdentifierError(what: "service code", value: bad).description)
         }
-        guard let token = hello.enrollmentToken, !token.isEmpty, token.utf8.count <= 128 else {
+        guard let token = hello.enrollmentToken, !token.isEmpty else {
             return refuse(.enrollmentTokenRequired, "this key is not enrolled: start the agent once with a registration token (capsulectl token create)")
+        }
+        guard token.utf8.count <= 128 else {
+            return refuse(.tokenInvalid, "the registration token is not one this broker minted (\(token.utf8.count) bytes; tokens are under 128)")
         }
         let code = hello.agentCode
         let journal = self.journal
@@ -164,9 +167,11 @@ extension BrokerCore {
                 for code in codes { core.services[code] = nil }
                 if let code = core.agentCodes.removeValue(forKey: id) { core.agentIds[code] = nil }
                 core.agentStates[id] = nil
-                core.agentRoutes[id] = nil
                 core.presence.forget(id)
-                core.perform(core.commands.cancelAll(services: codes, actor: actor, now: at))
+                // The cancels go out on the agent's route (a running handler stops); the route goes after.
+                core.perform(core.commands.cancelAll(services: codes, actor: actor, now: at)) { [unowned core] _ in
+                    core.agentRoutes[id] = nil
+                }
             })
         }
         on(BrokerOps.ServiceForget.self) { core, params, context, respond in

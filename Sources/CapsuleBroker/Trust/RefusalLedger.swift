@@ -14,6 +14,8 @@ struct RefusalLedger {
         var actor: String
         var reason: String
         var details: [String: JSONValue] = [:]
+        /// The refused subject's status, when it has one (a command's).
+        var from: String? = nil
     }
 
     private struct Entry {
@@ -76,6 +78,6 @@ struct RefusalLedger {
         details["windowSeconds"] = .number(window)
         let reason = summary ? "\(refusal.reason) (repeated \(count) more times in \(Int(window)) s)" : refusal.reason
         return AuditEvent(publisher: "broker", seq: 0, at: now, action: refusal.action, subject: refusal.subject, actor: refusal.actor,
-                          result: .failure, reason: reason, details: .object(details))
+                          result: .failure, from: refusal.from, reason: reason, details: .object(details))
     }
 }

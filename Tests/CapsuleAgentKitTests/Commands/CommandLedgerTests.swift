@@ -183,6 +183,26 @@ struct CommandLedgerTests {
         }
     }
 
+    /// A ledger file that exists but cannot be read may be all that says which commands already ran:
+    /// the agent runs nothing new and never rewrites it.
+    @Test func aLedgerThatExistsButCannotBeReadRefusesEverythingAndIsLeftAlone() throws {
+        try withTemporaryFolder { folder in
+            // A folder where the file should be cannot be read as a file, root included.
+            let path = folder.appendingPathComponent("ledger.jsonl")
+            try FileManager.default.createDirectory(at: path, withIntermediateDirectories: false)
+            try Data("kept".utf8).write(to: path.appendingPathComponent("inside"))
+            let ledger = CommandLedger(file: path)
+            do throws(CommandLedger.Unavailable) {
+                _ = try ledger.begin("cmd_a")
+                Issue.record("began a command over an unreadable ledger")
+            } catch {
+                #expect(error.description.contains("cannot be read"))
+            }
+            #expect(throws: CommandLedger.Unavailable.self) { try ledger.finish(ok("cmd_a")) }
+            #expect(FileManager.default.fileExists(atPath: path.appendingPathComponent("inside").path), "left as it was")
+        }
+    }
+
     @Test func oneTimeFieldsAndSecretsAreNeverWritten() throws {
         try withTemporaryFolder { folder in
             let file = folder.appendingPathComponent("ledger.jsonl")

@@ -91,6 +91,7 @@ extension Array where Element == CommandBook.Effect {
             case .cancel: "cancel"
             case .agentError: "agentError"
             case .reply: "reply"
+            case .agentRefusal: "refusal"
             }
         }
     }
@@ -106,6 +107,13 @@ extension Array where Element == CommandBook.Effect {
         compactMap { effect -> Change? in
             guard case .change(let record, let previous, let event, let oneTime) = effect else { return nil }
             return Change(record: record, previous: previous, event: event, oneTime: oneTime)
+        }
+    }
+
+    var refusals: [(refusal: RefusalLedger.Refusal, agentId: String)] {
+        compactMap { effect -> (refusal: RefusalLedger.Refusal, agentId: String)? in
+            guard case .agentRefusal(let refusal, let agentId) = effect else { return nil }
+            return (refusal, agentId)
         }
     }
 

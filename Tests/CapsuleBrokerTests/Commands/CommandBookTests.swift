@@ -225,17 +225,18 @@ struct CommandBookAcknowledgeTests {
     }
 
     @Test(arguments: [CommandStatus.succeeded, .failed, .expired, .cancelled])
-    func anAckOfATerminalCommandIsJournalledAsRejectedWithoutReply(status: CommandStatus) throws {
+    func anAckOfATerminalCommandIsAuditedAsRejectedWithoutReply(status: CommandStatus) throws {
         var book = CommandBook()
         let effects = book.acknowledge("cmd_done", from: Book.agentId, now: Book.at(1)) { id in Book.stored(id, status) }
-        #expect(effects.kinds == ["journal"])
-        let event = try #require(effects.journals.first)
-        #expect(event.action == "command.rejected")
-        #expect(event.subject == "command:cmd_done")
-        #expect(event.result == .failure)
-        #expect(event.from == status.rawValue)
-        #expect(event.reason == "command is already \(status.rawValue)")
-        #expect(event.details?["event"] == .string("acknowledged"))
+        // Through the refusal ledger: an agent repeating it adds no rows.
+        #expect(effects.kinds == ["refusal"])
+        let (refusal, agentId) = try #require(effects.refusals.first)
+        #expect(agentId == Book.agentId)
+        #expect(refusal.action == "command.rejected")
+        #expect(refusal.subject == "command:cmd_done")
+        #expect(refusal.from == status.rawValue)
+        #expect(refusal.reason == "command is already \(status.rawValue)")
+        #expect(refusal.details["event"] == .string("acknowledged"))
     }
 
     @Test func anAckOfAnUnknownCommandDoesNothing() {
@@ -247,11 +248,11 @@ struct CommandBookAcknowledgeTests {
         var book = CommandBook()
         Book.created(&book, "cmd_a")
         let effects = book.acknowledge("cmd_a", from: Book.otherAgent, now: Book.at(1), lookup: Book.nothingStored)
-        #expect(effects.kinds == ["journal"])
-        let event = try #require(effects.journals.first)
-        #expect(event.action == "command.rejected")
-        #expect(event.actor == "agent:\(Book.otherAgent)")
-        #expect(event.reason?.contains("does not own this command") == true)
+        #expect(effects.kinds == ["refusal"])
+        let refusal = try #require(effects.refusals.first?.refusal)
+        #expect(refusal.action == "command.rejected")
+        #expect(refusal.actor == "agent:\(Book.otherAgent)")
+        #expect(refusal.reason.contains("does not own this command"))
         #expect(book.live["cmd_a"]?.record.status == .pending)
     }
 }
@@ -413,10 +414,10 @@ struct CommandBookCompleteTests {
     func aResultForATerminalCommandIsRefusedAndJournalled(status: CommandStatus) throws {
         var book = CommandBook()
         let effects = Self.complete(&book, Self.result("cmd_done")) { id in Book.stored(id, status) }
-        #expect(effects.kinds == ["journal", "agentError"])
-        let event = try #require(effects.journals.first)
-        #expect(event.action == "command.rejected")
-        #expect(event.details?["event"] == .string("result"))
+        #expect(effects.kinds == ["refusal", "agentError"])
+        let refusal = try #require(effects.refusals.first?.refusal)
+        #expect(refusal.action == "command.rejected")
+        #expect(refusal.details["event"] == .string("result"))
         let error = try #require(effects.agentErrors.first)
         #expect(error.error.code == .commandTerminal)
         #expect(error.error.message == "cmd_done: command is already \(status.rawValue)")
@@ -433,13 +434,22 @@ struct CommandBookCompleteTests {
         #expect(error.error.message.contains("unknown command"))
     }
 
-    @Test func aResultFromAnotherAgentIsRejectedWithoutReplyAndTheCommandStaysLive() throws {
+    @Test func aResultFromAnotherAgentIsRefusedAsUnknownAndTheCommandStaysLive() throws {
         var book = CommandBook()
         Book.created(&book, "cmd_a")
         let effects = Self.complete(&book, Self.result("cmd_a"), from: Book.otherAgent)
-        #expect(effects.kinds == ["journal"])
-        #expect(effects.journals.first?.actor == "agent:\(Book.otherAgent)")
+        #expect(effects.kinds == ["refusal", "agentError"])
+        #expect(effects.refusals.first?.refusal.actor == "agent:\(Book.otherAgent)")
+        // The same answer as for a command that does not exist.
+        #expect(effects.agentErrors.first?.error.code == .unknownCommand)
         #expect(book.live["cmd_a"]?.record.status == .pending)
+    }
+
+    @Test func aResultForAnotherAgentsFinishedCommandIsRefusedAsUnknown() throws {
+        var book = CommandBook()
+        let effects = Self.complete(&book, Self.result("cmd_done"), from: Book.otherAgent) { id in Book.stored(id, .succeeded) }
+        #expect(effects.kinds == ["refusal", "agentError"])
+        #expect(effects.agentErrors.first?.error.code == .unknownCommand)
     }
 }
 
@@ -718,8 +728,17 @@ struct CommandBookCancelAllTests {
         let effects = book.cancelAll(services: ["billing"], actor: "operator:bob", now: Book.at(1))
         #expect(effects.changes.map(\.record.id) == ["cmd_a"])
         #expect(effects.changes.first?.event.reason == "service forgotten")
-        #expect(effects.cancels.isEmpty, "the service is gone; there is no one to tell")
+        // Delivered already: the agent may be running it, so it is told (a handler stops).
+        #expect(effects.cancels.map(\.ref.commandId) == ["cmd_a"])
         #expect(book.live["cmd_b"] != nil)
+    }
+
+    @Test func anUndeliveredCommandOfAForgottenServiceIsCancelledWithoutTellingAnyone() {
+        var book = CommandBook()
+        Book.created(&book, "cmd_a", agent: Book.away)
+        let effects = book.cancelAll(services: ["billing"], actor: "operator:bob", now: Book.at(1))
+        #expect(effects.changes.map(\.record.status) == [.cancelled])
+        #expect(effects.cancels.isEmpty)
     }
 }
 

@@ -89,7 +89,8 @@ def test_one_time_result_fields_reach_the_manifest() -> None:
 
 
 FINAL = ["token_invalid", "token_used", "token_expired", "token_revoked", "token_code_mismatch", "agent_code_taken",
-         "agent_code_mismatch", "agent_revoked", "not_an_agent", "enrollment_token_required", "service_owned"]
+         "agent_code_mismatch", "agent_revoked", "not_an_agent", "enrollment_token_required", "service_owned",
+         "invalid_identifier", "too_many_services"]
 
 
 @pytest.mark.parametrize("code", FINAL)

@@ -42,6 +42,8 @@ FINAL_HELLO_ERRORS = frozenset(
         "not_an_agent",
         "enrollment_token_required",
         "service_owned",
+        "invalid_identifier",
+        "too_many_services",
     }
 )
 

@@ -57,15 +57,19 @@ LinkEvent = Union[Welcome, Dispatch, Cancel]
 
 def socket_options() -> dict[int, int]:
     """What docs/protocol.md §8 recommends (and the Swift SDK sets): jittered reconnect with
-    back-off, a bounded handshake, ZMTP heartbeats, no queueing while disconnected."""
+    back-off, a bounded handshake, ZMTP pings without a TTL (a TTL makes the broker arm a timer
+    per connection), TCP keepalive, no queueing while disconnected."""
     return {
         zmq.IMMEDIATE: 1,
         zmq.RECONNECT_IVL: random.randint(1000, 5000),
         zmq.RECONNECT_IVL_MAX: 30_000,
         zmq.HANDSHAKE_IVL: 5_000,
-        zmq.HEARTBEAT_IVL: 2_000,
-        zmq.HEARTBEAT_TIMEOUT: 6_000,
-        zmq.HEARTBEAT_TTL: 6_000,
+        zmq.HEARTBEAT_IVL: 10_000,
+        zmq.HEARTBEAT_TIMEOUT: 30_000,
+        zmq.TCP_KEEPALIVE: 1,
+        zmq.TCP_KEEPALIVE_IDLE: 60,
+        zmq.TCP_KEEPALIVE_INTVL: 10,
+        zmq.TCP_KEEPALIVE_CNT: 3,
         zmq.LINGER: 200,
         zmq.SNDHWM: 1_000,
     }
