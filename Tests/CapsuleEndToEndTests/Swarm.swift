@@ -47,7 +47,7 @@ final class Swarm {
             options.linger = 0
             let dealer = try ZMQSocket(context: context, type: .dealer, lingerMilliseconds: 0)
             let monitor = try ZMQMonitor(context: context, target: dealer,
-                                         events: ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED)
+                                         events: ZMQMonitorEvent.mask(.handshakeSucceeded, .disconnected))
             try dealer.apply(options)
             try dealer.makeCurveClient(keyPair: keyPair, serverKey: serverKey)
             try dealer.connect(info.router)

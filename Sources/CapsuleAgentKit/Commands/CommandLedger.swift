@@ -155,7 +155,7 @@ final class CommandLedger {
             if let encoded = try? JSONEncoder().encode(line) { text.append(encoded + Data([UInt8(ascii: "\n")])) }
             written += 1
         }
-        do {
+        do throws(Unavailable) {
             try write(text, to: out, path: temporary)
             guard fsync(out) == 0 else { throw Unavailable(reason: "\(temporary): \(String(cString: strerror(errno)))") }
         } catch {
