@@ -2,7 +2,9 @@
 # `make test` runs the whole test suite. Both install what they need first.
 SHELL := /bin/bash
 SWIFT ?= swift
-APT_PACKAGES := libzmq3-dev libsodium-dev libsqlite3-dev python3-venv
+# postgresql: the server binaries for the tests' private clusters (scripts/pg-cluster.sh); Debian's
+# default cluster is not created (createcluster.conf below), so nothing listens on 5432.
+APT_PACKAGES := libzmq3-dev libsodium-dev libsqlite3-dev python3-venv postgresql
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 # The Python SDK's virtual environment: the SDK (pyzmq is its one dependency) and pytest, from PyPI.
 VENV := .venv
@@ -14,6 +16,10 @@ deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "Installing:$$missing"; \
+		if echo "$$missing" | grep -q postgresql && [ ! -e /etc/postgresql-common/createcluster.conf ]; then \
+			$(SUDO) mkdir -p /etc/postgresql-common/createcluster.d; \
+			echo "create_main_cluster = false" | $(SUDO) tee /etc/postgresql-common/createcluster.d/capsule.conf >/dev/null; \
+		fi; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 	@command -v $(SWIFT) >/dev/null || { echo "swift not found: install the Swift 6 toolchain (swift.org) first"; exit 1; }

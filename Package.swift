@@ -19,6 +19,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // libzmq through a system-library target (see docs/dependencies.md).
@@ -34,6 +37,19 @@ let package = Package(
         .target(
             name: "CapsuleStore",
             dependencies: ["CapsuleDomain", "CapsuleProtocol", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        // The PostgreSQL backend of every store (docs/dependencies.md): only the executables and the
+        // tests link it, so the libraries (and the fuzz target) stay free of NIO.
+        .target(
+            name: "CapsulePostgres",
+            dependencies: [
+                "CapsuleStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // What every Capsule process shares, the public SDK included: home and keys, sockets to the
         // broker, message stamping, loop services.
@@ -77,9 +93,9 @@ let package = Package(
         .target(name: "CapsuleCTL", dependencies: ["CapsuleRuntime", "CapsuleDaemon"]),
 
         // Thin executables.
-        .executableTarget(name: "capsule-broker", dependencies: ["CapsuleBroker", "CapsuleDaemon"]),
-        .executableTarget(name: "capsule-aggregator", dependencies: ["CapsuleAggregator", "CapsuleDaemon"]),
-        .executableTarget(name: "capsule-audit", dependencies: ["CapsuleAudit", "CapsuleDaemon"]),
+        .executableTarget(name: "capsule-broker", dependencies: ["CapsuleBroker", "CapsuleDaemon", "CapsulePostgres", "CapsuleStore"]),
+        .executableTarget(name: "capsule-aggregator", dependencies: ["CapsuleAggregator", "CapsuleDaemon", "CapsulePostgres", "CapsuleStore"]),
+        .executableTarget(name: "capsule-audit", dependencies: ["CapsuleAudit", "CapsuleDaemon", "CapsulePostgres", "CapsuleStore"]),
         .executableTarget(name: "capsule-agent", dependencies: ["CapsuleSidecar", "CapsuleDaemon"]),
         .executableTarget(name: "capsulectl", dependencies: ["CapsuleCTL", "CapsuleDaemon"]),
         .executableTarget(name: "capsule-demo-service", dependencies: ["CapsuleAgentKit", "CapsuleRuntime", "CapsuleDaemon"]),
@@ -89,20 +105,23 @@ let package = Package(
                                                            .product(name: "GRDB", package: "GRDB.swift")], path: "Benchmarks/Sources/capsule-bench"),
 
         // Tests.
+        // A private PostgreSQL cluster for tests (scripts/pg-cluster.sh) and the two-backend fixture.
+        .target(name: "CapsuleTestSupport", dependencies: ["CapsulePostgres", "CapsuleStore"], path: "Tests/CapsuleTestSupport"),
         .testTarget(name: "CapsuleDomainTests", dependencies: ["CapsuleDomain"]),
         .testTarget(name: "CapsuleProtocolTests", dependencies: ["CapsuleProtocol"]),
         .testTarget(name: "CapsuleZMQTests", dependencies: ["CapsuleZMQ", "CapsuleRuntime"]),
         .testTarget(name: "CapsuleSidecarTests", dependencies: ["CapsuleSidecar", "CapsuleAgentKit"]),
         .testTarget(
             name: "CapsuleStoreTests",
-            dependencies: ["CapsuleStore", "CapsuleAudit", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["CapsuleStore", "CapsuleAudit", "CapsulePostgres", "CapsuleTestSupport", .product(name: "GRDB", package: "GRDB.swift")]
         ),
-        .testTarget(name: "CapsuleAggregatorTests", dependencies: ["CapsuleAggregator"]),
+        .testTarget(name: "CapsuleAggregatorTests", dependencies: ["CapsuleAggregator", "CapsuleTestSupport"]),
         .testTarget(name: "CapsuleDaemonTests", dependencies: ["CapsuleDaemon", "CapsuleRuntime"]),
         .testTarget(name: "CapsuleBrokerTests", dependencies: ["CapsuleBroker"]),
         .testTarget(
             name: "CapsuleEndToEndTests",
-            dependencies: ["CapsuleRuntime", "CapsuleProtocol", "CapsuleZMQ", "CapsuleStore", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["CapsuleRuntime", "CapsuleProtocol", "CapsuleZMQ", "CapsuleStore", "CapsulePostgres", "CapsuleTestSupport",
+                           .product(name: "GRDB", package: "GRDB.swift")]
         ),
     ]
 )

@@ -41,8 +41,8 @@ final class AggregatorCore: LoopCore {
         self.factory = MessageFactory(sender: AggregatorStore.publisher, now: configuration.now)
         let loaded = try store.load()
         board = StatusBoard(thresholds: configuration.thresholds, agents: loaded.agents, services: loaded.services)
-        journal = try EventJournal(publisher: AggregatorStore.publisher, pool: store.pool)
-        batch = WriteBatch(pool: store.pool, journal: journal)
+        journal = try EventJournal(publisher: AggregatorStore.publisher, store: store.database)
+        batch = WriteBatch(store: store.database, journal: journal)
         startedAt = configuration.now()
         lastPersist = startedAt
         // Heartbeat times are saved lazily, so right after a start they may be a little old: wait one
@@ -234,7 +234,7 @@ final class AggregatorCore: LoopCore {
         board.clearDirty()
         lastPersist = current
         let journal = self.journal
-        batch.add({ db -> [AuditEvent] in
+        batch.add({ (db: any SQLConnection) -> [AuditEvent] in
             try AggregatorStore.save(db, agents: agents, services: services, manifestChanged: manifests)
             return try transitions.map { transition in
                 try journal.append(db, AuditEvent(

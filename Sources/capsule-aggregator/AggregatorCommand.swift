@@ -3,6 +3,8 @@ import CapsuleAggregator
 import Foundation
 import CapsuleDomain
 import CapsuleDaemon
+import CapsulePostgres
+import CapsuleStore
 import CapsuleRuntime
 import Logging
 import ServiceLifecycle
@@ -24,6 +26,9 @@ struct AggregatorCommand: AsyncParsableCommand {
     @Option(help: "Milliseconds between sweeps that re-apply the status rule (at most 1000).")
     var sweepMilliseconds = 500
 
+    @Option(help: "Where the store is: postgres://user@host:port/database (PostgreSQL, shared by brokers that fail over), or sqlite:DIRECTORY. Default: the SQLite file in the home's data folder. Also CAPSULE_STORE.")
+    var store: String?
+
     @Flag(help: "If the store file is empty or unreadable, move it aside and start a new, empty one (a new journal incarnation) instead of refusing to start.")
     var initStore = false
 
@@ -40,7 +45,8 @@ struct AggregatorCommand: AsyncParsableCommand {
             home: home, broker: broker, brokerKey: brokerKey, keyPair: keyPair,
             thresholds: daemon.thresholds,
             sweepMilliseconds: sweepMilliseconds,
-            initializeStore: initStore
+            initializeStore: initStore,
+            store: try StoreOpener.resolve(store, defaultDirectory: home.dataDirectory, applicationName: "capsule-aggregator")
         )
         let service = try Aggregator.makeService(configuration: configuration, logger: logger)
         try await ServiceGroup.runUntilSignalled(service, logger: logger)

@@ -2,6 +2,8 @@ import ArgumentParser
 import CapsuleBroker
 import CapsuleDomain
 import CapsuleDaemon
+import CapsulePostgres
+import CapsuleStore
 import CapsuleRuntime
 import Logging
 import ServiceLifecycle
@@ -44,6 +46,9 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "Trust an internal service running elsewhere: NAME=KEY, KEY being Z85 text or a .pub/.key file (repeatable).")
     var trustService: [String] = []
 
+    @Option(help: "Where the store is: postgres://user@host:port/database (PostgreSQL, shared by brokers that fail over), or sqlite:DIRECTORY. Default: the SQLite file in the home's data folder. Also CAPSULE_STORE.")
+    var store: String?
+
     @Flag(help: "If the store file is empty or unreadable, move it aside and start a new, empty one (a new journal incarnation) instead of refusing to start.")
     var initStore = false
 
@@ -74,7 +79,8 @@ struct BrokerCommand: AsyncParsableCommand {
                 let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
                 return (parts[0], try KeyFile.readPublicKey(parts[1]))
             }, uniquingKeysWith: { _, last in last }),
-            initializeStore: initStore
+            initializeStore: initStore,
+            store: try StoreOpener.resolve(store, defaultDirectory: daemon.connect.capsuleHome.dataDirectory, applicationName: "capsule-broker")
         )
         let service = try Broker.makeService(configuration: configuration, logger: logger)
         try await ServiceGroup.runUntilSignalled(service, logger: logger)

@@ -16,7 +16,8 @@ package enum Broker {
         let home = configuration.home
         try home.prepare()
         let keyPair = try home.loadOrCreateKeyPair("broker")
-        let store = try BrokerStore(url: home.database("broker"), initialize: configuration.initializeStore)
+        let opener = configuration.store ?? .sqlite(directory: home.dataDirectory)
+        let store = BrokerStore(database: try opener.open(BrokerStore.schema, initialize: configuration.initializeStore))
         let now = configuration.now()
         var seeds: [Principal] = []
         for name in internalServices {
