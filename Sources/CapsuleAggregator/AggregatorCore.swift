@@ -53,14 +53,18 @@ final class AggregatorCore: LoopCore {
         let options = ZMQSocketOptions.internalLink()
         subscriber = try SocketFactory.client(.sub, context: loop.context, endpoint: configuration.broker.bus,
                                               keyPair: configuration.keyPair, serverKey: configuration.brokerKey, options: options)
+        // A broker pair: only the active broker binds its bus and ingest, so connecting to both reaches it.
+        for other in configuration.broker.candidates.dropFirst() { try subscriber.connect(other.bus) }
         for prefix in [Topic.heartbeatPrefix, Topic.healthPrefix, Topic.reportPrefix, "evt.agent.", "evt.service.forgotten",
                        "evt.settings.changed"] {
             try subscriber.subscribe(prefix)
         }
         publisher = try SocketFactory.client(.pub, context: loop.context, endpoint: configuration.broker.ingest,
                                              keyPair: configuration.keyPair, serverKey: configuration.brokerKey, options: options)
+        for other in configuration.broker.candidates.dropFirst() { try publisher.connect(other.ingest) }
         link = try WorkerLink(service: "aggregator", loop: loop, endpoint: configuration.broker.router,
-                              keyPair: configuration.keyPair, serverKey: configuration.brokerKey, logger: logger, now: configuration.now) {
+                              keyPair: configuration.keyPair, serverKey: configuration.brokerKey,
+                              routers: configuration.broker.candidates.map(\.router), logger: logger, now: configuration.now) {
             [unowned self] in
             WorkerReady(service: "aggregator", version: CapsuleVersion.current, startedAt: startedAt, journalLastSeq: journal.lastSeq,
                         journalIncarnation: journal.incarnation)

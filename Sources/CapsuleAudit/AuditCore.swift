@@ -64,10 +64,12 @@ final class AuditCore: LoopCore {
         follower = JournalFollower(cursors: try store.cursors(), current: try store.currentIncarnations())
         subscriber = try SocketFactory.client(.sub, context: loop.context, endpoint: configuration.broker.bus,
                                               keyPair: configuration.keyPair, serverKey: configuration.brokerKey, options: .internalLink())
+        for other in configuration.broker.candidates.dropFirst() { try subscriber.connect(other.bus) }
         try subscriber.subscribe(Topic.eventPrefix)
         try subscriber.subscribe(Topic.beaconPrefix)
         link = try WorkerLink(service: "audit", loop: loop, endpoint: configuration.broker.router,
-                              keyPair: configuration.keyPair, serverKey: configuration.brokerKey, logger: logger, now: configuration.now) {
+                              keyPair: configuration.keyPair, serverKey: configuration.brokerKey,
+                              routers: configuration.broker.candidates.map(\.router), logger: logger, now: configuration.now) {
             [unowned self] in WorkerReady(service: "audit", version: CapsuleVersion.current, startedAt: startedAt)
         }
         registerOperations()

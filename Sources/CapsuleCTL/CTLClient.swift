@@ -24,6 +24,6 @@ extension RequestClient {
             keyPair = try KeyFile.read(file)
         }
         try self.init(endpoint: info.router, keyPair: keyPair, serverKey: serverKey, sender: "operator:\(name ?? "local-owner")",
-                      timeout: options.requestTimeout)
+                      timeout: options.requestTimeout, routers: info.pair?.map(\.router))
     }
 }

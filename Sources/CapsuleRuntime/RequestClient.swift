@@ -6,27 +6,75 @@ import Foundation
 /// A synchronous request client: one CURVE DEALER to the broker's router, sending Majordomo-style
 /// `request`s and waiting for their `reply`. It blocks, so it belongs on a thread of its own (a CLI's
 /// main thread, a benchmark driver), never on Swift concurrency's pool.
+///
+/// Given the routers of a broker pair, it sends only once connected to one, moves to the next when
+/// one cannot be reached within ``BrokerFailover/patience``, and sends a request again to the
+/// active broker when the one it reached answers that it is the standby (a standby never acts on
+/// a request, so nothing runs twice).
 package final class RequestClient {
     private let context = ZMQContext()
     private let socket: ZMQSocket
+    private let monitor: ZMQMonitor?
     private let factory: MessageFactory
-    private let endpoint: String
+    private var failover: BrokerFailover
     private let timeout: TimeInterval
+    private var endpoint: String { failover.current }
 
     /// - Parameter sender: the identity the key is enrolled as, e.g. `operator:local-owner`.
-    package init(endpoint: String, keyPair: CurveKeyPair, serverKey: CurveKey, sender: String, timeout: TimeInterval = 10) throws {
+    package init(endpoint: String, keyPair: CurveKeyPair, serverKey: CurveKey, sender: String, timeout: TimeInterval = 10,
+                 routers: [String]? = nil) throws {
         var options = ZMQSocketOptions()
         options.linger = 0
         options.reconnectInterval = 200
         options.handshakeInterval = 5_000
-        socket = try SocketFactory.client(.dealer, context: context, endpoint: endpoint, keyPair: keyPair, serverKey: serverKey,
-                                          options: options)
+        failover = BrokerFailover(routers: routers ?? [endpoint])
+        let link = try SocketFactory.monitoredClient(.dealer, context: context, endpoint: failover.current, keyPair: keyPair,
+                                                     serverKey: serverKey, options: options, monitored: failover.isPair)
+        socket = link.socket
+        monitor = link.monitor
         factory = MessageFactory(sender: sender)
-        self.endpoint = endpoint
         self.timeout = timeout
     }
 
-    deinit { socket.close() }
+    deinit {
+        monitor?.socket.close()
+        socket.close()
+    }
+
+    /// The broker router this client talks to now.
+    package var router: String { failover.current }
+
+    private func drainMonitor() {
+        while let event = try? monitor?.next() {
+            switch event.kind {
+            case .handshakeSucceeded: failover.connected(now: Date())
+            case .disconnected: failover.disconnected(now: Date())
+            default: break
+            }
+        }
+    }
+
+    private func move(from previous: String, to next: String) {
+        try? socket.disconnect(previous)
+        try? socket.connect(next)
+    }
+
+    /// With a pair: waits until connected to a broker, moving on from unreachable ones.
+    private func connect(before deadline: Date) throws {
+        guard let monitor else { return }
+        var poller = ZMQPoller()
+        poller.add(monitor.socket)
+        while true {
+            drainMonitor()
+            if failover.isConnected { return }
+            guard Date() < deadline else {
+                throw ErrorBody(code: "timeout", message: "no broker of the pair could be reached (\(failover.routers.joined(separator: ", ")))")
+            }
+            let previous = failover.current
+            if let next = failover.tick(now: Date()) { move(from: previous, to: next) }
+            _ = try? poller.poll(timeoutMilliseconds: 50)
+        }
+    }
 
     /// Sends a request and decodes its result as `T`. A structured error from the far end, a reply
     /// that does not decode, or no answer in time is thrown as an ``ErrorBody``.
@@ -37,9 +85,24 @@ package final class RequestClient {
     }
 
     private func send<T: Decodable>(_ body: some Encodable, as type: T.Type, op: String, timeout: TimeInterval?) throws -> T {
+        var resends = 0
+        while true {
+            do {
+                return try sendOnce(body, as: type, op: op, timeout: timeout)
+            } catch let error as ErrorBody where error.code == .standby && resends < 2 * failover.routers.count {
+                let previous = failover.current
+                guard let next = failover.refused(error, now: Date()) else { throw error }
+                move(from: previous, to: next)
+                resends += 1
+            }
+        }
+    }
+
+    private func sendOnce<T: Decodable>(_ body: some Encodable, as type: T.Type, op: String, timeout: TimeInterval?) throws -> T {
+        let deadline = Date().addingTimeInterval(timeout ?? self.timeout)
+        try connect(before: deadline)
         let header = factory.plain(.request)
         try socket.send(WireCodec.encode(header: header, body: body), dontWait: false)
-        let deadline = Date().addingTimeInterval(timeout ?? self.timeout)
         var poller = ZMQPoller()
         poller.add(socket)
         while Date() < deadline {

@@ -49,6 +49,9 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "Where the store is: postgres://user@host:port/database (PostgreSQL, shared by brokers that fail over), or sqlite:DIRECTORY. Default: the SQLite file in the home's data folder. Also CAPSULE_STORE.")
     var store: String?
 
+    @Option(help: "Run as one broker of a pair sharing the --store PostgreSQL database: the active one holds a lease that lapses after this many seconds unrenewed; the other stands by and takes over (docs/reliability.md).")
+    var leaseSeconds: Double?
+
     @Flag(help: "If the store file is empty or unreadable, move it aside and start a new, empty one (a new journal incarnation) instead of refusing to start.")
     var initStore = false
 
@@ -60,6 +63,7 @@ struct BrokerCommand: AsyncParsableCommand {
             }
         }
         guard maxMessagesPerSecond > 0, burstMessages >= 1 else { throw ValidationError("rates must be positive") }
+        if let leaseSeconds, !(0.5...600).contains(leaseSeconds) { throw ValidationError("--lease-seconds must be between 0.5 and 600") }
     }
 
     func run() async throws {
@@ -80,7 +84,8 @@ struct BrokerCommand: AsyncParsableCommand {
                 return (parts[0], try KeyFile.readPublicKey(parts[1]))
             }, uniquingKeysWith: { _, last in last }),
             initializeStore: initStore,
-            store: try StoreOpener.resolve(store, defaultDirectory: daemon.connect.capsuleHome.dataDirectory, applicationName: "capsule-broker")
+            store: try StoreOpener.resolve(store, defaultDirectory: daemon.connect.capsuleHome.dataDirectory, applicationName: "capsule-broker"),
+            leaseSeconds: leaseSeconds
         )
         let service = try Broker.makeService(configuration: configuration, logger: logger)
         try await ServiceGroup.runUntilSignalled(service, logger: logger)

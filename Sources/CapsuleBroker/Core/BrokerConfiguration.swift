@@ -35,6 +35,9 @@ package struct BrokerConfiguration: Sendable {
     package var initializeStore: Bool
     /// Where the store is (`--store`); nil for the SQLite file in the home.
     package var store: StoreOpener?
+    /// Set for one broker of a pair sharing a PostgreSQL store: how long the active broker's lease
+    /// runs unrenewed (`--lease-seconds`). Nil: a single broker, always active.
+    package var leaseSeconds: Double?
     package var now: @Sendable () -> Date
 
     package init(
@@ -54,6 +57,7 @@ package struct BrokerConfiguration: Sendable {
         ioThreads: Int32 = 1,
         initializeStore: Bool = false,
         store: StoreOpener? = nil,
+        leaseSeconds: Double? = nil,
         now: @escaping @Sendable () -> Date = Date.init
     ) {
         self.home = home
@@ -72,6 +76,7 @@ package struct BrokerConfiguration: Sendable {
         self.ioThreads = ioThreads
         self.initializeStore = initializeStore
         self.store = store
+        self.leaseSeconds = leaseSeconds
         self.now = now
     }
 
