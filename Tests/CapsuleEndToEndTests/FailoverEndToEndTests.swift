@@ -13,12 +13,18 @@ import Testing
 /// `scripts/failover-tests.sh` runs the long form.
 @Suite(.serialized)
 struct FailoverEndToEndTests {
-    static let leaseSeconds = 2.0
+    static let leaseSeconds = Double(ProcessInfo.processInfo.environment["CAPSULE_FAILOVER_LEASE"] ?? "") ?? 2
+    /// Raw protocol-v1 agents beside the three SDK agents (the script runs 1,000), and the commands
+    /// sent to them just before the kill (answered 1.5 s later, so in flight across it).
+    static let fleetAgents = Int(ProcessInfo.processInfo.environment["CAPSULE_FAILOVER_AGENTS"] ?? "") ?? 0
+    static let fleetCommands = min(fleetAgents, 200)
 
-    /// Three loopback ports in a row, free just now: a broker's ingest, bus and router.
+    /// Three loopback ports in a row, free just now: a broker's ingest, bus and router. Below
+    /// Linux's ephemeral range (32768 and up): clients keep dialling the standby's unbound ingest,
+    /// and a loopback connect to an unbound port in that range can connect to itself and take it.
     static func portTriple() -> Int {
         for _ in 0..<200 {
-            let router = Int.random(in: 21_000..<59_000)
+            let router = Int.random(in: 20_000..<32_000)
             if (router - 2...router).allSatisfy(Self.isFree) { return router }
         }
         return 47_403
@@ -124,6 +130,34 @@ struct FailoverEndToEndTests {
             let done = try client.call(BrokerOps.CommandCreate.self, .init(service: "svc-0", action: "flush-cache", waitSeconds: 10))
             #expect(done.status == .succeeded)
 
+            // The long form: a fleet of raw agents heartbeating through broker A, and commands in flight to them.
+            var fleet: RawFleet?
+            var inFlight: [String] = []
+            if Self.fleetAgents > 0 {
+                var tokens: [String] = []
+                while tokens.count < Self.fleetAgents {
+                    let batch = min(BrokerOps.TokenCreateBatch.maxCount, Self.fleetAgents - tokens.count)
+                    tokens += try client.call(BrokerOps.TokenCreateBatch.self, .init(name: "fleet", count: batch, firstIndex: tokens.count + 1))
+                        .tokens.map(\.token)
+                }
+                let started = try RawFleet(routers: ["tcp://127.0.0.1:\(routerA)", "tcp://127.0.0.1:\(routerB)"],
+                                           ingests: ["tcp://127.0.0.1:\(routerA - 2)", "tcp://127.0.0.1:\(routerB - 2)"],
+                                           serverKey: serverKey, tokens: tokens)
+                fleet = started
+                try cluster.waitFor("\(Self.fleetAgents) raw agents welcomed by broker A", seconds: 180) {
+                    started.welcomed(by: 0) >= Self.fleetAgents
+                }
+                try cluster.waitFor("commands in flight to the fleet", seconds: 120) {
+                    let index = inFlight.count
+                    if let created = try? client.call(BrokerOps.CommandCreate.self, .init(service: "fleet-svc-\(index)", action: "noop")) {
+                        inFlight.append(created.id)
+                    }
+                    return inFlight.count >= Self.fleetCommands
+                }
+                print("failover: \(Self.fleetAgents) raw agents heartbeating every second, \(inFlight.count) commands in flight at the kill")
+            }
+            defer { fleet?.shutdown() }
+
             // kill -9 the active broker; the standby serves within the lease + 1 s.
             let killedAt = Date()
             cluster.stop("broker-a", signal: SIGKILL)
@@ -147,6 +181,12 @@ struct FailoverEndToEndTests {
                 }
             }
             print("failover: agents routed again \(String(format: "%.2f", Date().timeIntervalSince(reroutedAt))) s after broker B served")
+            if let fleet {
+                try cluster.waitFor("every raw agent welcomed by broker B", seconds: 60) { fleet.welcomed(by: 1) >= Self.fleetAgents }
+                let routed = Date().timeIntervalSince(killedAt) - served
+                print("failover: all \(Self.fleetAgents) raw agents routed through broker B \(String(format: "%.2f", routed)) s after it served (\(String(format: "%.2f", routed + served)) s after the kill)")
+                #expect(routed <= 15, "all agents routed within 15 s of the standby serving")
+            }
             #expect(client.router == "tcp://127.0.0.1:\(routerB)")
 
             // edge-2 comes back (to broker B, on its own) and runs each pending command exactly once.
@@ -181,7 +221,17 @@ struct FailoverEndToEndTests {
             #expect(counts.rows == journalled, "every journalled event stored once")
             #expect(counts.distinct == journalled)
             #expect(counts.incarnations == 1, "one journal incarnation across the failover")
-            for id in pending {
+            var endedOnce = 0
+            for id in inFlight {
+                try cluster.waitFor("fleet command \(id) terminal") {
+                    (try? client.call(BrokerOps.CommandGet.self, .init(id: id)))?.status.isTerminal == true
+                }
+                #expect(try client.call(BrokerOps.CommandGet.self, .init(id: id)).status == .succeeded)
+            }
+            try cluster.waitFor("the audit store to hold the broker's whole journal again") {
+                try Self.auditCounts(auditStore, publisher: "broker").distinct >= (try Self.journalLastSeq(brokerStore))
+            }
+            for id in pending + inFlight {
                 let terminal = try auditStore.read { db in
                     try Int.fetchOne(db, sql: """
                         SELECT COUNT(*) FROM audit_event WHERE subject = ?
@@ -189,7 +239,12 @@ struct FailoverEndToEndTests {
                         """, arguments: ["command:\(id)"])
                 }
                 #expect(terminal == 1, "command \(id) ended \(terminal ?? 0) times")
+                if terminal == 1 { endedOnce += 1 }
             }
+            let final = try Self.auditCounts(auditStore, publisher: "broker")
+            let finalJournal = try Self.journalLastSeq(brokerStore)
+            print("failover: commands ended exactly once: \(endedOnce) of \(pending.count + inFlight.count); executed by the fleet \(fleet?.executions ?? 0) of \(inFlight.count) (redelivered results \(fleet?.redeliveries ?? 0)); audit events lost \(finalJournal - final.distinct), duplicated \(final.rows - final.distinct)")
+            #expect(fleet.map { $0.executions == inFlight.count } ?? true, "no command ran twice")
             cluster.stopAll()
         }
     }

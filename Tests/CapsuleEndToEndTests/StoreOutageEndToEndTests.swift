@@ -42,14 +42,22 @@ struct StoreOutageEndToEndTests {
             #expect(refused.exitCode != 0)
             #expect(refused.stderr.contains("unavailable"), "\(refused.stderr)")
             #expect(refused.stderr.contains("postgres://"), "the error names the store: \(refused.stderr)")
-            let left = Self.outage - Date().timeIntervalSince(stoppedAt)
-            if left > 0 { Thread.sleep(forTimeInterval: left) }
+            // For the rest of the outage, status keeps being answered.
+            var answered = 0
+            var unanswered = 0
+            while Date().timeIntervalSince(stoppedAt) < Self.outage {
+                if try cluster.status(of: "billing-bridge")?.status == "UNHEALTHY" { answered += 1 } else { unanswered += 1 }
+                Thread.sleep(forTimeInterval: 0.5)
+            }
+            #expect(unanswered == 0, "status went unanswered \(unanswered) times during the outage (answered \(answered))")
             try postgres.restart()
+            let restartedAt = Date()
 
             // Back: writes work again, and the transition made during the outage reaches the audit store once.
             try cluster.waitFor("writes accepted again", seconds: 30) {
                 try cluster.ctl(["token", "create", "--name", "after-outage", "--json"]).exitCode == 0
             }
+            let writable = Date().timeIntervalSince(restartedAt)
             let location = try #require(PostgresLocation(store))
             let aggregator = PostgresStore(location: location, schema: "aggregator")
             let audit = PostgresStore(location: location, schema: "audit")
@@ -67,6 +75,8 @@ struct StoreOutageEndToEndTests {
                 }
                 return counts.distinct >= journalled && (degraded ?? 0) >= 1
             }
+            print(String(format: "outage: PostgreSQL stopped %.0f s; status answered from memory %d times, %d not; writes refused as unavailable; writes accepted %.1f s after the restart, audit caught up %.1f s after it: aggregator journal %d events, audit rows %d, lost %d, duplicated %d",
+                         Self.outage, answered, unanswered, writable, Date().timeIntervalSince(restartedAt), journalled, counts.rows, journalled - counts.distinct, counts.rows - counts.distinct))
             #expect(counts.rows == journalled, "aggregator events stored once each: \(counts), journal \(journalled)")
             #expect(counts.distinct == journalled)
             cluster.stopAll()
