@@ -90,7 +90,8 @@ let package = Package(
             name: "CapsuleSidecar",
             dependencies: ["CapsuleAgentKit", "CapsuleRuntime", .product(name: "Yams", package: "Yams")]
         ),
-        .target(name: "CapsuleCTL", dependencies: ["CapsuleRuntime", "CapsuleDaemon"]),
+        // capsulectl store migrate reads every store's schema and writes PostgreSQL.
+        .target(name: "CapsuleCTL", dependencies: ["CapsuleRuntime", "CapsuleDaemon", "CapsuleStore", "CapsulePostgres", "CapsuleAggregator", "CapsuleAudit"]),
 
         // Thin executables.
         .executableTarget(name: "capsule-broker", dependencies: ["CapsuleBroker", "CapsuleDaemon", "CapsulePostgres", "CapsuleStore"]),
@@ -102,6 +103,9 @@ let package = Package(
         // Fuzz target over the wire decoder and the broker's ingest checks (Fuzz/README.md).
         .executableTarget(name: "capsule-fuzz", dependencies: ["CapsuleBroker", "CapsuleProtocol", "CapsuleStore"]),
         .executableTarget(name: "capsule-bench", dependencies: ["CapsuleZMQ", "CapsuleProtocol", "CapsuleRuntime", "CapsuleDaemon", "CapsuleDomain", "CapsuleStore", "CapsuleAudit",
+                                                           "CapsulePostgres", .product(name: "PostgresNIO", package: "postgres-nio"),
+                                                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                                                           .product(name: "Logging", package: "swift-log"),
                                                            .product(name: "GRDB", package: "GRDB.swift")], path: "Benchmarks/Sources/capsule-bench"),
 
         // Tests.

@@ -19,7 +19,9 @@ package final class AggregatorStore: Sendable {
         self.database = database
     }
 
-    package static let schema = StoreSchema(name: "aggregator", sqlite: migrator, postgres: postgresMigrations)
+    package static let schema = StoreSchema(
+        name: "aggregator", sqlite: migrator, postgres: postgresMigrations,
+        tables: ["agent_state", "service_state", "service_manifest", "journal", "journal_meta"])
 
     package static let postgresMigrations: [StoreSchema.Migration] = [
         .init("v1", """

@@ -40,7 +40,9 @@ package final class AuditStore: Sendable {
         self.database = database
     }
 
-    package static let schema = StoreSchema(name: "audit", sqlite: migrator, postgres: postgresMigrations)
+    package static let schema = StoreSchema(
+        name: "audit", sqlite: migrator, postgres: postgresMigrations, tables: ["audit_event", "journal_cursor"],
+        postgresAfterCopy: ["SELECT setval(pg_get_serial_sequence('audit_event', 'id'), (SELECT COALESCE(MAX(id), 0) + 1 FROM audit_event), false)"])
 
     package static let postgresMigrations: [StoreSchema.Migration] = [
         .init("v1", """

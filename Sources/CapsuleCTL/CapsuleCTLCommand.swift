@@ -12,7 +12,7 @@ package struct CapsuleCTLCommand: ParsableCommand {
         abstract: "Operate a Capsule fleet: status, agents, services, actions, commands and the audit trail.",
         subcommands: [StatusCommand.self, AgentsCommand.self, ServiceCommand.self, ActionCommand.self, CommandsCommand.self,
                       CommandCommand.self, AuditCommand.self, TokenCommand.self, AgentCommand.self, OperatorCommand.self, BackupCommand.self,
-                      SettingsCommand.self, ClusterInfoCommand.self]
+                      SettingsCommand.self, ClusterInfoCommand.self, StoreCommand.self]
     )
 
     package init() {}

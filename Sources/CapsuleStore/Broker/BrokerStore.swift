@@ -21,7 +21,9 @@ package final class BrokerStore: Sendable {
     }
 
     /// The broker's tables on both backends.
-    package static let schema = StoreSchema(name: "broker", sqlite: migrator, postgres: postgresMigrations)
+    package static let schema = StoreSchema(
+        name: "broker", sqlite: migrator, postgres: postgresMigrations,
+        tables: ["principal", "agent", "service", "token", "command", "settings", "journal", "journal_meta"])
 
     /// PostgreSQL's schema: today's tables in one step, then what came after. Times are seconds
     /// since 1970 as `DOUBLE PRECISION`, booleans `BIGINT` 0/1, so values read back as on SQLite.

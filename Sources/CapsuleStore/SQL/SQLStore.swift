@@ -34,6 +34,10 @@ package struct StoreSchema: Sendable {
     package var name: String
     package var sqlite: SQLiteMigrations
     package var postgres: [Migration]
+    /// Every table, in an order that respects references: what ``StoreCopy`` copies and counts.
+    package var tables: [String]
+    /// Statements run on PostgreSQL after a copy (moving sequences past the copied ids).
+    package var postgresAfterCopy: [String]
 
     /// One step of a PostgreSQL schema; applied once, in order, recorded in `capsule_migration`.
     package struct Migration: Sendable {
@@ -45,10 +49,12 @@ package struct StoreSchema: Sendable {
         }
     }
 
-    package init(name: String, sqlite: SQLiteMigrations, postgres: [Migration]) {
+    package init(name: String, sqlite: SQLiteMigrations, postgres: [Migration], tables: [String] = [], postgresAfterCopy: [String] = []) {
         self.name = name
         self.sqlite = sqlite
         self.postgres = postgres
+        self.tables = tables
+        self.postgresAfterCopy = postgresAfterCopy
     }
 
     /// The last migration's id.
