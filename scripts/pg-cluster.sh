@@ -12,7 +12,9 @@
 # `nobody`) through runuser, and DIR is handed to that user. Binaries come from Debian's
 # postgresql package (/usr/lib/postgresql/N/bin, highest N), or $CAPSULE_PG_BIN.
 # CAPSULE_PG_FSYNC=on keeps fsync on (benchmarks); tests run with it off. CAPSULE_PG_OWNER_PID=PID
-# destroys the cluster once that process has ended.
+# destroys the cluster once that process has ended. CAPSULE_PG_LISTEN=ADDRESS listens there instead
+# of 127.0.0.1 (a PostgreSQL host in deploy/netns), and CAPSULE_PG_TRUST_NET=CIDR lets that network
+# in without a password (test networks only).
 set -euo pipefail
 
 command=${1:?usage: pg-cluster.sh start|stop|destroy DIR [PORT]}
@@ -45,11 +47,14 @@ start)
         as_pg "$bin/initdb" -D "$dir/data" -U capsule --auth=trust -E UTF8 --locale=C.UTF-8 --no-sync >"$dir/initdb.log" 2>&1 \
             || { cat "$dir/initdb.log" >&2; exit 1; }
     fi
+    if [ -n "${CAPSULE_PG_TRUST_NET:-}" ] && ! grep -q "capsule-trust" "$dir/data/pg_hba.conf"; then
+        echo "host all all ${CAPSULE_PG_TRUST_NET} trust # capsule-trust" >>"$dir/data/pg_hba.conf"
+    fi
     port=${3:-$(cat "$dir/port" 2>/dev/null || free_port)}
     echo "$port" >"$dir/port"
     fsync=${CAPSULE_PG_FSYNC:-off}
     as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 -o \
-        "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=$fsync -c synchronous_commit=$fsync -c full_page_writes=$fsync -c max_connections=200 -c shared_buffers=128MB" \
+        "-p $port -k $dir -c listen_addresses=${CAPSULE_PG_LISTEN:-127.0.0.1} -c fsync=$fsync -c synchronous_commit=$fsync -c full_page_writes=$fsync -c max_connections=200 -c shared_buffers=128MB" \
         start >/dev/null || { tail -20 "$dir/postgres.log" >&2; exit 1; }
     if ! as_pg "$bin/psql" -h "$dir" -p "$port" -U capsule -d postgres -Atqc "SELECT 1 FROM pg_database WHERE datname = 'capsule'" | grep -q 1; then
         as_pg "$bin/createdb" -h "$dir" -p "$port" -U capsule capsule
@@ -61,7 +66,7 @@ start)
         setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done; "$2" destroy "$3"' _ \
             "$CAPSULE_PG_OWNER_PID" "$0" "$dir" </dev/null >/dev/null 2>&1 &
     fi
-    echo "postgres://capsule@127.0.0.1:$port/capsule"
+    echo "postgres://capsule@${CAPSULE_PG_LISTEN:-127.0.0.1}:$port/capsule"
     ;;
 stop)
     [ -f "$dir/data/postmaster.pid" ] || exit 0
