@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCRATCH=.build-bench
-for product in capsule-broker capsule-aggregator capsulectl capsule-bench; do
+for product in capsule-broker capsule-aggregator capsule-audit capsulectl capsule-bench; do
     echo "· building $product (release, $SCRATCH)" >&2
     swift build -c release --scratch-path "$SCRATCH" --product "$product" >&2
 done

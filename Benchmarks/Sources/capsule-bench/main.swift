@@ -44,6 +44,8 @@ struct Options {
           --backlog N           audit events the audit writer replays from the broker's journal (default 45000)
           --cli-runs N          capsulectl invocations per wall-clock figure (default 30)
           --quick               --seconds 2 --messages 100000 --requests 500 --codec-iterations 20000
+        capsule-bench audit-postgres [--events N] [--bin DIR] [--keep-home]: the audit writer into PostgreSQL beside
+                             a raw batched insert of the same rows into the same server (Benchmarks/README.md)
         """
 
     static func parse(_ arguments: [String]) throws -> Options {
@@ -309,8 +311,13 @@ func runBench(_ options: Options) throws {
 
 installSignalHandlers()
 do {
-    let options = try Options.parse(Array(CommandLine.arguments.dropFirst()))
-    try runBench(options)
+    let arguments = Array(CommandLine.arguments.dropFirst())
+    if arguments.first == "audit-postgres" {
+        try AuditPostgresBench.main(Array(arguments.dropFirst()))
+    } else {
+        let options = try Options.parse(arguments)
+        try runBench(options)
+    }
     endStartedDaemons()
 } catch {
     endStartedDaemons()
