@@ -3,7 +3,9 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 # chromium and chromium-driver: the web console's browser tests (tests/console), headless, no browser download.
-APT_PACKAGES := libzmq3-dev libsodium-dev libsqlite3-dev python3-venv chromium chromium-driver
+# postgresql: the server binaries for the tests' private clusters (scripts/pg-cluster.sh); Debian's
+# default cluster is not created (createcluster.conf below), so nothing listens on 5432.
+APT_PACKAGES := libzmq3-dev libsodium-dev libsqlite3-dev python3-venv chromium chromium-driver postgresql
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 # The Python SDK's virtual environment: the SDK (pyzmq is its one dependency), pytest, and selenium for
 # the console's browser tests (it drives Debian's chromium through chromium-driver), from PyPI.
@@ -21,6 +23,10 @@ deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "Installing:$$missing"; \
+		if echo "$$missing" | grep -q postgresql && [ ! -e /etc/postgresql-common/createcluster.conf ]; then \
+			$(SUDO) mkdir -p /etc/postgresql-common/createcluster.d; \
+			echo "create_main_cluster = false" | $(SUDO) tee /etc/postgresql-common/createcluster.d/capsule.conf >/dev/null; \
+		fi; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 	@command -v $(SWIFT) >/dev/null || { echo "swift not found: install the Swift 6 toolchain (swift.org) first"; exit 1; }

@@ -36,9 +36,11 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         // No default traits: Capsule reads its settings itself and needs no swift-configuration.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
-        // Already under Hummingbird; named so the console can import the types it uses directly.
+        // Already under Hummingbird and postgres-nio; named so the console can import the types it uses directly.
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // libzmq through a system-library target (see docs/dependencies.md).
@@ -70,6 +72,19 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The PostgreSQL backend of every store (docs/dependencies.md): only the executables and the
+        // tests link it, so the libraries (and the fuzz target) stay free of NIO.
+        .target(
+            name: "CapsulePostgres",
+            dependencies: [
+                "CapsuleStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // What every Capsule process shares, the public SDK included: home and keys, sockets to the
@@ -125,25 +140,32 @@ let package = Package(
             ],
             resources: [.copy("Resources")]
         ),
+        // capsulectl store migrate reads every store's schema and writes PostgreSQL.
         .target(
             name: "CapsuleCTL",
             dependencies: ["CapsuleRuntime", "CapsuleDaemon", "CapsuleProtocol", "CapsuleZMQ", "CapsuleConsole",
+                           "CapsuleStore", "CapsulePostgres", "CapsuleAggregator", "CapsuleAudit",
                            .product(name: "Yams", package: "Yams")]
         ),
 
         // Thin executables.
-        .executableTarget(name: "capsule-broker", dependencies: ["CapsuleBroker", "CapsuleDaemon"]),
-        .executableTarget(name: "capsule-aggregator", dependencies: ["CapsuleAggregator", "CapsuleDaemon"]),
-        .executableTarget(name: "capsule-audit", dependencies: ["CapsuleAudit", "CapsuleDaemon"]),
+        .executableTarget(name: "capsule-broker", dependencies: ["CapsuleBroker", "CapsuleDaemon", "CapsulePostgres", "CapsuleStore"]),
+        .executableTarget(name: "capsule-aggregator", dependencies: ["CapsuleAggregator", "CapsuleDaemon", "CapsulePostgres", "CapsuleStore"]),
+        .executableTarget(name: "capsule-audit", dependencies: ["CapsuleAudit", "CapsuleDaemon", "CapsulePostgres", "CapsuleStore"]),
         .executableTarget(name: "capsule-agent", dependencies: ["CapsuleSidecar", "CapsuleDaemon"]),
         .executableTarget(name: "capsulectl", dependencies: ["CapsuleCTL", "CapsuleDaemon"]),
         .executableTarget(name: "capsule-demo-service", dependencies: ["CapsuleAgentKit", "CapsuleRuntime", "CapsuleDaemon"]),
         // Fuzz target over the wire decoder and the broker's ingest checks (Fuzz/README.md).
         .executableTarget(name: "capsule-fuzz", dependencies: ["CapsuleBroker", "CapsuleProtocol", "CapsuleStore"]),
         .executableTarget(name: "capsule-bench", dependencies: ["CapsuleZMQ", "CapsuleProtocol", "CapsuleRuntime", "CapsuleDaemon", "CapsuleDomain", "CapsuleStore", "CapsuleAudit",
+                                                           "CapsulePostgres", .product(name: "PostgresNIO", package: "postgres-nio"),
+                                                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                                                           .product(name: "Logging", package: "swift-log"),
                                                            .product(name: "GRDB", package: "GRDB.swift")], path: "Benchmarks/Sources/capsule-bench"),
 
         // Tests.
+        // A private PostgreSQL cluster for tests (scripts/pg-cluster.sh) and the two-backend fixture.
+        .target(name: "CapsuleTestSupport", dependencies: ["CapsulePostgres", "CapsuleStore", "CapsuleRuntime"], path: "Tests/CapsuleTestSupport"),
         .testTarget(name: "CapsuleDomainTests", dependencies: ["CapsuleDomain"]),
         .testTarget(name: "CapsuleProtocolTests", dependencies: ["CapsuleProtocol"]),
         // The broker's own ZAP decisions are exercised here against real CURVE handshakes.
@@ -151,9 +173,9 @@ let package = Package(
         .testTarget(name: "CapsuleSidecarTests", dependencies: ["CapsuleSidecar", "CapsuleAgentKit", "CapsuleDomain"]),
         .testTarget(
             name: "CapsuleStoreTests",
-            dependencies: ["CapsuleStore", "CapsuleAudit", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["CapsuleStore", "CapsuleAudit", "CapsulePostgres", "CapsuleTestSupport", .product(name: "GRDB", package: "GRDB.swift")]
         ),
-        .testTarget(name: "CapsuleAggregatorTests", dependencies: ["CapsuleAggregator"]),
+        .testTarget(name: "CapsuleAggregatorTests", dependencies: ["CapsuleAggregator", "CapsuleTestSupport"]),
         .testTarget(
             name: "CapsuleDaemonTests",
             dependencies: [
@@ -168,7 +190,7 @@ let package = Package(
         .testTarget(name: "CapsuleAgentKitTests", dependencies: ["CapsuleAgentKit", "CapsuleProtocol", "CapsuleDomain"]),
         .testTarget(
             name: "CapsuleAuditTests",
-            dependencies: ["CapsuleAudit", "CapsuleProtocol", "CapsuleDomain", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["CapsuleAudit", "CapsuleStore", "CapsuleProtocol", "CapsuleDomain"]
         ),
         .testTarget(
             name: "CapsuleCTLTests",
@@ -184,7 +206,8 @@ let package = Package(
         ),
         .testTarget(
             name: "CapsuleEndToEndTests",
-            dependencies: ["CapsuleRuntime", "CapsuleProtocol", "CapsuleZMQ", "CapsuleStore", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["CapsuleRuntime", "CapsuleProtocol", "CapsuleZMQ", "CapsuleStore", "CapsulePostgres", "CapsuleTestSupport",
+                           .product(name: "GRDB", package: "GRDB.swift")]
         ),
     ]
 )

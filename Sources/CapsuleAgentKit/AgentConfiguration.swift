@@ -12,6 +12,9 @@ public struct AgentConfiguration: Sendable {
     public var routerEndpoint: String?
     public var ingestEndpoint: String?
     public var brokerKey: String?
+    /// The routers of a broker pair (`tcp://a:7403`, `tcp://b:7403`): the agent talks to the active
+    /// one and moves on its own when it fails. Each broker's ingest is at its router's port − 2.
+    public var brokers: [String]?
     /// A one-time registration token, needed only for the first start of a new agent.
     public var enrollmentToken: String?
     /// Heartbeat cadence until the broker says otherwise.
@@ -26,6 +29,7 @@ public struct AgentConfiguration: Sendable {
         routerEndpoint: String? = nil,
         ingestEndpoint: String? = nil,
         brokerKey: String? = nil,
+        brokers: [String]? = nil,
         enrollmentToken: String? = nil,
         heartbeatInterval: Duration = .seconds(30),
         healthTimeout: Duration = .seconds(5),
@@ -36,6 +40,7 @@ public struct AgentConfiguration: Sendable {
         self.routerEndpoint = routerEndpoint
         self.ingestEndpoint = ingestEndpoint
         self.brokerKey = brokerKey
+        self.brokers = brokers
         self.enrollmentToken = enrollmentToken
         self.heartbeatInterval = heartbeatInterval
         self.healthTimeout = healthTimeout

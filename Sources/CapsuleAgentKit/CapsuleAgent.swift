@@ -88,9 +88,9 @@ public final class CapsuleAgent: Service, Sendable {
                 let home = CapsuleHome(path: configuration.home)
                 let (info, key) = try BrokerInfo.resolve(
                     home: home, ingest: configuration.ingestEndpoint, router: configuration.routerEndpoint,
-                    brokerKey: configuration.brokerKey)
+                    brokerKey: configuration.brokerKey, brokers: configuration.brokers?.joined(separator: ","))
                 let keyPair = try home.loadOrCreateKeyPair("agent-\(configuration.agentCode)")
-                return AgentCore.Endpoints(router: info.router, ingest: info.ingest, serverKey: key, keyPair: keyPair)
+                return AgentCore.Endpoints(router: info.router, ingest: info.ingest, serverKey: key, keyPair: keyPair, pair: info.pair)
             } catch let error as IdentifierError {
                 logger.error("The agent cannot start.", metadata: ["error": "\(error)"])
                 return nil

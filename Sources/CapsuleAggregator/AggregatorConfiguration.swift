@@ -1,5 +1,6 @@
 import CapsuleDomain
 import CapsuleRuntime
+import CapsuleStore
 import CapsuleZMQ
 import Foundation
 
@@ -17,12 +18,14 @@ package struct AggregatorConfiguration: Sendable {
     package var persistSeconds: Double
     /// Start with a new, empty store when the existing one is empty or unreadable (`--init-store`).
     package var initializeStore: Bool
+    /// Where the store is (`--store`); nil for the SQLite file in the home.
+    package var store: StoreOpener?
     package var now: @Sendable () -> Date
 
     package init(
         home: CapsuleHome, broker: BrokerInfo, brokerKey: CurveKey, keyPair: CurveKeyPair,
         thresholds: StatusThresholds = .standard, sweepMilliseconds: Int = 500, persistSeconds: Double = 10,
-        initializeStore: Bool = false, now: @escaping @Sendable () -> Date = Date.init
+        initializeStore: Bool = false, store: StoreOpener? = nil, now: @escaping @Sendable () -> Date = Date.init
     ) {
         self.home = home
         self.broker = broker
@@ -32,6 +35,7 @@ package struct AggregatorConfiguration: Sendable {
         self.sweepMilliseconds = sweepMilliseconds
         self.persistSeconds = persistSeconds
         self.initializeStore = initializeStore
+        self.store = store
         self.now = now
     }
 }

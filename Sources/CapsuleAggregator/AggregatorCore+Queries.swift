@@ -3,7 +3,6 @@ import CapsuleProtocol
 import CapsuleRuntime
 import CapsuleStore
 import CapsuleZMQ
-import GRDB
 import Foundation
 
 extension AggregatorCore {
@@ -23,7 +22,7 @@ extension AggregatorCore {
         }
         link.on(AggregatorOps.JournalReplay.self) { [unowned self] params, respond in
             let journal = self.journal
-            respond.succeed(try store.pool.read { db in try journal.page(db, after: params.after, incarnation: params.incarnation) })
+            respond.succeed(try store.database.read { db in try journal.page(db, after: params.after, incarnation: params.incarnation) })
         }
         link.on(AggregatorOps.JournalAck.self) { [unowned self] params, respond in
             let journal = self.journal

@@ -43,8 +43,8 @@ final class AggregatorCore: LoopCore {
         self.factory = MessageFactory(sender: AggregatorStore.publisher, now: configuration.now)
         let loaded = try store.load()
         board = StatusBoard(thresholds: configuration.thresholds, agents: loaded.agents, services: loaded.services)
-        journal = try EventJournal(publisher: AggregatorStore.publisher, pool: store.pool)
-        batch = WriteBatch(pool: store.pool, journal: journal)
+        journal = try EventJournal(publisher: AggregatorStore.publisher, store: store.database)
+        batch = WriteBatch(store: store.database, journal: journal)
         startedAt = configuration.now()
         lastPersist = startedAt
         // Heartbeat times are saved lazily, so right after a start they may be a little old: wait one
@@ -55,14 +55,18 @@ final class AggregatorCore: LoopCore {
         let options = ZMQSocketOptions.internalLink()
         subscriber = try SocketFactory.client(.sub, context: loop.context, endpoint: configuration.broker.bus,
                                               keyPair: configuration.keyPair, serverKey: configuration.brokerKey, options: options)
+        // A broker pair: only the active broker binds its bus and ingest, so connecting to both reaches it.
+        for other in configuration.broker.candidates.dropFirst() { try subscriber.connect(other.bus) }
         for prefix in [Topic.heartbeatPrefix, Topic.healthPrefix, Topic.reportPrefix, "evt.agent.", "evt.service.forgotten",
                        "evt.settings.changed"] {
             try subscriber.subscribe(prefix)
         }
         publisher = try SocketFactory.client(.pub, context: loop.context, endpoint: configuration.broker.ingest,
                                              keyPair: configuration.keyPair, serverKey: configuration.brokerKey, options: options)
+        for other in configuration.broker.candidates.dropFirst() { try publisher.connect(other.ingest) }
         link = try WorkerLink(service: "aggregator", loop: loop, endpoint: configuration.broker.router,
-                              keyPair: configuration.keyPair, serverKey: configuration.brokerKey, logger: logger, now: configuration.now) {
+                              keyPair: configuration.keyPair, serverKey: configuration.brokerKey,
+                              routers: configuration.broker.candidates.map(\.router), logger: logger, now: configuration.now) {
             [unowned self] in
             WorkerReady(service: "aggregator", version: CapsuleVersion.current, startedAt: startedAt, journalLastSeq: journal.lastSeq,
                         journalIncarnation: journal.incarnation, schemaVersion: AggregatorStore.schemaVersion)
@@ -246,7 +250,7 @@ final class AggregatorCore: LoopCore {
         board.clearDirty()
         lastPersist = current
         let journal = self.journal
-        batch.add({ db -> [AuditEvent] in
+        batch.add({ (db: any SQLConnection) -> [AuditEvent] in
             try AggregatorStore.save(db, agents: agents, services: services, manifestChanged: manifests)
             return try transitions.map { transition in
                 try journal.append(db, AuditEvent(
@@ -284,7 +288,7 @@ final class AggregatorCore: LoopCore {
         beaconsSinceDepth += 1
         if beaconsSinceDepth >= 5 {
             beaconsSinceDepth = 0
-            metrics.measureJournal(journal, pool: store.pool)
+            metrics.measureJournal(journal, store: store.database)
         }
     }
 }

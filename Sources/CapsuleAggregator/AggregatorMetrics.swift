@@ -2,7 +2,6 @@ import CapsuleDomain
 import CapsuleProtocol
 import CapsuleStore
 import CoreMetrics
-import GRDB
 import Metrics
 
 /// The aggregator's metrics, through the swift-metrics API. Each metric is created once; labels
@@ -44,8 +43,8 @@ struct AggregatorMetrics {
     func heartbeat() { heartbeats.increment() }
     func receivedOne() { received.increment() }
 
-    func measureJournal(_ journal: EventJournal, pool: DatabasePool) {
-        if let depth = try? pool.read({ db in try journal.depth(db) }) { journalDepth.record(depth) }
+    func measureJournal(_ journal: EventJournal, store: any SQLStore) {
+        if let depth = try? store.read({ db in try journal.depth(db) }) { journalDepth.record(depth) }
     }
 
     func dropped(_ reason: String) { drops[reason]?.increment() }

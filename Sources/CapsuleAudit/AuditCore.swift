@@ -4,7 +4,6 @@ import CapsuleRuntime
 import CapsuleStore
 import CapsuleZMQ
 import Foundation
-import GRDB
 import Logging
 
 /// Everything the audit writer needs to start.
@@ -18,16 +17,19 @@ package struct AuditConfiguration: Sendable {
     package var retentionDays: Int
     /// Start with a new, empty store when the existing one is empty or unreadable (`--init-store`).
     package var initializeStore: Bool
+    /// Where the store is (`--store`); nil for the SQLite file in the home.
+    package var store: StoreOpener?
     package var now: @Sendable () -> Date
 
     package init(home: CapsuleHome, broker: BrokerInfo, brokerKey: CurveKey, keyPair: CurveKeyPair, retentionDays: Int = 90,
-                 initializeStore: Bool = false, now: @escaping @Sendable () -> Date = Date.init) {
+                 initializeStore: Bool = false, store: StoreOpener? = nil, now: @escaping @Sendable () -> Date = Date.init) {
         self.retentionDays = retentionDays
         self.home = home
         self.broker = broker
         self.brokerKey = brokerKey
         self.keyPair = keyPair
         self.initializeStore = initializeStore
+        self.store = store
         self.now = now
     }
 
@@ -63,10 +65,12 @@ final class AuditCore: LoopCore {
         follower = JournalFollower(cursors: try store.cursors(), current: try store.currentIncarnations())
         subscriber = try SocketFactory.client(.sub, context: loop.context, endpoint: configuration.broker.bus,
                                               keyPair: configuration.keyPair, serverKey: configuration.brokerKey, options: .internalLink())
+        for other in configuration.broker.candidates.dropFirst() { try subscriber.connect(other.bus) }
         try subscriber.subscribe(Topic.eventPrefix)
         try subscriber.subscribe(Topic.beaconPrefix)
         link = try WorkerLink(service: "audit", loop: loop, endpoint: configuration.broker.router,
-                              keyPair: configuration.keyPair, serverKey: configuration.brokerKey, logger: logger, now: configuration.now) {
+                               keyPair: configuration.keyPair, serverKey: configuration.brokerKey,
+                               routers: configuration.broker.candidates.map(\.router), logger: logger, now: configuration.now) {
             [unowned self] in WorkerReady(service: "audit", version: CapsuleVersion.current, startedAt: startedAt,
                                           schemaVersion: AuditStore.schemaVersion)
         }
@@ -276,7 +280,7 @@ final class AuditCore: LoopCore {
         do {
             let bytes = try store.backup(into: path)
             let at = now
-            _ = try store.pool.write { db in
+            _ = try store.database.write { db in
                 try AuditStore.appendOwn(db, AuditEvent(
                     publisher: AuditStore.ownPublisher, seq: 0, at: at, action: "audit.backup_taken", subject: "audit", actor: caller,
                     reason: "backup \(name) (\(bytes) bytes)", details: .object(["path": .string(path), "bytes": .number(Double(bytes))])), now: at)
@@ -320,7 +324,8 @@ enum BackupName {
 /// Builds the audit writer service.
 package enum Audit {
     package static func makeService(configuration: AuditConfiguration, logger: Logger) throws -> LoopService<some LoopCore> {
-        let store = try AuditStore(url: configuration.home.database("audit"), initialize: configuration.initializeStore)
+        let opener = configuration.store ?? .sqlite(directory: configuration.home.dataDirectory)
+        let store = AuditStore(database: try opener.open(AuditStore.schema, initialize: configuration.initializeStore))
         let thread = LoopThread(name: "capsule-audit", context: ZMQContext()) { loop in
             try AuditCore(configuration: configuration, store: store, loop: loop, logger: logger)
         }

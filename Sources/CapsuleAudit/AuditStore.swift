@@ -24,17 +24,56 @@ package struct JournalKey: Sendable, Hashable, Comparable, CustomStringConvertib
     }
 }
 
-/// The audit trail in SQLite: `(publisher, incarnation, seq)` is unique, so a replayed event is
-/// stored once, and a publisher whose store was reset (a new incarnation) is never taken for one
-/// whose events were already seen.
+/// The audit trail, in SQLite or PostgreSQL: `(publisher, incarnation, seq)` is unique and inserts
+/// ignore conflicts, so a replayed event is stored once, and a publisher whose store was reset (a
+/// new incarnation) is never taken for one whose events were already seen.
 package final class AuditStore: Sendable {
-    package let pool: DatabasePool
+    package let database: any SQLStore
     /// The audit writer's own events (retention, backups) are journalled under this publisher.
     package static let ownPublisher = "audit"
 
-    package init(url: URL, initialize: Bool = false) throws {
-        pool = try StoreDatabase.open(at: url, migrator: Self.migrator, initialize: initialize)
+    package convenience init(url: URL, initialize: Bool = false) throws {
+        self.init(database: try SQLiteStore.open(at: url, schema: Self.schema, initialize: initialize))
     }
+
+    package init(database: any SQLStore) {
+        self.database = database
+    }
+
+    package static let schema = StoreSchema(
+        name: "audit", sqlite: migrator, postgres: postgresMigrations, tables: ["audit_event", "journal_cursor"],
+        postgresAfterCopy: ["SELECT setval(pg_get_serial_sequence('audit_event', 'id'), (SELECT COALESCE(MAX(id), 0) + 1 FROM audit_event), false)"])
+
+    package static let postgresMigrations: [StoreSchema.Migration] = [
+        .init("v1", """
+            CREATE TABLE audit_event (
+                id BIGSERIAL PRIMARY KEY,
+                publisher TEXT NOT NULL,
+                incarnation TEXT NOT NULL DEFAULT '',
+                seq BIGINT NOT NULL,
+                at DOUBLE PRECISION NOT NULL,
+                action TEXT NOT NULL,
+                subject TEXT NOT NULL,
+                actor TEXT NOT NULL,
+                result TEXT NOT NULL,
+                fromStatus TEXT,
+                toStatus TEXT,
+                reason TEXT,
+                details TEXT,
+                UNIQUE (publisher, incarnation, seq)
+            );
+            CREATE INDEX audit_event_at ON audit_event(at);
+            CREATE INDEX audit_event_subject ON audit_event(subject);
+            CREATE INDEX audit_event_action ON audit_event(action);
+            CREATE TABLE journal_cursor (
+                publisher TEXT NOT NULL,
+                incarnation TEXT NOT NULL,
+                lastSeq BIGINT NOT NULL,
+                seenAt DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (publisher, incarnation)
+            );
+            """),
+    ]
 
     package static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -104,46 +143,78 @@ package final class AuditStore: Sendable {
     }
 
     package static var schemaVersion: String { "v2" }
+    package static var postgresSchemaVersion: String { schema.version }
+
+    static let columns = "publisher, incarnation, seq, at, action, subject, actor, result, fromStatus, toStatus, reason, details"
+    /// Rows per multi-row INSERT on PostgreSQL (12 values each, well under its 65,535 parameters).
+    static let rowsPerInsert = 1_000
 
     /// Stores events (ignoring ones already stored) in one transaction and returns, per journal
     /// incarnation, the highest sequence number up to which nothing is missing.
     @discardableResult
     package func insert(_ events: [AuditEvent], now: Date = Date()) throws -> [JournalKey: UInt64] {
-        try pool.write { db in try Self.insert(db, events, now: now) }
+        try database.write { db in try Self.insert(db, events, now: now) }
     }
 
-    package static func insert(_ db: Database, _ events: [AuditEvent], now: Date) throws -> [JournalKey: UInt64] {
-        let statement = try db.cachedStatement(sql: """
-            INSERT OR IGNORE INTO audit_event (publisher, incarnation, seq, at, action, subject, actor, result, fromStatus, toStatus, reason, details)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """)
+    static func values(_ event: AuditEvent) -> SQLArguments {
+        [event.publisher, event.incarnation, event.seq, event.at.storeValue, event.action, event.subject, event.actor,
+         event.result.rawValue, event.from, event.to, event.reason,
+         event.details.map { String(decoding: WireCodec.json(Redactor.redact($0)), as: UTF8.self) }]
+    }
+
+    /// The INSERT for `rows` events: one row per statement on SQLite (a cached statement is fastest
+    /// there), many per statement on PostgreSQL (one round trip per thousand rows).
+    static func insertSQL(rows: Int) -> String {
+        let row = "(" + Array(repeating: "?", count: 12).joined(separator: ", ") + ")"
+        return "INSERT INTO audit_event (\(columns)) VALUES " + Array(repeating: row, count: rows).joined(separator: ", ")
+            + " ON CONFLICT DO NOTHING"
+    }
+
+    package static func insert(_ db: any SQLConnection, _ events: [AuditEvent], now: Date) throws -> [JournalKey: UInt64] {
         var touched: [JournalKey: UInt64] = [:]
         for event in events {
-            try statement.execute(arguments: [
-                event.publisher, event.incarnation, event.seq, event.at.storeValue, event.action, event.subject, event.actor,
-                event.result.rawValue, event.from, event.to, event.reason,
-                event.details.map { String(decoding: WireCodec.json(Redactor.redact($0)), as: UTF8.self) },
-            ])
             let key = JournalKey(publisher: event.publisher, incarnation: event.incarnation)
             touched[key] = max(touched[key] ?? 0, event.seq)
+        }
+        switch db.dialect {
+        case .sqlite:
+            let sql = insertSQL(rows: 1)
+            for event in events { try db.execute(sql: sql, arguments: values(event)) }
+        case .postgres:
+            var start = 0
+            while start < events.count {
+                let chunk = events[start..<min(start + rowsPerInsert, events.count)]
+                var arguments = SQLArguments([] as [SQLValue])
+                arguments.values.reserveCapacity(chunk.count * 12)
+                for event in chunk { arguments.values += values(event).values }
+                try db.execute(sql: insertSQL(rows: chunk.count), arguments: arguments)
+                start += chunk.count
+            }
         }
         var cursors: [JournalKey: UInt64] = [:]
         for key in touched.keys { cursors[key] = try advanceCursor(db, key, now: now) }
         return cursors
     }
 
-    private static func advanceCursor(_ db: Database, _ key: JournalKey, now: Date) throws -> UInt64 {
+    private static func advanceCursor(_ db: any SQLConnection, _ key: JournalKey, now: Date) throws -> UInt64 {
         var cursor = try UInt64.fetchOne(db, sql: "SELECT lastSeq FROM journal_cursor WHERE publisher = ? AND incarnation = ?",
                                          arguments: [key.publisher, key.incarnation]) ?? 0
-        let following = try UInt64.fetchCursor(db, sql: """
-            SELECT seq FROM audit_event WHERE publisher = ? AND incarnation = ? AND seq > ? ORDER BY seq
-            """, arguments: [key.publisher, key.incarnation, cursor])
-        while let seq = try following.next() {
-            guard seq == cursor + 1 else { break }
-            cursor = seq
+        let page = 10_000
+        while true {
+            let following = try UInt64.fetchAll(db, sql: """
+                SELECT seq FROM audit_event WHERE publisher = ? AND incarnation = ? AND seq > ? ORDER BY seq LIMIT ?
+                """, arguments: [key.publisher, key.incarnation, cursor, page])
+            var contiguous = true
+            for seq in following {
+                guard seq == cursor + 1 else { contiguous = false; break }
+                cursor = seq
+            }
+            if !contiguous || following.count < page { break }
         }
-        try db.execute(sql: "INSERT OR REPLACE INTO journal_cursor (publisher, incarnation, lastSeq, seenAt) VALUES (?, ?, ?, ?)",
-                       arguments: [key.publisher, key.incarnation, cursor, now.storeValue])
+        try db.execute(sql: """
+            INSERT INTO journal_cursor (publisher, incarnation, lastSeq, seenAt) VALUES (?, ?, ?, ?)
+            ON CONFLICT (publisher, incarnation) DO UPDATE SET lastSeq = excluded.lastSeq, seenAt = excluded.seenAt
+            """, arguments: [key.publisher, key.incarnation, cursor, now.storeValue])
         return cursor
     }
 
@@ -151,14 +222,16 @@ package final class AuditStore: Sendable {
     /// held them, and records the hole as one of the audit writer's own events, in one transaction.
     /// Returns the new contiguous position.
     package func skip(_ key: JournalKey, from: UInt64, through: UInt64, now: Date) throws -> UInt64 {
-        try pool.write { db in
+        try database.write { db in
             try db.execute(sql: """
                 INSERT INTO journal_cursor (publisher, incarnation, lastSeq, seenAt) VALUES (?, ?, ?, ?)
-                ON CONFLICT(publisher, incarnation) DO UPDATE SET lastSeq = MAX(lastSeq, excluded.lastSeq)
+                ON CONFLICT (publisher, incarnation) DO UPDATE SET lastSeq = CASE
+                    WHEN excluded.lastSeq > journal_cursor.lastSeq THEN excluded.lastSeq ELSE journal_cursor.lastSeq END
                 """, arguments: [key.publisher, key.incarnation, through, now.storeValue])
-            let missing = try Int.fetchOne(db, sql: """
-                SELECT ? - COUNT(*) FROM audit_event WHERE publisher = ? AND incarnation = ? AND seq BETWEEN ? AND ?
-                """, arguments: [Int(through - from + 1), key.publisher, key.incarnation, from, through]) ?? 0
+            let held = try Int.fetchOne(db, sql: """
+                SELECT COUNT(*) FROM audit_event WHERE publisher = ? AND incarnation = ? AND seq BETWEEN ? AND ?
+                """, arguments: [key.publisher, key.incarnation, from, through]) ?? 0
+            let missing = Int(through - from + 1) - held
             _ = try Self.appendOwn(db, AuditEvent(
                 publisher: Self.ownPublisher, seq: 0, at: now, action: "audit.journal_hole", subject: "journal:\(key.publisher)",
                 actor: "audit", result: .failure,
@@ -172,9 +245,9 @@ package final class AuditStore: Sendable {
 
     /// Every journal incarnation followed so far and its contiguous position.
     package func cursors() throws -> [JournalKey: UInt64] {
-        try pool.read { db in
+        try database.read { db in
             var result: [JournalKey: UInt64] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT publisher, incarnation, lastSeq FROM journal_cursor") {
+            for row in try SQLRow.fetchAll(db, sql: "SELECT publisher, incarnation, lastSeq FROM journal_cursor") {
                 result[JournalKey(publisher: row["publisher"], incarnation: row["incarnation"])] = row["lastSeq"]
             }
             return result
@@ -183,9 +256,9 @@ package final class AuditStore: Sendable {
 
     /// Each publisher's current incarnation: the one seen last.
     package func currentIncarnations() throws -> [String: String] {
-        try pool.read { db in
+        try database.read { db in
             var result: [String: String] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT publisher, incarnation FROM journal_cursor ORDER BY seenAt") {
+            for row in try SQLRow.fetchAll(db, sql: "SELECT publisher, incarnation FROM journal_cursor ORDER BY seenAt") {
                 result[row["publisher"]] = row["incarnation"]
             }
             return result
@@ -194,7 +267,7 @@ package final class AuditStore: Sendable {
 
     /// Marks `key` as its publisher's current incarnation (a new one appeared).
     package func follow(_ key: JournalKey, now: Date) throws {
-        try pool.write { db in
+        try database.write { db in
             try db.execute(sql: """
                 INSERT INTO journal_cursor (publisher, incarnation, lastSeq, seenAt) VALUES (?, ?, 0, ?)
                 ON CONFLICT(publisher, incarnation) DO UPDATE SET seenAt = excluded.seenAt
@@ -203,7 +276,7 @@ package final class AuditStore: Sendable {
     }
 
     /// Appends one of the audit writer's own events (publisher `audit`), numbered after the last.
-    package static func appendOwn(_ db: Database, _ event: AuditEvent, now: Date) throws -> AuditEvent {
+    package static func appendOwn(_ db: any SQLConnection, _ event: AuditEvent, now: Date) throws -> AuditEvent {
         let last = try UInt64.fetchOne(db, sql: "SELECT MAX(seq) FROM audit_event WHERE publisher = ?", arguments: [ownPublisher]) ?? 0
         var own = event
         own.publisher = ownPublisher
@@ -217,9 +290,9 @@ package final class AuditStore: Sendable {
     /// transaction; returns how many went.
     @discardableResult
     package func prune(olderThan cutoff: Date, retentionDays: Int, now: Date = Date()) throws -> Int {
-        try pool.write { db in
-            try db.execute(sql: "DELETE FROM audit_event WHERE at < ? AND publisher != ?", arguments: [cutoff.storeValue, Self.ownPublisher])
-            let removed = db.changesCount
+        try database.write { db in
+            let removed = try db.executeCounting(sql: "DELETE FROM audit_event WHERE at < ? AND publisher != ?",
+                                                 arguments: [cutoff.storeValue, Self.ownPublisher])
             // The audit writer's own records are kept: they are few, and they are the record of what was deleted.
             if removed > 0 {
                 _ = try Self.appendOwn(db, AuditEvent(
@@ -234,8 +307,11 @@ package final class AuditStore: Sendable {
     /// An online backup of the whole audit database into the file at `path`, which the caller has
     /// created empty (mode 0600, not through a symbolic link).
     package func backup(into path: String) throws -> Int {
+        guard let sqlite = database as? SQLiteStore else {
+            throw StoreError(.badRequest, "the audit store is in PostgreSQL (\(database.location)): back it up with pg_dump (docs/deployment.md)")
+        }
         let destination = try DatabaseQueue(path: path)
-        try pool.backup(to: destination)
+        try sqlite.pool.backup(to: destination)
         try destination.close()
         let attributes = try FileManager.default.attributesOfItem(atPath: path)
         return (attributes[.size] as? Int) ?? 0
@@ -243,16 +319,17 @@ package final class AuditStore: Sendable {
 
     package func query(_ filter: AuditFilter) throws -> [AuditRecord] {
         var clauses: [String] = []
-        var arguments: [(any DatabaseValueConvertible)?] = []
+        var arguments = SQLArguments([] as [SQLValue])
         if let subject = filter.subject {
             clauses.append("subject = ?")
             arguments.append(subject)
         }
         if let action = filter.action {
             if action.hasSuffix("*") || action.hasSuffix(".") {
-                // GLOB is case-sensitive and treats `_` literally, unlike LIKE.
-                clauses.append("action GLOB ?")
-                arguments.append(action.trimmingCharacters(in: CharacterSet(charactersIn: "*")).replacingOccurrences(of: "[", with: "[[]") + "*")
+                // A prefix compared exactly (case-sensitive, `_` literal, unlike LIKE), on both backends.
+                let prefix = action.trimmingCharacters(in: CharacterSet(charactersIn: "*"))
+                clauses.append("substr(action, 1, \(prefix.count)) = ?")
+                arguments.append(prefix)
             } else {
                 clauses.append("action = ?")
                 arguments.append(action)
@@ -286,8 +363,8 @@ package final class AuditStore: Sendable {
         let order = filter.ascending == true ? "id ASC" : "id DESC"
         let limit = max(1, min(filter.limit ?? 100, 100_000))
         let sql = "SELECT * FROM audit_event \(whereClause) ORDER BY \(order) LIMIT \(limit)"
-        return try pool.read { db in
-            try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { row in
+        return try database.read { db in
+            try SQLRow.fetchAll(db, sql: sql, arguments: arguments).map { row in
                 let details: JSONValue? = (row["details"] as String?).flatMap { try? WireCodec.fromJSON(JSONValue.self, Data($0.utf8)) }
                 let event = AuditEvent(
                     publisher: row["publisher"], incarnation: row["incarnation"], seq: row["seq"], at: Date(storeValue: row["at"]),
@@ -302,6 +379,6 @@ package final class AuditStore: Sendable {
 
     /// The highest row id stored, for followers that want only what comes next.
     package func lastId() throws -> Int64 {
-        try pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM audit_event") ?? 0 }
+        try database.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM audit_event") ?? 0 }
     }
 }

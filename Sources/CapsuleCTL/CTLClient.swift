@@ -27,7 +27,8 @@ extension RequestClient {
         }
         try self.init(endpoint: info.router, keyPair: keyPair, serverKey: serverKey, sender: "operator:\(name ?? "local-owner")",
                       timeout: options.requestTimeout,
-                      connectCheck: ConnectCheck(connect: options.connectTimeout, handshake: max(3, options.connectTimeout)))
+                      connectCheck: ConnectCheck(connect: options.connectTimeout, handshake: max(3, options.connectTimeout)),
+                      routers: info.pair?.map(\.router))
     }
 
     /// Reads an operator key file; a missing or unreadable file is one line, not a Foundation dump.

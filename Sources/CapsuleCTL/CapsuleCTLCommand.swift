@@ -27,7 +27,8 @@ package struct CapsuleCTLCommand: ParsableCommand {
         version: VersionText.make("capsulectl"),
         subcommands: [StatusCommand.self, AgentsCommand.self, ServiceCommand.self, ActionCommand.self, CommandsCommand.self,
                       CommandCommand.self, AuditCommand.self, TokenCommand.self, AgentCommand.self, OperatorCommand.self, BackupCommand.self,
-                      SettingsCommand.self, ClusterInfoCommand.self, VersionCommand.self, ConfigCommand.self, ConsoleCommand.self]
+                       SettingsCommand.self, ClusterInfoCommand.self, VersionCommand.self, ConfigCommand.self, ConsoleCommand.self,
+                       StoreCommand.self]
     )
 
     package init() {}

@@ -6,21 +6,28 @@ import Foundation
 /// A synchronous request client: one CURVE DEALER to the broker's router, sending Majordomo-style
 /// `request`s and waiting for their `reply`. It blocks, so it belongs on a thread of its own (a CLI's
 /// main thread, a benchmark driver), never on Swift concurrency's pool.
+///
+/// Given the routers of a broker pair, it sends only once connected to one, moves to the next when
+/// one cannot be reached within ``BrokerFailover/patience``, and sends a request again to the
+/// active broker when the one it reached answers that it is the standby (a standby never acts on
+/// a request, so nothing runs twice).
 package final class RequestClient {
     private let context = ZMQContext()
     private let socket: ZMQSocket
-    private let factory: MessageFactory
-    private let endpoint: String
-    private let timeout: TimeInterval
-    /// With a connect check: the socket's monitor, and what it has seen so far.
     private let monitor: ZMQMonitor?
+    private let factory: MessageFactory
+    private var failover: BrokerFailover
+    private let timeout: TimeInterval
+    private var endpoint: String { failover.current }
+    /// With a connect check: what the socket's monitor has seen so far.
     private let connectCheck: ConnectCheck?
     private var link = LinkState()
 
     /// How long a client waits for the broker before it says why it cannot reach it: no TCP
     /// connection at all (nothing listens there) within `connect`, or no CURVE handshake (a wrong
     /// broker key, a peer that is not a broker) within `handshake`. A key the broker's ZAP refuses
-    /// (a removed operator's) fails at once.
+    /// (a removed operator's) fails at once. With a broker pair, an unreachable broker is passed
+    /// over instead (``BrokerFailover``) and only the request's timeout bounds the wait.
     package struct ConnectCheck: Sendable, Hashable {
         package var connect: TimeInterval
         package var handshake: TimeInterval
@@ -41,16 +48,20 @@ package final class RequestClient {
     /// - Parameters:
     ///   - sender: the identity the key is enrolled as, e.g. `operator:local-owner`.
     ///   - connectCheck: fail fast, with the reason, when the broker cannot be reached (see ``ConnectCheck``).
+    ///   - routers: the routers of a broker pair, to fail over between (`endpoint` when nil).
     package init(endpoint: String, keyPair: CurveKeyPair, serverKey: CurveKey, sender: String, timeout: TimeInterval = 10,
-                 connectCheck: ConnectCheck? = nil) throws {
+                 connectCheck: ConnectCheck? = nil, routers: [String]? = nil) throws {
         var options = ZMQSocketOptions()
         options.linger = 0
         options.reconnectInterval = 200
         options.handshakeInterval = 5_000
-        (socket, monitor) = try SocketFactory.monitoredClient(.dealer, context: context, endpoint: endpoint, keyPair: keyPair,
-                                                              serverKey: serverKey, options: options, monitored: connectCheck != nil)
+        failover = BrokerFailover(routers: routers ?? [endpoint])
+        let link = try SocketFactory.monitoredClient(.dealer, context: context, endpoint: failover.current, keyPair: keyPair,
+                                                     serverKey: serverKey, options: options,
+                                                     monitored: failover.isPair || connectCheck != nil)
+        socket = link.socket
+        monitor = link.monitor
         factory = MessageFactory(sender: sender)
-        self.endpoint = endpoint
         self.timeout = timeout
         self.connectCheck = connectCheck
     }
@@ -60,13 +71,21 @@ package final class RequestClient {
         socket.close()
     }
 
-    /// Reads waiting monitor events into ``link``.
+    /// The broker router this client talks to now.
+    package var router: String { failover.current }
+
+    /// Reads waiting monitor events into ``link`` and the failover state.
     private func readMonitor() {
         guard let monitor else { return }
         while let event = try? monitor.next() {
             switch event.kind {
             case .connected: link.connected = true
-            case .handshakeSucceeded: link.handshaken = true
+            case .handshakeSucceeded:
+                link.handshaken = true
+                failover.connected(now: Date())
+            case .disconnected:
+                link.handshaken = false
+                failover.disconnected(now: Date())
             case .handshakeFailedAuth: link.refusedStatus = event.value
             case .handshakeFailedProtocol, .handshakeFailedNoDetail: link.handshakeFailed = true
             default: break
@@ -74,7 +93,30 @@ package final class RequestClient {
         }
     }
 
-    /// Waits until the CURVE handshake has succeeded, or throws why it cannot.
+    private func move(from previous: String, to next: String) {
+        try? socket.disconnect(previous)
+        try? socket.connect(next)
+        link = LinkState()
+    }
+
+    /// With a pair: waits until connected to a broker, moving on from unreachable ones.
+    private func connect(before deadline: Date) throws {
+        guard let monitor else { return }
+        var poller = ZMQPoller()
+        poller.add(monitor.socket)
+        while true {
+            readMonitor()
+            if failover.isConnected { return }
+            guard Date() < deadline else {
+                throw ErrorBody(code: "timeout", message: "no broker of the pair could be reached (\(failover.routers.joined(separator: ", ")))")
+            }
+            let previous = failover.current
+            if let next = failover.tick(now: Date()) { move(from: previous, to: next) }
+            _ = try? poller.poll(timeoutMilliseconds: 50)
+        }
+    }
+
+    /// One broker: waits until the CURVE handshake has succeeded, or throws why it cannot.
     private func awaitHandshake() throws {
         guard let connectCheck, let monitor, !link.handshaken else { return }
         let started = Date()
@@ -112,10 +154,24 @@ package final class RequestClient {
     }
 
     private func send<T: Decodable>(_ body: some Encodable, as type: T.Type, op: String, timeout: TimeInterval?) throws -> T {
-        try awaitHandshake()
+        var resends = 0
+        while true {
+            do {
+                return try sendOnce(body, as: type, op: op, timeout: timeout)
+            } catch let error as ErrorBody where error.code == .standby && resends < 2 * failover.routers.count {
+                let previous = failover.current
+                guard let next = failover.refused(error, now: Date()) else { throw error }
+                move(from: previous, to: next)
+                resends += 1
+            }
+        }
+    }
+
+    private func sendOnce<T: Decodable>(_ body: some Encodable, as type: T.Type, op: String, timeout: TimeInterval?) throws -> T {
+        let deadline = Date().addingTimeInterval(timeout ?? self.timeout)
+        if failover.isPair { try connect(before: deadline) } else { try awaitHandshake() }
         let header = factory.plain(.request)
         try socket.send(WireCodec.encode(header: header, body: body), dontWait: false)
-        let deadline = Date().addingTimeInterval(timeout ?? self.timeout)
         var poller = ZMQPoller()
         poller.add(socket)
         if let monitor { poller.add(monitor.socket) }

@@ -8,7 +8,8 @@ import Logging
 ///
 /// It announces the service with `worker.ready` (at start and every 2 s, so a restarted broker
 /// relearns the route), answers routed requests through a table of typed operations, and sends
-/// requests of its own.
+/// requests of its own. Given the routers of a broker pair, it talks to one at a time and moves to
+/// the active one on a `standby` refusal or when the one it has is unreachable (``BrokerFailover``).
 package final class WorkerLink {
     /// Answers one request, now or later (a held `audit.query`, say).
     package struct Responder<Result: Encodable> {
@@ -42,6 +43,8 @@ package final class WorkerLink {
     private var pending: [String: (deadline: Date, complete: (Result<WireMessage, ErrorBody>) -> Void)] = [:]
     private let now: @Sendable () -> Date
     private let ready: () -> WorkerReady
+    private var failover: BrokerFailover
+    private let monitor: ZMQMonitor?
 
     package init(
         service: String,
@@ -49,6 +52,7 @@ package final class WorkerLink {
         endpoint: String,
         keyPair: CurveKeyPair,
         serverKey: CurveKey,
+        routers: [String]? = nil,
         logger: Logger,
         now: @escaping @Sendable () -> Date = Date.init,
         ready: @escaping () -> WorkerReady
@@ -58,10 +62,48 @@ package final class WorkerLink {
         self.now = now
         self.ready = ready
         factory = MessageFactory(sender: service, now: now)
-        dealer = try SocketFactory.client(.dealer, context: loop.context, endpoint: endpoint, keyPair: keyPair,
-                                          serverKey: serverKey, options: .internalLink(sendHighWaterMark: 10_000))
+        failover = BrokerFailover(routers: routers ?? [endpoint], now: now())
+        let link = try SocketFactory.monitoredClient(.dealer, context: loop.context, endpoint: failover.current, keyPair: keyPair,
+                                                     serverKey: serverKey, options: .internalLink(sendHighWaterMark: 10_000),
+                                                     monitored: failover.isPair)
+        dealer = link.socket
+        monitor = link.monitor
         loop.register(dealer) { [unowned self] in self.drain() }
+        if let monitor {
+            loop.register(monitor.socket) { [unowned self] in self.drainMonitor() }
+            loop.every(.milliseconds(100)) { [unowned self] in
+                let previous = self.failover.current
+                if let next = self.failover.tick(now: self.now()) { self.move(from: previous, to: next) }
+            }
+        }
         loop.every(.seconds(2)) { [unowned self] in self.announce() }
+        announce()
+    }
+
+    /// The router this link talks to now.
+    package var router: String { failover.current }
+
+    private func drainMonitor() {
+        guard let monitor else { return }
+        while let event = try? monitor.next() {
+            switch event.kind {
+            case .handshakeSucceeded: failover.connected(now: now())
+            case .disconnected: failover.disconnected(now: now())
+            default: break
+            }
+        }
+    }
+
+    /// Moves to another broker of the pair: requests in flight fail (the caller retries), and the
+    /// service announces itself there at once.
+    private func move(from previous: String, to router: String) {
+        try? dealer.disconnect(previous)
+        try? dealer.connect(router)
+        logger.notice("Moving to the other broker of the pair.", metadata: ["worker.service": "\(service)", "zmq.endpoint": "\(router)"])
+        for (id, entry) in pending {
+            pending[id] = nil
+            entry.complete(.failure(ErrorBody(.unreachable, "moved to the other broker")))
+        }
         announce()
     }
 
@@ -93,7 +135,10 @@ package final class WorkerLink {
         }
     }
 
-    package func close() { dealer.close() }
+    package func close() {
+        monitor?.socket.close()
+        dealer.close()
+    }
 
     private func announce() {
         send(.workerReady, body: ready())
@@ -158,6 +203,11 @@ package final class WorkerLink {
                 entry.complete(.success(decoded))
             case .error:
                 let error = (try? decoded.decode(ErrorBody.self)) ?? ErrorBody(.internal, "error from broker")
+                let previous = failover.current
+                if let next = failover.refused(error, now: now()) {
+                    move(from: previous, to: next)
+                    continue
+                }
                 if let corr = decoded.header.corr, let entry = pending.removeValue(forKey: corr) {
                     entry.complete(.failure(error))
                 } else {

@@ -18,6 +18,8 @@ package struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
         package static let serviceOwned = Code(rawValue: "service_owned")
         package static let finalState = Code(rawValue: "final_state")
         package static let badRequest = Code(rawValue: "bad_request")
+        /// The store's server cannot be reached (PostgreSQL down, network cut); the message names it.
+        package static let unavailable = Code(rawValue: "unavailable")
     }
 
     package var code: Code

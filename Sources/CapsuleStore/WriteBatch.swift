@@ -1,32 +1,34 @@
 import Dispatch
-import CoreMetrics
-import GRDB
 import Metrics
-
 /// Group commit: the writes a loop turn produces, in one transaction at the end of the turn.
 ///
 /// Each write runs inside the transaction, in its own savepoint, in the order it was added; its
 /// `done` continuation runs after the commit (in order), so replies, dispatches and publications
 /// happen only once their state is durable. A write that throws is rolled back alone (its journal
 /// appends too) and its `done` gets the error. If the whole transaction fails (a full disk, an I/O
-/// error), nothing was written: the journal's sequence is rewound and every `done` gets the error,
-/// newest first, so in-memory state can be restored step by step. A write reports a refusal (a
-/// token already used, say) by returning it, not by throwing.
+/// error, the PostgreSQL server gone), nothing was written: the journal's sequence is rewound and
+/// every `done` gets the error, newest first, so in-memory state can be restored step by step. A
+/// write reports a refusal (a token already used, say) by returning it, not by throwing.
+///
+/// On PostgreSQL the turn's statements are sent without waiting for each answer, so a turn costs
+/// one wait, not one per statement. Should one of them fail, the server has aborted the whole
+/// transaction and the failure cannot be pinned on its write; the batch then runs again with every
+/// statement awaited, so each write still succeeds or fails alone.
 package final class WriteBatch {
     private struct Step {
-        let run: (Database) throws -> Void
+        let run: (any SQLConnection) throws -> Void
         let succeeded: () -> Void
         let failed: (any Error) -> Void
     }
 
-    private let pool: DatabasePool
+    private let store: any SQLStore
     private let journal: EventJournal?
     private var steps: [Step] = []
     /// `capsule_store_write_seconds`: how long each group commit takes (the store write latency).
     private let commitTimer = Metrics.Timer(label: "capsule_store_write_seconds")
 
-    package init(pool: DatabasePool, journal: EventJournal?) {
-        self.pool = pool
+    package init(store: any SQLStore, journal: EventJournal?) {
+        self.store = store
         self.journal = journal
     }
 
@@ -34,7 +36,7 @@ package final class WriteBatch {
     package var count: Int { steps.count }
 
     /// Adds a write; `done` runs after the batch commits or fails.
-    package func add<T>(_ work: @escaping (Database) throws -> T, done: @escaping (Result<T, any Error>) -> Void) {
+    package func add<T>(_ work: @escaping (any SQLConnection) throws -> T, done: @escaping (Result<T, any Error>) -> Void) {
         var value: T?
         steps.append(Step(
             run: { db in value = try work(db) },
@@ -52,20 +54,26 @@ package final class WriteBatch {
         var stepErrors = [(any Error)?](repeating: nil, count: batch.count)
         let started = DispatchTime.now().uptimeNanoseconds
         defer { commitTimer.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started)) }
-        do {
-            try pool.write { db in
-                for (index, step) in batch.enumerated() {
-                    let before = journal?.lastSeq
-                    do {
-                        try db.inSavepoint {
-                            try step.run(db)
-                            return .commit
-                        }
-                    } catch {
-                        if let before { journal?.rewind(to: before) }
-                        stepErrors[index] = error
-                    }
+        func run(_ db: any SQLConnection) {
+            for (index, step) in batch.enumerated() {
+                let before = journal?.lastSeq
+                do {
+                    try db.inSavepoint { try step.run(db) }
+                    stepErrors[index] = nil
+                } catch {
+                    if let before { journal?.rewind(to: before) }
+                    stepErrors[index] = error
                 }
+            }
+        }
+        do {
+            do {
+                try store.write(run)
+            } catch let error as DeferredWriteError {
+                // One deferred statement failed (see above): again, one statement at a time.
+                _ = error
+                if let seqBefore { journal?.rewind(to: seqBefore) }
+                try store.writeAwaitingEach(run)
             }
         } catch {
             if let seqBefore { journal?.rewind(to: seqBefore) }
@@ -76,4 +84,11 @@ package final class WriteBatch {
             if let error = stepErrors[index] { step.failed(error) } else { step.succeeded() }
         }
     }
+}
+
+/// A statement sent without waiting failed; the transaction it belonged to was rolled back whole.
+package struct DeferredWriteError: Error, CustomStringConvertible {
+    package var underlying: any Error
+    package init(_ underlying: any Error) { self.underlying = underlying }
+    package var description: String { "\(underlying)" }
 }

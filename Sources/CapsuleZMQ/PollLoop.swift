@@ -20,6 +20,7 @@ package final class PollLoop {
     /// The poll items, built once and again only after a registration (not on every turn).
     private var poller = ZMQPoller()
     private var wakeIndex = -1
+    private var removals: [ObjectIdentifier] = []
     private let clock = ContinuousClock()
     package let context: ZMQContext
 
@@ -31,6 +32,11 @@ package final class PollLoop {
     package func register(_ socket: ZMQSocket, onReadable: @escaping () -> Void) {
         registrations.append(Registration(socket: socket, onReadable: onReadable))
         wakeIndex = -1
+    }
+
+    /// Stops polling `socket` from the next turn on (the caller closes it after this turn).
+    package func unregister(_ socket: ZMQSocket) {
+        removals.append(ObjectIdentifier(socket))
     }
 
     /// Calls `body` on this thread every `interval`.
@@ -53,6 +59,12 @@ package final class PollLoop {
     /// end-of-turn hooks.
     /// Returns whether the wake descriptor was signalled.
     func turn(wakeFD: Int32, maxWaitMilliseconds: Int) throws(ZMQError) -> Bool {
+        if !removals.isEmpty {
+            let removed = Set(removals)
+            removals.removeAll()
+            registrations.removeAll { removed.contains(ObjectIdentifier($0.socket)) }
+            wakeIndex = -1
+        }
         if wakeIndex < 0 {
             poller.removeAll()
             for registration in registrations { poller.add(registration.socket) }

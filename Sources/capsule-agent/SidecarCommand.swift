@@ -59,7 +59,8 @@ struct SidecarCommand: AsyncParsableCommand {
         let agent = CapsuleAgent(
             configuration: AgentConfiguration(
                 agentCode: agentCode ?? "sidecar-\(parsed.code)", home: connect.home, routerEndpoint: connect.router,
-                ingestEndpoint: connect.ingest, brokerKey: connect.brokerKey, enrollmentToken: token,
+                ingestEndpoint: connect.ingest, brokerKey: connect.brokerKey,
+                brokers: connect.broker.map { $0.split(separator: ",").map(String.init) }, enrollmentToken: token,
                 heartbeatInterval: .milliseconds(Int(heartbeatSeconds * 1000)),
                 healthTimeout: .milliseconds(Int((parsed.probeTimeoutSeconds + 1) * 1000)), logger: logger),
             services: [Sidecar.service(from: parsed)]

@@ -2,7 +2,9 @@ import ArgumentParser
 import CapsuleAggregator
 import CapsuleDaemon
 import CapsuleDomain
+import CapsulePostgres
 import CapsuleRuntime
+import CapsuleStore
 import Foundation
 
 @main
@@ -25,6 +27,8 @@ struct AggregatorCommand: AsyncParsableCommand {
 
     @Option(help: "Serve Prometheus metrics on HOST:PORT at /metrics, or off.")
     var metricsBind = "127.0.0.1:9402"
+    @Option(help: "Where the store is: postgres://user@host:port/database (PostgreSQL, shared by brokers that fail over), or sqlite:DIRECTORY. Default: the SQLite file in the home's data folder. Also CAPSULE_STORE.")
+    var store: String?
 
     @Flag(help: "If the store file is empty or unreadable, move it aside and start a new, empty one (a new journal incarnation) instead of refusing to start.")
     var initStore = false
@@ -44,7 +48,8 @@ struct AggregatorCommand: AsyncParsableCommand {
             home: home, broker: broker, brokerKey: brokerKey, keyPair: keyPair,
             thresholds: daemon.thresholds,
             sweepMilliseconds: sweepMilliseconds,
-            initializeStore: initStore
+            initializeStore: initStore,
+            store: try StoreOpener.resolve(store, defaultDirectory: home.dataDirectory, applicationName: "capsule-aggregator")
         )
         let service = try Aggregator.makeService(configuration: configuration, logger: logger)
         try await DaemonRunner.run(service, program: "capsule-aggregator", metrics: metrics, logger: logger,

@@ -2,6 +2,7 @@ import ArgumentParser
 import CapsuleBroker
 import CapsuleDaemon
 import CapsuleDomain
+import CapsulePostgres
 import CapsuleRuntime
 import CapsuleStore
 import Foundation
@@ -48,6 +49,12 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "Trust an internal service (aggregator, audit, or a bus reader such as a benchmark probe): NAME=KEY, KEY being Z85 text or a .pub/.key file (repeatable).")
     var trustService: [String] = []
 
+    @Option(help: "Where the store is: postgres://user@host:port/database (PostgreSQL, shared by brokers that fail over), or sqlite:DIRECTORY. Default: the SQLite file in the home's data folder. Also CAPSULE_STORE.")
+    var store: String?
+
+    @Option(help: "Run as one broker of a pair sharing the --store PostgreSQL database: the active one holds a lease that lapses after this many seconds unrenewed; the other stands by and takes over (docs/reliability.md).")
+    var leaseSeconds: Double?
+
     @Flag(help: "If the store file is empty or unreadable, move it aside and start a new, empty one (a new journal incarnation) instead of refusing to start.")
     var initStore = false
 
@@ -64,6 +71,7 @@ struct BrokerCommand: AsyncParsableCommand {
         guard maxMessagesPerSecond > 0, burstMessages >= 1 else { throw ValidationError("rates must be positive") }
         guard retentionDays >= 0 else { throw ValidationError("--retention-days must be 0 (keep forever) or more") }
         try MetricsListener.validate(metricsBind)
+        if let leaseSeconds, !(0.5...600).contains(leaseSeconds) { throw ValidationError("--lease-seconds must be between 0.5 and 600") }
     }
 
     func run() async throws {
@@ -85,7 +93,9 @@ struct BrokerCommand: AsyncParsableCommand {
                 return (parts[0], try KeyFile.readPublicKey(parts[1]))
             }, uniquingKeysWith: { _, last in last }),
             retentionDays: retentionDays,
-            initializeStore: initStore
+            initializeStore: initStore,
+            store: try StoreOpener.resolve(store, defaultDirectory: daemon.connect.capsuleHome.dataDirectory, applicationName: "capsule-broker"),
+            leaseSeconds: leaseSeconds
         )
         let service = try Broker.makeService(configuration: configuration, logger: logger)
         try await DaemonRunner.run(service, program: "capsule-broker", metrics: metrics, logger: logger,

@@ -127,7 +127,8 @@ struct DemoServiceCommand: AsyncParsableCommand {
         let agent = CapsuleAgent(
             configuration: AgentConfiguration(
                 agentCode: agentCode, home: connect.home, routerEndpoint: connect.router, ingestEndpoint: connect.ingest,
-                brokerKey: connect.brokerKey, enrollmentToken: token, heartbeatInterval: .milliseconds(Int(heartbeatSeconds * 1000)), logger: logger),
+                brokerKey: connect.brokerKey, brokers: connect.broker.map { $0.split(separator: ",").map(String.init) }, enrollmentToken: token,
+                heartbeatInterval: .milliseconds(Int(heartbeatSeconds * 1000)), logger: logger),
             services: [service]
         )
         try await DaemonRunner.run(agent, program: "capsule-demo-service", metrics: nil, logger: logger, readyStatus: "serving \(code)",

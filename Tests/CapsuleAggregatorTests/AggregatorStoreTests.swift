@@ -4,6 +4,7 @@ import CapsuleProtocol
 import CapsuleStore
 import Foundation
 import GRDB
+import CapsuleTestSupport
 import Testing
 
 /// Runs `body` with a fresh directory under the system temp dir and removes it afterwards.
@@ -21,7 +22,7 @@ func commit(_ store: AggregatorStore, _ journal: EventJournal, _ board: inout St
     let services = Dictionary(uniqueKeysWithValues: board.dirtyServices.map { ($0, board.services[$0]) })
     let manifests = board.dirtyManifests
     board.clearDirty()
-    return try store.pool.write { db in
+    return try store.database.write { db in
         try AggregatorStore.save(db, agents: agents, services: services, manifestChanged: manifests)
         return try transitions.map { transition in
             try journal.append(db, AuditEvent(publisher: "", seq: 0, at: transition.at, action: "\(transition.kind.rawValue).transition",
@@ -32,10 +33,10 @@ func commit(_ store: AggregatorStore, _ journal: EventJournal, _ board: inout St
 }
 
 struct AggregatorStoreTests {
-    @Test func commitThenLoadRebuildsTheSameBoard() throws {
-        try withTemporaryDirectory { dir in
-            let store = try AggregatorStore(url: dir.appendingPathComponent("aggregator.sqlite"))
-            let journal = try EventJournal(publisher: AggregatorStore.publisher, pool: store.pool)
+    @Test(arguments: StoreBackend.all) func commitThenLoadRebuildsTheSameBoard(backend: StoreBackend) throws {
+        try StoreFixture.with(backend) { fixture in
+            let store = AggregatorStore(database: try fixture.open(AggregatorStore.schema))
+            let journal = try EventJournal(publisher: AggregatorStore.publisher, store: store.database)
 
             var board = StatusBoard(thresholds: boardThresholds)
             let manifest = ServiceManifest(code: "api", name: "API", version: "1", runtime: "swift")
@@ -53,21 +54,21 @@ struct AggregatorStoreTests {
             #expect(events.last?.reason == "no heartbeat for 3 s")
 
             // Simulated restart: a new store on the same file, a board rebuilt from it.
-            let reopened = try AggregatorStore(url: dir.appendingPathComponent("aggregator.sqlite"))
+            let reopened = AggregatorStore(database: try fixture.open(AggregatorStore.schema))
             let loaded = try reopened.load()
             var rebuilt = StatusBoard(thresholds: boardThresholds, agents: loaded.agents, services: loaded.services)
             #expect(rebuilt.agents == board.agents)
             #expect(rebuilt.services == board.services, "the manifest, stored apart, comes back with the state")
             #expect(rebuilt.sweep(now: at(3.5)).isEmpty, "a restart neither replays nor invents transitions")
             #expect(changes(rebuilt.sweep(now: at(5))) == changes(board.sweep(now: at(5))))
-            #expect(try EventJournal(publisher: AggregatorStore.publisher, pool: reopened.pool).lastSeq == UInt64(transitions.count))
+            #expect(try EventJournal(publisher: AggregatorStore.publisher, store: reopened.database).lastSeq == UInt64(transitions.count))
         }
     }
 
-    @Test func commitReplacesStateAndContinuesTheSequence() throws {
-        try withTemporaryDirectory { dir in
-            let store = try AggregatorStore(url: dir.appendingPathComponent("a.sqlite"))
-            let journal = try EventJournal(publisher: AggregatorStore.publisher, pool: store.pool)
+    @Test(arguments: StoreBackend.all) func commitReplacesStateAndContinuesTheSequence(backend: StoreBackend) throws {
+        try StoreFixture.with(backend) { fixture in
+            let store = AggregatorStore(database: try fixture.open(AggregatorStore.schema))
+            let journal = try EventJournal(publisher: AggregatorStore.publisher, store: store.database)
             var board = StatusBoard(thresholds: boardThresholds)
             let first = board.apply(heartbeat([sample("api", .up)]), now: t0)
             try commit(store, journal, &board, first)
@@ -85,10 +86,10 @@ struct AggregatorStoreTests {
         }
     }
 
-    @Test func aForgottenServiceIsDeleted() throws {
-        try withTemporaryDirectory { dir in
-            let store = try AggregatorStore(url: dir.appendingPathComponent("a.sqlite"))
-            let journal = try EventJournal(publisher: AggregatorStore.publisher, pool: store.pool)
+    @Test(arguments: StoreBackend.all) func aForgottenServiceIsDeleted(backend: StoreBackend) throws {
+        try StoreFixture.with(backend) { fixture in
+            let store = AggregatorStore(database: try fixture.open(AggregatorStore.schema))
+            let journal = try EventJournal(publisher: AggregatorStore.publisher, store: store.database)
             var board = StatusBoard(thresholds: boardThresholds)
             try commit(store, journal, &board, board.apply(heartbeat([sample("api", .up), sample("db", .up)]), now: t0))
             board.forget(service: "db")
@@ -112,7 +113,7 @@ struct AggregatorStoreTests {
             try queue.close()
 
             let store = try AggregatorStore(url: url)
-            let schema = try store.pool.read { db in
+            let schema = try (store.database as! SQLiteStore).pool.read { db in
                 (
                     missing: try ["agent_state", "service_state", "journal"].filter { try !db.tableExists($0) },
                     completed: try AggregatorStore.migrator.hasCompletedMigrations(db),

@@ -2,7 +2,7 @@ import CapsuleAudit
 import CapsuleDomain
 import CapsuleProtocol
 import Foundation
-import GRDB
+import CapsuleStore
 import Testing
 
 // More of AuditStore (Tests/CapsuleStoreTests/AuditStoreTests.swift has inserts, queries, retention
@@ -54,7 +54,7 @@ struct AuditStoreOwnEventTests {
     @Test func ownEventsAreNumberedAfterTheLastAndBelongToTheAuditWriter() throws {
         try withStore { store in
             try store.insert([event("broker", 1), event("broker", 2)], now: t0)
-            let (first, second) = try store.pool.write { db in
+            let (first, second) = try store.database.write { db in
                 (try AuditStore.appendOwn(db, event("broker", 99, incarnation: "x"), now: t0),
                  try AuditStore.appendOwn(db, event("whoever", 0), now: t0))
             }

@@ -23,16 +23,16 @@ struct DaemonRunnerTests {
             try await DaemonRunner.run(loop, program: "test", metrics: nil, logger: Logger(label: "test"), readyStatus: "idle",
                                        notifier: notifier, signals: [])
         }
-        let received = await Task.detached { () -> [String] in
+        let received = await onThread { () -> [String] in
             var seen: [String] = []
             while seen.filter({ $0 == "WATCHDOG=1\n" }).count < 2, let next = systemd.receive() { seen.append(next) }
             return seen
-        }.value
+        }
         #expect(received.first?.hasPrefix("READY=1\n") == true)
         #expect(received.filter { $0 == "WATCHDOG=1\n" }.count == 2)
         task.cancel()
         _ = try? await task.value
-        let last = await Task.detached { systemd.receive() }.value
+        let last = await onThread { systemd.receive() }
         #expect(last == "STOPPING=1\n")
     }
 
@@ -46,12 +46,12 @@ struct DaemonRunnerTests {
         let task = Task { try await listener.run() }
         defer { task.cancel() }
         let port = try await bound.wait()
-        let (status, body) = try await Task.detached { try HTTPGet.fetch(port: port, path: "/metrics") }.value
+        let (status, body) = try await onThread { try HTTPGet.fetch(port: port, path: "/metrics") }
         #expect(status == 200)
         #expect(body.contains("capsule_test_events_total{kind=\"heartbeat\"} 3"))
         #expect(body.contains("capsule_build_info{"))
         #expect(body.contains("program=\"capsule-test\""))
-        let (missing, _) = try await Task.detached { try HTTPGet.fetch(port: port, path: "/nothing") }.value
+        let (missing, _) = try await onThread { try HTTPGet.fetch(port: port, path: "/nothing") }
         #expect(missing == 404)
     }
 
@@ -87,12 +87,26 @@ final class BoundPort: @unchecked Sendable {
     }
 }
 
+/// Runs blocking work on a thread of its own, not on Swift concurrency's pool: with two cores the
+/// pool has two threads, and a blocking receive there starves the very task it waits for.
+func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}
+
+func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        Thread { continuation.resume(returning: body()) }.start()
+    }
+}
+
 /// A minimal HTTP/1.1 GET over a POSIX socket on 127.0.0.1.
 enum HTTPGet {
     static func fetch(port: Int, path: String) throws -> (status: Int, body: String) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        var timeout = timeval(tv_sec: 30, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)

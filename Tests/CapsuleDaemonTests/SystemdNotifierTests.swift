@@ -21,7 +21,7 @@ struct SystemdNotifierTests {
             let length = socklen_t(MemoryLayout<sockaddr_un>.offset(of: \sockaddr_un.sun_path)! + bytes.count + (abstract ? 0 : 1))
             let rc = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
             guard rc == 0 else { throw POSIXError(.EADDRINUSE) }
-            var timeout = timeval(tv_sec: 5, tv_usec: 0)
+            var timeout = timeval(tv_sec: 30, tv_usec: 0)
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         }
 
@@ -30,7 +30,7 @@ struct SystemdNotifierTests {
             if !path.hasPrefix("@") { unlink(path) }
         }
 
-        /// The next datagram, as text (nil after 5 s).
+        /// The next datagram, as text (nil after 30 s).
         func receive() -> String? {
             var buffer = [UInt8](repeating: 0, count: 4096)
             let count = recv(fd, &buffer, buffer.count, 0)

@@ -125,3 +125,44 @@ struct SidecarStdinTests {
         #expect(Sidecar.result(outcome).success)
     }
 }
+
+struct ProcessRunnerPipeTests {
+    /// A program that leaves a background process holding its output ends when it exits; the run
+    /// does not wait for that process (it would never end).
+    @Test func aBackgroundProcessHoldingTheOutputDoesNotKeepTheRunOpen() async {
+        let outcome = await ProcessRunner.run(["/bin/sh", "-c", "echo started; sleep 30 & exit 0"], timeoutSeconds: 10)
+        #expect(outcome.exitCode == 0)
+        #expect(outcome.stdout == "started\n")
+        #expect(!outcome.timedOut)
+    }
+
+    /// A program that never reads a large stdin and never exits is stopped by its timeout; the
+    /// write into its full pipe never blocks the run.
+    @Test func aProgramThatNeverReadsALargeInputStillTimesOut() async {
+        let big = Data(repeating: UInt8(ascii: "y"), count: 4 << 20)
+        let outcome = await ProcessRunner.run(["/bin/sleep", "30"], stdin: big, timeoutSeconds: 0.5)
+        #expect(outcome.timedOut)
+        #expect(outcome.exitCode != 0)
+    }
+
+    /// Output over the cap is read to the end (the program is never blocked on a full pipe) and kept
+    /// up to the cap.
+    @Test func outputOverTheCapIsDrainedAndCut() async {
+        let outcome = await ProcessRunner.run(["/bin/sh", "-c", "head -c 300000 /dev/zero | tr '\\\\0' 'z'; echo done >&2"],
+                                              timeoutSeconds: 10)
+        #expect(outcome.exitCode == 0)
+        #expect(outcome.stdout.utf8.count == ProcessRunner.outputCap)
+        #expect(outcome.stderr == "done\n")
+    }
+
+    /// Runs started together do not inherit each other's pipes: a long-lived program started while
+    /// another run feeds a large stdin does not keep that run's input open.
+    @Test func concurrentRunsDoNotInheritEachOthersPipes() async {
+        let big = Data(repeating: UInt8(ascii: "x"), count: 1 << 20)
+        async let quick = ProcessRunner.run(["/bin/true"], stdin: big, timeoutSeconds: 10)
+        async let slow = ProcessRunner.run(["/bin/sleep", "3"], timeoutSeconds: 10)
+        let first = await quick
+        #expect(first.exitCode == 0 && !first.timedOut)
+        _ = await slow
+    }
+}

@@ -1,8 +1,10 @@
 import CapsuleDomain
 import CapsuleProtocol
+import CapsulePostgres
 import CapsuleStore
 import Foundation
 import GRDB
+import CapsuleTestSupport
 import Testing
 
 /// Runs `body` with a fresh directory under the system temp dir and removes it afterwards.
@@ -13,11 +15,13 @@ func withTemporaryDirectory<T>(_ body: (URL) throws -> T) throws -> T {
     return try body(url)
 }
 
-/// Runs `body` with a BrokerStore in a fresh temporary directory.
-func withBrokerStore<T>(_ body: (BrokerStore, URL) throws -> T) throws -> T {
-    try withTemporaryDirectory { dir in
-        let url = dir.appendingPathComponent("state/broker.sqlite")
-        return try body(try BrokerStore(url: url), url)
+/// Runs `body` with a fresh BrokerStore on `backend` (a file in a temporary folder, or schemas of
+/// their own in the test cluster), removed afterwards.
+func withBrokerStore<T>(_ backend: StoreBackend = .sqlite, _ body: (BrokerStore, StoreFixture) throws -> T) throws -> T {
+    try StoreFixture.with(backend) { fixture in
+        let store = BrokerStore(database: try fixture.open(BrokerStore.schema))
+        defer { store.database.close() }
+        return try body(store, fixture)
     }
 }
 
@@ -33,7 +37,7 @@ func command(_ id: String = "cmd_1", payload: JSONValue = .object(["replicas": .
 @discardableResult
 func enroll(_ store: BrokerStore, code: String, key: String, at time: Date = now) throws -> BrokerStore.Enrolment {
     let hash = "hash-\(code)-\(key)-\(UUID().uuidString)"
-    return try store.pool.write { db in
+    return try store.database.write { db in
         _ = try BrokerStore.createToken(db, name: code, hash: hash, agentCode: nil, expiresAt: time.addingTimeInterval(3600),
                                         actor: "operator:ann", actorRole: .operator, now: time)
         return try BrokerStore.enroll(db, code: code, publicKey: key, tokenHash: hash, services: [], now: time).get()
@@ -41,8 +45,8 @@ func enroll(_ store: BrokerStore, code: String, key: String, at time: Date = now
 }
 
 struct BrokerStoreEnrollmentTests {
-    @Test func enrollmentReturnsAnIdAndStoresTheKeyAndTheAgent() throws {
-        try withBrokerStore { store, _ in
+    @Test(arguments: StoreBackend.all) func enrollmentReturnsAnIdAndStoresTheKeyAndTheAgent(backend: StoreBackend) throws {
+        try withBrokerStore(backend) { store, _ in
             let enrolled = try enroll(store, code: "edge-1", key: "KEY-A")
             #expect(enrolled.agentId.hasPrefix("agt_"))
             #expect(enrolled.agentId.count == 16)
@@ -70,8 +74,8 @@ struct BrokerStoreEnrollmentTests {
         }
     }
 
-    @Test func enrollingTheSameCodeWithAnotherKeyIsAConflict() throws {
-        try withBrokerStore { store, _ in
+    @Test(arguments: StoreBackend.all) func enrollingTheSameCodeWithAnotherKeyIsAConflict(backend: StoreBackend) throws {
+        try withBrokerStore(backend) { store, _ in
             let first = try enroll(store, code: "edge-1", key: "KEY-A")
             let error = try #require(throws: StoreError.self) {
                 try enroll(store, code: "edge-1", key: "KEY-B", at: now.addingTimeInterval(1))
@@ -88,8 +92,8 @@ struct BrokerStoreEnrollmentTests {
         }
     }
 
-    @Test func distinctCodesGetDistinctIdsAndAgentsPageByCode() throws {
-        try withBrokerStore { store, _ in
+    @Test(arguments: StoreBackend.all) func distinctCodesGetDistinctIdsAndAgentsPageByCode(backend: StoreBackend) throws {
+        try withBrokerStore(backend) { store, _ in
             let b = try enroll(store, code: "edge-b", key: "KEY-B")
             let a = try enroll(store, code: "edge-a", key: "KEY-A")
             let c = try enroll(store, code: "edge-c", key: "KEY-C")
@@ -97,13 +101,13 @@ struct BrokerStoreEnrollmentTests {
             #expect(try store.agents(after: nil, limit: 10).map(\.code) == ["edge-a", "edge-b", "edge-c"], "ordered by code")
             #expect(try store.agents(after: nil, limit: 2).map(\.code) == ["edge-a", "edge-b"])
             #expect(try store.agents(after: "edge-b", limit: 2).map(\.code) == ["edge-c"])
-            try store.pool.write { db in _ = try BrokerStore.setAgentState(db, agentId: b.agentId, to: .disabled) }
+            try store.database.write { db in _ = try BrokerStore.setAgentState(db, agentId: b.agentId, to: .disabled) }
             #expect(try store.agents(after: nil, limit: 10, states: [.disabled, .revoked]).map(\.code) == ["edge-b"])
         }
     }
 
-    @Test func reusingAnEnrolledKeyForAnotherCodeIsRefused() throws {
-        try withBrokerStore { store, _ in
+    @Test(arguments: StoreBackend.all) func reusingAnEnrolledKeyForAnotherCodeIsRefused(backend: StoreBackend) throws {
+        try withBrokerStore(backend) { store, _ in
             try enroll(store, code: "edge-1", key: "KEY-A")
             #expect(throws: (any Error).self) {
                 try enroll(store, code: "edge-2", key: "KEY-A")
@@ -112,34 +116,34 @@ struct BrokerStoreEnrollmentTests {
         }
     }
 
-    @Test func stateChangesAndForgettingARevokedAgent() throws {
-        try withBrokerStore { store, _ in
+    @Test(arguments: StoreBackend.all) func stateChangesAndForgettingARevokedAgent(backend: StoreBackend) throws {
+        try withBrokerStore(backend) { store, _ in
             let agent = try enroll(store, code: "edge-1", key: "KEY-A").agentId
-            _ = try store.pool.write { db in
+            _ = try store.database.write { db in
                 try BrokerStore.claimServices(db, agentId: agent, manifests: [ServiceManifest(code: "api", name: "API", version: "1", runtime: "go")], now: now)
             }
-            let refusal = try store.pool.write { db in try BrokerStore.forgetAgent(db, agentId: agent) }
+            let refusal = try store.database.write { db in try BrokerStore.forgetAgent(db, agentId: agent) }
             guard case .failure(let notRevoked) = refusal else {
                 Issue.record("an active agent cannot be forgotten")
                 return
             }
             #expect(notRevoked.message.contains("revoke it first"))
-            #expect(try store.pool.write { db in try BrokerStore.setAgentState(db, agentId: agent, to: .disabled) } == .success(.active))
-            #expect(try store.pool.write { db in try BrokerStore.setAgentState(db, agentId: agent, to: .revoked) } == .success(.disabled))
-            guard case .failure(let final) = try store.pool.write({ db in try BrokerStore.setAgentState(db, agentId: agent, to: .active) }) else {
+            #expect(try store.database.write { db in try BrokerStore.setAgentState(db, agentId: agent, to: .disabled) } == .success(.active))
+            #expect(try store.database.write { db in try BrokerStore.setAgentState(db, agentId: agent, to: .revoked) } == .success(.disabled))
+            guard case .failure(let final) = try store.database.write({ db in try BrokerStore.setAgentState(db, agentId: agent, to: .active) }) else {
                 Issue.record("revocation is final")
                 return
             }
             #expect(final.code == .finalState)
-            #expect(try store.pool.write { db in try BrokerStore.forgetAgent(db, agentId: agent) } == .success(["api"]))
+            #expect(try store.database.write { db in try BrokerStore.forgetAgent(db, agentId: agent) } == .success(["api"]))
             #expect(try store.agent(id: agent) == nil)
             #expect(try store.services().isEmpty)
             #expect(try store.principal(publicKey: "KEY-A")?.state == .revoked, "the revoked key stays known, so ZAP keeps refusing it")
         }
     }
 
-    @Test func upsertedPrincipalsRoundTrip() throws {
-        try withBrokerStore { store, _ in
+    @Test(arguments: StoreBackend.all) func upsertedPrincipalsRoundTrip(backend: StoreBackend) throws {
+        try withBrokerStore(backend) { store, _ in
             let ann = Principal(publicKey: "OP-1", kind: .operator, identity: "ann", role: .owner, createdAt: now)
             try store.upsert(ann)
             try store.upsert(Principal(publicKey: "SVC-1", kind: .service, identity: "aggregator", createdAt: now))
@@ -156,12 +160,12 @@ struct BrokerStoreEnrollmentTests {
         }
     }
 
-    @Test func operatorsAreAddedOnceRemovedAndPaged() throws {
-        try withBrokerStore { store, _ in
+    @Test(arguments: StoreBackend.all) func operatorsAreAddedOnceRemovedAndPaged(backend: StoreBackend) throws {
+        try withBrokerStore(backend) { store, _ in
             for name in ["cy", "ann", "bo"] {
-                _ = try store.pool.write { db in try BrokerStore.addOperator(db, name: name, publicKey: "KEY-\(name)", role: .viewer, now: now).get() }
+                _ = try store.database.write { db in try BrokerStore.addOperator(db, name: name, publicKey: "KEY-\(name)", role: .viewer, now: now).get() }
             }
-            let clash = try store.pool.write { db in try BrokerStore.addOperator(db, name: "ann", publicKey: "KEY-other", role: .owner, now: now) }
+            let clash = try store.database.write { db in try BrokerStore.addOperator(db, name: "ann", publicKey: "KEY-other", role: .owner, now: now) }
             guard case .failure(let conflict) = clash else {
                 Issue.record("a second active ann must be refused")
                 return
@@ -169,7 +173,7 @@ struct BrokerStoreEnrollmentTests {
             #expect(conflict.code == .conflict)
             #expect(try store.operators(after: nil, limit: 2).map(\.name) == ["ann", "bo"])
             #expect(try store.operators(after: ("bo", "KEY-bo"), limit: 2).map(\.name) == ["cy"])
-            let removed = try store.pool.write { db in try BrokerStore.removeOperator(db, name: "bo").get() }
+            let removed = try store.database.write { db in try BrokerStore.removeOperator(db, name: "bo").get() }
             #expect(removed.state == .revoked)
             #expect(try store.principal(publicKey: "KEY-bo")?.state == .revoked)
         }
@@ -177,20 +181,20 @@ struct BrokerStoreEnrollmentTests {
 }
 
 struct BrokerStoreServiceTests {
-    @Test func claimsAreRefusedForServicesOwnedByAnotherAgent() throws {
-        try withBrokerStore { store, _ in
+    @Test(arguments: StoreBackend.all) func claimsAreRefusedForServicesOwnedByAnotherAgent(backend: StoreBackend) throws {
+        try withBrokerStore(backend) { store, _ in
             let a = try enroll(store, code: "edge-a", key: "KEY-A").agentId
             let b = try enroll(store, code: "edge-b", key: "KEY-B").agentId
             let billing = ServiceManifest(code: "billing", name: "Billing", version: "1", runtime: "swift",
                                           configs: [ConfigItem(key: "dsn", value: .string("secret-dsn"), sensitive: true)])
-            #expect(try store.pool.write { db in try BrokerStore.claimServices(db, agentId: a, manifests: [billing.sanitized], now: now) }.isEmpty)
+            #expect(try store.database.write { db in try BrokerStore.claimServices(db, agentId: a, manifests: [billing.sanitized], now: now) }.isEmpty)
 
             var updated = billing
             updated.version = "2"
-            #expect(try store.pool.write { db in try BrokerStore.claimServices(db, agentId: a, manifests: [updated.sanitized], now: now) }.isEmpty,
+            #expect(try store.database.write { db in try BrokerStore.claimServices(db, agentId: a, manifests: [updated.sanitized], now: now) }.isEmpty,
                     "the owner may update")
 
-            let refused = try store.pool.write { db in
+            let refused = try store.database.write { db in
                 try BrokerStore.claimServices(db, agentId: b, manifests: [billing, ServiceManifest(code: "search", name: "S", version: "1", runtime: "go")], now: now)
             }
             #expect(refused == ["service billing is owned by agent \(a)"])
@@ -200,7 +204,7 @@ struct BrokerStoreServiceTests {
             #expect(services.map(\.code) == ["billing"])
             #expect(services.map(\.agentId) == [a])
             #expect(services.first?.manifest.version == "2")
-            #expect(try store.pool.write { db in
+            #expect(try store.database.write { db in
                 try BrokerStore.claimServices(db, agentId: b, manifests: [ServiceManifest(code: "search", name: "S", version: "1", runtime: "go")], now: now)
             }.isEmpty)
             #expect(try store.services().map(\.agentId).sorted() == [a, b].sorted())
@@ -210,10 +214,10 @@ struct BrokerStoreServiceTests {
 }
 
 struct BrokerStoreCommandTests {
-    @Test func commandsPersistWithTheirSealedPayloadUntilTerminal() throws {
-        try withBrokerStore { store, _ in
+    @Test(arguments: StoreBackend.all) func commandsPersistWithTheirSealedPayloadUntilTerminal(backend: StoreBackend) throws {
+        try withBrokerStore(backend) { store, _ in
             var record = command(payload: Redactor.redact(.object(["replicas": .number(3), "password": .string("hunter2")])))
-            try store.pool.write { db in try BrokerStore.insert(db, record, sealedPayload: Data("opaque".utf8)) }
+            try store.database.write { db in try BrokerStore.insert(db, record, sealedPayload: Data("opaque".utf8)) }
             #expect(try store.command(id: "cmd_1")?.payload["password"] == .string(Redactor.placeholder))
             #expect(try store.liveCommands().map(\.0.id) == ["cmd_1"])
             #expect(try store.liveCommands().first?.1 == Data("opaque".utf8))
@@ -221,18 +225,18 @@ struct BrokerStoreCommandTests {
             record.status = .running
             record.startedAt = now.addingTimeInterval(1)
             record.deliveries = 2
-            try store.pool.write { db in try BrokerStore.update(db, record) }
-            #expect(try store.pool.read { db in try BrokerStore.sealedPayload(db, id: "cmd_1") } == Data("opaque".utf8), "kept while live")
+            try store.database.write { db in try BrokerStore.update(db, record) }
+            #expect(try store.database.read { db in try BrokerStore.sealedPayload(db, id: "cmd_1") } == Data("opaque".utf8), "kept while live")
 
             record.status = .succeeded
             record.success = true
             record.message = "scaled"
             record.data = .object(["key": .string("[ONE-TIME]")])
             record.completedAt = now.addingTimeInterval(3)
-            try store.pool.write { db in
+            try store.database.write { db in
                 try BrokerStore.update(db, record, sealedOneTime: Data("sealed-key".utf8), oneTimeExpiresAt: now.addingTimeInterval(600))
             }
-            #expect(try store.pool.read { db in try BrokerStore.sealedPayload(db, id: "cmd_1") } == nil, "dropped when terminal")
+            #expect(try store.database.read { db in try BrokerStore.sealedPayload(db, id: "cmd_1") } == nil, "dropped when terminal")
             let stored = try #require(try store.command(id: "cmd_1"))
             #expect(stored.status == .succeeded)
             #expect(stored.startedAt == now.addingTimeInterval(1))
@@ -241,14 +245,14 @@ struct BrokerStoreCommandTests {
             #expect(stored.deliveries == 2)
             #expect(try store.liveCommands().isEmpty)
             #expect(try store.oneTimeSecrets().map(\.id) == ["cmd_1"])
-            try store.pool.write { db in try BrokerStore.clearOneTime(db, id: "cmd_1") }
+            try store.database.write { db in try BrokerStore.clearOneTime(db, id: "cmd_1") }
             #expect(try store.oneTimeSecrets().isEmpty)
         }
     }
 
-    @Test func commandsPageNewestFirstWithFilters() throws {
-        try withBrokerStore { store, _ in
-            try store.pool.write { db in
+    @Test(arguments: StoreBackend.all) func commandsPageNewestFirstWithFilters(backend: StoreBackend) throws {
+        try withBrokerStore(backend) { store, _ in
+            try store.database.write { db in
                 for index in 0..<5 {
                     var record = command("cmd_\(index)")
                     record.createdAt = now.addingTimeInterval(Double(index))
@@ -265,10 +269,10 @@ struct BrokerStoreCommandTests {
         }
     }
 
-    @Test func duplicateCommandIdIsRefused() throws {
-        try withBrokerStore { store, _ in
-            try store.pool.write { db in try BrokerStore.insert(db, command(), sealedPayload: nil) }
-            #expect(throws: (any Error).self) { try store.pool.write { db in try BrokerStore.insert(db, command(), sealedPayload: nil) } }
+    @Test(arguments: StoreBackend.all) func duplicateCommandIdIsRefused(backend: StoreBackend) throws {
+        try withBrokerStore(backend) { store, _ in
+            try store.database.write { db in try BrokerStore.insert(db, command(), sealedPayload: nil) }
+            #expect(throws: (any Error).self) { try store.database.write { db in try BrokerStore.insert(db, command(), sealedPayload: nil) } }
         }
     }
 }
@@ -290,7 +294,7 @@ struct BrokerStoreMigrationTests {
             try queue.close()
 
             let store = try BrokerStore(url: url)
-            let schema = try store.pool.read { db in
+            let schema = try (store.database as! SQLiteStore).pool.read { db in
                 (
                     missing: try ["principal", "agent", "service", "command", "journal"].filter { try !db.tableExists($0) },
                     completed: try BrokerStore.migrator.hasCompletedMigrations(db),
@@ -301,13 +305,62 @@ struct BrokerStoreMigrationTests {
             #expect(schema.completed)
             #expect(schema.applied == Set(BrokerStore.migrator.migrations))
             #expect(try store.agent(code: "edge-old")?.id == "agt_old")
-            let journal = try EventJournal(publisher: BrokerStore.publisher, pool: store.pool)
+            let journal = try EventJournal(publisher: BrokerStore.publisher, store: store.database)
             #expect(journal.lastSeq == 7, "the old sequence continues")
             #expect(journal.incarnation == "", "a journal from before incarnations keeps the legacy one")
 
             // And it keeps working in the migrated token table.
             let enrolled = try enroll(store, code: "edge-new", key: "K2")
             #expect(try store.agent(id: enrolled.agentId)?.code == "edge-new")
+        }
+    }
+
+    /// The same on PostgreSQL: a store at its first schema step ("v1") holding data migrates to
+    /// today's steps when today's broker opens it, data intact; a second open applies nothing.
+    @Test func postgresStoreAtV1MigratesToTheCurrentSchema() throws {
+        try StoreFixture.with(.postgres) { fixture in
+            let location = try #require(fixture.postgres)
+            let old = PostgresStore(location: location, schema: location.schema("broker"))
+            try PostgresMigrator.migrate(old, schema: BrokerStore.schema, upTo: "v1")
+            #expect(try PostgresMigrator.applied(old) == ["v1"])
+            try old.write { db in
+                try db.execute(sql: "INSERT INTO principal (publicKey, kind, identity, role, state, createdAt) VALUES ('K', 'agent', 'agt_old', NULL, 'ACTIVE', 0)")
+                try db.execute(sql: "INSERT INTO agent (id, code, publicKey, createdAt) VALUES ('agt_old', 'edge-old', 'K', 0)")
+                try db.execute(sql: "INSERT INTO journal (seq, event) VALUES (7, '{}')")
+            }
+            #expect(throws: (any Error).self, "no lease table yet") {
+                try old.read { db in try SQLRow.fetchAll(db, sql: "SELECT * FROM broker_lease") }
+            }
+            old.close()
+
+            let store = BrokerStore(database: try fixture.open(BrokerStore.schema))
+            defer { store.database.close() }
+            let migrated = try #require(store.database as? PostgresStore)
+            #expect(try PostgresMigrator.applied(migrated) == BrokerStore.postgresMigrations.map(\.id))
+            #expect(try store.database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM broker_lease") } == 0)
+            #expect(try store.agent(code: "edge-old")?.id == "agt_old")
+            let journal = try EventJournal(publisher: BrokerStore.publisher, store: store.database)
+            #expect(journal.lastSeq == 7, "the old sequence continues")
+            let enrolled = try enroll(store, code: "edge-new", key: "K2")
+            #expect(try store.agent(id: enrolled.agentId)?.code == "edge-new")
+
+            let again = BrokerStore(database: try fixture.open(BrokerStore.schema))
+            defer { again.database.close() }
+            #expect(try again.agents(after: nil, limit: 10).map(\.code) == ["edge-new", "edge-old"])
+        }
+    }
+
+    /// A store written by a newer release (a migration this one does not know) is refused, naming it.
+    @Test func postgresStoreFromANewerReleaseIsRefused() throws {
+        try StoreFixture.with(.postgres) { fixture in
+            let store = try fixture.open(BrokerStore.schema)
+            try store.write { db in
+                try db.execute(sql: "INSERT INTO capsule_migration (id, appliedAt) VALUES ('v99-from-the-future', 0)")
+            }
+            store.close()
+            #expect { try fixture.open(BrokerStore.schema) } throws: { error in
+                (error as? StoreError)?.code == .corrupt && "\(error)".contains("v99-from-the-future")
+            }
         }
     }
 
@@ -334,9 +387,9 @@ struct BrokerStoreRemanenceTests {
             let store = try BrokerStore(url: url)
             // The raw payload only ever reaches the store sealed; the clear column holds it redacted.
             var record = command(payload: Redactor.redact(.object(["password": .string("hunter2-plaintext")])))
-            try store.pool.write { db in try BrokerStore.insert(db, record, sealedPayload: Data("sealed".utf8)) }
+            try store.database.write { db in try BrokerStore.insert(db, record, sealedPayload: Data("sealed".utf8)) }
             record.status = .succeeded
-            try store.pool.write { db in try BrokerStore.update(db, record) }
+            try store.database.write { db in try BrokerStore.update(db, record) }
             var leaking: [String] = []
             for name in try FileManager.default.contentsOfDirectory(atPath: dir.path) {
                 let bytes = try Data(contentsOf: dir.appendingPathComponent(name))

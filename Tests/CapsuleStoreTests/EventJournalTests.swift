@@ -3,6 +3,7 @@ import CapsuleProtocol
 import CapsuleStore
 import Foundation
 import GRDB
+import CapsuleTestSupport
 import Testing
 
 struct EventJournalTests {
@@ -10,36 +11,36 @@ struct EventJournalTests {
         AuditEvent(publisher: "ignored", seq: 999, at: now, action: "test.event", subject: "n:\(index)", actor: "system", details: details)
     }
 
-    func append(_ journal: EventJournal, _ pool: DatabasePool, _ count: Int, from start: Int = 0) throws {
+    func append(_ journal: EventJournal, _ pool: any SQLStore, _ count: Int, from start: Int = 0) throws {
         try pool.write { db in
             for index in start..<(start + count) { try journal.append(db, event(index)) }
         }
     }
 
-    func page(_ journal: EventJournal, _ pool: DatabasePool, after: UInt64, incarnation: String? = nil) throws -> JournalPage {
+    func page(_ journal: EventJournal, _ pool: any SQLStore, after: UInt64, incarnation: String? = nil) throws -> JournalPage {
         try pool.read { db in try journal.page(db, after: after, incarnation: incarnation) }
     }
 
-    @Test func appendStampsPublisherIncarnationAndNextSequence() throws {
-        try withBrokerStore { store, _ in
-            let journal = try EventJournal(publisher: "broker", pool: store.pool)
+    @Test(arguments: StoreBackend.all) func appendStampsPublisherIncarnationAndNextSequence(backend: StoreBackend) throws {
+        try withBrokerStore(backend) { store, _ in
+            let journal = try EventJournal(publisher: "broker", store: store.database)
             #expect(journal.incarnation.hasPrefix("inc_"), "a new store starts a new incarnation")
-            let stamped = try store.pool.write { db in try journal.append(db, event(0)) }
+            let stamped = try store.database.write { db in try journal.append(db, event(0)) }
             #expect(stamped.publisher == "broker")
             #expect(stamped.seq == 1)
             #expect(stamped.incarnation == journal.incarnation)
             #expect(journal.beacon == Beacon(publisher: "broker", incarnation: journal.incarnation, lastSeq: 1))
             // Reopened, it continues where it was.
-            let reopened = try EventJournal(publisher: "broker", pool: store.pool)
+            let reopened = try EventJournal(publisher: "broker", store: store.database)
             #expect(reopened.incarnation == journal.incarnation)
             #expect(reopened.lastSeq == 1)
         }
     }
 
-    @Test func aRolledBackTransactionRewindsTheSequence() throws {
-        try withBrokerStore { store, _ in
-            let journal = try EventJournal(publisher: "broker", pool: store.pool)
-            let batch = WriteBatch(pool: store.pool, journal: journal)
+    @Test(arguments: StoreBackend.all) func aRolledBackTransactionRewindsTheSequence(backend: StoreBackend) throws {
+        try withBrokerStore(backend) { store, _ in
+            let journal = try EventJournal(publisher: "broker", store: store.database)
+            let batch = WriteBatch(store: store.database, journal: journal)
             var outcomes: [String] = []
             batch.add({ db in try journal.append(db, self.event(0)).seq }) { outcomes.append("first \(String(describing: try? $0.get()))") }
             batch.add({ db -> UInt64 in
@@ -49,18 +50,18 @@ struct EventJournalTests {
             batch.add({ db in try journal.append(db, self.event(2)).seq }) { outcomes.append("third \(String(describing: try? $0.get()))") }
             batch.commit()
             #expect(outcomes == ["first Optional(1)", "second failed", "third Optional(2)"], "the failed step's seq is reused: no gap")
-            #expect(try page(journal, store.pool, after: 0).events.map(\.seq) == [1, 2])
-            #expect(try page(journal, store.pool, after: 0).events.map(\.subject) == ["n:0", "n:2"])
+            #expect(try page(journal, store.database, after: 0).events.map(\.seq) == [1, 2])
+            #expect(try page(journal, store.database, after: 0).events.map(\.subject) == ["n:0", "n:2"])
         }
     }
 
     /// A replay page always fits in one wire message, however heavy the events, and paging by
     /// `after` walks the whole journal.
-    @Test func replayPagesStayUnderTheBodyLimit() throws {
-        try withBrokerStore { store, _ in
-            let journal = try EventJournal(publisher: "broker", pool: store.pool)
+    @Test(arguments: StoreBackend.all) func replayPagesStayUnderTheBodyLimit(backend: StoreBackend) throws {
+        try withBrokerStore(backend) { store, _ in
+            let journal = try EventJournal(publisher: "broker", store: store.database)
             let heavy = String(repeating: "x", count: 2_000)
-            try store.pool.write { db in
+            try store.database.write { db in
                 for index in 0..<200 {
                     try journal.append(db, event(index, details: .object((0..<7).reduce(into: [:]) { $0["k\($1)"] = .string(heavy) })))
                 }
@@ -68,7 +69,7 @@ struct EventJournalTests {
             var seen: [UInt64] = []
             var after: UInt64 = 0
             while true {
-                let page = try page(journal, store.pool, after: after)
+                let page = try page(journal, store.database, after: after)
                 guard let last = page.events.last?.seq else { break }
                 #expect(WireCodec.json(page).count < WireCodec.maxBodyBytes, "a page of \(page.events.count) events is too big")
                 seen += page.events.map(\.seq)
@@ -80,59 +81,59 @@ struct EventJournalTests {
 
     /// An oversized entry written before events were bounded is bounded again as it is read, so it
     /// can always be replayed and never stops the audit trail.
-    @Test func anOversizedLegacyEntryIsBoundedWhenReplayed() throws {
-        try withBrokerStore { store, _ in
-            let journal = try EventJournal(publisher: "broker", pool: store.pool)
+    @Test(arguments: StoreBackend.all) func anOversizedLegacyEntryIsBoundedWhenReplayed(backend: StoreBackend) throws {
+        try withBrokerStore(backend) { store, _ in
+            let journal = try EventJournal(publisher: "broker", store: store.database)
             let huge = String(repeating: "y", count: 300_000)
-            try store.pool.write { db in
+            try store.database.write { db in
                 try journal.append(db, event(0))
                 // As the old code journalled it: a 300 KB reason and details, straight into the table.
                 let legacy = #"{"publisher":"broker","seq":2,"at":0,"action":"command.succeeded","subject":"command:c","actor":"agent:a","result":"SUCCESS","reason":"\#(huge)","details":{"message":"\#(huge)"}}"#
                 try db.execute(sql: "INSERT INTO journal (seq, event) VALUES (2, ?)", arguments: [legacy])
             }
-            let reopened = try EventJournal(publisher: "broker", pool: store.pool)
-            let page = try page(reopened, store.pool, after: 1)
+            let reopened = try EventJournal(publisher: "broker", store: store.database)
+            let page = try page(reopened, store.database, after: 1)
             #expect(page.events.map(\.seq) == [2])
             #expect(WireCodec.json(page).count < WireCodec.maxBodyBytes)
             #expect(page.events[0].reason?.contains("…[cut") == true)
         }
     }
 
-    @Test func acknowledgedEventsArePrunedAndTheSequenceNeverRestarts() throws {
-        try withBrokerStore { store, _ in
-            let journal = try EventJournal(publisher: "broker", pool: store.pool)
-            try append(journal, store.pool, 5)
-            #expect(try store.pool.write { db in try journal.acknowledge(db, upTo: 2, incarnation: journal.incarnation) })
-            let afterFirst = try page(journal, store.pool, after: 0)
+    @Test(arguments: StoreBackend.all) func acknowledgedEventsArePrunedAndTheSequenceNeverRestarts(backend: StoreBackend) throws {
+        try withBrokerStore(backend) { store, _ in
+            let journal = try EventJournal(publisher: "broker", store: store.database)
+            try append(journal, store.database, 5)
+            #expect(try store.database.write { db in try journal.acknowledge(db, upTo: 2, incarnation: journal.incarnation) })
+            let afterFirst = try page(journal, store.database, after: 0)
             #expect(afterFirst.events.map(\.seq) == [3, 4, 5])
             #expect(afterFirst.prunedThrough == 2, "the page says what can no longer be replayed")
-            #expect(try store.pool.write { db in try journal.acknowledge(db, upTo: 1, incarnation: nil) })
-            #expect(try page(journal, store.pool, after: 0).prunedThrough == 2, "an older acknowledgement never lowers it")
-            #expect(try store.pool.write { db in try journal.acknowledge(db, upTo: 5, incarnation: nil) })
-            #expect(try page(journal, store.pool, after: 0).events.isEmpty)
+            #expect(try store.database.write { db in try journal.acknowledge(db, upTo: 1, incarnation: nil) })
+            #expect(try page(journal, store.database, after: 0).prunedThrough == 2, "an older acknowledgement never lowers it")
+            #expect(try store.database.write { db in try journal.acknowledge(db, upTo: 5, incarnation: nil) })
+            #expect(try page(journal, store.database, after: 0).events.isEmpty)
             // Reopened after a full prune, the sequence continues.
-            let reopened = try EventJournal(publisher: "broker", pool: store.pool)
+            let reopened = try EventJournal(publisher: "broker", store: store.database)
             #expect(reopened.lastSeq == 5)
-            try append(reopened, store.pool, 1)
-            #expect(try page(reopened, store.pool, after: 0).events.map(\.seq) == [6])
+            try append(reopened, store.database, 1)
+            #expect(try page(reopened, store.database, after: 0).events.map(\.seq) == [6])
         }
     }
 
     /// Design §6: a publisher whose store was restored from an older copy must not hand the audit
     /// writer new events under sequence numbers it has already stored.
-    @Test func anAcknowledgementBeyondTheJournalStartsANewIncarnation() throws {
-        try withBrokerStore { store, _ in
-            let journal = try EventJournal(publisher: "broker", pool: store.pool)
-            try append(journal, store.pool, 3)
+    @Test(arguments: StoreBackend.all) func anAcknowledgementBeyondTheJournalStartsANewIncarnation(backend: StoreBackend) throws {
+        try withBrokerStore(backend) { store, _ in
+            let journal = try EventJournal(publisher: "broker", store: store.database)
+            try append(journal, store.database, 3)
             let old = journal.incarnation
             // Restored: the store went back to seq 3, then new events were journalled as 4 and 5.
-            let restored = try EventJournal(publisher: "broker", pool: store.pool)
-            try append(restored, store.pool, 2, from: 100)
+            let restored = try EventJournal(publisher: "broker", store: store.database)
+            try append(restored, store.database, 2, from: 100)
             // The audit writer had seen up to 9 of this incarnation.
-            #expect(try store.pool.write { db in try restored.acknowledge(db, upTo: 9, incarnation: old) } == false)
-            let fresh = try store.pool.write { db in try restored.startNewIncarnation(db) }
+            #expect(try store.database.write { db in try restored.acknowledge(db, upTo: 9, incarnation: old) } == false)
+            let fresh = try store.database.write { db in try restored.startNewIncarnation(db) }
             #expect(fresh != old)
-            let page = try page(restored, store.pool, after: 0, incarnation: old)
+            let page = try page(restored, store.database, after: 0, incarnation: old)
             #expect(page.incarnation == fresh, "asking for the old incarnation answers with the new one")
             #expect(page.events.map(\.seq) == [1, 2])
             #expect(page.events.map(\.subject) == ["n:100", "n:101"], "the events journalled since the restore move to the new incarnation")
@@ -142,10 +143,10 @@ struct EventJournalTests {
 }
 
 struct WriteBatchTests {
-    @Test func aFailedTransactionFailsEveryStepNewestFirstAndWritesNothing() throws {
-        try withBrokerStore { store, url in
-            let journal = try EventJournal(publisher: "broker", pool: store.pool)
-            let batch = WriteBatch(pool: store.pool, journal: journal)
+    @Test(arguments: StoreBackend.all) func aFailedTransactionFailsEveryStepNewestFirstAndWritesNothing(backend: StoreBackend) throws {
+        try withBrokerStore(backend) { store, url in
+            let journal = try EventJournal(publisher: "broker", store: store.database)
+            let batch = WriteBatch(store: store.database, journal: journal)
             var order: [Int] = []
             for index in 0..<3 {
                 batch.add({ db in
@@ -163,9 +164,9 @@ struct WriteBatchTests {
         }
     }
 
-    @Test func continuationsRunAfterTheCommitInOrder() throws {
-        try withBrokerStore { store, _ in
-            let batch = WriteBatch(pool: store.pool, journal: nil)
+    @Test(arguments: StoreBackend.all) func continuationsRunAfterTheCommitInOrder(backend: StoreBackend) throws {
+        try withBrokerStore(backend) { store, _ in
+            let batch = WriteBatch(store: store.database, journal: nil)
             var seen: [Int] = []
             batch.add({ db in try Int.fetchOne(db, sql: "SELECT 1")! }) { seen.append(try! $0.get()) }
             batch.add({ db in try Int.fetchOne(db, sql: "SELECT 2")! }) { seen.append(try! $0.get()) }

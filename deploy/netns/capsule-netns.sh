@@ -7,6 +7,8 @@
 #   cap-broker      control-plane host  CP.10   (CP = 10.77.0 unless that /16 is in use on this host)
 #   cap-aggregator  control-plane host  CP.11
 #   cap-audit       control-plane host  CP.12
+#   cap-broker2     control-plane host  CP.13  (the second broker of a pair)
+#   cap-pg          control-plane host  CP.14  (PostgreSQL, the pair's shared store)
 #   cap-site        NAT router: uplink CP.20 on the control-plane bridge, LAN LAN.1 (LAN = 192.168.77),
 #                   MASQUERADE for the LAN, forwards nothing new from the uplink into the LAN
 #   cap-agent1      agent host behind the NAT, LAN.10, default route via LAN.1
@@ -33,10 +35,12 @@ NS_CORE="${PREFIX}core"
 NS_BROKER="${PREFIX}broker"
 NS_AGGREGATOR="${PREFIX}aggregator"
 NS_AUDIT="${PREFIX}audit"
+NS_BROKER2="${PREFIX}broker2"
+NS_PG="${PREFIX}pg"
 NS_SITE="${PREFIX}site"
 NS_AGENT1="${PREFIX}agent1"
 NS_AGENT2="${PREFIX}agent2"
-ALL_NS=("$NS_AGENT1" "$NS_AGENT2" "$NS_SITE" "$NS_BROKER" "$NS_AGGREGATOR" "$NS_AUDIT" "$NS_CORE")
+ALL_NS=("$NS_AGENT1" "$NS_AGENT2" "$NS_SITE" "$NS_BROKER" "$NS_AGGREGATOR" "$NS_AUDIT" "$NS_BROKER2" "$NS_PG" "$NS_CORE")
 
 log() { echo "capsule-netns: $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -89,6 +93,8 @@ NS_CORE=$NS_CORE
 NS_BROKER=$NS_BROKER
 NS_AGGREGATOR=$NS_AGGREGATOR
 NS_AUDIT=$NS_AUDIT
+NS_BROKER2=$NS_BROKER2
+NS_PG=$NS_PG
 NS_SITE=$NS_SITE
 NS_AGENT1=$NS_AGENT1
 NS_AGENT2=$NS_AGENT2
@@ -97,6 +103,8 @@ LAN_NET=$LAN.0/24
 BROKER_IP=$CP.10
 AGGREGATOR_IP=$CP.11
 AUDIT_IP=$CP.12
+BROKER2_IP=$CP.13
+PG_IP=$CP.14
 SITE_UPLINK_IP=$CP.20
 SITE_LAN_IP=$LAN.1
 AGENT1_IP=$LAN.10
@@ -146,6 +154,8 @@ cmd_up() {
     add_cp_host "$NS_BROKER" broker "$CP.10"
     add_cp_host "$NS_AGGREGATOR" aggregator "$CP.11"
     add_cp_host "$NS_AUDIT" audit "$CP.12"
+    add_cp_host "$NS_BROKER2" broker2 "$CP.13"
+    add_cp_host "$NS_PG" pg "$CP.14"
 
     # The site router: uplink on the control-plane bridge, a LAN bridge for the agent hosts.
     ip netns add "$NS_SITE"
@@ -174,7 +184,7 @@ cmd_up() {
 
     write_state
     trap - ERR
-    log "up: control plane $CP.0/24 (broker $CP.10, aggregator $CP.11, audit $CP.12, site uplink $CP.20), LAN $LAN.0/24 behind NAT (agents $LAN.10, $LAN.11)"
+    log "up: control plane $CP.0/24 (broker $CP.10, aggregator $CP.11, audit $CP.12, broker2 $CP.13, PostgreSQL $CP.14, site uplink $CP.20), LAN $LAN.0/24 behind NAT (agents $LAN.10, $LAN.11)"
 }
 
 cmd_down() {

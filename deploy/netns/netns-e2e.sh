@@ -15,7 +15,12 @@
 #      EXPIRES by its TTL; once the link is back the services return to HEALTHY on their own;
 #   5. no connection was ever opened towards the site: zero SYNs to the site's uplink address or
 #      the private LAN on the uplink (tcpdump), every new TCP flow the site's conntrack saw went
-#      from the LAN out to the broker, and the control-plane hosts have no route to the LAN.
+#      from the LAN out to the broker, and the control-plane hosts have no route to the LAN;
+#   6. past one machine: the stores move from SQLite to PostgreSQL on its own host
+#      (`capsulectl store migrate`, checked by counts), a second broker host joins as the standby
+#      of a pair, and when the active broker is killed (kill -9) the standby takes over: agents
+#      behind the NAT, the aggregator and the audit writer move to it on their own, and an action
+#      runs through it.
 #
 # Usage (as root, from anywhere):   sudo deploy/netns/netns-e2e.sh
 # Environment: CAPSULE_BIN (default .build/debug) the directory holding the built executables;
@@ -46,11 +51,13 @@ for var in $(compgen -e | grep '^CAPSULE_' || true); do unset "$var"; done
 BUDGET_SECONDS="${NETNS_E2E_BUDGET:-170}"   # the whole run, watchdog included, stays under 3 minutes
 HB=1 STALE=3 OFFLINE=5 TTL=20
 EXECUTABLES=(capsule-broker capsule-aggregator capsule-audit capsule-agent capsule-demo-service capsulectl)
+LEASE=2
 
 START=$EPOCHREALTIME
 FAIL_REASON=""
 LAST_ERROR=""
 WORK=""
+PG_DIR=""
 NET_UP=0
 WATCHDOG=""
 declare -A PIDS=()
@@ -121,6 +128,7 @@ cleanup() {
     fi
     local i
     for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do stop_process "${STARTED[$i]}"; done
+    if [ -n "$PG_DIR" ]; then "$REPO/scripts/pg-cluster.sh" destroy "$PG_DIR" >/dev/null 2>&1 9>&- || rm -rf "$PG_DIR"; fi
     if [ "$NET_UP" = 1 ] || [ -n "$WORK" ]; then "$NETNS" down >/dev/null 2>&1 || say "warning: capsule-netns.sh down failed"; fi
     if [ -n "$WORK" ] && [ -d "$WORK" ]; then
         if [ "${KEEP_WORK:-0}" = 1 ]; then say "kept $WORK"; else rm -rf "$WORK"; fi
@@ -178,14 +186,17 @@ wait_for() {
     done
 }
 
-# capsulectl on the broker host, with the broker host's home (its local owner key).
-ctl() { ip netns exec "$NS_BROKER" "$BIN/capsulectl" "$@" --home "$H_BROKER" --timeout 5; }
+# capsulectl on the broker host, with the broker host's home (its local owner key); CTL_EXTRA names
+# the pair once there is one.
+CTL_EXTRA=()
+ctl() { ip netns exec "$NS_BROKER" "$BIN/capsulectl" "$@" --home "$H_BROKER" --timeout 5 "${CTL_EXTRA[@]}"; }
 
 status_of() { ctl status --json 2>/dev/null | jq -r --arg c "$1" '.[] | select(.code == $c) | .status' 2>/dev/null; }
 both_are() { [ "$(status_of billing-bridge)" = "$1" ] && [ "$(status_of report-worker)" = "$1" ]; }
 either_is() { [ "$(status_of billing-bridge)" = "$1" ] || [ "$(status_of report-worker)" = "$1" ]; }
 file_exists() { [ -s "$1" ]; }
 control_plane_answers() { ctl status --json >/dev/null 2>&1; }
+control_plane_answers_broker() { ctl token list --json >/dev/null 2>&1; }
 procs_alive() { local n; for n in "$@"; do alive "$n" || fail "$n exited early (see its log)"; done; }
 
 mint_token() {
@@ -232,7 +243,8 @@ H_AGGREGATOR="$WORK/hosts/aggregator/home"
 H_AUDIT="$WORK/hosts/audit/home"
 H_AGENT1="$WORK/hosts/agent1/home"
 H_AGENT2="$WORK/hosts/agent2/home"
-for h in broker aggregator audit agent1 agent2; do mkdir -p "$WORK/hosts/$h/home" "$WORK/hosts/$h/etc"; done
+H_BROKER2="$WORK/hosts/broker2/home"
+for h in broker aggregator audit agent1 agent2 broker2 pg; do mkdir -p "$WORK/hosts/$h/home" "$WORK/hosts/$h/etc"; done
 
 # Leftovers of an earlier run that was killed hard (we hold the lock, so nobody else owns them).
 "$NETNS" down >/dev/null 2>&1 || true
@@ -425,6 +437,77 @@ for ns in "$NS_BROKER" "$NS_AGGREGATOR" "$NS_AUDIT"; do
 done
 
 # ---------------------------------------------------------------------------------------------
+# Past one machine: PostgreSQL on its own host, the stores migrated to it, a broker pair
+
+# The PostgreSQL host: a private cluster listening on its address, the control-plane network let in.
+# Its folder is outside WORK (mode 0700), since the server runs as an unprivileged user.
+PG_DIR=$(mktemp -d /tmp/capsule-netns-pg.XXXXXX)
+PG_URL=$(ip netns exec "$NS_PG" env CAPSULE_PG_LISTEN="$PG_IP" CAPSULE_PG_TRUST_NET="$CP_NET" CAPSULE_PG_OWNER_PID=$$ \
+    "$REPO/scripts/pg-cluster.sh" start "$PG_DIR" 5432 9>&- 2>>"$WORK/logs/postgres.log" | tail -n 1) \
+    || fail "could not start PostgreSQL on $NS_PG (see logs/postgres.log)"
+STORE="$PG_URL?timeout=3"
+mark "PostgreSQL up on its own host: $PG_URL"
+
+# The daemons stop; each host's SQLite store moves to PostgreSQL, checked table by table.
+for name in agent1 agent2 audit aggregator broker; do stop_process "$name"; done
+for pair in "$NS_BROKER:$H_BROKER:broker" "$NS_AGGREGATOR:$H_AGGREGATOR:aggregator" "$NS_AUDIT:$H_AUDIT:audit"; do
+    IFS=: read -r ns home name <<<"$pair"
+    ip netns exec "$ns" "$BIN/capsulectl" store migrate --from "sqlite:$home/data" --to "$PG_URL" --store "$name" \
+        >>"$WORK/logs/store-migrate.log" 2>&1 || fail "capsulectl store migrate of the $name store failed: $(tail -n 5 "$WORK/logs/store-migrate.log")"
+done
+migrated=$(grep -c ' ok$' "$WORK/logs/store-migrate.log" || true)
+mark "stores migrated from SQLite to PostgreSQL with capsulectl store migrate: $migrated tables, every count matches"
+
+# The second broker host gets the first one's keys folder (one key pair for the pair) and its trust.
+mkdir -p "$H_BROKER2"
+cp -a "$H_BROKER/keys" "$H_BROKER2/keys"
+cp "$WORK/hosts/broker/etc/"*.pub "$WORK/hosts/broker2/etc/"
+pair_args() {
+    local home=$1 ip=$2 etc=$3
+    echo --home "$home" --store "$STORE" --lease-seconds "$LEASE" --ingest-bind "tcp://$ip:7401" --bus-bind "tcp://$ip:7402" \
+        --router-bind "tcp://$ip:7403" --advertise-host "$ip" "${THRESHOLDS[@]}" --command-ttl-seconds "$TTL" \
+        --trust-service "aggregator=$etc/aggregator.pub" --trust-service "audit=$etc/audit.pub"
+}
+# shellcheck disable=SC2046
+start broker "$NS_BROKER" "$BIN/capsule-broker" $(pair_args "$H_BROKER" "$BROKER_IP" "$WORK/hosts/broker/etc")
+BROKERS="tcp://$BROKER_IP:7403,tcp://$BROKER2_IP:7403"
+CTL_EXTRA=(--broker "$BROKERS")
+wait_for "broker A active on the PostgreSQL store" 30 control_plane_answers_broker
+# shellcheck disable=SC2046
+start broker2 "$NS_BROKER2" "$BIN/capsule-broker" $(pair_args "$H_BROKER2" "$BROKER2_IP" "$WORK/hosts/broker2/etc")
+wait_for "broker B standing by" 20 grep -q "standing by for the lease" "$WORK/logs/broker2.log"
+start aggregator "$NS_AGGREGATOR" "$BIN/capsule-aggregator" --home "$H_AGGREGATOR" --broker "$BROKERS" --store "$STORE" \
+    --broker-key "$WORK/hosts/aggregator/etc/broker.pub" "${THRESHOLDS[@]}"
+start audit "$NS_AUDIT" "$BIN/capsule-audit" --home "$H_AUDIT" --broker "$BROKERS" --store "$STORE" \
+    --broker-key "$WORK/hosts/audit/etc/broker.pub"
+start agent1 "$NS_AGENT1" "$BIN/capsule-demo-service" --home "$H_AGENT1" --broker "$BROKERS" \
+    --broker-key "$WORK/hosts/agent1/etc/broker.pub" --heartbeat-seconds "$HB" \
+    --health-file "$WORK/hosts/agent1/billing.health" --agent-code site-billing --code billing-bridge
+start agent2 "$NS_AGENT2" env DEMO_STATE="$WORK/hosts/agent2/state" "$BIN/capsule-agent" \
+    --manifest deploy/demo/report-worker.yaml --home "$H_AGENT2" --broker "$BROKERS" \
+    --broker-key "$WORK/hosts/agent2/etc/broker.pub" --heartbeat-seconds "$HB" --agent-code site-reports
+wait_for "both services HEALTHY through the pair" 45 both_are HEALTHY
+mark "broker pair up: active $BROKER_IP, standby $BROKER2_IP, every store in PostgreSQL at $PG_IP; both agents HEALTHY"
+
+# kill -9 the active broker: the standby takes over within the lease, the fleet follows on its own.
+kill -KILL "${PIDS[broker]}"
+mark "ACTIVE BROKER KILLED (kill -9 on $BROKER_IP)"
+T_KILL=$LAST_MARK
+wait_for "broker B to serve" $((LEASE + 15)) control_plane_answers_broker
+mark "broker B serving ($(since "$T_KILL") s after the kill; lease ${LEASE} s)"
+result=""
+run_through_pair() {
+    result=$(timeout 20 ip netns exec "$NS_BROKER" "$BIN/capsulectl" action run billing-bridge flush-cache --json --home "$H_BROKER" \
+        --timeout 5 --broker "$BROKERS" 2>>"$WORK/logs/capsulectl.log") || return 1
+    [ "$(jq -r '.status' <<<"$result" 2>/dev/null)" = SUCCEEDED ]
+}
+wait_for "an action to run through broker B" 30 run_through_pair
+mark "action billing-bridge/flush-cache through broker B: SUCCEEDED ($(since "$T_KILL") s after the kill)"
+wait_for "both services HEALTHY through broker B" 30 both_are HEALTHY
+mark "both agents behind the NAT routed through broker B and HEALTHY ($(since "$T_KILL") s after the kill)"
+FAILOVER_SUMMARY="standby serving after the kill, action and both agents through it (see the timeline)"
+
+# ---------------------------------------------------------------------------------------------
 
 echo
 echo "netns-e2e timeline (UTC, seconds since start):"
@@ -432,4 +515,5 @@ printf '  %s\n' "${TIMELINE[@]}"
 echo "  SYN capture on the site uplink (SYNs towards $SITE_UPLINK_IP or $LAN_NET = inbound): $SYN_SUMMARY"
 echo "  conntrack (site): $flows new flow(s), every one LAN -> broker"
 echo "  command sent during the cut: $CUT_COMMAND -> $COMMAND_STATUS"
+echo "  broker pair on PostgreSQL: ${FAILOVER_SUMMARY:-not reached}"
 echo "  total run time: $(since "$START") s"

@@ -35,6 +35,8 @@ final class BenchCluster {
     private(set) var broker: Process?
     private(set) var aggregator: Process?
     private(set) var audit: Process?
+    /// Extra flags for every daemon (`--store postgres://…` for the PostgreSQL figures).
+    var daemonArguments: [String] = []
 
     var capsuleHome: CapsuleHome { CapsuleHome(path: home.path) }
 
@@ -84,18 +86,18 @@ final class BenchCluster {
             "--ingest-bind", "tcp://127.0.0.1:\(ports.ingest)", "--bus-bind", "tcp://127.0.0.1:\(ports.bus)",
             "--router-bind", "tcp://127.0.0.1:\(ports.router)",
             "--max-messages-per-second", "1000000", "--burst-messages", "1000000",
-        ])
+        ] + daemonArguments)
         let brokerJSON = home.appendingPathComponent("broker.json")
         let operatorKey = capsuleHome.keyFile("operator")
         try waitFor("broker.json and keys/operator.key", seconds: 20) {
             FileManager.default.fileExists(atPath: brokerJSON.path) && FileManager.default.fileExists(atPath: operatorKey.path)
         }
-        aggregator = try launch("aggregator", "capsule-aggregator", ["--home", home.path])
+        aggregator = try launch("aggregator", "capsule-aggregator", ["--home", home.path] + daemonArguments)
     }
 
     /// Starts (or restarts) the audit writer.
     func startAudit() throws {
-        audit = try launch("audit", "capsule-audit", ["--home", home.path])
+        audit = try launch("audit", "capsule-audit", ["--home", home.path] + daemonArguments)
     }
 
     /// Stops the audit writer (SIGTERM, then SIGKILL after 5 s).

@@ -45,6 +45,8 @@ struct Options {
           --cli-runs N          capsulectl invocations per wall-clock figure (default 30)
           --quick               --seconds 2 --messages 100000 --requests 500 --codec-iterations 20000
         capsule-bench fleet --help: the fleet simulator (Benchmarks/fleet.sh, Benchmarks/README.md)
+        capsule-bench audit-postgres [--events N] [--bin DIR] [--keep-home]: the audit writer into PostgreSQL beside
+                             a raw batched insert of the same rows into the same server (Benchmarks/README.md)
         """
 
     static func parse(_ arguments: [String]) throws -> Options {
@@ -310,7 +312,8 @@ func runBench(_ options: Options) throws {
 
 installSignalHandlers()
 do {
-    // Subcommands: the fleet simulator's driver, its worker processes and its raw baseline server.
+    // Subcommands: the fleet simulator's driver, its worker processes and its raw baseline server;
+    // the audit writer into PostgreSQL.
     let arguments = Array(CommandLine.arguments.dropFirst())
     switch arguments.first {
     case "fleet":
@@ -321,6 +324,10 @@ do {
         try FleetWorker.main(Array(arguments.dropFirst()))
     case "fleet-raw-server":
         try FleetRawServer.main(Array(arguments.dropFirst()))
+    case "audit-postgres":
+        try AuditPostgresBench.main(Array(arguments.dropFirst()))
+        endStartedDaemons()
+        exit(0)
     default:
         break
     }

@@ -13,6 +13,8 @@ final class AgentCore: LoopCore {
         var ingest: String
         var serverKey: CurveKey
         var keyPair: CurveKeyPair
+        /// A broker pair: every broker's router and ingest, in order (the first are the above).
+        var pair: [BrokerInfo.Endpoints]? = nil
     }
 
     private let loop: PollLoop
@@ -28,6 +30,9 @@ final class AgentCore: LoopCore {
     private var publisherMonitor: ZMQMonitor?
     private var factory: MessageFactory
     private var session = AgentSession()
+    /// Which broker of a pair the DEALER talks to; the PUB is connected to every broker's ingest,
+    /// and only the active one binds it.
+    private var failover: BrokerFailover
     private var manifests: [ServiceManifest] = []
     private var digest = ManifestDigest.of([])
     private var helloId: String?
@@ -45,13 +50,18 @@ final class AgentCore: LoopCore {
         self.now = now
         self.events = events
         self.factory = MessageFactory(sender: agentCode, now: now)
+        failover = BrokerFailover(routers: endpoints.pair?.map(\.router) ?? [endpoints.router], now: now())
         let link = try SocketFactory.monitoredClient(.dealer, context: loop.context, endpoint: endpoints.router,
                                                      keyPair: endpoints.keyPair, serverKey: endpoints.serverKey, monitored: true)
         dealer = link.socket
         dealerMonitor = link.monitor!
         loop.register(dealer) { [unowned self] in self.drainDealer() }
         loop.register(dealerMonitor.socket) { [unowned self] in self.drainDealerMonitor() }
-        loop.every(.milliseconds(100)) { [unowned self] in self.perform(self.session.tick(now: self.now())) }
+        loop.every(.milliseconds(100)) { [unowned self] in
+            let previous = self.failover.current
+            if let next = self.failover.tick(now: self.now()) { self.move(from: previous, to: next) }
+            self.perform(self.session.tick(now: self.now()))
+        }
     }
 
     func shutdown() {
@@ -93,9 +103,11 @@ final class AgentCore: LoopCore {
             switch event.kind {
             case .handshakeSucceeded:
                 logger.info("Connected to the broker.", metadata: ["zmq.endpoint": "\(event.endpoint)"])
+                failover.connected(now: now())
                 perform(session.dealerConnected(now: now()))
             case .disconnected:
                 logger.info("Lost the broker link; reconnecting.", metadata: ["zmq.endpoint": "\(event.endpoint)"])
+                failover.disconnected(now: now())
                 session.dealerDisconnected()
             case .handshakeFailedAuth, .handshakeFailedProtocol, .handshakeFailedNoDetail:
                 logger.info("Broker refused the handshake.", metadata: ["zmq.endpoint": "\(event.endpoint)", "zap.status": "\(event.value)"])
@@ -137,6 +149,11 @@ final class AgentCore: LoopCore {
     /// An `error` from the broker: about the hello (final or retryable), or about a result of ours.
     private func handleError(_ decoded: WireMessage) {
         let error = (try? decoded.decode(ErrorBody.self)) ?? ErrorBody(.internal, "")
+        let previous = failover.current
+        if let next = failover.refused(error, now: now()) {
+            move(from: previous, to: next)
+            return
+        }
         if let corr = decoded.header.corr, corr == helloId {
             perform(session.helloRefused(error))
             return
@@ -151,6 +168,14 @@ final class AgentCore: LoopCore {
         logger.info("The broker refused a message.", metadata: ["error.code": "\(error.code)", "error.message": "\(error.message)"])
     }
 
+    /// Moves the DEALER to another broker of the pair; the hello goes out once it is connected.
+    private func move(from previous: String, to router: String) {
+        try? dealer.disconnect(previous)
+        try? dealer.connect(router)
+        session.dealerDisconnected()
+        logger.notice("Moving to the other broker of the pair.", metadata: ["zmq.endpoint": "\(router)"])
+    }
+
     // MARK: PUB
 
     private func openPublisher() {
@@ -160,6 +185,7 @@ final class AgentCore: LoopCore {
                 .pub, context: loop.context, endpoint: endpoints.ingest, keyPair: endpoints.keyPair, serverKey: endpoints.serverKey,
                 monitored: true)
             guard let monitor else { return }
+            for other in endpoints.pair?.dropFirst() ?? [] { try socket.connect(other.ingest) }
             loop.register(monitor.socket) { [unowned self] in self.drainPublisherMonitor() }
             publisher = socket
             publisherMonitor = monitor

@@ -4,7 +4,6 @@ import CapsuleProtocol
 import CapsuleRuntime
 import CapsuleStore
 import Foundation
-import GRDB
 import Logging
 
 extension BrokerCore {
@@ -172,7 +171,7 @@ extension BrokerCore {
         let at = now
         var sealedOneTime: [String: Data] = [:]
         for case .change(let record, _, _, let oneTime?) in writes { sealedOneTime[record.id] = box.seal(WireCodec.json(oneTime)) }
-        batch.add({ db -> [AuditEvent] in
+        batch.add({ (db: any SQLConnection) -> [AuditEvent] in
             var events: [AuditEvent] = []
             for effect in writes {
                 switch effect {

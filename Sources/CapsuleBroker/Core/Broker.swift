@@ -15,16 +15,21 @@ package enum Broker {
     package static func makeService(configuration: BrokerConfiguration, logger: Logger) throws -> LoopService<some LoopCore> {
         let home = configuration.home
         try home.prepare()
+        let opener = configuration.store ?? .sqlite(directory: home.dataDirectory)
+        if configuration.leaseSeconds != nil, !opener.isShared {
+            throw ConfigError(file: "--lease-seconds", key: nil,
+                              reason: "a broker pair needs a shared PostgreSQL store: pass --store postgres://… to both brokers")
+        }
         // A broker key without its store: the store was lost or moved. Starting empty would silently
         // drop every enrolment, token and operator, so it takes an explicit --init-store.
         let storeURL = home.database("broker")
-        if FileManager.default.fileExists(atPath: home.keyFile("broker").path), !FileManager.default.fileExists(atPath: storeURL.path),
-            !configuration.initializeStore
+        if configuration.store == nil, FileManager.default.fileExists(atPath: home.keyFile("broker").path),
+            !FileManager.default.fileExists(atPath: storeURL.path), !configuration.initializeStore
         {
             throw StoreError(.corrupt, "\(storeURL.path) is missing, but this home's broker key exists: restore the store from a backup, or pass --init-store to start a new, empty one (every agent must then enrol again)")
         }
         let keyPair = try home.loadOrCreateKeyPair("broker")
-        let store = try BrokerStore(url: storeURL, initialize: configuration.initializeStore)
+        let store = BrokerStore(database: try opener.open(BrokerStore.schema, initialize: configuration.initializeStore))
         let now = configuration.now()
         var seeds: [Principal] = []
         for name in internalServices {
@@ -51,10 +56,24 @@ package enum Broker {
         let payloadBox = try loadPayloadBox(home: home)
         let principalsToSeed = seeds
         let context = ZMQContext(ioThreads: configuration.ioThreads)
+        var keeper: LeaseKeeper?
+        if let seconds = configuration.leaseSeconds {
+            // The lease has a connection of its own, so renewals never wait behind the loop's writes.
+            let leaseStore = try opener.open(BrokerStore.schema)
+            let holder = "\(ProcessInfo.processInfo.hostName)/\(getpid())/\(UUID().uuidString.prefix(6).lowercased())"
+            keeper = LeaseKeeper(store: leaseStore, holder: holder, endpoint: info.router, seconds: seconds, logger: logger) { _ in
+                BrokerRestart.now()
+            }
+        }
+        let lease = keeper
         let thread = LoopThread(name: "capsule-broker", context: context) { loop in
-            let core = try BrokerCore(configuration: configuration, store: store, keyPair: keyPair, payloadBox: payloadBox, loop: loop, logger: logger)
-            try core.seed(principalsToSeed)
-            return core
+            try BrokerNode(loop: loop, store: store, keeper: lease, standbyBind: configuration.routerBind, secretKey: keyPair.secretKey,
+                           maxMessageBytes: configuration.maxMessageBytes, logger: logger) { loop in
+                let core = try BrokerCore(configuration: configuration, store: store, keyPair: keyPair, payloadBox: payloadBox, loop: loop,
+                                          logger: logger)
+                try core.seed(principalsToSeed)
+                return core
+            }
         }
         return LoopService(thread: thread)
     }

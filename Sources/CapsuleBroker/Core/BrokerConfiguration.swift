@@ -1,5 +1,6 @@
 import CapsuleDomain
 import CapsuleRuntime
+import CapsuleStore
 import CapsuleZMQ
 import Foundation
 
@@ -32,6 +33,11 @@ package struct BrokerConfiguration: Sendable {
     package var ioThreads: Int32
     /// Start with a new, empty store when the existing one is empty or unreadable (`--init-store`).
     package var initializeStore: Bool
+    /// Where the store is (`--store`); nil for the SQLite file in the home.
+    package var store: StoreOpener?
+    /// Set for one broker of a pair sharing a PostgreSQL store: how long the active broker's lease
+    /// runs unrenewed (`--lease-seconds`). Nil: a single broker, always active.
+    package var leaseSeconds: Double?
     package var now: @Sendable () -> Date
 
     package init(
@@ -50,6 +56,8 @@ package struct BrokerConfiguration: Sendable {
         retentionDays: Int = 90,
         ioThreads: Int32 = 1,
         initializeStore: Bool = false,
+        store: StoreOpener? = nil,
+        leaseSeconds: Double? = nil,
         now: @escaping @Sendable () -> Date = Date.init
     ) {
         self.home = home
@@ -67,6 +75,8 @@ package struct BrokerConfiguration: Sendable {
         self.retentionDays = retentionDays
         self.ioThreads = ioThreads
         self.initializeStore = initializeStore
+        self.store = store
+        self.leaseSeconds = leaseSeconds
         self.now = now
     }
 

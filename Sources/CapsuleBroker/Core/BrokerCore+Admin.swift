@@ -3,14 +3,13 @@ import CapsuleProtocol
 import CapsuleRuntime
 import CapsuleStore
 import Foundation
-import GRDB
 import Logging
 
 extension BrokerCore {
     func registerAdminOperations() {
         on(BrokerOps.JournalReplay.self) { core, params, _, respond in
             let journal = core.journal
-            respond.succeed(try core.store.pool.read { db in try journal.page(db, after: params.after, incarnation: params.incarnation) })
+            respond.succeed(try core.store.database.read { db in try journal.page(db, after: params.after, incarnation: params.incarnation) })
         }
         on(BrokerOps.JournalAck.self) { core, params, _, respond in
             let journal = core.journal
@@ -109,10 +108,10 @@ extension BrokerCore {
     func seed(_ principals: [Principal]) throws {
         let journal = self.journal
         let at = now
-        let added = try store.pool.write { db -> [AuditEvent] in
+        let added = try store.database.write { (db: any SQLConnection) -> [AuditEvent] in
             var events: [AuditEvent] = []
             for principal in principals {
-                if try Row.fetchOne(db, sql: "SELECT 1 FROM principal WHERE publicKey = ?", arguments: [principal.publicKey]) != nil { continue }
+                if try SQLRow.fetchOne(db, sql: "SELECT 1 FROM principal WHERE publicKey = ?", arguments: [principal.publicKey]) != nil { continue }
                 try BrokerStore.upsert(principal, db)
                 switch principal.kind {
                 case .operator:

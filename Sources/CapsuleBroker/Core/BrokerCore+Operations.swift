@@ -73,7 +73,7 @@ extension BrokerCore {
     /// or a refusal, and the events to journal with it (published after the commit).
     func write<Result>(
         _ respond: Responder<Result>,
-        _ work: @escaping (Database) throws -> Swift.Result<(Result, [AuditEvent]), StoreError>,
+        _ work: @escaping (any SQLConnection) throws -> Swift.Result<(Result, [AuditEvent]), StoreError>,
         then: ((Result) -> Void)? = nil
     ) {
         let journal = self.journal
@@ -104,4 +104,3 @@ extension BrokerCore {
     }
 }
 
-import GRDB

@@ -104,8 +104,8 @@ final class BrokerCore: LoopCore {
         self.startedAt = configuration.now()
         self.factory = MessageFactory(sender: "broker", now: configuration.now)
         self.rateLimiter = RateLimiter(ratePerSecond: configuration.maxMessagesPerSecond, burst: configuration.burstMessages)
-        journal = try EventJournal(publisher: BrokerStore.publisher, pool: store.pool)
-        batch = WriteBatch(pool: store.pool, journal: journal)
+        journal = try EventJournal(publisher: BrokerStore.publisher, store: store.database)
+        batch = WriteBatch(store: store.database, journal: journal)
         settings = try store.settings() ?? Settings(
             heartbeatSeconds: configuration.thresholds.heartbeatSeconds, staleSeconds: configuration.thresholds.staleSeconds,
             offlineSeconds: configuration.thresholds.offlineSeconds, commandTTLSeconds: configuration.commandTTLSeconds,
@@ -148,7 +148,8 @@ final class BrokerCore: LoopCore {
         routerOptions.routerMandatory = true
         try router.apply(routerOptions)
         try router.makeCurveServer(secretKey: keyPair.secretKey, zapDomain: "router")
-        try router.bind(configuration.routerBind)
+        // After a standby phase the same endpoint was bound a moment ago; its close is asynchronous.
+        try Self.bindRetrying(router, configuration.routerBind)
 
         learn(try store.principals())
         agentCodes = try store.agentCodes()
@@ -173,6 +174,21 @@ final class BrokerCore: LoopCore {
                        "principals": "\(principals.count)", "commands.live": "\(commands.liveCount)",
                        "journal.incarnation": "\(journal.incarnation)", "journal.seq": "\(journal.lastSeq)"]
         )
+    }
+
+    /// Binds, retrying for up to 3 s while the address is still in use.
+    static func bindRetrying(_ socket: ZMQSocket, _ endpoint: String) throws {
+        var attempt = 0
+        while true {
+            do {
+                try socket.bind(endpoint)
+                return
+            } catch {
+                attempt += 1
+                if error.code != EADDRINUSE || attempt > 60 { throw error }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+        }
     }
 
     func shutdown() {
@@ -322,7 +338,7 @@ final class BrokerCore: LoopCore {
         ticksSinceDepth += 1
         guard ticksSinceDepth >= 20 else { return }
         ticksSinceDepth = 0
-        metrics.measureJournal(journal, pool: store.pool)
+        metrics.measureJournal(journal, store: store.database)
     }
 
     // MARK: Sending on the router

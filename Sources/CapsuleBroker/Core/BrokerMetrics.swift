@@ -3,7 +3,6 @@ import CapsuleProtocol
 import CapsuleStore
 import CoreMetrics
 import Foundation
-import GRDB
 import Metrics
 
 /// The broker's metrics, through the swift-metrics API (the executable picks the backend; without
@@ -59,8 +58,8 @@ struct BrokerMetrics {
     }
 
     /// Rows the journal holds that the audit writer has not acknowledged (one indexed read).
-    func measureJournal(_ journal: EventJournal, pool: DatabasePool) {
-        if let depth = try? pool.read({ db in try journal.depth(db) }) { journalDepth.record(depth) }
+    func measureJournal(_ journal: EventJournal, store: any SQLStore) {
+        if let depth = try? store.read({ db in try journal.depth(db) }) { journalDepth.record(depth) }
     }
 
     func zapDecision(domain: String, status: String) {

@@ -5,7 +5,6 @@ import CapsuleRuntime
 import CapsuleStore
 import CapsuleZMQ
 import Foundation
-import GRDB
 import Logging
 
 extension BrokerCore {
@@ -242,7 +241,7 @@ extension BrokerCore {
                 return .success((record, [event]))
             }
         }, then: { [unowned self] _ in
-            if let changed = try? store.pool.read({ db in try BrokerStore.principals(db, identity: id) }) { learn(changed) }
+            if let changed = try? store.database.read({ db in try BrokerStore.principals(db, identity: id) }) { learn(changed) }
             switch state {
             case .revoked: agentRoutes[id] = nil
             case .active: perform(commands.agentReady(id, agent: agentView(id), now: now))

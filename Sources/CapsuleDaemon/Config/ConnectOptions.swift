@@ -24,13 +24,16 @@ package struct ConnectOptions: ParsableArguments, Sendable {
     @Option(help: "The broker's CURVE public key: Z85 text or a file holding it.")
     package var brokerKey: String?
 
+    @Option(help: "The brokers of a pair, comma-separated routers (tcp://a:7403,tcp://b:7403); ingest and bus are at the router's port - 2 and - 1. Clients move to the active one on their own.")
+    package var broker: String?
+
     package init() {}
 
     package var capsuleHome: CapsuleHome { CapsuleHome(path: home) }
 
     /// Resolves endpoints and the broker key: flags first, then the home's `broker.json`, then defaults.
     package func resolveBroker() throws -> (info: BrokerInfo, serverKey: CurveKey) {
-        try BrokerInfo.resolve(home: capsuleHome, ingest: ingest, bus: bus, router: router, brokerKey: brokerKey)
+        try BrokerInfo.resolve(home: capsuleHome, ingest: ingest, bus: bus, router: router, brokerKey: brokerKey, brokers: broker)
     }
 }
 

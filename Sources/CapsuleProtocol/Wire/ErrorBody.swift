@@ -76,10 +76,14 @@ package struct ErrorBody: Codable, Sendable, Hashable, Error, CustomStringConver
         package static let badPayload: Code = "bad_payload"
         package static let badReply: Code = "bad_reply"
         package static let unreachable: Code = "unreachable"
+        /// This broker is the standby of a pair; `activeBroker` names the active one's router.
+        package static let standby: Code = "standby"
     }
 
     package var code: Code
     package var message: String
+    /// With `standby`: the router endpoint of the active broker, when known.
+    package var activeBroker: String?
 
     package init(_ code: Code, _ message: String) {
         self.code = code

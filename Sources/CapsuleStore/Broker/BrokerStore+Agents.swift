@@ -1,7 +1,6 @@
 import CapsuleDomain
 import CapsuleProtocol
 import Foundation
-import GRDB
 
 /// Agents, token enrolment and service ownership.
 extension BrokerStore {
@@ -10,43 +9,43 @@ extension BrokerStore {
         FROM agent JOIN principal ON principal.publicKey = agent.publicKey
         """
 
-    private static func agent(_ row: Row) -> AgentRecord {
+    private static func agent(_ row: SQLRow) -> AgentRecord {
         AgentRecord(id: row["id"], code: row["code"], publicKey: row["publicKey"],
                     state: KeyState(rawValue: row["state"]) ?? .revoked, createdAt: Date(storeValue: row["createdAt"]))
     }
 
     /// Agents sorted by code, one page after the code `after`, optionally only in some key states.
     package func agents(after: String?, limit: Int, states: [KeyState]? = nil) throws -> [AgentRecord] {
-        try pool.read { db in
+        try database.read { db in
             var sql = Self.agentColumns + " WHERE agent.code > ?"
-            var arguments: [any DatabaseValueConvertible] = [after ?? ""]
+            var arguments: SQLArguments = [after ?? ""]
             if let states, !states.isEmpty {
                 sql += " AND principal.state IN (\(states.map { _ in "?" }.joined(separator: ",")))"
-                arguments += states.map(\.rawValue)
+                for state in states { arguments.append(state.rawValue) }
             }
             sql += " ORDER BY agent.code LIMIT ?"
             arguments.append(limit)
-            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map(Self.agent)
+            return try SQLRow.fetchAll(db, sql: sql, arguments: arguments).map(Self.agent)
         }
     }
 
     package func agent(id: String) throws -> AgentRecord? {
-        try pool.read { db in try Self.agent(db, id: id) }
+        try database.read { db in try Self.agent(db, id: id) }
     }
 
-    package static func agent(_ db: Database, id: String) throws -> AgentRecord? {
-        try Row.fetchOne(db, sql: agentColumns + " WHERE agent.id = ?", arguments: [id]).map(Self.agent)
+    package static func agent(_ db: any SQLConnection, id: String) throws -> AgentRecord? {
+        try SQLRow.fetchOne(db, sql: agentColumns + " WHERE agent.id = ?", arguments: [id]).map(Self.agent)
     }
 
     package func agent(code: String) throws -> AgentRecord? {
-        try pool.read { db in try Row.fetchOne(db, sql: Self.agentColumns + " WHERE agent.code = ?", arguments: [code]).map(Self.agent) }
+        try database.read { db in try SQLRow.fetchOne(db, sql: Self.agentColumns + " WHERE agent.code = ?", arguments: [code]).map(Self.agent) }
     }
 
     /// agentId → code for every agent (loaded once at start; hellos then cost one dictionary lookup).
     package func agentCodes() throws -> [String: String] {
-        try pool.read { db in
+        try database.read { db in
             var codes: [String: String] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT id, code FROM agent") { codes[row["id"]] = row["code"] }
+            for row in try SQLRow.fetchAll(db, sql: "SELECT id, code FROM agent") { codes[row["id"]] = row["code"] }
             return codes
         }
     }
@@ -68,9 +67,9 @@ extension BrokerStore {
     /// owner; then the code's agentId moves to the new key and the old key is revoked. A service code
     /// owned by another agent is refused, naming the owner.
     package static func enroll(
-        _ db: Database, code: String, publicKey: String, tokenHash: String, services: [String], now: Date
+        _ db: any SQLConnection, code: String, publicKey: String, tokenHash: String, services: [String], now: Date
     ) throws -> Result<Enrolment, StoreError> {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM token WHERE hash = ?", arguments: [tokenHash]) else {
+        guard let row = try SQLRow.fetchOne(db, sql: "SELECT * FROM token WHERE hash = ?", arguments: [tokenHash]) else {
             return .failure(StoreError(.tokenInvalid, "registration token not recognised"))
         }
         let token = Self.token(row, now: now)
@@ -84,7 +83,7 @@ extension BrokerStore {
         if let bound = token.agentCode, bound != code {
             return .failure(StoreError(.tokenCodeMismatch, "registration token \(token.id) was minted for agent code \(bound), not \(code)"))
         }
-        let existing = try Row.fetchOne(db, sql: "SELECT id, publicKey FROM agent WHERE code = ?", arguments: [code])
+        let existing = try SQLRow.fetchOne(db, sql: "SELECT id, publicKey FROM agent WHERE code = ?", arguments: [code])
         let agentId: String
         var revokedKey: String?
         if let existing {
@@ -116,7 +115,7 @@ extension BrokerStore {
     }
 
     /// Disables, re-enables or revokes an agent's key; returns the state it had. Revocation is final.
-    package static func setAgentState(_ db: Database, agentId: String, to state: KeyState) throws -> Result<KeyState, StoreError> {
+    package static func setAgentState(_ db: any SQLConnection, agentId: String, to state: KeyState) throws -> Result<KeyState, StoreError> {
         guard let key = try String.fetchOne(db, sql: "SELECT publicKey FROM agent WHERE id = ?", arguments: [agentId]),
             let currentText = try String.fetchOne(db, sql: "SELECT state FROM principal WHERE publicKey = ?", arguments: [key]),
             let current = KeyState(rawValue: currentText)
@@ -131,7 +130,7 @@ extension BrokerStore {
     }
 
     /// Removes a revoked agent and the services it owned; returns the service codes removed.
-    package static func forgetAgent(_ db: Database, agentId: String) throws -> Result<[String], StoreError> {
+    package static func forgetAgent(_ db: any SQLConnection, agentId: String) throws -> Result<[String], StoreError> {
         guard let agent = try Self.agent(db, id: agentId) else { return .failure(StoreError(.notFound, "no agent with id \(agentId)")) }
         guard agent.state == .revoked else {
             return .failure(StoreError(.badRequest, "agent \(agentId) is \(agent.state.rawValue); revoke it first (capsulectl agent revoke \(agentId))"))
@@ -159,7 +158,7 @@ extension BrokerStore {
 
     /// Records the manifests an agent reported (already sanitized). A report that names a code owned
     /// by another agent is refused whole, naming each owner; returns the refusals.
-    package static func claimServices(_ db: Database, agentId: String, manifests: [ServiceManifest], now: Date) throws -> [String] {
+    package static func claimServices(_ db: any SQLConnection, agentId: String, manifests: [ServiceManifest], now: Date) throws -> [String] {
         var refused: [String] = []
         for manifest in manifests {
             if let owner = try String.fetchOne(db, sql: "SELECT agentId FROM service WHERE code = ?", arguments: [manifest.code]),
@@ -181,14 +180,13 @@ extension BrokerStore {
         return refused
     }
 
-    package static func forgetService(_ db: Database, code: String) throws -> Bool {
-        try db.execute(sql: "DELETE FROM service WHERE code = ?", arguments: [code])
-        return db.changesCount > 0
+    package static func forgetService(_ db: any SQLConnection, code: String) throws -> Bool {
+        try db.executeCounting(sql: "DELETE FROM service WHERE code = ?", arguments: [code]) > 0
     }
 
     package func services() throws -> [ServiceRecord] {
-        try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT code, agentId, manifest FROM service").compactMap { row in
+        try database.read { db in
+            try SQLRow.fetchAll(db, sql: "SELECT code, agentId, manifest FROM service").compactMap { row in
                 guard let manifest = try? WireCodec.fromJSON(ServiceManifest.self, Data((row["manifest"] as String).utf8)) else {
                     return nil
                 }

@@ -1,12 +1,11 @@
 import CapsuleDomain
 import CapsuleProtocol
 import Foundation
-import GRDB
 
 /// Commands: every field, the payload redacted, the raw payload only sealed until the command is
 /// terminal, and one-time result fields only sealed until read or expired.
 extension BrokerStore {
-    static func command(_ row: Row) throws -> CommandRecord {
+    static func command(_ row: SQLRow) throws -> CommandRecord {
         func json(_ column: String) throws -> JSONValue? {
             guard let text = row[column] as String? else { return nil }
             return try WireCodec.fromJSON(JSONValue.self, Data(text.utf8))
@@ -29,12 +28,12 @@ extension BrokerStore {
     }
 
     /// Persists a new command. Its payload must already be redacted; the raw one comes sealed.
-    package static func insert(_ db: Database, _ command: CommandRecord, sealedPayload: Data?) throws {
-        try db.cachedStatement(sql: """
+    package static func insert(_ db: any SQLConnection, _ command: CommandRecord, sealedPayload: Data?) throws {
+        try db.execute(sql: """
                 INSERT INTO command (id, serviceCode, agentId, action, payload, sealedPayload, status, actor, createdAt, updatedAt,
                     expiresAt, deliveries, retryOf)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: [command.id, command.serviceCode, command.agentId, command.action, text(command.payload), sealedPayload,
+                """, arguments: [command.id, command.serviceCode, command.agentId, command.action, text(command.payload), sealedPayload,
                         command.status.rawValue, command.actor, command.createdAt.storeValue, command.updatedAt.storeValue,
                         command.expiresAt.storeValue, command.deliveries, command.retryOf]
         )
@@ -42,14 +41,14 @@ extension BrokerStore {
 
     /// Writes a command's new state. A terminal command loses its sealed payload; one-time result
     /// fields, if any, are stored sealed with their expiry.
-    package static func update(_ db: Database, _ command: CommandRecord, sealedOneTime: Data? = nil, oneTimeExpiresAt: Date? = nil) throws {
-        try db.cachedStatement(sql: """
+    package static func update(_ db: any SQLConnection, _ command: CommandRecord, sealedOneTime: Data? = nil, oneTimeExpiresAt: Date? = nil) throws {
+        try db.execute(sql: """
                 UPDATE command SET status = ?, updatedAt = ?, startedAt = ?, completedAt = ?, success = ?, message = ?, data = ?,
                     errorCode = ?, errorMessage = ?, deliveries = ?,
-                    sealedPayload = CASE WHEN ? THEN NULL ELSE sealedPayload END,
+                    sealedPayload = CASE WHEN ? = 1 THEN NULL ELSE sealedPayload END,
                     sealedOneTime = COALESCE(?, sealedOneTime), oneTimeExpiresAt = COALESCE(?, oneTimeExpiresAt)
                 WHERE id = ?
-                """).execute(arguments: [command.status.rawValue, command.updatedAt.storeValue, command.startedAt?.storeValue,
+                """, arguments: [command.status.rawValue, command.updatedAt.storeValue, command.startedAt?.storeValue,
                         command.completedAt?.storeValue, command.success, command.message, text(command.data), command.errorCode,
                         command.errorMessage, command.deliveries, command.status.isTerminal, sealedOneTime,
                         oneTimeExpiresAt?.storeValue, command.id]
@@ -57,20 +56,20 @@ extension BrokerStore {
     }
 
     /// Drops a command's sealed one-time result fields (read once, or expired).
-    package static func clearOneTime(_ db: Database, id: String) throws {
+    package static func clearOneTime(_ db: any SQLConnection, id: String) throws {
         try db.execute(sql: "UPDATE command SET sealedOneTime = NULL, oneTimeExpiresAt = NULL WHERE id = ?", arguments: [id])
     }
 
     package func command(id: String) throws -> CommandRecord? {
-        try pool.read { db in try Row.fetchOne(db, sql: "SELECT * FROM command WHERE id = ?", arguments: [id]).map(Self.command) }
+        try database.read { db in try SQLRow.fetchOne(db, sql: "SELECT * FROM command WHERE id = ?", arguments: [id]).map(Self.command) }
     }
 
     /// Commands newest first, one page before `(createdAt, id)`, with optional filters.
     package func commands(before: (Double, String)?, limit: Int, status: CommandStatus? = nil, service: String? = nil,
                           agentId: String? = nil) throws -> [CommandRecord] {
-        try pool.read { db in
+        try database.read { db in
             var sql = "SELECT * FROM command WHERE (createdAt, id) < (?, ?)"
-            var arguments: [any DatabaseValueConvertible] = [before?.0 ?? Double.greatestFiniteMagnitude, before?.1 ?? ""]
+            var arguments: SQLArguments = [before?.0 ?? Double.greatestFiniteMagnitude, before?.1 ?? ""]
             if let status {
                 sql += " AND status = ?"
                 arguments.append(status.rawValue)
@@ -85,14 +84,14 @@ extension BrokerStore {
             }
             sql += " ORDER BY createdAt DESC, id DESC LIMIT ?"
             arguments.append(limit)
-            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map(Self.command)
+            return try SQLRow.fetchAll(db, sql: sql, arguments: arguments).map(Self.command)
         }
     }
 
     /// Every live (PENDING or RUNNING) command with its sealed payload, oldest first (loaded at start).
     package func liveCommands() throws -> [(CommandRecord, Data?)] {
-        try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM command WHERE status IN ('PENDING', 'RUNNING') ORDER BY createdAt, id").map {
+        try database.read { db in
+            try SQLRow.fetchAll(db, sql: "SELECT * FROM command WHERE status IN ('PENDING', 'RUNNING') ORDER BY createdAt, id").map {
                 (try Self.command($0), $0["sealedPayload"] as Data?)
             }
         }
@@ -100,15 +99,15 @@ extension BrokerStore {
 
     /// One-time result fields still held: command id → (sealed fields, expiry, the operator who may read them).
     package func oneTimeSecrets() throws -> [(id: String, sealed: Data, expiresAt: Date, actor: String)] {
-        try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT id, sealedOneTime, oneTimeExpiresAt, actor FROM command WHERE sealedOneTime IS NOT NULL").map {
+        try database.read { db in
+            try SQLRow.fetchAll(db, sql: "SELECT id, sealedOneTime, oneTimeExpiresAt, actor FROM command WHERE sealedOneTime IS NOT NULL").map {
                 (id: $0["id"], sealed: $0["sealedOneTime"], expiresAt: Date(storeValue: $0["oneTimeExpiresAt"] ?? 0), actor: $0["actor"])
             }
         }
     }
 
     /// A terminal command's sealed raw payload is gone; for a retry, the redacted one is all there is.
-    package static func sealedPayload(_ db: Database, id: String) throws -> Data? {
+    package static func sealedPayload(_ db: any SQLConnection, id: String) throws -> Data? {
         try Data.fetchOne(db, sql: "SELECT sealedPayload FROM command WHERE id = ?", arguments: [id])
     }
 }

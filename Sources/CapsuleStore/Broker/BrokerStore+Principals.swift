@@ -1,30 +1,29 @@
 import CapsuleProtocol
 import Foundation
-import GRDB
 
 /// Enrolled keys: agents, internal services and operators.
 extension BrokerStore {
     package func principals() throws -> [Principal] {
-        try pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM principal").map(Self.principal) }
+        try database.read { db in try SQLRow.fetchAll(db, sql: "SELECT * FROM principal").map(Self.principal) }
     }
 
     /// Every key (current or revoked) held by one identity: an agentId, a service or an operator name.
-    package static func principals(_ db: Database, identity: String) throws -> [Principal] {
-        try Row.fetchAll(db, sql: "SELECT * FROM principal WHERE identity = ?", arguments: [identity]).map(Self.principal)
+    package static func principals(_ db: any SQLConnection, identity: String) throws -> [Principal] {
+        try SQLRow.fetchAll(db, sql: "SELECT * FROM principal WHERE identity = ?", arguments: [identity]).map(Self.principal)
     }
 
     package func principal(publicKey: String) throws -> Principal? {
-        try pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM principal WHERE publicKey = ?", arguments: [publicKey]).map(Self.principal)
+        try database.read { db in
+            try SQLRow.fetchOne(db, sql: "SELECT * FROM principal WHERE publicKey = ?", arguments: [publicKey]).map(Self.principal)
         }
     }
 
     /// Inserts or replaces a principal.
     package func upsert(_ principal: Principal) throws {
-        try pool.write { db in try Self.upsert(principal, db) }
+        try database.write { db in try Self.upsert(principal, db) }
     }
 
-    package static func upsert(_ principal: Principal, _ db: Database) throws {
+    package static func upsert(_ principal: Principal, _ db: any SQLConnection) throws {
         try db.execute(
             sql: """
                 INSERT INTO principal (publicKey, kind, identity, role, state, createdAt) VALUES (?, ?, ?, ?, ?, ?)
@@ -36,7 +35,7 @@ extension BrokerStore {
         )
     }
 
-    static func principal(_ row: Row) -> Principal {
+    static func principal(_ row: SQLRow) -> Principal {
         Principal(
             publicKey: row["publicKey"],
             kind: Principal.Kind(rawValue: row["kind"]) ?? .agent,
@@ -50,23 +49,23 @@ extension BrokerStore {
     // MARK: Operators
 
     /// Adds an operator key with a role; a refusal (name or key in use) is returned, not thrown.
-    package static func addOperator(_ db: Database, name: String, publicKey: String, role: OperatorRole, now: Date) throws
+    package static func addOperator(_ db: any SQLConnection, name: String, publicKey: String, role: OperatorRole, now: Date) throws
         -> Result<OperatorRecord, StoreError>
     {
-        if try Row.fetchOne(db, sql: "SELECT 1 FROM principal WHERE kind = 'operator' AND identity = ? AND state = 'ACTIVE'",
+        if try SQLRow.fetchOne(db, sql: "SELECT 1 FROM principal WHERE kind = 'operator' AND identity = ? AND state = 'ACTIVE'",
                             arguments: [name]) != nil
         {
             return .failure(StoreError(.conflict, "an operator named \(name) already exists"))
         }
-        if let other = try Row.fetchOne(db, sql: "SELECT kind, identity FROM principal WHERE publicKey = ?", arguments: [publicKey]) {
+        if let other = try SQLRow.fetchOne(db, sql: "SELECT kind, identity FROM principal WHERE publicKey = ?", arguments: [publicKey]) {
             return .failure(StoreError(.conflict, "this key already belongs to \(other["kind"] as String) \(other["identity"] as String)"))
         }
         try upsert(Principal(publicKey: publicKey, kind: .operator, identity: name, role: role, createdAt: now), db)
         return .success(OperatorRecord(name: name, role: role, state: .active, publicKey: publicKey, createdAt: now))
     }
 
-    package static func removeOperator(_ db: Database, name: String) throws -> Result<OperatorRecord, StoreError> {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM principal WHERE kind = 'operator' AND identity = ? AND state = 'ACTIVE'",
+    package static func removeOperator(_ db: any SQLConnection, name: String) throws -> Result<OperatorRecord, StoreError> {
+        guard let row = try SQLRow.fetchOne(db, sql: "SELECT * FROM principal WHERE kind = 'operator' AND identity = ? AND state = 'ACTIVE'",
                                          arguments: [name])
         else { return .failure(StoreError(.notFound, "no active operator named \(name)")) }
         try db.execute(sql: "UPDATE principal SET state = 'REVOKED' WHERE kind = 'operator' AND identity = ?", arguments: [name])
@@ -78,8 +77,8 @@ extension BrokerStore {
 
     /// Operators sorted by name (then key), one page after `(name, publicKey)`.
     package func operators(after: (String, String)?, limit: Int) throws -> [OperatorRecord] {
-        try pool.read { db in
-            try Row.fetchAll(db, sql: """
+        try database.read { db in
+            try SQLRow.fetchAll(db, sql: """
                 SELECT * FROM principal WHERE kind = 'operator' AND (identity, publicKey) > (?, ?)
                 ORDER BY identity, publicKey LIMIT ?
                 """, arguments: [after?.0 ?? "", after?.1 ?? "", limit]).map(Self.principal).map {

@@ -1,11 +1,10 @@
 import CapsuleDomain
 import CapsuleProtocol
 import Foundation
-import GRDB
 
 /// Registration tokens: stored by SHA-256 hash only.
 extension BrokerStore {
-    static func token(_ row: Row, now: Date) -> TokenRecord {
+    static func token(_ row: SQLRow, now: Date) -> TokenRecord {
         var status = TokenStatus(rawValue: row["status"]) ?? .revoked
         let expiresAt = Date(storeValue: row["expiresAt"])
         if status == .active && expiresAt <= now { status = .expired }
@@ -18,7 +17,7 @@ extension BrokerStore {
 
     /// Stores a new token by its hash.
     package static func createToken(
-        _ db: Database, name: String, hash: String, agentCode: String?, expiresAt: Date, actor: String, actorRole: OperatorRole, now: Date
+        _ db: any SQLConnection, name: String, hash: String, agentCode: String?, expiresAt: Date, actor: String, actorRole: OperatorRole, now: Date
     ) throws -> TokenRecord {
         let id = "tok_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
         try db.execute(
@@ -33,9 +32,9 @@ extension BrokerStore {
 
     /// Tokens newest first, one page after `(createdAt, id)`.
     package func tokens(now: Date, before: (Double, String)?, limit: Int, status: TokenStatus? = nil) throws -> [TokenRecord] {
-        try pool.read { db in
+        try database.read { db in
             var sql = "SELECT * FROM token WHERE (createdAt, id) < (?, ?)"
-            var arguments: [any DatabaseValueConvertible] = [before?.0 ?? Double.greatestFiniteMagnitude, before?.1 ?? ""]
+            var arguments: SQLArguments = [before?.0 ?? Double.greatestFiniteMagnitude, before?.1 ?? ""]
             switch status {
             case .expired?:
                 sql += " AND status = 'ACTIVE' AND expiresAt <= ?"
@@ -51,12 +50,12 @@ extension BrokerStore {
             }
             sql += " ORDER BY createdAt DESC, id DESC LIMIT ?"
             arguments.append(limit)
-            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { Self.token($0, now: now) }
+            return try SQLRow.fetchAll(db, sql: sql, arguments: arguments).map { Self.token($0, now: now) }
         }
     }
 
-    package static func revokeToken(_ db: Database, id: String, now: Date) throws -> Result<TokenRecord, StoreError> {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM token WHERE id = ?", arguments: [id]) else {
+    package static func revokeToken(_ db: any SQLConnection, id: String, now: Date) throws -> Result<TokenRecord, StoreError> {
+        guard let row = try SQLRow.fetchOne(db, sql: "SELECT * FROM token WHERE id = ?", arguments: [id]) else {
             return .failure(StoreError(.notFound, "no token with id \(id)"))
         }
         var record = Self.token(row, now: now)

@@ -4,16 +4,107 @@ import Foundation
 import GRDB
 
 /// The broker's durable state: enrolled keys, agents, service ownership, tokens, commands, settings
-/// and its event journal. Writes take a `Database` so the broker can group a loop turn's writes in
-/// one transaction (``WriteBatch``); reads use the pool's readers.
+/// and its event journal. Writes take an ``SQLConnection`` so the broker can group a loop turn's
+/// writes in one transaction (``WriteBatch``); reads use the store's readers. The same SQL runs on
+/// SQLite (the default, a file in the home) and PostgreSQL (`--store postgres://…`).
 package final class BrokerStore: Sendable {
-    package let pool: DatabasePool
+    package let database: any SQLStore
     package static let publisher = "broker"
 
-    /// Opens the store; see ``StoreDatabase/open(at:migrator:initialize:)`` for `initialize`.
-    package init(url: URL, initialize: Bool = false) throws {
-        pool = try StoreDatabase.open(at: url, migrator: Self.migrator, initialize: initialize)
+    /// Opens the SQLite store at `url`; see ``SQLiteStore/open(at:schema:initialize:)`` for `initialize`.
+    package convenience init(url: URL, initialize: Bool = false) throws {
+        self.init(database: try SQLiteStore.open(at: url, schema: Self.schema, initialize: initialize))
     }
+
+    package init(database: any SQLStore) {
+        self.database = database
+    }
+
+    /// The broker's tables on both backends.
+    package static let schema = StoreSchema(
+        name: "broker", sqlite: migrator, postgres: postgresMigrations,
+        tables: ["principal", "agent", "service", "token", "command", "settings", "journal", "journal_meta"])
+
+    /// PostgreSQL's schema: today's tables in one step, then what came after. Times are seconds
+    /// since 1970 as `DOUBLE PRECISION`, booleans `BIGINT` 0/1, so values read back as on SQLite.
+    package static let postgresMigrations: [StoreSchema.Migration] = [
+        .init("v1", """
+            CREATE TABLE principal (
+                publicKey TEXT PRIMARY KEY,
+                kind TEXT NOT NULL,
+                identity TEXT NOT NULL,
+                role TEXT,
+                state TEXT NOT NULL,
+                createdAt DOUBLE PRECISION NOT NULL
+            );
+            CREATE INDEX principal_identity ON principal(identity);
+            CREATE TABLE agent (
+                id TEXT PRIMARY KEY,
+                code TEXT NOT NULL UNIQUE,
+                publicKey TEXT NOT NULL UNIQUE,
+                createdAt DOUBLE PRECISION NOT NULL
+            );
+            CREATE TABLE service (
+                code TEXT PRIMARY KEY,
+                agentId TEXT NOT NULL REFERENCES agent(id),
+                manifest TEXT NOT NULL,
+                updatedAt DOUBLE PRECISION NOT NULL
+            );
+            CREATE INDEX service_agent ON service(agentId);
+            CREATE TABLE command (
+                id TEXT PRIMARY KEY,
+                serviceCode TEXT NOT NULL,
+                agentId TEXT NOT NULL,
+                action TEXT NOT NULL,
+                payload TEXT NOT NULL,
+                status TEXT NOT NULL,
+                actor TEXT NOT NULL,
+                createdAt DOUBLE PRECISION NOT NULL,
+                updatedAt DOUBLE PRECISION NOT NULL,
+                expiresAt DOUBLE PRECISION NOT NULL,
+                success BIGINT,
+                message TEXT,
+                data TEXT,
+                errorCode TEXT,
+                errorMessage TEXT,
+                deliveries BIGINT NOT NULL DEFAULT 0,
+                sealedPayload BYTEA,
+                startedAt DOUBLE PRECISION,
+                completedAt DOUBLE PRECISION,
+                retryOf TEXT,
+                sealedOneTime BYTEA,
+                oneTimeExpiresAt DOUBLE PRECISION
+            );
+            CREATE INDEX command_agent_status ON command(agentId, status);
+            CREATE INDEX command_created ON command(createdAt, id);
+            CREATE INDEX command_status ON command(status);
+            CREATE TABLE token (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                hash TEXT NOT NULL UNIQUE,
+                agentCode TEXT,
+                status TEXT NOT NULL,
+                createdAt DOUBLE PRECISION NOT NULL,
+                expiresAt DOUBLE PRECISION NOT NULL,
+                createdBy TEXT NOT NULL,
+                createdByRole TEXT NOT NULL,
+                usedBy TEXT,
+                usedAt DOUBLE PRECISION
+            );
+            CREATE INDEX token_created ON token(createdAt, id);
+            CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            """ + "\n" + EventJournal.postgresTables),
+        // Two brokers on one store: the lease the active one holds (BrokerLease).
+        .init("v2-broker-lease", """
+            CREATE TABLE broker_lease (
+                name TEXT PRIMARY KEY,
+                holder TEXT NOT NULL,
+                endpoint TEXT NOT NULL,
+                epoch BIGINT NOT NULL,
+                expiresAt DOUBLE PRECISION NOT NULL
+            );
+            """),
+    ]
 
     package static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -95,11 +186,13 @@ package final class BrokerStore: Sendable {
                 CREATE INDEX service_agent ON service(agentId);
                 CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
                 """)
-            try EventJournal.createTables(db)
+            try EventJournal.createTables(SQLiteConnection(db))
         }
         return migrator
     }
 
     /// The schema version (the last migration applied), for `--version`.
     package static var schemaVersion: String { "v4" }
+    /// The PostgreSQL schema's version.
+    package static var postgresSchemaVersion: String { schema.version }
 }

@@ -1,7 +1,6 @@
 import CapsuleDomain
 import CapsuleProtocol
 import Foundation
-import GRDB
 
 /// A publisher's durable journal of audit events (the Clone/Titanic pattern of design §6).
 ///
@@ -22,19 +21,24 @@ package final class EventJournal {
     package static let maxPageEvents = 1_000
 
     /// The journal table and its metadata; registered by the migrators of the broker and aggregator stores.
-    package static func createTables(_ db: Database) throws {
-        try db.execute(sql: """
-            CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY, event TEXT NOT NULL);
-            CREATE TABLE IF NOT EXISTS journal_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-            """)
+    package static func createTables(_ db: any SQLConnection) throws {
+        let integer = db.dialect == .postgres ? "BIGINT" : "INTEGER"
+        try db.execute(sql: "CREATE TABLE IF NOT EXISTS journal (seq \(integer) PRIMARY KEY, event TEXT NOT NULL)")
+        try db.execute(sql: "CREATE TABLE IF NOT EXISTS journal_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
     }
+
+    /// The journal's tables as a PostgreSQL migration step.
+    package static let postgresTables = """
+        CREATE TABLE IF NOT EXISTS journal (seq BIGINT PRIMARY KEY, event TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS journal_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        """
 
     /// Loads the journal's position, creating its incarnation on first use. A journal that already
     /// held events before incarnations existed keeps the legacy incarnation `""`, so the audit writer
     /// does not take its history for a new one.
-    package init(publisher: String, pool: DatabasePool) throws {
+    package init(publisher: String, store: any SQLStore) throws {
         self.publisher = publisher
-        (incarnation, lastSeq) = try pool.write { db in
+        (incarnation, lastSeq) = try store.write { db in
             try Self.createTables(db)
             let last = try UInt64.fetchOne(db, sql: "SELECT MAX(seq) FROM journal") ?? 0
             let floor = try String.fetchOne(db, sql: "SELECT value FROM journal_meta WHERE key = 'lastSeq'").flatMap(UInt64.init) ?? 0
@@ -55,13 +59,13 @@ package final class EventJournal {
     /// Appends an event inside the caller's transaction, stamping publisher, incarnation and the
     /// next sequence number, and returns it as journalled.
     @discardableResult
-    package func append(_ db: Database, _ event: AuditEvent) throws -> AuditEvent {
+    package func append(_ db: any SQLConnection, _ event: AuditEvent) throws -> AuditEvent {
         var stamped = event
         stamped.publisher = publisher
         stamped.incarnation = incarnation
         stamped.seq = lastSeq + 1
         let text = String(decoding: WireCodec.json(stamped), as: UTF8.self)
-        try db.cachedStatement(sql: "INSERT INTO journal (seq, event) VALUES (?, ?)").execute(arguments: [stamped.seq, text])
+        try db.execute(sql: "INSERT INTO journal (seq, event) VALUES (?, ?)", arguments: [stamped.seq, text])
         lastSeq = stamped.seq
         return stamped
     }
@@ -73,13 +77,13 @@ package final class EventJournal {
     /// of stored JSON (but always at least one), so a replay reply always fits in one message. Each
     /// event is bounded again as it is read, so an entry written before the caps cannot stall replay.
     /// When `incarnation` is not the current one, the page starts at the current incarnation's seq 1.
-    package func page(_ db: Database, after: UInt64, incarnation asked: String?) throws -> JournalPage {
+    package func page(_ db: any SQLConnection, after: UInt64, incarnation asked: String?) throws -> JournalPage {
         let start = (asked == nil || asked == incarnation) ? after : 0
         var events: [AuditEvent] = []
         var bytes = 0
-        let rows = try String.fetchCursor(db, sql: "SELECT event FROM journal WHERE seq > ? ORDER BY seq LIMIT ?",
-                                          arguments: [start, Self.maxPageEvents])
-        while let text = try rows.next() {
+        let rows = try String.fetchAll(db, sql: "SELECT event FROM journal WHERE seq > ? ORDER BY seq LIMIT ?",
+                                       arguments: [start, Self.maxPageEvents])
+        for text in rows {
             guard var event = try? WireCodec.fromJSON(AuditEvent.self, Data(text.utf8)) else { continue }
             event.bound()
             event.incarnation = incarnation
@@ -96,16 +100,14 @@ package final class EventJournal {
     /// remembering the last sequence number so it never restarts. Returns false when the
     /// acknowledgement does not fit this journal: the audit writer has seen more than exists, so this
     /// store was restored from an older copy; the caller then starts a new incarnation.
-    package func acknowledge(_ db: Database, upTo: UInt64, incarnation asked: String?) throws -> Bool {
+    package func acknowledge(_ db: any SQLConnection, upTo: UInt64, incarnation asked: String?) throws -> Bool {
         guard asked == nil || asked == incarnation else { return true }
         guard upTo <= lastSeq else { return false }
         try db.execute(sql: "DELETE FROM journal WHERE seq <= ?", arguments: [upTo])
-        try db.execute(sql: "INSERT OR REPLACE INTO journal_meta (key, value) VALUES ('lastSeq', ?)", arguments: [String(lastSeq)])
+        try Self.setMeta(db, "lastSeq", String(lastSeq))
         // What can no longer be replayed: a follower whose store lost these (reset or restored) skips them.
         let pruned = try String.fetchOne(db, sql: "SELECT value FROM journal_meta WHERE key = 'prunedThrough'").flatMap(UInt64.init) ?? 0
-        if upTo > pruned {
-            try db.execute(sql: "INSERT OR REPLACE INTO journal_meta (key, value) VALUES ('prunedThrough', ?)", arguments: [String(upTo)])
-        }
+        if upTo > pruned { try Self.setMeta(db, "prunedThrough", String(upTo)) }
         return true
     }
 
@@ -115,9 +117,9 @@ package final class EventJournal {
     /// renumbered from 1; older rows predate the restored copy and were stored already.
     /// Returns the new incarnation.
     @discardableResult
-    package func startNewIncarnation(_ db: Database) throws -> String {
+    package func startNewIncarnation(_ db: any SQLConnection) throws -> String {
         let fresh = Self.newIncarnation()
-        try db.execute(sql: "INSERT OR REPLACE INTO journal_meta (key, value) VALUES ('incarnation', ?)", arguments: [fresh])
+        try Self.setMeta(db, "incarnation", fresh)
         let moved = try String.fetchAll(db, sql: "SELECT event FROM journal WHERE seq > ? ORDER BY seq", arguments: [startSeq])
         try db.execute(sql: "DELETE FROM journal")
         try db.execute(sql: "DELETE FROM journal_meta WHERE key IN ('lastSeq', 'prunedThrough')")
@@ -131,8 +133,24 @@ package final class EventJournal {
         return fresh
     }
 
+    /// Sets one metadata value, inserting or replacing it.
+    static func setMeta(_ db: any SQLConnection, _ key: String, _ value: String) throws {
+        try db.execute(sql: "INSERT INTO journal_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                       arguments: [key, value])
+    }
+
+    /// Takes up the journal again after another process wrote to the same store (a broker that
+    /// became active on a shared PostgreSQL store): its incarnation and last sequence number.
+    package func reload(_ db: any SQLConnection) throws {
+        let last = try UInt64.fetchOne(db, sql: "SELECT MAX(seq) FROM journal") ?? 0
+        let floor = try String.fetchOne(db, sql: "SELECT value FROM journal_meta WHERE key = 'lastSeq'").flatMap(UInt64.init) ?? 0
+        if let existing = try String.fetchOne(db, sql: "SELECT value FROM journal_meta WHERE key = 'incarnation'") { incarnation = existing }
+        lastSeq = max(last, floor)
+        startSeq = lastSeq
+    }
+
     /// Rows still held (for journal depth metrics).
-    package func depth(_ db: Database) throws -> Int {
+    package func depth(_ db: any SQLConnection) throws -> Int {
         try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM journal") ?? 0
     }
 
