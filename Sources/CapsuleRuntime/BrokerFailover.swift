@@ -26,12 +26,17 @@ package struct BrokerFailover: Sendable {
     package var isPair: Bool { routers.count > 1 }
     package var isConnected: Bool { connected }
 
-    package mutating func connected(now: Date) {
+    /// The socket's handshake with `endpoint` succeeded (nil: the current router). An event from a
+    /// router this client has already left (the monitor reports it late) changes nothing.
+    package mutating func connected(now: Date, endpoint: String? = nil) {
+        guard isCurrent(endpoint) else { return }
         connected = true
         downSince = nil
     }
 
-    package mutating func disconnected(now: Date) {
+    /// The socket lost `endpoint` (nil: the current router).
+    package mutating func disconnected(now: Date, endpoint: String? = nil) {
+        guard isCurrent(endpoint) else { return }
         connected = false
         if downSince == nil { downSince = now }
     }
@@ -49,6 +54,13 @@ package struct BrokerFailover: Sendable {
     package mutating func tick(now: Date) -> String? {
         guard isPair, !connected, let since = downSince, now.timeIntervalSince(since) >= Self.patience else { return nil }
         return move(to: (index + 1) % routers.count, now: now)
+    }
+
+    /// False only for an endpoint that is another router of the pair (a resolved name that matches
+    /// none of them counts as the current one).
+    private func isCurrent(_ endpoint: String?) -> Bool {
+        guard let endpoint, endpoint != current else { return true }
+        return !routers.contains(endpoint)
     }
 
     private mutating func move(to next: Int, now: Date) -> String {

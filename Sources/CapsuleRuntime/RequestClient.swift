@@ -82,10 +82,10 @@ package final class RequestClient {
             case .connected: link.connected = true
             case .handshakeSucceeded:
                 link.handshaken = true
-                failover.connected(now: Date())
+                failover.connected(now: Date(), endpoint: event.endpoint)
             case .disconnected:
                 link.handshaken = false
-                failover.disconnected(now: Date())
+                failover.disconnected(now: Date(), endpoint: event.endpoint)
             case .handshakeFailedAuth: link.refusedStatus = event.value
             case .handshakeFailedProtocol, .handshakeFailedNoDetail: link.handshakeFailed = true
             default: break

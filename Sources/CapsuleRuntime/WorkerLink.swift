@@ -87,8 +87,8 @@ package final class WorkerLink {
         guard let monitor else { return }
         while let event = try? monitor.next() {
             switch event.kind {
-            case .handshakeSucceeded: failover.connected(now: now())
-            case .disconnected: failover.disconnected(now: now())
+            case .handshakeSucceeded: failover.connected(now: now(), endpoint: event.endpoint)
+            case .disconnected: failover.disconnected(now: now(), endpoint: event.endpoint)
             default: break
             }
         }

@@ -32,6 +32,24 @@ struct BrokerFailoverTests {
         #expect(failover.tick(now: start.addingTimeInterval(63)) == "tcp://a:7403", "back to the first, round the list")
     }
 
+    /// The standby refuses naming the (dead) active broker; the handshake with the standby is reported
+    /// only after the client has moved back: it must not count as connected, or it never moves again.
+    @Test func aLateHandshakeEventFromTheBrokerLeftBehindIsIgnored() {
+        var failover = BrokerFailover(routers: routers, now: start)
+        #expect(failover.tick(now: start.addingTimeInterval(BrokerFailover.patience)) == "tcp://b:7403")
+        var refusal = ErrorBody(.standby, "standby")
+        refusal.activeBroker = "tcp://a:7403"
+        #expect(failover.refused(refusal, now: start.addingTimeInterval(2)) == "tcp://a:7403")
+        failover.connected(now: start.addingTimeInterval(2.01), endpoint: "tcp://b:7403")
+        #expect(!failover.isConnected, "b's handshake is not a's")
+        #expect(failover.tick(now: start.addingTimeInterval(2 + BrokerFailover.patience)) == "tcp://b:7403",
+                "a stays unreachable, so the client tries b again")
+        failover.connected(now: start.addingTimeInterval(4), endpoint: "tcp://b:7403")
+        #expect(failover.isConnected)
+        failover.disconnected(now: start.addingTimeInterval(5), endpoint: "tcp://a:7403")
+        #expect(failover.isConnected, "a late disconnect from a changes nothing")
+    }
+
     @Test func oneBrokerNeverMoves() {
         var failover = BrokerFailover(routers: ["tcp://a:7403"], now: start)
         #expect(failover.tick(now: start.addingTimeInterval(600)) == nil)

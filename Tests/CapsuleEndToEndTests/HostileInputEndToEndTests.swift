@@ -143,6 +143,9 @@ struct HostileInputEndToEndTests {
                 "--ingest-bind", "tcp://127.0.0.1:\(cluster.ports.ingest)", "--bus-bind", "tcp://127.0.0.1:\(cluster.ports.bus)",
                 "--router-bind", "tcp://127.0.0.1:\(cluster.ports.router)",
             ])
+            let refusedInTime = (try? cluster.waitFor("the broker to refuse a missing store", seconds: 30) { !missing.isRunning }) != nil
+            #expect(refusedInTime, "a missing store must not start silently")
+            if !refusedInTime { cluster.stop("broker-missing") }
             missing.waitUntilExit()
             #expect(missing.terminationStatus != 0, "a missing store must not start silently")
             let told = (try? String(contentsOf: cluster.log("broker-missing"), encoding: .utf8)) ?? ""

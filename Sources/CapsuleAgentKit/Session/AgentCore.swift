@@ -103,11 +103,11 @@ final class AgentCore: LoopCore {
             switch event.kind {
             case .handshakeSucceeded:
                 logger.info("Connected to the broker.", metadata: ["zmq.endpoint": "\(event.endpoint)"])
-                failover.connected(now: now())
+                failover.connected(now: now(), endpoint: event.endpoint)
                 perform(session.dealerConnected(now: now()))
             case .disconnected:
                 logger.info("Lost the broker link; reconnecting.", metadata: ["zmq.endpoint": "\(event.endpoint)"])
-                failover.disconnected(now: now())
+                failover.disconnected(now: now(), endpoint: event.endpoint)
                 session.dealerDisconnected()
             case .handshakeFailedAuth, .handshakeFailedProtocol, .handshakeFailedNoDetail:
                 logger.info("Broker refused the handshake.", metadata: ["zmq.endpoint": "\(event.endpoint)", "zap.status": "\(event.value)"])

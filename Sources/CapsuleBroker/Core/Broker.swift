@@ -22,8 +22,8 @@ package enum Broker {
         }
         // A broker key without its store: the store was lost or moved. Starting empty would silently
         // drop every enrolment, token and operator, so it takes an explicit --init-store.
-        let storeURL = home.database("broker")
-        if configuration.store == nil, FileManager.default.fileExists(atPath: home.keyFile("broker").path),
+        if let directory = opener.sqliteDirectory, FileManager.default.fileExists(atPath: home.keyFile("broker").path),
+            case let storeURL = directory.appendingPathComponent("broker.sqlite"),
             !FileManager.default.fileExists(atPath: storeURL.path), !configuration.initializeStore
         {
             throw StoreError(.corrupt, "\(storeURL.path) is missing, but this home's broker key exists: restore the store from a backup, or pass --init-store to start a new, empty one (every agent must then enrol again)")

@@ -66,6 +66,8 @@ package struct StoreSchema: Sendable {
 /// the executables and the tests link postgres-nio.
 package struct StoreOpener: Sendable {
     package var description: String
+    /// The folder of the SQLite files, for an SQLite opener.
+    package private(set) var sqliteDirectory: URL?
     private let openStore: @Sendable (StoreSchema, Bool) throws -> any SQLStore
 
     package init(description: String, open: @escaping @Sendable (StoreSchema, Bool) throws -> any SQLStore) {
@@ -83,8 +85,10 @@ package struct StoreOpener: Sendable {
 
     /// SQLite files in `directory`, named after each schema (`broker.sqlite`…).
     package static func sqlite(directory: URL) -> StoreOpener {
-        StoreOpener(description: directory.path) { schema, initialize in
+        var opener = StoreOpener(description: directory.path) { schema, initialize in
             try SQLiteStore.open(at: directory.appendingPathComponent("\(schema.name).sqlite"), schema: schema, initialize: initialize)
         }
+        opener.sqliteDirectory = directory
+        return opener
     }
 }
