@@ -23,16 +23,27 @@ struct DaemonRunnerTests {
             try await DaemonRunner.run(loop, program: "test", metrics: nil, logger: Logger(label: "test"), readyStatus: "idle",
                                        notifier: notifier, signals: [])
         }
+        // The runner's task needs a thread of Swift concurrency's pool, which the rest of the suite
+        // keeps busy (two threads on two cores): wait for it as long as it takes, within reason.
         let received = await onThread { () -> [String] in
             var seen: [String] = []
-            while seen.filter({ $0 == "WATCHDOG=1\n" }).count < 2, let next = systemd.receive() { seen.append(next) }
+            let deadline = Date().addingTimeInterval(300)
+            while seen.filter({ $0 == "WATCHDOG=1\n" }).count < 2, Date() < deadline {
+                if let next = systemd.receive() { seen.append(next) }
+            }
             return seen
         }
         #expect(received.first?.hasPrefix("READY=1\n") == true)
         #expect(received.filter { $0 == "WATCHDOG=1\n" }.count == 2)
         task.cancel()
         _ = try? await task.value
-        let last = await onThread { systemd.receive() }
+        let last = await onThread { () -> String? in
+            let deadline = Date().addingTimeInterval(300)
+            while Date() < deadline {
+                if let next = systemd.receive(), next != "WATCHDOG=1\n" { return next }
+            }
+            return nil
+        }
         #expect(last == "STOPPING=1\n")
     }
 
@@ -46,12 +57,12 @@ struct DaemonRunnerTests {
         let task = Task { try await listener.run() }
         defer { task.cancel() }
         let port = try await bound.wait()
-        let (status, body) = try await onThread { try HTTPGet.fetch(port: port, path: "/metrics") }
+        let (status, body) = try await onThread { try HTTPGet.fetchPatiently(port: port, path: "/metrics") }
         #expect(status == 200)
         #expect(body.contains("capsule_test_events_total{kind=\"heartbeat\"} 3"))
         #expect(body.contains("capsule_build_info{"))
         #expect(body.contains("program=\"capsule-test\""))
-        let (missing, _) = try await onThread { try HTTPGet.fetch(port: port, path: "/nothing") }
+        let (missing, _) = try await onThread { try HTTPGet.fetchPatiently(port: port, path: "/nothing") }
         #expect(missing == 404)
     }
 
@@ -103,6 +114,17 @@ func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
 
 /// A minimal HTTP/1.1 GET over a POSIX socket on 127.0.0.1.
 enum HTTPGet {
+    /// ``fetch(port:path:)`` again until a response arrives (the server's handlers may wait for a
+    /// thread of the busy concurrency pool), for up to 300 s.
+    static func fetchPatiently(port: Int, path: String) throws -> (status: Int, body: String) {
+        let deadline = Date().addingTimeInterval(300)
+        while true {
+            let answer = try fetch(port: port, path: path)
+            if answer.status != 0 || Date() >= deadline { return answer }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+    }
+
     static func fetch(port: Int, path: String) throws -> (status: Int, body: String) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
