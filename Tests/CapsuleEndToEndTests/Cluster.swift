@@ -12,7 +12,7 @@ final class Cluster: @unchecked Sendable {
     /// Each daemon's /metrics port (their defaults, 9401–9403, would collide between parallel tests).
     let metricsPorts: (broker: Int, aggregator: Int, audit: Int)
     let thresholds = ["--heartbeat-seconds", "1", "--stale-seconds", "3", "--offline-seconds", "5"]
-    private(set) var processes: [String: Process] = [:]
+    private(set) var processes: [String: TestProcess] = [:]
     private let lock = NSLock()
 
     init() throws {
@@ -47,21 +47,13 @@ final class Cluster: @unchecked Sendable {
     func log(_ name: String) -> URL { home.appendingPathComponent("\(name).log") }
 
     @discardableResult
-    func start(_ name: String, _ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Process {
-        let process = Process()
-        process.executableURL = Self.binDirectory.appendingPathComponent(executable)
-        process.arguments = arguments
+    func start(_ name: String, _ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> TestProcess {
         var env = ProcessInfo.processInfo.environment
         env["CAPSULE_HOME"] = home.path
         for (key, value) in environment { env[key] = value }
-        process.environment = env
         // A restarted process appends to the same log, so a run's whole story stays in one file.
-        if !FileManager.default.fileExists(atPath: log(name).path) { _ = FileManager.default.createFile(atPath: log(name).path, contents: nil) }
-        let handle = try FileHandle(forWritingTo: log(name))
-        handle.seekToEndOfFile()
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
+        let process = try TestProcess(Self.binDirectory.appendingPathComponent(executable).path, arguments, environment: env,
+                                      output: log(name).path, append: true)
         lock.withLock { processes[name] = process }
         return process
     }
@@ -154,19 +146,8 @@ final class Cluster: @unchecked Sendable {
 
     /// Runs capsulectl with this cluster's home.
     func ctl(_ arguments: [String]) throws -> CTLResult {
-        let process = Process()
-        process.executableURL = Self.binDirectory.appendingPathComponent("capsulectl")
-        process.arguments = arguments + ["--home", home.path]
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return CTLResult(exitCode: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                         stderr: String(decoding: stderr, as: UTF8.self))
+        try TestProcess.run(Self.binDirectory.appendingPathComponent("capsulectl").path, arguments + ["--home", home.path],
+                            environment: ProcessInfo.processInfo.environment)
     }
 
     /// capsulectl's JSON: ISO 8601 dates with milliseconds.
@@ -239,4 +220,70 @@ final class BlockingExecutor: TaskExecutor, @unchecked Sendable {
 /// issue belongs to the test as before.
 func blocking<T>(_ body: () throws -> T) async throws -> T {
     try await withTaskExecutorPreference(BlockingExecutor()) { try body() }
+}
+
+
+/// A child of a test, started through ``ChildProcess`` (posix_spawn keeping no other descriptor of
+/// the test process) and reaped with `waitpid`. Foundation's `Process` learns that a child ended from
+/// a socket the child inherits; a daemon of a test running beside it that inherits that socket too
+/// (Foundation closes other descriptors in its children, but a spawn racing another can pass one on)
+/// keeps the child "running" until the daemon ends, which stalls stops and capsulectl runs by a minute.
+final class TestProcess: @unchecked Sendable {
+    let processIdentifier: pid_t
+    private let lock = NSLock()
+    private var exit: ChildProcess.Exit?
+
+    /// Starts `path` with stdin from /dev/null and stdout and stderr to `output`.
+    init(_ path: String, _ arguments: [String], environment: [String: String], output: String, append: Bool) throws {
+        let input = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        let out = open(output, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0o644)
+        defer { for fd in [input, out] where fd >= 0 { close(fd) } }
+        guard input >= 0, out >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        do {
+            processIdentifier = try ChildProcess.spawn(path, arguments, environment: environment, stdin: input, stdout: out, stderr: out)
+        } catch {
+            throw POSIXError(POSIXErrorCode(rawValue: error.errno) ?? .EIO)
+        }
+    }
+
+    var isRunning: Bool {
+        lock.withLock {
+            if exit == nil { exit = ChildProcess.poll(processIdentifier) }
+            return exit == nil
+        }
+    }
+
+    func waitUntilExit() {
+        while isRunning { Thread.sleep(forTimeInterval: 0.02) }
+    }
+
+    /// The exit code, or the signal number for a child a signal ended (as `Process` reports it).
+    var terminationStatus: Int32 {
+        waitUntilExit()
+        return lock.withLock { exit?.code ?? -1 }
+    }
+
+    /// Runs a program to its end, its output captured through files (no pipe another child could hold).
+    static func run(_ path: String, _ arguments: [String], environment: [String: String]) throws -> Cluster.CTLResult {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("capsule-run-\(UUID().uuidString)").path
+        defer {
+            unlink(base + ".out")
+            unlink(base + ".err")
+        }
+        let input = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        let out = open(base + ".out", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let err = open(base + ".err", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        defer { for fd in [input, out, err] where fd >= 0 { close(fd) } }
+        guard input >= 0, out >= 0, err >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        let pid: pid_t
+        do {
+            pid = try ChildProcess.spawn(path, arguments, environment: environment, stdin: input, stdout: out, stderr: err)
+        } catch {
+            throw POSIXError(POSIXErrorCode(rawValue: error.errno) ?? .EIO)
+        }
+        let exit = ChildProcess.wait(pid)
+        let stdout = (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? ""
+        let stderr = (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? ""
+        return Cluster.CTLResult(exitCode: exit.code, stdout: stdout, stderr: stderr)
+    }
 }

@@ -1,3 +1,4 @@
+import CapsuleRuntime
 import Foundation
 import Testing
 
@@ -94,37 +95,19 @@ struct NetnsEndToEndTests {
     }
 
     /// Starts `argv` with an empty signal mask and default signal handling, stdin from /dev/null
-    /// and stdout + stderr to `output` (or /dev/null).
+    /// and stdout + stderr to `output` (or /dev/null), keeping no other descriptor of this process
+    /// (``ChildProcess``): the script's daemons run for a minute or more, and must not hold the
+    /// sockets through which Foundation's `Process` sees other tests' children exit.
     static func spawn(_ argv: [String], environment: [String: String], output: String?) throws -> pid_t {
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for signal in [SIGHUP, SIGINT, SIGQUIT, SIGPIPE, SIGALRM, SIGTERM, SIGUSR1, SIGUSR2, SIGCHLD] { sigaddset(&defaults, signal) }
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, output ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-
-        let cArguments: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-        let cEnvironment: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            cArguments.forEach { free($0) }
-            cEnvironment.forEach { free($0) }
+        let input = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        let out = open(output ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        defer { for fd in [input, out] where fd >= 0 { close(fd) } }
+        guard input >= 0, out >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        do {
+            return try ChildProcess.spawn(argv[0], Array(argv.dropFirst()), environment: environment, stdin: input, stdout: out, stderr: out)
+        } catch {
+            throw POSIXError(POSIXErrorCode(rawValue: error.errno) ?? .EIO)
         }
-        var pid = pid_t()
-        let rc = posix_spawn(&pid, argv[0], &actions, &attributes, cArguments, cEnvironment)
-        guard rc == 0 else { throw POSIXError(POSIXErrorCode(rawValue: rc) ?? .EIO) }
-        return pid
     }
 
     /// Polls `waitpid` for at most `seconds`; nil if the child is still running.

@@ -19,22 +19,9 @@ struct OperatorSurfaceEndToEndTests {
 
     /// Runs an executable from the build folder with exactly this environment (plus PATH and HOME).
     static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Cluster.CTLResult {
-        let process = Process()
-        process.executableURL = Cluster.binDirectory.appendingPathComponent(executable)
-        process.arguments = arguments
         var env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "HOME": FileManager.default.temporaryDirectory.path]
         for (key, value) in environment { env[key] = value }
-        process.environment = env
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Cluster.CTLResult(exitCode: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                                 stderr: String(decoding: stderr, as: UTF8.self))
+        return try TestProcess.run(Cluster.binDirectory.appendingPathComponent(executable).path, arguments, environment: env)
     }
 
     static func scrape(_ port: Int) -> String? {

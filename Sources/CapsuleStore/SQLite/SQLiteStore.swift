@@ -37,6 +37,7 @@ package final class SQLiteStore: SQLStore {
             }
             try moveAside(url)
         }
+        if !FileManager.default.fileExists(atPath: path) { try create(path: path, migrator: migrator) }
         do {
             return try openPool(path: path, migrator: migrator)
         } catch let error as DatabaseError {
@@ -45,6 +46,22 @@ package final class SQLiteStore: SQLStore {
             }
             try moveAside(url)
             return try openPool(path: path, migrator: migrator)
+        }
+    }
+
+    /// A new store is migrated under a temporary name and renamed into place, so a process killed
+    /// while it creates its store (at first start) leaves no empty file that the next start would
+    /// have to refuse as truncated.
+    private static func create(path: String, migrator: DatabaseMigrator) throws {
+        let temporary = path + ".new"
+        for suffix in ["", "-journal", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: temporary + suffix) }
+        do {
+            let queue = try DatabaseQueue(path: temporary)
+            try migrator.migrate(queue)
+            try queue.close()
+        }
+        guard rename(temporary, path) == 0 else {
+            throw StoreError(.corrupt, "cannot create \(path): \(String(cString: strerror(errno)))")
         }
     }
 
