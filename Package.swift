@@ -179,7 +179,7 @@ let package = Package(
         .testTarget(
             name: "CapsuleDaemonTests",
             dependencies: [
-                "CapsuleDaemon", "CapsuleRuntime", "CapsuleHTTP", .product(name: "Logging", package: "swift-log"),
+                "CapsuleDaemon", "CapsuleRuntime", "CapsuleHTTP", "CapsuleTestSupport", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),

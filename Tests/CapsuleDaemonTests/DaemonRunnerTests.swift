@@ -1,6 +1,7 @@
 import CapsuleDaemon
 import CapsuleHTTP
 import CapsuleRuntime
+import CapsuleTestSupport
 import CapsuleZMQ
 import Foundation
 import Logging
@@ -112,44 +113,15 @@ func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
     }
 }
 
-/// A minimal HTTP/1.1 GET over a POSIX socket on 127.0.0.1.
+/// ``LoopbackHTTP/get(port:path:timeoutSeconds:)`` again until a response arrives (the server's
+/// handlers may wait for a thread of the busy concurrency pool), for up to 300 s.
 enum HTTPGet {
-    /// ``fetch(port:path:)`` again until a response arrives (the server's handlers may wait for a
-    /// thread of the busy concurrency pool), for up to 300 s.
     static func fetchPatiently(port: Int, path: String) throws -> (status: Int, body: String) {
         let deadline = Date().addingTimeInterval(300)
         while true {
-            let answer = try fetch(port: port, path: path)
+            let answer = try LoopbackHTTP.get(port: port, path: path)
             if answer.status != 0 || Date() >= deadline { return answer }
             Thread.sleep(forTimeInterval: 0.2)
         }
-    }
-
-    static func fetch(port: Int, path: String) throws -> (status: Int, body: String) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var timeout = timeval(tv_sec: 30, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard rc == 0 else { throw POSIXError(.ECONNREFUSED) }
-        let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
-        _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
-        var data = [UInt8]()
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let count = recv(fd, &buffer, buffer.count, 0)
-            if count <= 0 { break }
-            data += buffer.prefix(count)
-        }
-        let text = String(decoding: data, as: UTF8.self)
-        let status = Int(text.split(separator: " ", maxSplits: 2).dropFirst().first ?? "") ?? 0
-        let body = text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""
-        return (status, body)
     }
 }

@@ -1,6 +1,7 @@
 import CapsuleDomain
 import CapsuleProtocol
 import CapsuleRuntime
+import CapsuleTestSupport
 import Foundation
 import Testing
 
@@ -138,11 +139,7 @@ final class Cluster: @unchecked Sendable {
         try Data(status.utf8).write(to: healthFile)
     }
 
-    struct CTLResult {
-        var exitCode: Int32
-        var stdout: String
-        var stderr: String
-    }
+    typealias CTLResult = TestProcess.Output
 
     /// Runs capsulectl with this cluster's home.
     func ctl(_ arguments: [String]) throws -> CTLResult {
@@ -222,68 +219,3 @@ func blocking<T>(_ body: () throws -> T) async throws -> T {
     try await withTaskExecutorPreference(BlockingExecutor()) { try body() }
 }
 
-
-/// A child of a test, started through ``ChildProcess`` (posix_spawn keeping no other descriptor of
-/// the test process) and reaped with `waitpid`. Foundation's `Process` learns that a child ended from
-/// a socket the child inherits; a daemon of a test running beside it that inherits that socket too
-/// (Foundation closes other descriptors in its children, but a spawn racing another can pass one on)
-/// keeps the child "running" until the daemon ends, which stalls stops and capsulectl runs by a minute.
-final class TestProcess: @unchecked Sendable {
-    let processIdentifier: pid_t
-    private let lock = NSLock()
-    private var exit: ChildProcess.Exit?
-
-    /// Starts `path` with stdin from /dev/null and stdout and stderr to `output`.
-    init(_ path: String, _ arguments: [String], environment: [String: String], output: String, append: Bool) throws {
-        let input = open("/dev/null", O_RDONLY | O_CLOEXEC)
-        let out = open(output, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0o644)
-        defer { for fd in [input, out] where fd >= 0 { close(fd) } }
-        guard input >= 0, out >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-        do {
-            processIdentifier = try ChildProcess.spawn(path, arguments, environment: environment, stdin: input, stdout: out, stderr: out)
-        } catch {
-            throw POSIXError(POSIXErrorCode(rawValue: error.errno) ?? .EIO)
-        }
-    }
-
-    var isRunning: Bool {
-        lock.withLock {
-            if exit == nil { exit = ChildProcess.poll(processIdentifier) }
-            return exit == nil
-        }
-    }
-
-    func waitUntilExit() {
-        while isRunning { Thread.sleep(forTimeInterval: 0.02) }
-    }
-
-    /// The exit code, or the signal number for a child a signal ended (as `Process` reports it).
-    var terminationStatus: Int32 {
-        waitUntilExit()
-        return lock.withLock { exit?.code ?? -1 }
-    }
-
-    /// Runs a program to its end, its output captured through files (no pipe another child could hold).
-    static func run(_ path: String, _ arguments: [String], environment: [String: String]) throws -> Cluster.CTLResult {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("capsule-run-\(UUID().uuidString)").path
-        defer {
-            unlink(base + ".out")
-            unlink(base + ".err")
-        }
-        let input = open("/dev/null", O_RDONLY | O_CLOEXEC)
-        let out = open(base + ".out", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        let err = open(base + ".err", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        defer { for fd in [input, out, err] where fd >= 0 { close(fd) } }
-        guard input >= 0, out >= 0, err >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-        let pid: pid_t
-        do {
-            pid = try ChildProcess.spawn(path, arguments, environment: environment, stdin: input, stdout: out, stderr: err)
-        } catch {
-            throw POSIXError(POSIXErrorCode(rawValue: error.errno) ?? .EIO)
-        }
-        let exit = ChildProcess.wait(pid)
-        let stdout = (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? ""
-        let stderr = (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? ""
-        return Cluster.CTLResult(exitCode: exit.code, stdout: stdout, stderr: stderr)
-    }
-}

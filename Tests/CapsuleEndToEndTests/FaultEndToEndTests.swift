@@ -2,6 +2,7 @@ import CapsuleDomain
 import CapsuleProtocol
 import CapsuleRuntime
 import CapsuleStore
+import CapsuleTestSupport
 import Foundation
 import GRDB
 import Testing

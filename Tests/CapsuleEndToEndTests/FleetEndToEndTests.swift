@@ -1,6 +1,7 @@
 import CapsuleDomain
 import CapsuleProtocol
 import CapsuleRuntime
+import CapsuleTestSupport
 import Foundation
 import Testing
 

@@ -1,5 +1,6 @@
 import CapsuleDomain
 import CapsuleProtocol
+import CapsuleTestSupport
 import Foundation
 import Testing
 

@@ -2,6 +2,7 @@ import CapsuleDomain
 import CapsuleProtocol
 import CapsuleRuntime
 import CapsuleZMQ
+import CapsuleTestSupport
 import Foundation
 import Testing
 

@@ -1,4 +1,5 @@
 import CapsuleRuntime
+import CapsuleTestSupport
 import Foundation
 import Testing
 
@@ -58,17 +59,20 @@ struct NetnsEndToEndTests {
             defer { try? FileManager.default.removeItem(at: output) }
             var environment = ProcessInfo.processInfo.environment
             environment["CAPSULE_BIN"] = Self.binDirectory.path
-            let pid = try Self.spawn(["/bin/bash", script.path], environment: environment, output: output.path)
+            // The script's daemons run for a minute or more: started through ChildProcess, they keep
+            // no descriptor of this process (see TestProcess).
+            let run = try TestProcess("/bin/bash", [script.path], environment: environment, output: output.path, append: false)
+            let pid = run.processIdentifier
 
             // The script bounds itself (a watchdog at 170 s); this is the backstop.
-            var status = Self.wait(pid, seconds: 240)
+            var status = run.wait(seconds: 240)
             let timedOut = status == nil
             if timedOut {
                 kill(pid, SIGTERM)   // the script's trap stops its processes and removes the namespaces
-                status = Self.wait(pid, seconds: 30)
+                status = run.wait(seconds: 30)
                 if status == nil {
                     kill(pid, SIGKILL)
-                    status = Self.wait(pid, seconds: 5)
+                    status = run.wait(seconds: 5)
                 }
             }
 
@@ -81,54 +85,9 @@ struct NetnsEndToEndTests {
         }
     }
 
-    // MARK: - Child processes without Foundation.Process
-
-    enum Termination: Equatable, CustomStringConvertible {
-        case exited(Int32)
-        case signalled(Int32)
-        var description: String {
-            switch self {
-            case .exited(let code): "exit status \(code)"
-            case .signalled(let signal): "signal \(signal)"
-            }
-        }
-    }
-
-    /// Starts `argv` with an empty signal mask and default signal handling, stdin from /dev/null
-    /// and stdout + stderr to `output` (or /dev/null), keeping no other descriptor of this process
-    /// (``ChildProcess``): the script's daemons run for a minute or more, and must not hold the
-    /// sockets through which Foundation's `Process` sees other tests' children exit.
-    static func spawn(_ argv: [String], environment: [String: String], output: String?) throws -> pid_t {
-        let input = open("/dev/null", O_RDONLY | O_CLOEXEC)
-        let out = open(output ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        defer { for fd in [input, out] where fd >= 0 { close(fd) } }
-        guard input >= 0, out >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-        do {
-            return try ChildProcess.spawn(argv[0], Array(argv.dropFirst()), environment: environment, stdin: input, stdout: out, stderr: out)
-        } catch {
-            throw POSIXError(POSIXErrorCode(rawValue: error.errno) ?? .EIO)
-        }
-    }
-
-    /// Polls `waitpid` for at most `seconds`; nil if the child is still running.
-    static func wait(_ pid: pid_t, seconds: Double) -> Termination? {
-        let deadline = Date().addingTimeInterval(seconds)
-        repeat {
-            var status: Int32 = 0
-            let reaped = waitpid(pid, &status, WNOHANG)
-            if reaped == pid {
-                return (status & 0x7f) == 0 ? .exited((status >> 8) & 0xff) : .signalled(status & 0x7f)
-            }
-            if reaped < 0 && errno != EINTR { return .exited(-1) }
-            Thread.sleep(forTimeInterval: 0.2)
-        } while Date() < deadline
-        return nil
-    }
-
     static func runQuietly(_ argv: [String]) -> Int32 {
-        guard let pid = try? spawn(argv, environment: ProcessInfo.processInfo.environment, output: nil),
-            let termination = wait(pid, seconds: 30)
+        guard let output = try? TestProcess.run(argv[0], Array(argv.dropFirst()), environment: ProcessInfo.processInfo.environment)
         else { return -1 }
-        return termination == .exited(0) ? 0 : 1
+        return output.exitCode == 0 ? 0 : 1
     }
 }

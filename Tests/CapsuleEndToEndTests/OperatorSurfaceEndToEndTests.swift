@@ -2,6 +2,7 @@ import CapsuleDomain
 import CapsuleProtocol
 import CapsuleRuntime
 import CapsuleZMQ
+import CapsuleTestSupport
 import Foundation
 import Testing
 
@@ -25,7 +26,7 @@ struct OperatorSurfaceEndToEndTests {
     }
 
     static func scrape(_ port: Int) -> String? {
-        try? HTTPScrape.get(port: port, path: "/metrics")
+        (try? LoopbackHTTP.get(port: port, path: "/metrics", timeoutSeconds: 5)).flatMap { $0.status == 200 ? $0.body : nil }
     }
 
     @Test func everyDaemonServesMetricsThatMove() async throws {
@@ -276,32 +277,3 @@ struct OperatorSurfaceEndToEndTests {
     }
 }
 
-/// A GET over a plain socket to 127.0.0.1 (no HTTP client dependency for the tests).
-enum HTTPScrape {
-    static func get(port: Int, path: String) throws -> String {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard rc == 0 else { throw POSIXError(.ECONNREFUSED) }
-        let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
-        _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
-        var data = [UInt8]()
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let count = recv(fd, &buffer, buffer.count, 0)
-            if count <= 0 { break }
-            data += buffer.prefix(count)
-        }
-        let text = String(decoding: data, as: UTF8.self)
-        guard text.hasPrefix("HTTP/1.1 200"), let body = text.range(of: "\r\n\r\n") else { throw POSIXError(.EPROTO) }
-        return String(text[body.upperBound...])
-    }
-}

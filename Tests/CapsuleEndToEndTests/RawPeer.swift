@@ -2,6 +2,7 @@ import CapsuleDomain
 import CapsuleProtocol
 import CapsuleRuntime
 import CapsuleZMQ
+import CapsuleTestSupport
 import Foundation
 
 /// A hand-driven agent speaking protocol v1 directly over real sockets, for hostile-peer tests.

@@ -3,6 +3,7 @@ import CapsuleProtocol
 import CapsuleRuntime
 import CapsuleStore
 import CapsuleZMQ
+import CapsuleTestSupport
 import Foundation
 import Testing
 

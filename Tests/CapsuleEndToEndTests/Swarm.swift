@@ -2,6 +2,7 @@ import CapsuleDomain
 import CapsuleProtocol
 import CapsuleRuntime
 import CapsuleZMQ
+import CapsuleTestSupport
 import Foundation
 
 /// Many protocol-v1 agents in the test process, driven by one thread: each has its own CURVE key,

@@ -91,33 +91,18 @@ package final class PostgresTestCluster: Sendable {
     /// server, which inherits the script's output.
     @discardableResult
     static func run(_ executable: String, _ arguments: [String]) throws -> String {
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("capsule-pg-run-\(UUID().uuidString)")
-        defer {
-            try? FileManager.default.removeItem(at: output)
-            try? FileManager.default.removeItem(atPath: output.path + ".err")
-        }
-        let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
-        let out = open(output.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        let err = open(output.path + ".err", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        defer { for fd in [null, out, err] where fd >= 0 { close(fd) } }
-        guard null >= 0, out >= 0, err >= 0 else {
-            throw PostgresClusterError(description: "cannot run \(executable): \(String(cString: strerror(errno)))")
-        }
         // The cluster goes when this process does, even if it crashes (see pg-cluster.sh).
         let environment = ProcessInfo.processInfo.environment.merging(["CAPSULE_PG_OWNER_PID": "\(getpid())"]) { _, new in new }
-        let pid: pid_t
+        let output: TestProcess.Output
         do {
-            pid = try ChildProcess.spawn(executable, arguments, environment: environment, stdin: null, stdout: out, stderr: err)
+            output = try TestProcess.run(executable, arguments, environment: environment)
         } catch {
-            throw PostgresClusterError(description: error.description)
+            throw PostgresClusterError(description: "cannot run \(executable): \(error)")
         }
-        let exit = ChildProcess.wait(pid)
-        let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
-        let errors = (try? String(contentsOfFile: output.path + ".err", encoding: .utf8)) ?? ""
-        guard exit == .exited(0) else {
-            throw PostgresClusterError(description: "\(executable) \(arguments.joined(separator: " ")) failed (\(exit)): \(errors)\(text)")
+        guard output.exitCode == 0 else {
+            throw PostgresClusterError(description: "\(executable) \(arguments.joined(separator: " ")) failed (exit \(output.exitCode)): \(output.stderr)\(output.stdout)")
         }
-        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return output.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
 
