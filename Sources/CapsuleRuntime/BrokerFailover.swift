@@ -10,7 +10,7 @@ import Foundation
 package struct BrokerFailover: Sendable {
     package let routers: [String]
     package private(set) var index = 0
-    private var connected = false
+    /// Since when the current router has not been connected; nil while it is.
     private var downSince: Date?
 
     /// How long a client waits for a broker it cannot reach before trying the next one.
@@ -24,20 +24,18 @@ package struct BrokerFailover: Sendable {
 
     package var current: String { routers[index] }
     package var isPair: Bool { routers.count > 1 }
-    package var isConnected: Bool { connected }
+    package var isConnected: Bool { downSince == nil }
 
     /// The socket's handshake with `endpoint` succeeded (nil: the current router). An event from a
     /// router this client has already left (the monitor reports it late) changes nothing.
     package mutating func connected(now: Date, endpoint: String? = nil) {
         guard isCurrent(endpoint) else { return }
-        connected = true
         downSince = nil
     }
 
     /// The socket lost `endpoint` (nil: the current router).
     package mutating func disconnected(now: Date, endpoint: String? = nil) {
         guard isCurrent(endpoint) else { return }
-        connected = false
         if downSince == nil { downSince = now }
     }
 
@@ -52,7 +50,7 @@ package struct BrokerFailover: Sendable {
 
     /// The router to move to when the current one stayed unreachable past ``patience``.
     package mutating func tick(now: Date) -> String? {
-        guard isPair, !connected, let since = downSince, now.timeIntervalSince(since) >= Self.patience else { return nil }
+        guard isPair, let since = downSince, now.timeIntervalSince(since) >= Self.patience else { return nil }
         return move(to: (index + 1) % routers.count, now: now)
     }
 
@@ -65,7 +63,6 @@ package struct BrokerFailover: Sendable {
 
     private mutating func move(to next: Int, now: Date) -> String {
         index = next
-        connected = false
         downSince = now
         return routers[next]
     }
