@@ -113,7 +113,10 @@ let package = Package(
         ),
         .target(
             name: "CapsuleBroker",
-            dependencies: ["CapsuleRuntime", "CapsuleStore", "CapsuleCrypto", .product(name: "GRDB", package: "GRDB.swift"), metrics]
+            dependencies: [
+                "CapsuleRuntime", "CapsuleStore", "CapsuleCrypto", .product(name: "GRDB", package: "GRDB.swift"),
+                metrics,
+            ]
         ),
         .target(
             name: "CapsuleAggregator",
@@ -143,58 +146,100 @@ let package = Package(
         // capsulectl store migrate reads every store's schema and writes PostgreSQL.
         .target(
             name: "CapsuleCTL",
-            dependencies: ["CapsuleRuntime", "CapsuleDaemon", "CapsuleProtocol", "CapsuleZMQ", "CapsuleConsole",
-                           "CapsuleStore", "CapsulePostgres", "CapsuleAggregator", "CapsuleAudit",
-                           .product(name: "Yams", package: "Yams")]
+            dependencies: [
+                "CapsuleRuntime", "CapsuleDaemon", "CapsuleProtocol", "CapsuleZMQ", "CapsuleConsole",
+                "CapsuleStore", "CapsulePostgres", "CapsuleAggregator", "CapsuleAudit",
+                .product(name: "Yams", package: "Yams"),
+            ]
         ),
 
         // Thin executables.
-        .executableTarget(name: "capsule-broker", dependencies: ["CapsuleBroker", "CapsuleDaemon", "CapsulePostgres", "CapsuleStore"]),
-        .executableTarget(name: "capsule-aggregator", dependencies: ["CapsuleAggregator", "CapsuleDaemon", "CapsulePostgres", "CapsuleStore"]),
-        .executableTarget(name: "capsule-audit", dependencies: ["CapsuleAudit", "CapsuleDaemon", "CapsulePostgres", "CapsuleStore"]),
+        .executableTarget(
+            name: "capsule-broker",
+            dependencies: ["CapsuleBroker", "CapsuleDaemon", "CapsulePostgres", "CapsuleStore"]
+        ),
+        .executableTarget(
+            name: "capsule-aggregator",
+            dependencies: ["CapsuleAggregator", "CapsuleDaemon", "CapsulePostgres", "CapsuleStore"]
+        ),
+        .executableTarget(
+            name: "capsule-audit",
+            dependencies: ["CapsuleAudit", "CapsuleDaemon", "CapsulePostgres", "CapsuleStore"]
+        ),
         .executableTarget(name: "capsule-agent", dependencies: ["CapsuleSidecar", "CapsuleDaemon"]),
         .executableTarget(name: "capsulectl", dependencies: ["CapsuleCTL", "CapsuleDaemon"]),
-        .executableTarget(name: "capsule-demo-service", dependencies: ["CapsuleAgentKit", "CapsuleRuntime", "CapsuleDaemon"]),
+        .executableTarget(
+            name: "capsule-demo-service",
+            dependencies: ["CapsuleAgentKit", "CapsuleRuntime", "CapsuleDaemon"]
+        ),
         // Fuzz target over the wire decoder and the broker's ingest checks (Fuzz/README.md).
         .executableTarget(name: "capsule-fuzz", dependencies: ["CapsuleBroker", "CapsuleProtocol", "CapsuleStore"]),
-        .executableTarget(name: "capsule-bench", dependencies: ["CapsuleZMQ", "CapsuleProtocol", "CapsuleRuntime", "CapsuleDaemon", "CapsuleDomain", "CapsuleStore", "CapsuleAudit",
-                                                           "CapsulePostgres", .product(name: "PostgresNIO", package: "postgres-nio"),
-                                                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
-                                                           .product(name: "Logging", package: "swift-log"),
-                                                           .product(name: "GRDB", package: "GRDB.swift")], path: "Benchmarks/Sources/capsule-bench"),
+        .executableTarget(
+            name: "capsule-bench",
+            dependencies: [
+                "CapsuleZMQ", "CapsuleProtocol", "CapsuleRuntime", "CapsuleDaemon", "CapsuleDomain", "CapsuleStore",
+                "CapsuleAudit",
+                "CapsulePostgres", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            path: "Benchmarks/Sources/capsule-bench"
+        ),
 
         // Tests.
         // A private PostgreSQL cluster for tests (scripts/pg-cluster.sh) and the two-backend fixture.
-        .target(name: "CapsuleTestSupport", dependencies: ["CapsulePostgres", "CapsuleStore", "CapsuleRuntime"], path: "Tests/CapsuleTestSupport"),
+        .target(
+            name: "CapsuleTestSupport",
+            dependencies: ["CapsulePostgres", "CapsuleStore", "CapsuleRuntime"],
+            path: "Tests/CapsuleTestSupport"
+        ),
         .testTarget(name: "CapsuleDomainTests", dependencies: ["CapsuleDomain"]),
         .testTarget(name: "CapsuleProtocolTests", dependencies: ["CapsuleProtocol"]),
         // The broker's own ZAP decisions are exercised here against real CURVE handshakes.
-        .testTarget(name: "CapsuleZMQTests", dependencies: ["CapsuleZMQ", "CapsuleRuntime", "CapsuleBroker", "CapsuleStore"]),
+        .testTarget(
+            name: "CapsuleZMQTests",
+            dependencies: ["CapsuleZMQ", "CapsuleRuntime", "CapsuleBroker", "CapsuleStore"]
+        ),
         .testTarget(name: "CapsuleSidecarTests", dependencies: ["CapsuleSidecar", "CapsuleAgentKit", "CapsuleDomain"]),
         .testTarget(
             name: "CapsuleStoreTests",
-            dependencies: ["CapsuleStore", "CapsuleAudit", "CapsulePostgres", "CapsuleTestSupport", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "CapsuleStore", "CapsuleAudit", "CapsulePostgres", "CapsuleTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
         ),
         .testTarget(name: "CapsuleAggregatorTests", dependencies: ["CapsuleAggregator", "CapsuleTestSupport"]),
         .testTarget(
             name: "CapsuleDaemonTests",
             dependencies: [
-                "CapsuleDaemon", "CapsuleRuntime", "CapsuleHTTP", "CapsuleTestSupport", .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
+                "CapsuleDaemon", "CapsuleRuntime", "CapsuleHTTP", "CapsuleTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .testTarget(
             name: "CapsuleBrokerTests",
-            dependencies: ["CapsuleBroker", "CapsuleStore", "CapsuleProtocol", "CapsuleDomain", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "CapsuleBroker", "CapsuleStore", "CapsuleProtocol", "CapsuleDomain",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
-        .testTarget(name: "CapsuleAgentKitTests", dependencies: ["CapsuleAgentKit", "CapsuleProtocol", "CapsuleDomain"]),
+        .testTarget(
+            name: "CapsuleAgentKitTests",
+            dependencies: ["CapsuleAgentKit", "CapsuleProtocol", "CapsuleDomain"]
+        ),
         .testTarget(
             name: "CapsuleAuditTests",
             dependencies: ["CapsuleAudit", "CapsuleStore", "CapsuleProtocol", "CapsuleDomain"]
         ),
         .testTarget(
             name: "CapsuleCTLTests",
-            dependencies: ["CapsuleCTL", "CapsuleDaemon", "CapsuleProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "CapsuleCTL", "CapsuleDaemon", "CapsuleProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
         .testTarget(name: "CapsuleCryptoTests", dependencies: ["CapsuleCrypto"]),
         .testTarget(
@@ -206,8 +251,11 @@ let package = Package(
         ),
         .testTarget(
             name: "CapsuleEndToEndTests",
-            dependencies: ["CapsuleRuntime", "CapsuleProtocol", "CapsuleZMQ", "CapsuleStore", "CapsulePostgres", "CapsuleTestSupport",
-                           .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "CapsuleRuntime", "CapsuleProtocol", "CapsuleZMQ", "CapsuleStore", "CapsulePostgres",
+                "CapsuleTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
         ),
     ]
 )
@@ -216,5 +264,9 @@ for target in package.targets where target.type != .system {
     var settings = target.swiftSettings ?? []
     settings.append(.enableUpcomingFeature("ExistentialAny"))
     settings.append(.enableUpcomingFeature("MemberImportVisibility"))
+    // An import is internal unless it says otherwise, so a module's public face names what it exposes.
+    settings.append(.enableUpcomingFeature("InternalImportsByDefault"))
+    // Capsule's own code builds without a warning (dependencies keep theirs; SwiftPM silences them).
+    settings.append(.treatAllWarnings(as: .error))
     target.swiftSettings = settings
 }

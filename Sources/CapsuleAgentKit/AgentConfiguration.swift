@@ -1,6 +1,6 @@
 import CapsuleRuntime
 import Foundation
-import Logging
+public import Logging
 
 /// How an agent finds its broker and its own identity.
 public struct AgentConfiguration: Sendable {

@@ -4,7 +4,7 @@ import CapsuleRuntime
 import CapsuleZMQ
 import Foundation
 import Logging
-import ServiceLifecycle
+public import ServiceLifecycle
 import Synchronization
 
 /// The embedded Capsule agent: registers services, heartbeats their health, reports configuration
@@ -17,8 +17,11 @@ public final class CapsuleAgent: Service, Sendable {
     private let configuration: AgentConfiguration
     private let services: [CapsuleService]
     private let now: @Sendable () -> Date
-    private let state = Mutex<(thread: LoopThread<AgentCore>?, task: Task<Void, Never>?, interval: Double, agentId: String?)>(
-        (nil, nil, 30, nil))
+    private let state = Mutex<
+        (thread: LoopThread<AgentCore>?, task: Task<Void, Never>?, interval: Double, agentId: String?)
+    >(
+        (nil, nil, 30, nil)
+    )
 
     /// Creates an agent governing `services`.
     public init(configuration: AgentConfiguration, services: [CapsuleService]) {
@@ -55,17 +58,30 @@ public final class CapsuleAgent: Service, Sendable {
         let token = configuration.enrollmentToken
         let now = self.now
         let thread = LoopThread<AgentCore>(name: "capsule-agent-\(code)", context: ZMQContext()) { loop in
-            try AgentCore(loop: loop, endpoints: endpoints, agentCode: code, enrollmentToken: token, logger: logger, now: now,
-                          events: continuation)
+            try AgentCore(
+                loop: loop,
+                endpoints: endpoints,
+                agentCode: code,
+                enrollmentToken: token,
+                logger: logger,
+                now: now,
+                events: continuation
+            )
         }
         state.withLock { $0.thread = thread }
         let home = CapsuleHome(path: configuration.home)
-        let ledger = LedgerBox(CommandLedger(file: home.dataDirectory.appendingPathComponent("agent-\(code)-commands.jsonl"),
-                                             legacy: home.dataDirectory.appendingPathComponent("agent-\(code)-commands.json")))
+        let ledger = LedgerBox(
+            CommandLedger(
+                file: home.dataDirectory.appendingPathComponent("agent-\(code)-commands.jsonl"),
+                legacy: home.dataDirectory.appendingPathComponent("agent-\(code)-commands.json")
+            )
+        )
 
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                do { try await thread.run() } catch { logger.error("Agent socket thread failed.", metadata: ["error": "\(error)"]) }
+                do { try await thread.run() } catch {
+                    logger.error("Agent socket thread failed.", metadata: ["error": "\(error)"])
+                }
             }
             group.addTask { await self.heartbeatLoop(thread: thread) }
             group.addTask { await self.eventLoop(stream, thread: thread, ledger: ledger) }
@@ -87,10 +103,20 @@ public final class CapsuleAgent: Service, Sendable {
                 try Identifier.validate(configuration.agentCode, as: "agent code")
                 let home = CapsuleHome(path: configuration.home)
                 let (info, key) = try BrokerInfo.resolve(
-                    home: home, ingest: configuration.ingestEndpoint, router: configuration.routerEndpoint,
-                    brokerKey: configuration.brokerKey, brokers: configuration.brokers?.joined(separator: ","))
+                    home: home,
+                    ingest: configuration.ingestEndpoint,
+                    router: configuration.routerEndpoint,
+                    brokerKey: configuration.brokerKey,
+                    brokers: configuration.brokers?.joined(separator: ",")
+                )
                 let keyPair = try home.loadOrCreateKeyPair("agent-\(configuration.agentCode)")
-                return AgentCore.Endpoints(router: info.router, ingest: info.ingest, serverKey: key, keyPair: keyPair, pair: info.pair)
+                return AgentCore.Endpoints(
+                    router: info.router,
+                    ingest: info.ingest,
+                    serverKey: key,
+                    keyPair: keyPair,
+                    pair: info.pair
+                )
             } catch let error as IdentifierError {
                 logger.error("The agent cannot start.", metadata: ["error": "\(error)"])
                 return nil
@@ -153,7 +179,10 @@ public final class CapsuleAgent: Service, Sendable {
             }
             group.addTask {
                 try? await Task.sleep(for: timeout)
-                return HealthReport(status: .unknown, message: "health check timed out after \(Self.seconds(timeout)) s")
+                return HealthReport(
+                    status: .unknown,
+                    message: "health check timed out after \(Self.seconds(timeout)) s"
+                )
             }
             let first = await group.next() ?? HealthReport(status: .unknown, message: "no health")
             group.cancelAll()
@@ -182,10 +211,15 @@ public final class CapsuleAgent: Service, Sendable {
                     known = try ledger.begin(command.commandId)
                 } catch {
                     // Not written down, so not run: a redelivery could not be told from a first delivery.
-                    configuration.logger.error("Refused a command: the ledger cannot be written.",
-                                               metadata: ["command.id": "\(command.commandId)", "error": "\(error)"])
-                    let refused = CommandResult(commandId: command.commandId, success: false,
-                                                error: ErrorBody(.ledgerUnavailable, "\(error); the command was not run"))
+                    configuration.logger.error(
+                        "Refused a command: the ledger cannot be written.",
+                        metadata: ["command.id": "\(command.commandId)", "error": "\(error)"]
+                    )
+                    let refused = CommandResult(
+                        commandId: command.commandId,
+                        success: false,
+                        error: ErrorBody(.ledgerUnavailable, "\(error); the command was not run")
+                    )
                     thread.post { $0.sendResult(refused) }
                     continue
                 }
@@ -206,7 +240,10 @@ public final class CapsuleAgent: Service, Sendable {
                     do {
                         try ledger.finish(result, oneTimeFields: oneTime)
                     } catch {
-                        configuration.logger.error("Could not record a command's result.", metadata: ["command.id": "\(command.commandId)", "error": "\(error)"])
+                        configuration.logger.error(
+                            "Could not record a command's result.",
+                            metadata: ["command.id": "\(command.commandId)", "error": "\(error)"]
+                        )
                     }
                     if !Task.isCancelled { thread.post { $0.sendResult(result) } }
                     running.remove(command.commandId)
@@ -224,24 +261,42 @@ public final class CapsuleAgent: Service, Sendable {
 
     private func execute(_ command: CommandDispatch) async -> CommandResult {
         guard let service = services.first(where: { $0.code == command.serviceCode }) else {
-            return CommandResult(commandId: command.commandId, success: false,
-                                 error: ErrorBody(.unknownService, "this agent does not govern \(command.serviceCode)"))
+            return CommandResult(
+                commandId: command.commandId,
+                success: false,
+                error: ErrorBody(.unknownService, "this agent does not govern \(command.serviceCode)")
+            )
         }
         guard let action = service.actions.first(where: { $0.definition.name == command.action }) else {
-            return CommandResult(commandId: command.commandId, success: false,
-                                 error: ErrorBody(.unknownAction, "\(command.serviceCode) has no action \(command.action)"))
+            return CommandResult(
+                commandId: command.commandId,
+                success: false,
+                error: ErrorBody(.unknownAction, "\(command.serviceCode) has no action \(command.action)")
+            )
         }
-        let context = ActionContext(commandId: command.commandId, serviceCode: command.serviceCode, action: command.action,
-                                    expiresAt: command.expiresAt)
+        let context = ActionContext(
+            commandId: command.commandId,
+            serviceCode: command.serviceCode,
+            action: command.action,
+            expiresAt: command.expiresAt
+        )
         do {
             let result = try await action.handler(command.payload, context)
             return CommandResult(
-                commandId: command.commandId, success: result.success, message: result.message, data: result.data,
-                error: result.errorCode.map { ErrorBody(ErrorBody.Code(rawValue: $0), result.errorMessage ?? result.message ?? $0) }
+                commandId: command.commandId,
+                success: result.success,
+                message: result.message,
+                data: result.data,
+                error: result.errorCode.map {
+                    ErrorBody(ErrorBody.Code(rawValue: $0), result.errorMessage ?? result.message ?? $0)
+                }
             )
         } catch {
-            return CommandResult(commandId: command.commandId, success: false,
-                                 error: ErrorBody(.handlerError, "\(error)"))
+            return CommandResult(
+                commandId: command.commandId,
+                success: false,
+                error: ErrorBody(.handlerError, "\(error)")
+            )
         }
     }
 
@@ -261,6 +316,8 @@ final class LedgerBox: Sendable {
     }
 
     func finish(_ result: CommandResult, oneTimeFields: [String]) throws(CommandLedger.Unavailable) {
-        try ledger.withLock { ledger throws(CommandLedger.Unavailable) in try ledger.finish(result, oneTimeFields: oneTimeFields) }
+        try ledger.withLock { ledger throws(CommandLedger.Unavailable) in
+            try ledger.finish(result, oneTimeFields: oneTimeFields)
+        }
     }
 }

@@ -1,5 +1,5 @@
 import CapsuleDomain
-import Foundation
+public import Foundation
 
 /// What an action handler returns: `{success, message?, data?, error?{code, message}}` (design §4).
 public struct ActionResult: Sendable, Hashable {
@@ -9,7 +9,13 @@ public struct ActionResult: Sendable, Hashable {
     public var errorCode: String?
     public var errorMessage: String?
 
-    public init(success: Bool, message: String? = nil, data: JSONValue? = nil, errorCode: String? = nil, errorMessage: String? = nil) {
+    public init(
+        success: Bool,
+        message: String? = nil,
+        data: JSONValue? = nil,
+        errorCode: String? = nil,
+        errorMessage: String? = nil
+    ) {
         self.success = success
         self.message = message
         self.data = data
@@ -91,7 +97,13 @@ public struct CapsuleService: Sendable {
 
     func manifest() async -> ServiceManifest {
         let configs = await configProvider?() ?? []
-        return ServiceManifest(code: code, name: name, version: version, runtime: runtime,
-                               configs: configs.map(\.sanitized), actions: actions.map(\.definition))
+        return ServiceManifest(
+            code: code,
+            name: name,
+            version: version,
+            runtime: runtime,
+            configs: configs.map(\.sanitized),
+            actions: actions.map(\.definition)
+        )
     }
 }

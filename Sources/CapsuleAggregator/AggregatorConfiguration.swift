@@ -1,8 +1,8 @@
-import CapsuleDomain
-import CapsuleRuntime
-import CapsuleStore
-import CapsuleZMQ
-import Foundation
+package import CapsuleDomain
+package import CapsuleRuntime
+package import CapsuleStore
+package import CapsuleZMQ
+package import Foundation
 
 /// Everything an aggregator needs to start.
 package struct AggregatorConfiguration: Sendable {
@@ -23,9 +23,16 @@ package struct AggregatorConfiguration: Sendable {
     package var now: @Sendable () -> Date
 
     package init(
-        home: CapsuleHome, broker: BrokerInfo, brokerKey: CurveKey, keyPair: CurveKeyPair,
-        thresholds: StatusThresholds = .standard, sweepMilliseconds: Int = 500, persistSeconds: Double = 10,
-        initializeStore: Bool = false, store: StoreOpener? = nil, now: @escaping @Sendable () -> Date = Date.init
+        home: CapsuleHome,
+        broker: BrokerInfo,
+        brokerKey: CurveKey,
+        keyPair: CurveKeyPair,
+        thresholds: StatusThresholds = .standard,
+        sweepMilliseconds: Int = 500,
+        persistSeconds: Double = 10,
+        initializeStore: Bool = false,
+        store: StoreOpener? = nil,
+        now: @escaping @Sendable () -> Date = Date.init
     ) {
         self.home = home
         self.broker = broker

@@ -7,22 +7,46 @@ import Foundation
 
 extension AggregatorCore {
     func registerOperations() {
-        link.on(AggregatorOps.StatusList.self) { [unowned self] params, respond in respond.succeed(try statusPage(params)) }
+        link.on(AggregatorOps.StatusList.self) { [unowned self] params, respond in
+            respond.succeed(try statusPage(params))
+        }
         link.on(AggregatorOps.StatusSummaryOp.self) { [unowned self] _, respond in respond.succeed(board.summary) }
-        link.on(AggregatorOps.AgentsList.self) { [unowned self] params, respond in respond.succeed(try agentsPage(params)) }
+        link.on(AggregatorOps.AgentsList.self) { [unowned self] params, respond in
+            respond.succeed(try agentsPage(params))
+        }
         link.on(AggregatorOps.ServiceShow.self) { [unowned self] params, respond in
             guard let service = board.services[params.code], let row = board.row(params.code, now: now) else {
-                throw ErrorBody(.unknownService, "no service named \(SafeText.quoted(params.code, limit: 80)) (see capsulectl status)")
+                throw ErrorBody(
+                    .unknownService,
+                    "no service named \(SafeText.quoted(params.code, limit: 80)) (see capsulectl status)"
+                )
             }
-            respond.succeed(ServiceDetail(status: row, manifest: service.manifest?.sanitized, healthDetails: Redactor.redact(service.health?.details)))
+            respond.succeed(
+                ServiceDetail(
+                    status: row,
+                    manifest: service.manifest?.sanitized,
+                    healthDetails: Redactor.redact(service.health?.details)
+                )
+            )
         }
         link.on(AggregatorOps.Stats.self) { [unowned self] _, respond in
-            respond.succeed(AggregatorStats(received: received, dropped: dropped, agents: board.agents.count, services: board.services.count,
-                                            undeclared: board.undeclared))
+            respond.succeed(
+                AggregatorStats(
+                    received: received,
+                    dropped: dropped,
+                    agents: board.agents.count,
+                    services: board.services.count,
+                    undeclared: board.undeclared
+                )
+            )
         }
         link.on(AggregatorOps.JournalReplay.self) { [unowned self] params, respond in
             let journal = self.journal
-            respond.succeed(try store.database.read { db in try journal.page(db, after: params.after, incarnation: params.incarnation) })
+            respond.succeed(
+                try store.database.read { db in
+                    try journal.page(db, after: params.after, incarnation: params.incarnation)
+                }
+            )
         }
         link.on(AggregatorOps.JournalAck.self) { [unowned self] params, respond in
             let journal = self.journal
@@ -32,10 +56,21 @@ extension AggregatorCore {
                 let old = journal.incarnation
                 let held = journal.lastSeq
                 let fresh = try journal.startNewIncarnation(db)
-                return try journal.append(db, AuditEvent(
-                    publisher: AggregatorStore.publisher, seq: 0, at: at, action: "journal.incarnation_started", subject: "journal:aggregator",
-                    actor: "system", from: old.isEmpty ? "legacy" : old, to: fresh,
-                    reason: "the audit writer had seen seq \(params.upTo) but the journal ends at \(held): store restored; new events continue as \(fresh)"))
+                return try journal.append(
+                    db,
+                    AuditEvent(
+                        publisher: AggregatorStore.publisher,
+                        seq: 0,
+                        at: at,
+                        action: "journal.incarnation_started",
+                        subject: "journal:aggregator",
+                        actor: "system",
+                        from: old.isEmpty ? "legacy" : old,
+                        to: fresh,
+                        reason:
+                            "the audit writer had seen seq \(params.upTo) but the journal ends at \(held): store restored; new events continue as \(fresh)"
+                    )
+                )
             }) { [unowned self] outcome in
                 switch outcome {
                 case .success(let event):
@@ -51,21 +86,27 @@ extension AggregatorCore {
 
     /// One page of service rows in code order, filtered on the server.
     private func statusPage(_ params: AggregatorOps.StatusList.Params) throws(ErrorBody) -> Page<ServiceStatusRow> {
-        let after = try params.cursor.map { cursor throws(ErrorBody) in try PageCursor.decode(cursor, query: params.query, count: 1)[0] }
+        let after = try params.cursor.map { cursor throws(ErrorBody) in
+            try PageCursor.decode(cursor, query: params.query, count: 1)[0]
+        }
         let limit = PageCursor.limit(params.limit)
         let current = now
         var builder = PageBuilder<ServiceStatusRow>(limit: limit) { $0.estimatedSize }
         var candidates: [String]
         if let agent = params.agent {
             let index = board.agentIndex(of: agent, "")
-            let byCode = index < board.sortedAgents.count && board.sortedAgents[index].code == agent ? board.sortedAgents[index].agentId : nil
+            let byCode =
+                index < board.sortedAgents.count && board.sortedAgents[index].code == agent
+                ? board.sortedAgents[index].agentId : nil
             let agentId = board.agents[agent] != nil ? agent : byCode
             candidates = (agentId.flatMap { board.agents[$0]?.services } ?? []).sorted()
             if let after { candidates = candidates.filter { $0 > after } }
         } else {
             var start = 0
             if let prefix = params.prefix { start = board.sortedIndex(of: prefix) ?? 0 }
-            if let after { start = max(start, (board.sortedIndex(of: after) ?? 0) + (board.sortedCodes.contains(after) ? 1 : 0)) }
+            if let after {
+                start = max(start, (board.sortedIndex(of: after) ?? 0) + (board.sortedCodes.contains(after) ? 1 : 0))
+            }
             candidates = Array(board.sortedCodes[min(start, board.sortedCodes.count)...])
         }
         var more = false
@@ -92,7 +133,11 @@ extension AggregatorCore {
         if let cursor = params.cursor {
             let key = try PageCursor.decode(cursor, query: query, count: 2)
             start = board.agentIndex(of: key[0], key[1])
-            if start < board.sortedAgents.count, board.sortedAgents[start] == StatusBoard.AgentKey(code: key[0], agentId: key[1]) { start += 1 }
+            if start < board.sortedAgents.count,
+                board.sortedAgents[start] == StatusBoard.AgentKey(code: key[0], agentId: key[1])
+            {
+                start += 1
+            }
         }
         let limit = PageCursor.limit(params.limit)
         var builder = PageBuilder<AgentRow>(limit: limit) { $0.estimatedSize }
@@ -100,8 +145,14 @@ extension AggregatorCore {
         for key in board.sortedAgents[min(start, board.sortedAgents.count)...] {
             guard let agent = board.agents[key.agentId] else { continue }
             if let status = params.status, agent.status != status { continue }
-            let row = AgentRow(agentId: agent.agentId, code: agent.code, status: agent.status.rawValue, reason: agent.reason,
-                               lastHeartbeatAt: agent.lastHeartbeatAt, services: agent.services.sorted())
+            let row = AgentRow(
+                agentId: agent.agentId,
+                code: agent.code,
+                status: agent.status.rawValue,
+                reason: agent.reason,
+                lastHeartbeatAt: agent.lastHeartbeatAt,
+                services: agent.services.sorted()
+            )
             if !builder.offer(row) {
                 more = true
                 break

@@ -49,27 +49,56 @@ final class AggregatorCore: LoopCore {
         lastPersist = startedAt
         // Heartbeat times are saved lazily, so right after a start they may be a little old: wait one
         // save interval and one heartbeat before time alone may turn anything STALE or OFFLINE.
-        graceUntil = loaded.agents.isEmpty ? startedAt
+        graceUntil =
+            loaded.agents.isEmpty
+            ? startedAt
             : startedAt.addingTimeInterval(configuration.persistSeconds + configuration.thresholds.heartbeatSeconds)
 
         let options = ZMQSocketOptions.internalLink()
-        subscriber = try SocketFactory.client(.sub, context: loop.context, endpoint: configuration.broker.bus,
-                                              keyPair: configuration.keyPair, serverKey: configuration.brokerKey, options: options)
+        subscriber = try SocketFactory.client(
+            .sub,
+            context: loop.context,
+            endpoint: configuration.broker.bus,
+            keyPair: configuration.keyPair,
+            serverKey: configuration.brokerKey,
+            options: options
+        )
         // A broker pair: only the active broker binds its bus and ingest, so connecting to both reaches it.
         for other in configuration.broker.candidates.dropFirst() { try subscriber.connect(other.bus) }
-        for prefix in [Topic.heartbeatPrefix, Topic.healthPrefix, Topic.reportPrefix, "evt.agent.", "evt.service.forgotten",
-                       "evt.settings.changed"] {
+        for prefix in [
+            Topic.heartbeatPrefix, Topic.healthPrefix, Topic.reportPrefix, "evt.agent.", "evt.service.forgotten",
+            "evt.settings.changed",
+        ] {
             try subscriber.subscribe(prefix)
         }
-        publisher = try SocketFactory.client(.pub, context: loop.context, endpoint: configuration.broker.ingest,
-                                             keyPair: configuration.keyPair, serverKey: configuration.brokerKey, options: options)
+        publisher = try SocketFactory.client(
+            .pub,
+            context: loop.context,
+            endpoint: configuration.broker.ingest,
+            keyPair: configuration.keyPair,
+            serverKey: configuration.brokerKey,
+            options: options
+        )
         for other in configuration.broker.candidates.dropFirst() { try publisher.connect(other.ingest) }
-        link = try WorkerLink(service: "aggregator", loop: loop, endpoint: configuration.broker.router,
-                              keyPair: configuration.keyPair, serverKey: configuration.brokerKey,
-                              routers: configuration.broker.candidates.map(\.router), logger: logger, now: configuration.now) {
+        link = try WorkerLink(
+            service: "aggregator",
+            loop: loop,
+            endpoint: configuration.broker.router,
+            keyPair: configuration.keyPair,
+            serverKey: configuration.brokerKey,
+            routers: configuration.broker.candidates.map(\.router),
+            logger: logger,
+            now: configuration.now
+        ) {
             [unowned self] in
-            WorkerReady(service: "aggregator", version: CapsuleVersion.current, startedAt: startedAt, journalLastSeq: journal.lastSeq,
-                        journalIncarnation: journal.incarnation, schemaVersion: AggregatorStore.schemaVersion)
+            WorkerReady(
+                service: "aggregator",
+                version: CapsuleVersion.current,
+                startedAt: startedAt,
+                journalLastSeq: journal.lastSeq,
+                journalIncarnation: journal.incarnation,
+                schemaVersion: AggregatorStore.schemaVersion
+            )
         }
         registerOperations()
 
@@ -79,10 +108,14 @@ final class AggregatorCore: LoopCore {
         loop.every(.seconds(60)) { [unowned self] in self.reconcile() }
         loop.atEndOfTurn { [unowned self] in self.endTurn() }
         reconcile(all: true)
-        logger.info("Aggregator started.", metadata: [
-            "agents": "\(board.agents.count)", "services": "\(board.services.count)", "zmq.bus": "\(configuration.broker.bus)",
-            "journal.incarnation": "\(journal.incarnation)", "journal.seq": "\(journal.lastSeq)",
-        ])
+        logger.info(
+            "Aggregator started.",
+            metadata: [
+                "agents": "\(board.agents.count)", "services": "\(board.services.count)",
+                "zmq.bus": "\(configuration.broker.bus)",
+                "journal.incarnation": "\(journal.incarnation)", "journal.seq": "\(journal.lastSeq)",
+            ]
+        )
     }
 
     func shutdown() {
@@ -137,7 +170,10 @@ final class AggregatorCore: LoopCore {
         } catch {
             dropped += 1
             metrics.dropped("undecodable")
-            logger.debug("Dropped an undecodable report.", metadata: ["error": "\(error)", "peer": "\(SafeText.clean(sender, limit: 64))"])
+            logger.debug(
+                "Dropped an undecodable report.",
+                metadata: ["error": "\(error)", "peer": "\(SafeText.clean(sender, limit: 64))"]
+            )
         }
     }
 
@@ -156,7 +192,8 @@ final class AggregatorCore: LoopCore {
         case "agent.disabled", "agent.revoked", "agent.enabled":
             guard subject.hasPrefix("agent:") else { return }
             let agentId = String(subject.dropFirst("agent:".count))
-            let status: AgentStatus? = event.action == "agent.disabled" ? .disabled : event.action == "agent.revoked" ? .revoked : nil
+            let status: AgentStatus? =
+                event.action == "agent.disabled" ? .disabled : event.action == "agent.revoked" ? .revoked : nil
             pendingTransitions += board.setAdminStatus(status, agentId: agentId, now: now)
         case "agent.forgotten":
             let agentId = String(subject.dropFirst("agent:".count))
@@ -180,7 +217,8 @@ final class AggregatorCore: LoopCore {
     private func reconcile(cursor: String? = nil, found: [String: KeyState] = [:], all: Bool = false) {
         if cursor == nil { loadSettings() }
         let states: [KeyState]? = all ? nil : [.disabled, .revoked]
-        link.request(BrokerOps.AgentList.self, .init(states: states, limit: 500, cursor: cursor)) { [unowned self] reply in
+        link.request(BrokerOps.AgentList.self, .init(states: states, limit: 500, cursor: cursor)) {
+            [unowned self] reply in
             guard case .success(let page) = reply else { return }
             var found = found
             for agent in page.items {
@@ -189,8 +227,11 @@ final class AggregatorCore: LoopCore {
             }
             if let next = page.next { return reconcile(cursor: next, found: found, all: all) }
             for (agentId, agent) in board.agents {
-                let wanted: AgentStatus? = found[agentId] == .disabled ? .disabled : found[agentId] == .revoked ? .revoked : nil
-                if agent.adminStatus != wanted { pendingTransitions += board.setAdminStatus(wanted, agentId: agentId, now: now) }
+                let wanted: AgentStatus? =
+                    found[agentId] == .disabled ? .disabled : found[agentId] == .revoked ? .revoked : nil
+                if agent.adminStatus != wanted {
+                    pendingTransitions += board.setAdminStatus(wanted, agentId: agentId, now: now)
+                }
             }
         }
     }
@@ -199,12 +240,19 @@ final class AggregatorCore: LoopCore {
         link.request(BrokerOps.SettingsGet.self, NoParams()) { [unowned self] reply in
             guard case .success(let settings) = reply, settings.version != settingsVersion else { return }
             settingsVersion = settings.version
-            let thresholds = StatusThresholds(heartbeatSeconds: settings.heartbeatSeconds, staleSeconds: settings.staleSeconds,
-                                              offlineSeconds: settings.offlineSeconds)
+            let thresholds = StatusThresholds(
+                heartbeatSeconds: settings.heartbeatSeconds,
+                staleSeconds: settings.staleSeconds,
+                offlineSeconds: settings.offlineSeconds
+            )
             if thresholds != board.thresholds {
-                logger.info("Applied the broker's settings.", metadata: [
-                    "settings.version": "\(settings.version)", "stale.seconds": "\(settings.staleSeconds)", "offline.seconds": "\(settings.offlineSeconds)",
-                ])
+                logger.info(
+                    "Applied the broker's settings.",
+                    metadata: [
+                        "settings.version": "\(settings.version)", "stale.seconds": "\(settings.staleSeconds)",
+                        "offline.seconds": "\(settings.offlineSeconds)",
+                    ]
+                )
                 board.thresholds = thresholds
             }
         }
@@ -215,7 +263,9 @@ final class AggregatorCore: LoopCore {
         let current = now
         if let last = lastReportRequest[agentId], current.timeIntervalSince(last) < 5 { return }
         lastReportRequest[agentId] = current
-        if lastReportRequest.count > 100_000 { lastReportRequest = lastReportRequest.filter { current.timeIntervalSince($0.value) < 5 } }
+        if lastReportRequest.count > 100_000 {
+            lastReportRequest = lastReportRequest.filter { current.timeIntervalSince($0.value) < 5 }
+        }
         link.send(.reportRequest, body: ReportRequest(agentId: agentId, reason: "manifest digest unknown"))
     }
 
@@ -233,7 +283,10 @@ final class AggregatorCore: LoopCore {
     /// health) at most every `persistSeconds`.
     private func persist(force: Bool) {
         let current = now
-        guard force || !pendingTransitions.isEmpty || current.timeIntervalSince(lastPersist) >= configuration.persistSeconds else { return }
+        guard
+            force || !pendingTransitions.isEmpty
+                || current.timeIntervalSince(lastPersist) >= configuration.persistSeconds
+        else { return }
         var agents: [String: AgentState?] = [:]
         var services: [String: ServiceState?] = [:]
         // `.some(nil)`: a dirty entry the board no longer holds is deleted from the store.
@@ -250,31 +303,56 @@ final class AggregatorCore: LoopCore {
         board.clearDirty()
         lastPersist = current
         let journal = self.journal
-        batch.add({ (db: any SQLConnection) -> [AuditEvent] in
-            try AggregatorStore.save(db, agents: agents, services: services, manifestChanged: manifests)
-            return try transitions.map { transition in
-                try journal.append(db, AuditEvent(
-                    publisher: AggregatorStore.publisher, seq: 0, at: transition.at, action: "\(transition.kind.rawValue).transition",
-                    subject: transition.subject, actor: "system", from: transition.from, to: transition.to, reason: transition.reason))
-            }
-        }) { [unowned self] outcome in
-            switch outcome {
-            case .success(let events):
-                for transition in transitions { metrics.transition(transition.kind.rawValue) }
-                for event in events {
-                    logger.info("Status changed.", metadata: [
-                        "subject": "\(event.subject)", "from": "\(event.from ?? "-")", "to": "\(event.to ?? "-")", "reason": "\(event.reason ?? "")",
-                    ])
-                    publish(event)
+        batch.add(
+            { (db: any SQLConnection) -> [AuditEvent] in
+                try AggregatorStore.save(db, agents: agents, services: services, manifestChanged: manifests)
+                return try transitions.map { transition in
+                    try journal.append(
+                        db,
+                        AuditEvent(
+                            publisher: AggregatorStore.publisher,
+                            seq: 0,
+                            at: transition.at,
+                            action: "\(transition.kind.rawValue).transition",
+                            subject: transition.subject,
+                            actor: "system",
+                            from: transition.from,
+                            to: transition.to,
+                            reason: transition.reason
+                        )
+                    )
                 }
-            case .failure(let error):
-                // Nothing was written: keep it all for the next attempt, transitions in order.
-                pendingTransitions = transitions + pendingTransitions
-                board.markDirty(agents: agents.keys, services: services.keys, manifests: manifests)
-                errorLog.log("persist", level: .error, "Could not persist state.", metadata: ["error": "\(error)"], logger: logger,
-                             now: now.timeIntervalSince1970)
+            },
+            done: { [unowned self] outcome in
+                switch outcome {
+                case .success(let events):
+                    for transition in transitions { metrics.transition(transition.kind.rawValue) }
+                    for event in events {
+                        logger.info(
+                            "Status changed.",
+                            metadata: [
+                                "subject": "\(event.subject)", "from": "\(event.from ?? "-")",
+                                "to": "\(event.to ?? "-")",
+                                "reason": "\(event.reason ?? "")",
+                            ]
+                        )
+                        publish(event)
+                    }
+                case .failure(let error):
+                    // Nothing was written: keep it all for the next attempt, transitions in order.
+                    pendingTransitions = transitions + pendingTransitions
+                    board.markDirty(agents: agents.keys, services: services.keys, manifests: manifests)
+                    errorLog.log(
+                        "persist",
+                        level: .error,
+                        "Could not persist state.",
+                        metadata: ["error": "\(error)"],
+                        logger: logger,
+                        now: now.timeIntervalSince1970
+                    )
+                }
             }
-        }
+        )
         batch.commit()
     }
 

@@ -18,18 +18,26 @@ struct AggregatorMetrics {
     static let dropReasons = ["malformed", "undecodable", "identity_mismatch"]
 
     init() {
-        services = Dictionary(uniqueKeysWithValues: EffectiveStatus.allCases.map {
-            ($0.rawValue, Gauge(label: "capsule_aggregator_services", dimensions: [("status", $0.rawValue)]))
-        })
-        agents = Dictionary(uniqueKeysWithValues: AgentStatus.allCases.map {
-            ($0.rawValue, Gauge(label: "capsule_aggregator_agents", dimensions: [("status", $0.rawValue)]))
-        })
-        transitions = Dictionary(uniqueKeysWithValues: ["agent", "service"].map {
-            ($0, Counter(label: "capsule_aggregator_transitions_total", dimensions: [("kind", $0)]))
-        })
-        drops = Dictionary(uniqueKeysWithValues: Self.dropReasons.map {
-            ($0, Counter(label: "capsule_aggregator_drops_total", dimensions: [("reason", $0)]))
-        })
+        services = Dictionary(
+            uniqueKeysWithValues: EffectiveStatus.allCases.map {
+                ($0.rawValue, Gauge(label: "capsule_aggregator_services", dimensions: [("status", $0.rawValue)]))
+            }
+        )
+        agents = Dictionary(
+            uniqueKeysWithValues: AgentStatus.allCases.map {
+                ($0.rawValue, Gauge(label: "capsule_aggregator_agents", dimensions: [("status", $0.rawValue)]))
+            }
+        )
+        transitions = Dictionary(
+            uniqueKeysWithValues: ["agent", "service"].map {
+                ($0, Counter(label: "capsule_aggregator_transitions_total", dimensions: [("kind", $0)]))
+            }
+        )
+        drops = Dictionary(
+            uniqueKeysWithValues: Self.dropReasons.map {
+                ($0, Counter(label: "capsule_aggregator_drops_total", dimensions: [("reason", $0)]))
+            }
+        )
     }
 
     /// Services per effectiveStatus and agents per status, from the board's running counts.

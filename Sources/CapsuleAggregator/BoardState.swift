@@ -1,6 +1,6 @@
-import CapsuleDomain
+package import CapsuleDomain
 import CapsuleProtocol
-import Foundation
+package import Foundation
 
 /// What the aggregator knows about one agent.
 package struct AgentState: Codable, Sendable, Hashable {
@@ -19,9 +19,19 @@ package struct AgentState: Codable, Sendable, Hashable {
     package var declared: [String]?
     package var changedAt: Date?
 
-    package init(agentId: String, code: String, lastHeartbeatAt: Date?, status: AgentStatus, reason: String, adminStatus: AgentStatus? = nil,
-                 heartbeatDigest: String? = nil, reportedDigest: String? = nil, services: [String], declared: [String]? = nil,
-                 changedAt: Date? = nil) {
+    package init(
+        agentId: String,
+        code: String,
+        lastHeartbeatAt: Date?,
+        status: AgentStatus,
+        reason: String,
+        adminStatus: AgentStatus? = nil,
+        heartbeatDigest: String? = nil,
+        reportedDigest: String? = nil,
+        services: [String],
+        declared: [String]? = nil,
+        changedAt: Date? = nil
+    ) {
         self.agentId = agentId
         self.code = code
         self.lastHeartbeatAt = lastHeartbeatAt
@@ -51,8 +61,17 @@ package struct ServiceState: Codable, Sendable, Hashable {
     package var reason: String
     package var changedAt: Date?
 
-    package init(code: String, agentId: String, manifest: ServiceManifest? = nil, health: HealthReport? = nil, healthAt: Date? = nil,
-                 sampledAt: Date? = nil, status: EffectiveStatus? = nil, reason: String, changedAt: Date? = nil) {
+    package init(
+        code: String,
+        agentId: String,
+        manifest: ServiceManifest? = nil,
+        health: HealthReport? = nil,
+        healthAt: Date? = nil,
+        sampledAt: Date? = nil,
+        status: EffectiveStatus? = nil,
+        reason: String,
+        changedAt: Date? = nil
+    ) {
         self.code = code
         self.agentId = agentId
         self.manifest = manifest

@@ -1,6 +1,6 @@
-import CapsuleDomain
-import CapsuleProtocol
-import Foundation
+package import CapsuleDomain
+package import CapsuleProtocol
+package import Foundation
 
 /// The aggregator's fold: reports go in, transitions come out. Pure value type, no sockets, injected time.
 ///
@@ -31,7 +31,9 @@ package struct StatusBoard: Sendable {
     package struct AgentKey: Sendable, Hashable, Comparable {
         package var code: String
         package var agentId: String
-        package static func < (lhs: AgentKey, rhs: AgentKey) -> Bool { (lhs.code, lhs.agentId) < (rhs.code, rhs.agentId) }
+        package static func < (lhs: AgentKey, rhs: AgentKey) -> Bool {
+            (lhs.code, lhs.agentId) < (rhs.code, rhs.agentId)
+        }
     }
     package private(set) var sortedAgents: [AgentKey] = []
     /// Codes as the broker enrolled them (from its events and agent list), by agentId.
@@ -59,7 +61,11 @@ package struct StatusBoard: Sendable {
     }
 
     /// Marks state dirty again after a save that failed.
-    package mutating func markDirty(agents: some Sequence<String>, services: some Sequence<String>, manifests: some Sequence<String>) {
+    package mutating func markDirty(
+        agents: some Sequence<String>,
+        services: some Sequence<String>,
+        manifests: some Sequence<String>
+    ) {
         dirtyAgents.formUnion(agents.filter { self.agents[$0] != nil })
         dirtyServices.formUnion(services.filter { self.services[$0] != nil })
         dirtyManifests.formUnion(manifests)
@@ -102,7 +108,8 @@ package struct StatusBoard: Sendable {
         // Codes taken provisionally from heartbeats before this report, which the report does not
         // declare, were never this agent's services: they leave the board.
         let declaredSet = Set(declared)
-        for code in agents[report.agentId]?.services ?? [] where !declaredSet.contains(code) && services[code]?.manifest == nil {
+        for code in agents[report.agentId]?.services ?? []
+        where !declaredSet.contains(code) && services[code]?.manifest == nil {
             forget(service: code)
         }
         for manifest in manifests {
@@ -188,9 +195,13 @@ package struct StatusBoard: Sendable {
     /// Services per effectiveStatus and agents per status, every status present.
     package var summary: StatusSummary {
         StatusSummary(
-            services: Dictionary(uniqueKeysWithValues: EffectiveStatus.allCases.map { ($0.rawValue, serviceCounts[$0] ?? 0) }),
+            services: Dictionary(
+                uniqueKeysWithValues: EffectiveStatus.allCases.map { ($0.rawValue, serviceCounts[$0] ?? 0) }
+            ),
             agents: Dictionary(uniqueKeysWithValues: AgentStatus.allCases.map { ($0.rawValue, agentCounts[$0] ?? 0) }),
-            totalServices: services.count, totalAgents: agents.count)
+            totalServices: services.count,
+            totalAgents: agents.count
+        )
     }
 
     /// The index of the first sorted code that is not below `code`.
@@ -226,10 +237,19 @@ package struct StatusBoard: Sendable {
             if verdict.status == service.status { reason = verdict.reason }
         }
         return ServiceStatusRow(
-            code: code, name: service.manifest?.name, status: (service.status ?? .unknown).rawValue, reason: reason,
-            healthStatus: service.health?.status.rawValue, healthMessage: service.health?.message, healthAt: service.healthAt,
-            agentId: service.agentId, agentCode: agent?.code, agentStatus: agent?.status.rawValue,
-            lastHeartbeatAt: agent?.lastHeartbeatAt, changedAt: service.changedAt)
+            code: code,
+            name: service.manifest?.name,
+            status: (service.status ?? .unknown).rawValue,
+            reason: reason,
+            healthStatus: service.health?.status.rawValue,
+            healthMessage: service.health?.message,
+            healthAt: service.healthAt,
+            agentId: service.agentId,
+            agentCode: agent?.code,
+            agentStatus: agent?.status.rawValue,
+            lastHeartbeatAt: agent?.lastHeartbeatAt,
+            changedAt: service.changedAt
+        )
     }
 
     // MARK: Folding
@@ -237,8 +257,14 @@ package struct StatusBoard: Sendable {
     private mutating func ensureAgent(_ agentId: String, code claimed: String) {
         let code = enrolledCodes[agentId] ?? claimed
         if agents[agentId] == nil {
-            agents[agentId] = AgentState(agentId: agentId, code: code, lastHeartbeatAt: nil, status: .pending,
-                                         reason: "no heartbeat yet", services: [])
+            agents[agentId] = AgentState(
+                agentId: agentId,
+                code: code,
+                lastHeartbeatAt: nil,
+                status: .pending,
+                reason: "no heartbeat yet",
+                services: []
+            )
             agentCounts[.pending, default: 0] += 1
             sortedAgents.insert(AgentKey(code: code, agentId: agentId), at: agentIndex(of: code, agentId))
         }
@@ -286,8 +312,10 @@ package struct StatusBoard: Sendable {
             }
             ensureService(sample.code, agentId: agentId)
             services[sample.code]?.health = HealthReport(
-                status: sample.health.status, message: sample.health.message.map { SafeText.clean($0, limit: 1_024) },
-                details: sample.health.details.map { SafeText.clean(Redactor.redact($0)) })
+                status: sample.health.status,
+                message: sample.health.message.map { SafeText.clean($0, limit: 1_024) },
+                details: sample.health.details.map { SafeText.clean(Redactor.redact($0)) }
+            )
             services[sample.code]?.healthAt = now
             services[sample.code]?.sampledAt = sample.sampledAt
             dirtyServices.insert(sample.code)
@@ -295,18 +323,34 @@ package struct StatusBoard: Sendable {
     }
 
     private func input(_ agent: AgentState, _ service: ServiceState) -> StatusInput {
-        StatusInput(agentAdminStatus: agent.adminStatus, lastHeartbeatAt: agent.lastHeartbeatAt,
-                    health: service.health?.status, healthAt: service.healthAt)
+        StatusInput(
+            agentAdminStatus: agent.adminStatus,
+            lastHeartbeatAt: agent.lastHeartbeatAt,
+            health: service.health?.status,
+            healthAt: service.healthAt
+        )
     }
 
     private mutating func recompute(agentId: String, now: Date) -> [Transition] {
         guard var agent = agents[agentId] else { return [] }
         var transitions: [Transition] = []
         let verdict = EffectiveStatusRule.agentStatus(
-            adminStatus: agent.adminStatus, lastHeartbeatAt: agent.lastHeartbeatAt, now: now, thresholds: thresholds)
+            adminStatus: agent.adminStatus,
+            lastHeartbeatAt: agent.lastHeartbeatAt,
+            now: now,
+            thresholds: thresholds
+        )
         if verdict.status != agent.status {
-            transitions.append(Transition(kind: .agent, subject: "agent:\(agentId)", from: agent.status.rawValue,
-                                          to: verdict.status.rawValue, reason: verdict.reason, at: now))
+            transitions.append(
+                Transition(
+                    kind: .agent,
+                    subject: "agent:\(agentId)",
+                    from: agent.status.rawValue,
+                    to: verdict.status.rawValue,
+                    reason: verdict.reason,
+                    at: now
+                )
+            )
             agentCounts[agent.status, default: 1] -= 1
             agentCounts[verdict.status, default: 0] += 1
             agent.status = verdict.status
@@ -319,8 +363,16 @@ package struct StatusBoard: Sendable {
             guard var service = services[code] else { continue }
             let result = EffectiveStatusRule.evaluate(input(agent, service), now: now, thresholds: thresholds)
             if result.status != service.status {
-                transitions.append(Transition(kind: .service, subject: "service:\(code)", from: service.status?.rawValue,
-                                              to: result.status.rawValue, reason: result.reason, at: now))
+                transitions.append(
+                    Transition(
+                        kind: .service,
+                        subject: "service:\(code)",
+                        from: service.status?.rawValue,
+                        to: result.status.rawValue,
+                        reason: result.reason,
+                        at: now
+                    )
+                )
                 if let old = service.status { serviceCounts[old, default: 1] -= 1 }
                 serviceCounts[result.status, default: 0] += 1
                 service.status = result.status
@@ -346,7 +398,9 @@ package struct StatusBoard: Sendable {
             candidates.append(heartbeat.addingTimeInterval(thresholds.offlineSeconds))
         }
         for code in agent.services {
-            if let healthAt = services[code]?.healthAt { candidates.append(healthAt.addingTimeInterval(thresholds.staleSeconds + 0.001)) }
+            if let healthAt = services[code]?.healthAt {
+                candidates.append(healthAt.addingTimeInterval(thresholds.staleSeconds + 0.001))
+            }
         }
         guard let next = candidates.filter({ $0 > now }).min() else { return unschedule(agentId) }
         schedule(agentId, atSlot: Self.slot(next, roundingUp: true))

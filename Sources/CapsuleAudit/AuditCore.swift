@@ -6,37 +6,6 @@ import CapsuleZMQ
 import Foundation
 import Logging
 
-/// Everything the audit writer needs to start.
-package struct AuditConfiguration: Sendable {
-    package var home: CapsuleHome
-    package var broker: BrokerInfo
-    package var brokerKey: CurveKey
-    package var keyPair: CurveKeyPair
-    /// Events older than this many days are deleted (hourly); 0 keeps everything. The broker's
-    /// settings override it once read.
-    package var retentionDays: Int
-    /// Start with a new, empty store when the existing one is empty or unreadable (`--init-store`).
-    package var initializeStore: Bool
-    /// Where the store is (`--store`); nil for the SQLite file in the home.
-    package var store: StoreOpener?
-    package var now: @Sendable () -> Date
-
-    package init(home: CapsuleHome, broker: BrokerInfo, brokerKey: CurveKey, keyPair: CurveKeyPair, retentionDays: Int = 90,
-                 initializeStore: Bool = false, store: StoreOpener? = nil, now: @escaping @Sendable () -> Date = Date.init) {
-        self.retentionDays = retentionDays
-        self.home = home
-        self.broker = broker
-        self.brokerKey = brokerKey
-        self.keyPair = keyPair
-        self.initializeStore = initializeStore
-        self.store = store
-        self.now = now
-    }
-
-    /// Backups go here and nowhere else: `<home>/backups`.
-    package var backupDirectory: URL { home.url.appendingPathComponent("backups", isDirectory: true) }
-}
-
 /// The audit writer's shell: it moves events, beacons and replay pages between the bus, the router
 /// and the store, as ``JournalFollower`` decides, and answers audit queries.
 final class AuditCore: LoopCore {
@@ -63,16 +32,34 @@ final class AuditCore: LoopCore {
         retentionDays = configuration.retentionDays
         startedAt = configuration.now()
         follower = JournalFollower(cursors: try store.cursors(), current: try store.currentIncarnations())
-        subscriber = try SocketFactory.client(.sub, context: loop.context, endpoint: configuration.broker.bus,
-                                              keyPair: configuration.keyPair, serverKey: configuration.brokerKey, options: .internalLink())
+        subscriber = try SocketFactory.client(
+            .sub,
+            context: loop.context,
+            endpoint: configuration.broker.bus,
+            keyPair: configuration.keyPair,
+            serverKey: configuration.brokerKey,
+            options: .internalLink()
+        )
         for other in configuration.broker.candidates.dropFirst() { try subscriber.connect(other.bus) }
         try subscriber.subscribe(Topic.eventPrefix)
         try subscriber.subscribe(Topic.beaconPrefix)
-        link = try WorkerLink(service: "audit", loop: loop, endpoint: configuration.broker.router,
-                               keyPair: configuration.keyPair, serverKey: configuration.brokerKey,
-                               routers: configuration.broker.candidates.map(\.router), logger: logger, now: configuration.now) {
-            [unowned self] in WorkerReady(service: "audit", version: CapsuleVersion.current, startedAt: startedAt,
-                                          schemaVersion: AuditStore.schemaVersion)
+        link = try WorkerLink(
+            service: "audit",
+            loop: loop,
+            endpoint: configuration.broker.router,
+            keyPair: configuration.keyPair,
+            serverKey: configuration.brokerKey,
+            routers: configuration.broker.candidates.map(\.router),
+            logger: logger,
+            now: configuration.now
+        ) {
+            [unowned self] in
+            WorkerReady(
+                service: "audit",
+                version: CapsuleVersion.current,
+                startedAt: startedAt,
+                schemaVersion: AuditStore.schemaVersion
+            )
         }
         registerOperations()
         loop.register(subscriber) { [unowned self] in self.drain() }
@@ -95,7 +82,9 @@ final class AuditCore: LoopCore {
         var events: [AuditEvent] = []
         var beacons: [Beacon] = []
         subscriber.drain(budget: 5_000, maxBytes: WireCodec.maxBodyBytes + 8_192) { message in
-            guard !message.oversized, let decoded = try? WireCodec.decode(message.frames, hasTopic: true) else { return }
+            guard !message.oversized, let decoded = try? WireCodec.decode(message.frames, hasTopic: true) else {
+                return
+            }
             switch decoded.header.type {
             case .event:
                 // The broker checked the header's sender against the key; the body must agree with it.
@@ -104,7 +93,9 @@ final class AuditCore: LoopCore {
                     if event.action == "settings.changed" { loadSettings() }
                 }
             case .beacon:
-                if let beacon = try? decoded.decode(Beacon.self), beacon.publisher == decoded.header.sender { beacons.append(beacon) }
+                if let beacon = try? decoded.decode(Beacon.self), beacon.publisher == decoded.header.sender {
+                    beacons.append(beacon)
+                }
             default:
                 break
             }
@@ -112,7 +103,8 @@ final class AuditCore: LoopCore {
         if !events.isEmpty { perform(follower.received(events)) }
         for beacon in beacons {
             perform(follower.beacon(beacon, now: now))
-            let cursor = follower.cursors[JournalKey(publisher: beacon.publisher, incarnation: beacon.incarnation ?? "")] ?? 0
+            let cursor =
+                follower.cursors[JournalKey(publisher: beacon.publisher, incarnation: beacon.incarnation ?? "")] ?? 0
             metrics.lag(beacon.publisher, events: Int(beacon.lastSeq) - Int(cursor))
         }
     }
@@ -139,13 +131,24 @@ final class AuditCore: LoopCore {
                     switch reply {
                     case .success(let page):
                         if !page.events.isEmpty {
-                            logger.info("Replayed events.", metadata: ["publisher": "\(publisher)", "after": "\(after)", "events": "\(page.events.count)"])
+                            logger.info(
+                                "Replayed events.",
+                                metadata: [
+                                    "publisher": "\(publisher)", "after": "\(after)", "events": "\(page.events.count)",
+                                ]
+                            )
                         }
                         perform(follower.replayed(publisher, page: page))
                     case .failure(let error):
                         follower.replayFailed(publisher)
-                        errorLog.log("replay|\(publisher)", level: .notice, "Replay failed.",
-                                     metadata: ["publisher": "\(publisher)", "error": "\(error.message)"], logger: logger, now: now.timeIntervalSince1970)
+                        errorLog.log(
+                            "replay|\(publisher)",
+                            level: .notice,
+                            "Replay failed.",
+                            metadata: ["publisher": "\(publisher)", "error": "\(error.message)"],
+                            logger: logger,
+                            now: now.timeIntervalSince1970
+                        )
                     }
                 }
                 if publisher == "broker" {
@@ -156,12 +159,20 @@ final class AuditCore: LoopCore {
             case .skip(let key, let from, let through):
                 do {
                     let cursor = try store.skip(key, from: from, through: through, now: now)
-                    logger.warning("Passed over events pruned from a journal before this store held them.",
-                                   metadata: ["publisher": "\(key.publisher)", "from": "\(from)", "through": "\(through)"])
+                    logger.warning(
+                        "Passed over events pruned from a journal before this store held them.",
+                        metadata: ["publisher": "\(key.publisher)", "from": "\(from)", "through": "\(through)"]
+                    )
                     perform(follower.stored(updated: [key: cursor], highest: [:]))
                 } catch {
-                    errorLog.log("skip", level: .error, "Could not record a journal hole.", metadata: ["error": "\(error)"],
-                                 logger: logger, now: now.timeIntervalSince1970)
+                    errorLog.log(
+                        "skip",
+                        level: .error,
+                        "Could not record a journal hole.",
+                        metadata: ["error": "\(error)"],
+                        logger: logger,
+                        now: now.timeIntervalSince1970
+                    )
                 }
             case .acknowledge(let publisher, let upTo, let incarnation):
                 let params = JournalAckParams(upTo: upTo, incarnation: incarnation)
@@ -183,12 +194,20 @@ final class AuditCore: LoopCore {
         do {
             let updated = try metrics.timeWrite { try store.insert(events, now: now) }
             stored += events.count
-            for (publisher, count) in Dictionary(grouping: events, by: \.publisher).mapValues(\.count) { metrics.stored(publisher, count: count) }
+            for (publisher, count) in Dictionary(grouping: events, by: \.publisher).mapValues(\.count) {
+                metrics.stored(publisher, count: count)
+            }
             perform(follower.stored(updated: updated, highest: highest))
             answerWaiting()
         } catch {
-            errorLog.log("insert", level: .error, "Could not store events.", metadata: ["error": "\(error)", "events": "\(events.count)"],
-                         logger: logger, now: now.timeIntervalSince1970)
+            errorLog.log(
+                "insert",
+                level: .error,
+                "Could not store events.",
+                metadata: ["error": "\(error)", "events": "\(events.count)"],
+                logger: logger,
+                now: now.timeIntervalSince1970
+            )
             // Nothing was stored; the next beacon shows the gap and asks for a replay.
         }
     }
@@ -199,10 +218,21 @@ final class AuditCore: LoopCore {
         let cutoff = current.addingTimeInterval(-Double(retentionDays) * 86_400)
         do {
             let removed = try store.prune(olderThan: cutoff, retentionDays: retentionDays, now: current)
-            if removed > 0 { logger.info("Applied retention.", metadata: ["retention.days": "\(retentionDays)", "removed": "\(removed)"]) }
+            if removed > 0 {
+                logger.info(
+                    "Applied retention.",
+                    metadata: ["retention.days": "\(retentionDays)", "removed": "\(removed)"]
+                )
+            }
         } catch {
-            errorLog.log("retention", level: .error, "Could not apply retention.", metadata: ["error": "\(error)"], logger: logger,
-                         now: current.timeIntervalSince1970)
+            errorLog.log(
+                "retention",
+                level: .error,
+                "Could not apply retention.",
+                metadata: ["error": "\(error)"],
+                logger: logger,
+                now: current.timeIntervalSince1970
+            )
         }
     }
 
@@ -225,7 +255,9 @@ final class AuditCore: LoopCore {
             let page = try page(filter)
             if page.records.isEmpty, let wait = filter.waitSeconds, wait > 0, filter.afterId != nil {
                 waiting.append((filter, now.addingTimeInterval(min(wait, AuditFilter.maxWaitSeconds)), respond))
-                if waiting.count > 1_000 { waiting.removeFirst().respond.succeed(AuditPage(records: [], complete: true)) }
+                if waiting.count > 1_000 {
+                    waiting.removeFirst().respond.succeed(AuditPage(records: [], complete: true))
+                }
                 return
             }
             respond.succeed(page)
@@ -255,7 +287,9 @@ final class AuditCore: LoopCore {
         var records = try store.query(filter)
         var complete = records.count < wanted
         // Keep the reply under the wire's body limit; the caller pages for the rest.
-        while records.count > 1 && WireCodec.json(AuditPage(records: records, complete: complete)).count > Self.maxReplyBytes {
+        while records.count > 1
+            && WireCodec.json(AuditPage(records: records, complete: complete)).count > Self.maxReplyBytes
+        {
             records.removeLast(records.count / 2)
             complete = false
         }
@@ -266,14 +300,19 @@ final class AuditCore: LoopCore {
     /// without following any symbolic link, and an audit record of who took it.
     private func backup(_ name: String, caller: String) throws -> AuditOps.Backup.Result {
         guard BackupName.isValid(name) else {
-            throw ErrorBody(.badRequest, "backup name \(SafeText.quoted(name, limit: 80)) must be a plain file name: 1-128 of A-Z, a-z, 0-9, '.', '_', '-', not starting with '.' (it is written inside the audit writer's backup folder)")
+            throw ErrorBody(
+                .badRequest,
+                "backup name \(SafeText.quoted(name, limit: 80)) must be a plain file name: 1-128 of A-Z, a-z, 0-9, '.', '_', '-', not starting with '.' (it is written inside the audit writer's backup folder)"
+            )
         }
         let directory = configuration.backupDirectory
         try BackupName.prepare(directory)
         let path = directory.appendingPathComponent(name).path
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
-            if errno == EEXIST { throw ErrorBody(.conflict, "backup \(name) already exists in \(directory.path); choose a new name") }
+            if errno == EEXIST {
+                throw ErrorBody(.conflict, "backup \(name) already exists in \(directory.path); choose a new name")
+            }
             throw ErrorBody(.backupFailed, "cannot create \(path): \(String(cString: strerror(errno)))")
         }
         close(fd)
@@ -281,9 +320,20 @@ final class AuditCore: LoopCore {
             let bytes = try store.backup(into: path)
             let at = now
             _ = try store.database.write { db in
-                try AuditStore.appendOwn(db, AuditEvent(
-                    publisher: AuditStore.ownPublisher, seq: 0, at: at, action: "audit.backup_taken", subject: "audit", actor: caller,
-                    reason: "backup \(name) (\(bytes) bytes)", details: .object(["path": .string(path), "bytes": .number(Double(bytes))])), now: at)
+                try AuditStore.appendOwn(
+                    db,
+                    AuditEvent(
+                        publisher: AuditStore.ownPublisher,
+                        seq: 0,
+                        at: at,
+                        action: "audit.backup_taken",
+                        subject: "audit",
+                        actor: caller,
+                        reason: "backup \(name) (\(bytes) bytes)",
+                        details: .object(["path": .string(path), "bytes": .number(Double(bytes))])
+                    ),
+                    now: at
+                )
             }
             logger.info("Backed up the audit store.", metadata: ["backup.path": "\(path)", "backup.bytes": "\(bytes)"])
             return AuditOps.Backup.Result(path: path, bytes: bytes)
@@ -291,44 +341,5 @@ final class AuditCore: LoopCore {
             unlink(path)
             throw ErrorBody(.backupFailed, "backup failed: \(error)")
         }
-    }
-}
-
-/// Backup file names and the backup folder.
-enum BackupName {
-    static func isValid(_ name: String) -> Bool {
-        let bytes = Array(name.utf8)
-        guard (1...128).contains(bytes.count), bytes[0] != UInt8(ascii: ".") else { return false }
-        return bytes.allSatisfy { byte in
-            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
-                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_")
-                || byte == UInt8(ascii: "-")
-        }
-    }
-
-    /// Creates the folder (0700) if needed and refuses one that is a symbolic link.
-    static func prepare(_ directory: URL) throws {
-        var info = stat()
-        if lstat(directory.path, &info) == 0 {
-            guard (info.st_mode & S_IFMT) == S_IFDIR else {
-                throw ErrorBody(.backupFailed, "\(directory.path) is not a plain folder (a symbolic link?); backups are refused")
-            }
-            return
-        }
-        guard mkdir(directory.path, 0o700) == 0 else {
-            throw ErrorBody(.backupFailed, "cannot create \(directory.path): \(String(cString: strerror(errno)))")
-        }
-    }
-}
-
-/// Builds the audit writer service.
-package enum Audit {
-    package static func makeService(configuration: AuditConfiguration, logger: Logger) throws -> LoopService<some LoopCore> {
-        let opener = configuration.store ?? .sqlite(directory: configuration.home.dataDirectory)
-        let store = AuditStore(database: try opener.open(AuditStore.schema, initialize: configuration.initializeStore))
-        let thread = LoopThread(name: "capsule-audit", context: ZMQContext()) { loop in
-            try AuditCore(configuration: configuration, store: store, loop: loop, logger: logger)
-        }
-        return LoopService(thread: thread)
     }
 }

@@ -13,12 +13,16 @@ struct AuditMetrics {
     func waiting(_ count: Int) { followers.record(count) }
 
     init(publishers: Set<String>) {
-        stored = Dictionary(uniqueKeysWithValues: publishers.sorted().map {
-            ($0, Counter(label: "capsule_audit_events_stored_total", dimensions: [("publisher", $0)]))
-        })
-        lag = Dictionary(uniqueKeysWithValues: publishers.sorted().map {
-            ($0, Gauge(label: "capsule_audit_lag_events", dimensions: [("publisher", $0)]))
-        })
+        stored = Dictionary(
+            uniqueKeysWithValues: publishers.sorted().map {
+                ($0, Counter(label: "capsule_audit_events_stored_total", dimensions: [("publisher", $0)]))
+            }
+        )
+        lag = Dictionary(
+            uniqueKeysWithValues: publishers.sorted().map {
+                ($0, Gauge(label: "capsule_audit_lag_events", dimensions: [("publisher", $0)]))
+            }
+        )
     }
 
     func stored(_ publisher: String, count: Int) { stored[publisher]?.increment(by: count) }

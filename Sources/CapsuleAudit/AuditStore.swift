@@ -1,8 +1,8 @@
-import CapsuleDomain
-import CapsuleProtocol
-import CapsuleStore
-import Foundation
-import GRDB
+package import CapsuleDomain
+package import CapsuleProtocol
+package import CapsuleStore
+package import Foundation
+package import GRDB
 
 /// One publisher's journal incarnation, as the audit writer follows it.
 package struct JournalKey: Sendable, Hashable, Comparable, CustomStringConvertible, ExpressibleByStringLiteral {
@@ -41,11 +41,19 @@ package final class AuditStore: Sendable {
     }
 
     package static let schema = StoreSchema(
-        name: "audit", sqlite: migrator, postgres: postgresMigrations, tables: ["audit_event", "journal_cursor"],
-        postgresAfterCopy: ["SELECT setval(pg_get_serial_sequence('audit_event', 'id'), (SELECT COALESCE(MAX(id), 0) + 1 FROM audit_event), false)"])
+        name: "audit",
+        sqlite: migrator,
+        postgres: postgresMigrations,
+        tables: ["audit_event", "journal_cursor"],
+        postgresAfterCopy: [
+            "SELECT setval(pg_get_serial_sequence('audit_event', 'id'), (SELECT COALESCE(MAX(id), 0) + 1 FROM audit_event), false)"
+        ]
+    )
 
     package static let postgresMigrations: [StoreSchema.Migration] = [
-        .init("v1", """
+        .init(
+            "v1",
+            """
             CREATE TABLE audit_event (
                 id BIGSERIAL PRIMARY KEY,
                 publisher TEXT NOT NULL,
@@ -72,72 +80,77 @@ package final class AuditStore: Sendable {
                 seenAt DOUBLE PRECISION NOT NULL,
                 PRIMARY KEY (publisher, incarnation)
             );
-            """),
+            """
+        )
     ]
 
     package static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE audit_event (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    publisher TEXT NOT NULL,
-                    seq INTEGER NOT NULL,
-                    at DOUBLE NOT NULL,
-                    action TEXT NOT NULL,
-                    subject TEXT NOT NULL,
-                    actor TEXT NOT NULL,
-                    result TEXT NOT NULL,
-                    fromStatus TEXT,
-                    toStatus TEXT,
-                    reason TEXT,
-                    details TEXT,
-                    UNIQUE (publisher, seq)
-                );
-                CREATE INDEX audit_event_at ON audit_event(at);
-                CREATE INDEX audit_event_subject ON audit_event(subject);
-                CREATE TABLE publisher_cursor (
-                    publisher TEXT PRIMARY KEY,
-                    lastSeq INTEGER NOT NULL
-                );
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE audit_event (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        publisher TEXT NOT NULL,
+                        seq INTEGER NOT NULL,
+                        at DOUBLE NOT NULL,
+                        action TEXT NOT NULL,
+                        subject TEXT NOT NULL,
+                        actor TEXT NOT NULL,
+                        result TEXT NOT NULL,
+                        fromStatus TEXT,
+                        toStatus TEXT,
+                        reason TEXT,
+                        details TEXT,
+                        UNIQUE (publisher, seq)
+                    );
+                    CREATE INDEX audit_event_at ON audit_event(at);
+                    CREATE INDEX audit_event_subject ON audit_event(subject);
+                    CREATE TABLE publisher_cursor (
+                        publisher TEXT PRIMARY KEY,
+                        lastSeq INTEGER NOT NULL
+                    );
+                    """
+            )
         }
         migrator.registerMigration("v2-incarnations") { db in
             // SQLite cannot change a UNIQUE constraint in place: rebuild both tables, keeping row ids.
-            try db.execute(sql: """
-                CREATE TABLE audit_event_v2 (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    publisher TEXT NOT NULL,
-                    incarnation TEXT NOT NULL DEFAULT '',
-                    seq INTEGER NOT NULL,
-                    at DOUBLE NOT NULL,
-                    action TEXT NOT NULL,
-                    subject TEXT NOT NULL,
-                    actor TEXT NOT NULL,
-                    result TEXT NOT NULL,
-                    fromStatus TEXT,
-                    toStatus TEXT,
-                    reason TEXT,
-                    details TEXT,
-                    UNIQUE (publisher, incarnation, seq)
-                );
-                INSERT INTO audit_event_v2 (id, publisher, incarnation, seq, at, action, subject, actor, result, fromStatus, toStatus, reason, details)
-                    SELECT id, publisher, '', seq, at, action, subject, actor, result, fromStatus, toStatus, reason, details FROM audit_event;
-                DROP TABLE audit_event;
-                ALTER TABLE audit_event_v2 RENAME TO audit_event;
-                CREATE INDEX audit_event_at ON audit_event(at);
-                CREATE INDEX audit_event_subject ON audit_event(subject);
-                CREATE INDEX audit_event_action ON audit_event(action);
-                CREATE TABLE journal_cursor (
-                    publisher TEXT NOT NULL,
-                    incarnation TEXT NOT NULL,
-                    lastSeq INTEGER NOT NULL,
-                    seenAt DOUBLE NOT NULL,
-                    PRIMARY KEY (publisher, incarnation)
-                );
-                INSERT INTO journal_cursor (publisher, incarnation, lastSeq, seenAt) SELECT publisher, '', lastSeq, 0 FROM publisher_cursor;
-                DROP TABLE publisher_cursor;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE audit_event_v2 (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        publisher TEXT NOT NULL,
+                        incarnation TEXT NOT NULL DEFAULT '',
+                        seq INTEGER NOT NULL,
+                        at DOUBLE NOT NULL,
+                        action TEXT NOT NULL,
+                        subject TEXT NOT NULL,
+                        actor TEXT NOT NULL,
+                        result TEXT NOT NULL,
+                        fromStatus TEXT,
+                        toStatus TEXT,
+                        reason TEXT,
+                        details TEXT,
+                        UNIQUE (publisher, incarnation, seq)
+                    );
+                    INSERT INTO audit_event_v2 (id, publisher, incarnation, seq, at, action, subject, actor, result, fromStatus, toStatus, reason, details)
+                        SELECT id, publisher, '', seq, at, action, subject, actor, result, fromStatus, toStatus, reason, details FROM audit_event;
+                    DROP TABLE audit_event;
+                    ALTER TABLE audit_event_v2 RENAME TO audit_event;
+                    CREATE INDEX audit_event_at ON audit_event(at);
+                    CREATE INDEX audit_event_subject ON audit_event(subject);
+                    CREATE INDEX audit_event_action ON audit_event(action);
+                    CREATE TABLE journal_cursor (
+                        publisher TEXT NOT NULL,
+                        incarnation TEXT NOT NULL,
+                        lastSeq INTEGER NOT NULL,
+                        seenAt DOUBLE NOT NULL,
+                        PRIMARY KEY (publisher, incarnation)
+                    );
+                    INSERT INTO journal_cursor (publisher, incarnation, lastSeq, seenAt) SELECT publisher, '', lastSeq, 0 FROM publisher_cursor;
+                    DROP TABLE publisher_cursor;
+                    """
+            )
         }
         return migrator
     }
@@ -145,7 +158,8 @@ package final class AuditStore: Sendable {
     package static var schemaVersion: String { "v2" }
     package static var postgresSchemaVersion: String { schema.version }
 
-    static let columns = "publisher, incarnation, seq, at, action, subject, actor, result, fromStatus, toStatus, reason, details"
+    static let columns =
+        "publisher, incarnation, seq, at, action, subject, actor, result, fromStatus, toStatus, reason, details"
     /// Rows per multi-row INSERT on PostgreSQL (12 values each, well under its 65,535 parameters).
     static let rowsPerInsert = 1_000
 
@@ -157,20 +171,28 @@ package final class AuditStore: Sendable {
     }
 
     static func values(_ event: AuditEvent) -> SQLArguments {
-        [event.publisher, event.incarnation, event.seq, event.at.storeValue, event.action, event.subject, event.actor,
-         event.result.rawValue, event.from, event.to, event.reason,
-         event.details.map { String(decoding: WireCodec.json(Redactor.redact($0)), as: UTF8.self) }]
+        [
+            event.publisher, event.incarnation, event.seq, event.at.storeValue, event.action, event.subject,
+            event.actor,
+            event.result.rawValue, event.from, event.to, event.reason,
+            event.details.map { String(decoding: WireCodec.json(Redactor.redact($0)), as: UTF8.self) },
+        ]
     }
 
     /// The INSERT for `rows` events: one row per statement on SQLite (a cached statement is fastest
     /// there), many per statement on PostgreSQL (one round trip per thousand rows).
     static func insertSQL(rows: Int) -> String {
         let row = "(" + Array(repeating: "?", count: 12).joined(separator: ", ") + ")"
-        return "INSERT INTO audit_event (\(columns)) VALUES " + Array(repeating: row, count: rows).joined(separator: ", ")
+        return "INSERT INTO audit_event (\(columns)) VALUES "
+            + Array(repeating: row, count: rows).joined(separator: ", ")
             + " ON CONFLICT DO NOTHING"
     }
 
-    package static func insert(_ db: any SQLConnection, _ events: [AuditEvent], now: Date) throws -> [JournalKey: UInt64] {
+    package static func insert(
+        _ db: any SQLConnection,
+        _ events: [AuditEvent],
+        now: Date
+    ) throws -> [JournalKey: UInt64] {
         var touched: [JournalKey: UInt64] = [:]
         for event in events {
             let key = JournalKey(publisher: event.publisher, incarnation: event.incarnation)
@@ -197,24 +219,38 @@ package final class AuditStore: Sendable {
     }
 
     private static func advanceCursor(_ db: any SQLConnection, _ key: JournalKey, now: Date) throws -> UInt64 {
-        var cursor = try UInt64.fetchOne(db, sql: "SELECT lastSeq FROM journal_cursor WHERE publisher = ? AND incarnation = ?",
-                                         arguments: [key.publisher, key.incarnation]) ?? 0
+        var cursor =
+            try UInt64.fetchOne(
+                db,
+                sql: "SELECT lastSeq FROM journal_cursor WHERE publisher = ? AND incarnation = ?",
+                arguments: [key.publisher, key.incarnation]
+            ) ?? 0
         let page = 10_000
         while true {
-            let following = try UInt64.fetchAll(db, sql: """
-                SELECT seq FROM audit_event WHERE publisher = ? AND incarnation = ? AND seq > ? ORDER BY seq LIMIT ?
-                """, arguments: [key.publisher, key.incarnation, cursor, page])
+            let following = try UInt64.fetchAll(
+                db,
+                sql: """
+                    SELECT seq FROM audit_event WHERE publisher = ? AND incarnation = ? AND seq > ? ORDER BY seq LIMIT ?
+                    """,
+                arguments: [key.publisher, key.incarnation, cursor, page]
+            )
             var contiguous = true
             for seq in following {
-                guard seq == cursor + 1 else { contiguous = false; break }
+                guard seq == cursor + 1 else {
+                    contiguous = false
+                    break
+                }
                 cursor = seq
             }
             if !contiguous || following.count < page { break }
         }
-        try db.execute(sql: """
-            INSERT INTO journal_cursor (publisher, incarnation, lastSeq, seenAt) VALUES (?, ?, ?, ?)
-            ON CONFLICT (publisher, incarnation) DO UPDATE SET lastSeq = excluded.lastSeq, seenAt = excluded.seenAt
-            """, arguments: [key.publisher, key.incarnation, cursor, now.storeValue])
+        try db.execute(
+            sql: """
+                INSERT INTO journal_cursor (publisher, incarnation, lastSeq, seenAt) VALUES (?, ?, ?, ?)
+                ON CONFLICT (publisher, incarnation) DO UPDATE SET lastSeq = excluded.lastSeq, seenAt = excluded.seenAt
+                """,
+            arguments: [key.publisher, key.incarnation, cursor, now.storeValue]
+        )
         return cursor
     }
 
@@ -223,22 +259,43 @@ package final class AuditStore: Sendable {
     /// Returns the new contiguous position.
     package func skip(_ key: JournalKey, from: UInt64, through: UInt64, now: Date) throws -> UInt64 {
         try database.write { db in
-            try db.execute(sql: """
-                INSERT INTO journal_cursor (publisher, incarnation, lastSeq, seenAt) VALUES (?, ?, ?, ?)
-                ON CONFLICT (publisher, incarnation) DO UPDATE SET lastSeq = CASE
-                    WHEN excluded.lastSeq > journal_cursor.lastSeq THEN excluded.lastSeq ELSE journal_cursor.lastSeq END
-                """, arguments: [key.publisher, key.incarnation, through, now.storeValue])
-            let held = try Int.fetchOne(db, sql: """
-                SELECT COUNT(*) FROM audit_event WHERE publisher = ? AND incarnation = ? AND seq BETWEEN ? AND ?
-                """, arguments: [key.publisher, key.incarnation, from, through]) ?? 0
+            try db.execute(
+                sql: """
+                    INSERT INTO journal_cursor (publisher, incarnation, lastSeq, seenAt) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (publisher, incarnation) DO UPDATE SET lastSeq = CASE
+                        WHEN excluded.lastSeq > journal_cursor.lastSeq THEN excluded.lastSeq ELSE journal_cursor.lastSeq END
+                    """,
+                arguments: [key.publisher, key.incarnation, through, now.storeValue]
+            )
+            let held =
+                try Int.fetchOne(
+                    db,
+                    sql: """
+                        SELECT COUNT(*) FROM audit_event WHERE publisher = ? AND incarnation = ? AND seq BETWEEN ? AND ?
+                        """,
+                    arguments: [key.publisher, key.incarnation, from, through]
+                ) ?? 0
             let missing = Int(through - from + 1) - held
-            _ = try Self.appendOwn(db, AuditEvent(
-                publisher: Self.ownPublisher, seq: 0, at: now, action: "audit.journal_hole", subject: "journal:\(key.publisher)",
-                actor: "audit", result: .failure,
-                reason: "\(missing) events of \(key.publisher) (seq \(from)-\(through)) were pruned from its journal before this store held them: the audit store was reset or restored",
-                details: .object(["publisher": .string(key.publisher), "incarnation": .string(key.incarnation),
-                                  "from": .number(Double(from)), "through": .number(Double(through)), "missing": .number(Double(missing))])),
-                now: now)
+            _ = try Self.appendOwn(
+                db,
+                AuditEvent(
+                    publisher: Self.ownPublisher,
+                    seq: 0,
+                    at: now,
+                    action: "audit.journal_hole",
+                    subject: "journal:\(key.publisher)",
+                    actor: "audit",
+                    result: .failure,
+                    reason:
+                        "\(missing) events of \(key.publisher) (seq \(from)-\(through)) were pruned from its journal before this store held them: the audit store was reset or restored",
+                    details: .object([
+                        "publisher": .string(key.publisher), "incarnation": .string(key.incarnation),
+                        "from": .number(Double(from)), "through": .number(Double(through)),
+                        "missing": .number(Double(missing)),
+                    ])
+                ),
+                now: now
+            )
             return try Self.advanceCursor(db, key, now: now)
         }
     }
@@ -258,7 +315,8 @@ package final class AuditStore: Sendable {
     package func currentIncarnations() throws -> [String: String] {
         try database.read { db in
             var result: [String: String] = [:]
-            for row in try SQLRow.fetchAll(db, sql: "SELECT publisher, incarnation FROM journal_cursor ORDER BY seenAt") {
+            for row in try SQLRow.fetchAll(db, sql: "SELECT publisher, incarnation FROM journal_cursor ORDER BY seenAt")
+            {
                 result[row["publisher"]] = row["incarnation"]
             }
             return result
@@ -268,16 +326,24 @@ package final class AuditStore: Sendable {
     /// Marks `key` as its publisher's current incarnation (a new one appeared).
     package func follow(_ key: JournalKey, now: Date) throws {
         try database.write { db in
-            try db.execute(sql: """
-                INSERT INTO journal_cursor (publisher, incarnation, lastSeq, seenAt) VALUES (?, ?, 0, ?)
-                ON CONFLICT(publisher, incarnation) DO UPDATE SET seenAt = excluded.seenAt
-                """, arguments: [key.publisher, key.incarnation, now.storeValue])
+            try db.execute(
+                sql: """
+                    INSERT INTO journal_cursor (publisher, incarnation, lastSeq, seenAt) VALUES (?, ?, 0, ?)
+                    ON CONFLICT(publisher, incarnation) DO UPDATE SET seenAt = excluded.seenAt
+                    """,
+                arguments: [key.publisher, key.incarnation, now.storeValue]
+            )
         }
     }
 
     /// Appends one of the audit writer's own events (publisher `audit`), numbered after the last.
     package static func appendOwn(_ db: any SQLConnection, _ event: AuditEvent, now: Date) throws -> AuditEvent {
-        let last = try UInt64.fetchOne(db, sql: "SELECT MAX(seq) FROM audit_event WHERE publisher = ?", arguments: [ownPublisher]) ?? 0
+        let last =
+            try UInt64.fetchOne(
+                db,
+                sql: "SELECT MAX(seq) FROM audit_event WHERE publisher = ?",
+                arguments: [ownPublisher]
+            ) ?? 0
         var own = event
         own.publisher = ownPublisher
         own.incarnation = ""
@@ -291,14 +357,28 @@ package final class AuditStore: Sendable {
     @discardableResult
     package func prune(olderThan cutoff: Date, retentionDays: Int, now: Date = Date()) throws -> Int {
         try database.write { db in
-            let removed = try db.executeCounting(sql: "DELETE FROM audit_event WHERE at < ? AND publisher != ?",
-                                                 arguments: [cutoff.storeValue, Self.ownPublisher])
+            let removed = try db.executeCounting(
+                sql: "DELETE FROM audit_event WHERE at < ? AND publisher != ?",
+                arguments: [cutoff.storeValue, Self.ownPublisher]
+            )
             // The audit writer's own records are kept: they are few, and they are the record of what was deleted.
             if removed > 0 {
-                _ = try Self.appendOwn(db, AuditEvent(
-                    publisher: Self.ownPublisher, seq: 0, at: now, action: "audit.retention_applied", subject: "audit", actor: "system",
-                    reason: "deleted \(removed) events older than \(retentionDays) days",
-                    details: .object(["removed": .number(Double(removed)), "cutoff": .number(cutoff.timeIntervalSince1970 * 1000)])), now: now)
+                _ = try Self.appendOwn(
+                    db,
+                    AuditEvent(
+                        publisher: Self.ownPublisher,
+                        seq: 0,
+                        at: now,
+                        action: "audit.retention_applied",
+                        subject: "audit",
+                        actor: "system",
+                        reason: "deleted \(removed) events older than \(retentionDays) days",
+                        details: .object([
+                            "removed": .number(Double(removed)), "cutoff": .number(cutoff.timeIntervalSince1970 * 1000),
+                        ])
+                    ),
+                    now: now
+                )
             }
             return removed
         }
@@ -308,7 +388,10 @@ package final class AuditStore: Sendable {
     /// created empty (mode 0600, not through a symbolic link).
     package func backup(into path: String) throws -> Int {
         guard let sqlite = database as? SQLiteStore else {
-            throw StoreError(.badRequest, "the audit store is in PostgreSQL (\(database.location)): back it up with pg_dump (docs/deployment.md)")
+            throw StoreError(
+                .badRequest,
+                "the audit store is in PostgreSQL (\(database.location)): back it up with pg_dump (docs/deployment.md)"
+            )
         }
         let destination = try DatabaseQueue(path: path)
         try sqlite.pool.backup(to: destination)
@@ -365,12 +448,22 @@ package final class AuditStore: Sendable {
         let sql = "SELECT * FROM audit_event \(whereClause) ORDER BY \(order) LIMIT \(limit)"
         return try database.read { db in
             try SQLRow.fetchAll(db, sql: sql, arguments: arguments).map { row in
-                let details: JSONValue? = (row["details"] as String?).flatMap { try? WireCodec.fromJSON(JSONValue.self, Data($0.utf8)) }
+                let details: JSONValue? = (row["details"] as String?).flatMap {
+                    try? WireCodec.fromJSON(JSONValue.self, Data($0.utf8))
+                }
                 let event = AuditEvent(
-                    publisher: row["publisher"], incarnation: row["incarnation"], seq: row["seq"], at: Date(storeValue: row["at"]),
-                    action: row["action"], subject: row["subject"], actor: row["actor"],
+                    publisher: row["publisher"],
+                    incarnation: row["incarnation"],
+                    seq: row["seq"],
+                    at: Date(storeValue: row["at"]),
+                    action: row["action"],
+                    subject: row["subject"],
+                    actor: row["actor"],
                     result: AuditResult(rawValue: row["result"]) ?? .failure,
-                    from: row["fromStatus"], to: row["toStatus"], reason: row["reason"], details: details
+                    from: row["fromStatus"],
+                    to: row["toStatus"],
+                    reason: row["reason"],
+                    details: details
                 )
                 return AuditRecord(id: row["id"], event: event)
             }

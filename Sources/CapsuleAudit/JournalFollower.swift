@@ -141,7 +141,10 @@ struct JournalFollower {
         guard Self.publishers.contains(publisher), !replaying.contains(publisher) else { return nil }
         replaying.insert(publisher)
         let incarnation = current[publisher] ?? ""
-        return .replay(publisher: publisher, after: cursors[JournalKey(publisher: publisher, incarnation: incarnation)] ?? 0,
-                       incarnation: incarnation)
+        return .replay(
+            publisher: publisher,
+            after: cursors[JournalKey(publisher: publisher, incarnation: incarnation)] ?? 0,
+            incarnation: incarnation
+        )
     }
 }

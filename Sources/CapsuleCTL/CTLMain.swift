@@ -8,8 +8,10 @@ import Foundation
 /// `capsulectl`'s whole `main` except the exit: arguments in, exit status out, every error one line
 /// on standard error. `Sources/capsulectl/main.swift` only calls ``run(_:environment:)`` and exits.
 package enum CTLMain {
-    package static func run(_ arguments: [String] = Array(CommandLine.arguments.dropFirst()),
-                            environment: [String: String] = ProcessInfo.processInfo.environment) -> Int32 {
+    package static func run(
+        _ arguments: [String] = Array(CommandLine.arguments.dropFirst()),
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> Int32 {
         // A reader that closes the pipe (`capsulectl audit --follow | head`) must not kill us with SIGPIPE.
         signal(SIGPIPE, SIG_IGN)
         let prepared: Prepared
@@ -28,7 +30,9 @@ package enum CTLMain {
             }
             var message = oneLine(CapsuleCTLCommand.message(for: error))
             if message.hasSuffix(".") { message.removeLast() }
-            return report(CTLError(.usage, "\(message); see '\((["capsulectl"] + prepared.path).joined(separator: " ")) --help'"))
+            return report(
+                CTLError(.usage, "\(message); see '\((["capsulectl"] + prepared.path).joined(separator: " ")) --help'")
+            )
         }
         do {
             try command.run()
@@ -56,15 +60,27 @@ package enum CTLMain {
     /// an explicitly chosen context (`--context`, `CAPSULE_CONTEXT`) beats variables and `--config`.
     package static func prepare(_ arguments: [String], environment: [String: String]) throws(CTLError) -> Prepared {
         let help = CTLOptions.helpMessage(columns: 10_000)
-        let normalized = try ArgumentNormalizer(root: CapsuleCTLCommand.self, globalOptionsHelp: help).normalize(arguments)
+        let normalized = try ArgumentNormalizer(root: CapsuleCTLCommand.self, globalOptionsHelp: help).normalize(
+            arguments
+        )
         // `config …` manages the client config file itself: no settings from variables or contexts.
-        guard normalized.runnable, normalized.path.first != "config" else { return Prepared(arguments: normalized.arguments, path: normalized.path) }
+        guard normalized.runnable, normalized.path.first != "config" else {
+            return Prepared(arguments: normalized.arguments, path: normalized.path)
+        }
         var commandLine = normalized.arguments
         let typed = flags(in: commandLine)
-        let requested = value(of: "context", in: commandLine) ?? environment["CAPSULE_CONTEXT"].flatMap { $0.isEmpty ? nil : $0 }
-        let explicitPath = value(of: "client-config", in: commandLine) ?? environment["CAPSULE_CLIENT_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
+        let requested =
+            value(of: "context", in: commandLine) ?? environment["CAPSULE_CONTEXT"].flatMap { $0.isEmpty ? nil : $0 }
+        let explicitPath =
+            value(of: "client-config", in: commandLine)
+            ?? environment["CAPSULE_CLIENT_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
         let path = explicitPath ?? ClientConfig.defaultPath(environment: environment)
-        let context = try ClientConfig.resolve(requested: requested, path: path, explicitPath: explicitPath != nil, environment: environment)
+        let context = try ClientConfig.resolve(
+            requested: requested,
+            path: path,
+            explicitPath: explicitPath != nil,
+            environment: environment
+        )
         if let context, requested != nil {
             commandLine = inserting(contextFlags(context, except: typed), into: commandLine)
         }
@@ -99,7 +115,9 @@ package enum CTLMain {
         var names = Set<String>()
         for argument in arguments {
             if argument == "--" { break }
-            if argument.hasPrefix("--") { names.insert(String(argument.dropFirst(2).split(separator: "=", maxSplits: 1).first ?? "")) }
+            if argument.hasPrefix("--") {
+                names.insert(String(argument.dropFirst(2).split(separator: "=", maxSplits: 1).first ?? ""))
+            }
         }
         return names
     }

@@ -1,4 +1,4 @@
-import ArgumentParser
+package import ArgumentParser
 import CapsuleDaemon
 import CapsuleDomain
 import CapsuleProtocol
@@ -25,10 +25,13 @@ package struct CapsuleCTLCommand: ParsableCommand {
             \(CTLExitCode.table)
             """,
         version: VersionText.make("capsulectl"),
-        subcommands: [StatusCommand.self, AgentsCommand.self, ServiceCommand.self, ActionCommand.self, CommandsCommand.self,
-                      CommandCommand.self, AuditCommand.self, TokenCommand.self, AgentCommand.self, OperatorCommand.self, BackupCommand.self,
-                       SettingsCommand.self, ClusterInfoCommand.self, VersionCommand.self, ConfigCommand.self, ConsoleCommand.self,
-                       StoreCommand.self]
+        subcommands: [
+            StatusCommand.self, AgentsCommand.self, ServiceCommand.self, ActionCommand.self, CommandsCommand.self,
+            CommandCommand.self, AuditCommand.self, TokenCommand.self, AgentCommand.self, OperatorCommand.self,
+            BackupCommand.self,
+            SettingsCommand.self, ClusterInfoCommand.self, VersionCommand.self, ConfigCommand.self, ConsoleCommand.self,
+            StoreCommand.self,
+        ]
     )
 
     package init() {}

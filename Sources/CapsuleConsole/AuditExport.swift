@@ -1,6 +1,6 @@
 import CapsuleDomain
-import CapsuleProtocol
-import Foundation
+package import CapsuleProtocol
+package import Foundation
 
 /// The audit page's export: the same CSV columns and JSON shape as `capsulectl audit export`,
 /// written page by page so an export of any size holds only one page in memory.
@@ -39,9 +39,13 @@ package enum AuditExport {
         switch format {
         case .csv:
             let event = record.event
-            return [String(record.id), timestamp(event.at), event.publisher, String(event.seq), event.action, event.subject, event.actor,
-                    event.result.rawValue, event.from ?? "", event.to ?? "", event.reason ?? "", event.details?.compactText ?? ""]
-                .map(csvField).joined(separator: ",") + "\n"
+            return [
+                String(record.id), timestamp(event.at), event.publisher, String(event.seq), event.action, event.subject,
+                event.actor,
+                event.result.rawValue, event.from ?? "", event.to ?? "", event.reason ?? "",
+                event.details?.compactText ?? "",
+            ]
+            .map(csvField).joined(separator: ",") + "\n"
         case .json:
             let data = (try? jsonEncoder.encode(record.event)) ?? Data("null".utf8)
             return (first ? "\n  " : ",\n  ") + String(decoding: data, as: UTF8.self)
@@ -58,7 +62,9 @@ package enum AuditExport {
     }
 
     package static func timestamp(_ date: Date) -> String {
-        date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+        date.formatted(
+            .iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted)
+        )
     }
 
     private static let jsonEncoder: JSONEncoder = {
@@ -73,8 +79,10 @@ package enum AuditExport {
 
     /// A file name for the download, such as `capsule-audit-20250101T120000Z.csv`.
     package static func fileName(_ format: Format, at date: Date) -> String {
-        let stamp = date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: false)
-            .dateSeparator(.omitted).timeSeparator(.omitted).timeZone(separator: .omitted))
+        let stamp = date.formatted(
+            .iso8601.year().month().day().time(includingFractionalSeconds: false)
+                .dateSeparator(.omitted).timeSeparator(.omitted).timeZone(separator: .omitted)
+        )
         return "capsule-audit-\(stamp).\(format.rawValue)"
     }
 
@@ -87,12 +95,16 @@ package enum AuditExport {
         filter.action = text("action")
         filter.actor = text("actor")
         if let result = text("result") {
-            guard let value = AuditResult(rawValue: result.uppercased()) else { throw ErrorBody(.badFilter, "result must be SUCCESS or FAILURE") }
+            guard let value = AuditResult(rawValue: result.uppercased()) else {
+                throw ErrorBody(.badFilter, "result must be SUCCESS or FAILURE")
+            }
             filter.result = value
         }
         for (name, path) in [("since", \AuditFilter.since), ("until", \AuditFilter.until)] {
             guard let value = text(name) else { continue }
-            guard let ms = Double(value), ms.isFinite else { throw ErrorBody(.badFilter, "\(name) must be epoch milliseconds") }
+            guard let ms = Double(value), ms.isFinite else {
+                throw ErrorBody(.badFilter, "\(name) must be epoch milliseconds")
+            }
             filter[keyPath: path] = Date(timeIntervalSince1970: ms / 1000)
         }
         return filter

@@ -1,8 +1,8 @@
-import CapsuleDomain
-import CapsuleProtocol
-import CapsuleRuntime
+package import CapsuleDomain
+package import CapsuleProtocol
+package import CapsuleRuntime
 import Dispatch
-import Foundation
+package import Foundation
 import Synchronization
 
 /// A few OS threads, each owning one ``RequestClient`` (one CURVE DEALER) to the broker.
@@ -49,13 +49,22 @@ package final class BrokerPool: Sendable {
     }
 
     /// Runs one typed operation.
-    package func call<Op: RequestOperation>(_ op: Op.Type, _ params: Op.Params, timeout: TimeInterval? = nil) async throws -> Op.Result
+    package func call<Op: RequestOperation>(
+        _ op: Op.Type,
+        _ params: Op.Params,
+        timeout: TimeInterval? = nil
+    ) async throws -> Op.Result
     where Op.Params: Sendable, Op.Result: Sendable {
         try await run { client in try client.call(op, params, timeout: timeout) }
     }
 
     /// Runs `service`/`op` with free-form params and returns the free-form result.
-    package func call(_ service: String, _ op: String, _ params: JSONValue, timeout: TimeInterval? = nil) async throws -> JSONValue {
+    package func call(
+        _ service: String,
+        _ op: String,
+        _ params: JSONValue,
+        timeout: TimeInterval? = nil
+    ) async throws -> JSONValue {
         try await run { client in try client.call(service, op, params, timeout: timeout) }
     }
 

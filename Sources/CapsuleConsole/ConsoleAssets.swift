@@ -1,4 +1,4 @@
-import Foundation
+package import Foundation
 
 /// The console's static files (HTML, CSS, JavaScript modules, an icon): all in the repository under
 /// `Sources/CapsuleConsole/Resources`, shipped in the target's resource bundle, read into memory once.
@@ -22,9 +22,14 @@ package struct ConsoleAssets: Sendable {
         while let relative = walker.nextObject() as? String {
             let path = (root as NSString).appendingPathComponent(relative)
             var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+                continue
+            }
             guard !relative.split(separator: "/").contains(where: { $0.hasPrefix(".") }) else { continue }
-            files["/" + relative] = Asset(bytes: try Data(contentsOf: URL(fileURLWithPath: path)), contentType: Self.contentType(relative))
+            files["/" + relative] = Asset(
+                bytes: try Data(contentsOf: URL(fileURLWithPath: path)),
+                contentType: Self.contentType(relative)
+            )
         }
         guard files["/index.html"] != nil else { throw ConsoleError(.assetsMissing, "no index.html in \(root)") }
         self.files = files

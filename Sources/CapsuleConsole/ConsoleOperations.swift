@@ -1,7 +1,7 @@
-import CapsuleDomain
-import CapsuleProtocol
-import Foundation
-import HTTPTypes
+package import CapsuleDomain
+package import CapsuleProtocol
+package import Foundation
+package import HTTPTypes
 
 /// What the console forwards to the broker, and how.
 ///
@@ -36,7 +36,9 @@ package enum ConsoleOperations {
             fields["timeoutSeconds"] = .number(seconds)
             return (.object(fields), seconds + 10)
         case AuditOps.Query.name:
-            if case .number(let seconds)? = fields["waitSeconds"] { return (params, min(seconds, AuditFilter.maxWaitSeconds) + 10) }
+            if case .number(let seconds)? = fields["waitSeconds"] {
+                return (params, min(seconds, AuditFilter.maxWaitSeconds) + 10)
+            }
             return (params, 15)
         default:
             return (params, 10)

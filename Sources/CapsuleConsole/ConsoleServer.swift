@@ -1,11 +1,11 @@
 import CapsuleDomain
 import CapsuleProtocol
-import CapsuleRuntime
+package import CapsuleRuntime
 import CapsuleZMQ
 import Foundation
 import HTTPTypes
 import Hummingbird
-import Logging
+package import Logging
 import NIOCore
 
 /// How `capsulectl console` was asked to run.
@@ -22,8 +22,15 @@ package struct ConsoleConfiguration: Sendable {
     /// Shown on the page: which broker this console speaks to.
     package var brokerEndpoint: String
 
-    package init(host: String, port: Int, secret: String, assetsDirectory: String? = nil, poolSize: Int = 4, waitPoolSize: Int = 8,
-                 brokerEndpoint: String) {
+    package init(
+        host: String,
+        port: Int,
+        secret: String,
+        assetsDirectory: String? = nil,
+        poolSize: Int = 4,
+        waitPoolSize: Int = 8,
+        brokerEndpoint: String
+    ) {
         self.host = host
         self.port = port
         self.secret = secret
@@ -53,7 +60,11 @@ package final class ConsoleServer: Sendable {
 
     /// - Parameter makeClient: connects one ``RequestClient`` with the operator's key; called on the
     ///   pool threads, one client per thread.
-    package init(configuration: ConsoleConfiguration, logger: Logger, makeClient: @escaping @Sendable () throws -> RequestClient) throws {
+    package init(
+        configuration: ConsoleConfiguration,
+        logger: Logger,
+        makeClient: @escaping @Sendable () throws -> RequestClient
+    ) throws {
         self.configuration = configuration
         self.logger = logger
         gate = SessionGate(secret: configuration.secret, listenHost: configuration.host, port: configuration.port)
@@ -68,8 +79,11 @@ package final class ConsoleServer: Sendable {
         router.add(middleware: GateMiddleware(gate: gate, logger: logger))
         addRoutes(to: router)
         let app = Application(
-            router: router, configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port)),
-            onServerRunning: { _ in await onReady() }, logger: logger)
+            router: router,
+            configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port)),
+            onServerRunning: { _ in await onReady() },
+            logger: logger
+        )
         defer {
             pool.shutdown()
             waits.shutdown()
@@ -85,7 +99,11 @@ package final class ConsoleServer: Sendable {
         router.get("/api/events") { [self] request, _ in try await events(request) }
         router.get("/api/audit/export") { [self] request, _ in try await export(request) }
         router.post("/api/{service}/{op}") { [self] request, context in
-            try await forward(request, service: context.parameters.get("service") ?? "", op: context.parameters.get("op") ?? "")
+            try await forward(
+                request,
+                service: context.parameters.get("service") ?? "",
+                op: context.parameters.get("op") ?? ""
+            )
         }
         router.get("/") { [self] request, _ in asset(request) }
         router.get("**") { [self] request, _ in asset(request) }
@@ -98,7 +116,9 @@ package final class ConsoleServer: Sendable {
             let who = try await pool.call(BrokerOps.SessionWhoami.self, NoParams())
             let body: JSONValue = .object([
                 "operator": .object(["name": .string(who.name), "role": .string(who.role.rawValue)]),
-                "console": .object(["version": .string(CapsuleVersion.current), "broker": .string(configuration.brokerEndpoint)]),
+                "console": .object([
+                    "version": .string(CapsuleVersion.current), "broker": .string(configuration.brokerEndpoint),
+                ]),
             ])
             return Self.json(body, timing: started)
         } catch {
@@ -110,8 +130,13 @@ package final class ConsoleServer: Sendable {
     private func forward(_ request: Request, service: String, op: String) async throws -> Response {
         let started = ContinuousClock.now
         guard ConsoleOperations.isForwarded(service: service, op: op) else {
-            return Self.failure(ErrorBody(.unknownOp, "the console forwards no operation \(SafeText.quoted("\(service)/\(op)", limit: 80))"),
-                                timing: started)
+            return Self.failure(
+                ErrorBody(
+                    .unknownOp,
+                    "the console forwards no operation \(SafeText.quoted("\(service)/\(op)", limit: 80))"
+                ),
+                timing: started
+            )
         }
         let params: JSONValue
         do {
@@ -124,10 +149,16 @@ package final class ConsoleServer: Sendable {
         do {
             let result = try await chosen.call(service, op, sent, timeout: timeout)
             let response = Self.json(result, timing: started)
-            logger.debug("Forwarded a request.", metadata: ["console.op": "\(service)/\(op)", "console.ms": "\(Self.milliseconds(since: started))"])
+            logger.debug(
+                "Forwarded a request.",
+                metadata: ["console.op": "\(service)/\(op)", "console.ms": "\(Self.milliseconds(since: started))"]
+            )
             return response
         } catch {
-            logger.debug("A forwarded request failed.", metadata: ["console.op": "\(service)/\(op)", "error": "\(error)"])
+            logger.debug(
+                "A forwarded request failed.",
+                metadata: ["console.op": "\(service)/\(op)", "error": "\(error)"]
+            )
             return Self.failure(error, timing: started)
         }
     }
@@ -138,13 +169,22 @@ package final class ConsoleServer: Sendable {
         let started = ContinuousClock.now
         do {
             let params = try await Self.body(request)
-            guard let name = params["name"]?.stringValue, let roleName = params["role"]?.stringValue, let role = OperatorRole(rawValue: roleName)
+            guard let name = params["name"]?.stringValue, let roleName = params["role"]?.stringValue,
+                let role = OperatorRole(rawValue: roleName)
             else { throw ErrorBody(.badRequest, "name and role (viewer, operator or owner) are required") }
-            guard Identifier.isValid(name) else { throw ErrorBody(.invalidIdentifier, IdentifierError(what: "operator name", value: name).description) }
+            guard Identifier.isValid(name) else {
+                throw ErrorBody(.invalidIdentifier, IdentifierError(what: "operator name", value: name).description)
+            }
             let pair = try CurveKeyPair.generate()
-            let record = try await pool.call(BrokerOps.OperatorAdd.self, .init(name: name, role: role, publicKey: pair.publicKey.z85))
+            let record = try await pool.call(
+                BrokerOps.OperatorAdd.self,
+                .init(name: name, role: role, publicKey: pair.publicKey.z85)
+            )
             let keyFile = KeyFile.text(pair, name: name, role: role.rawValue)
-            return Self.json(JSONValue.object(["operator": .encoding(record), "keyFile": .string(keyFile)]), timing: started)
+            return Self.json(
+                JSONValue.object(["operator": .encoding(record), "keyFile": .string(keyFile)]),
+                timing: started
+            )
         } catch {
             return Self.failure(error, timing: started)
         }
@@ -166,7 +206,9 @@ package final class ConsoleServer: Sendable {
             return Self.failure(error, timing: .now)
         }
         let withSummary = query.get("summary") == "1"
-        let resume = request.headers[HTTPField.Name("Last-Event-ID")!].flatMap { Int64($0) } ?? query.get("after").flatMap { Int64($0) }
+        let resume =
+            request.headers[HTTPField.Name("Last-Event-ID")!].flatMap { Int64($0) }
+            ?? query.get("after").flatMap { Int64($0) }
         filter.since = nil
         filter.until = nil
         let base = filter
@@ -183,7 +225,9 @@ package final class ConsoleServer: Sendable {
                         after = try await pool.call(AuditOps.Query.self, newest).records.first?.id ?? 0
                     }
                     if needSummary {
-                        try await writer.write(ByteBuffer(string: ServerSentEvents.event("summary", data: try await dashboard())))
+                        try await writer.write(
+                            ByteBuffer(string: ServerSentEvents.event("summary", data: try await dashboard()))
+                        )
                         needSummary = false
                     }
                     var next = base
@@ -201,14 +245,25 @@ package final class ConsoleServer: Sendable {
                     }
                     quietTurns = 0
                     for record in page.records {
-                        try await writer.write(ByteBuffer(string: ServerSentEvents.event(
-                            "audit", id: record.id, data: try WireCodec.encoder.encode(record))))
+                        try await writer.write(
+                            ByteBuffer(
+                                string: ServerSentEvents.event(
+                                    "audit",
+                                    id: record.id,
+                                    data: try WireCodec.encoder.encode(record)
+                                )
+                            )
+                        )
                     }
                     after = page.records.last?.id ?? after
-                    if withSummary && page.records.contains(where: { Self.movesDashboard($0.event.action) }) { needSummary = true }
+                    if withSummary && page.records.contains(where: { Self.movesDashboard($0.event.action) }) {
+                        needSummary = true
+                    }
                 } catch let error as ErrorBody {
                     // The broker or the audit writer is away: say so, then try again (the page shows it).
-                    try await writer.write(ByteBuffer(string: ServerSentEvents.event("problem", data: try WireCodec.encoder.encode(error))))
+                    try await writer.write(
+                        ByteBuffer(string: ServerSentEvents.event("problem", data: try WireCodec.encoder.encode(error)))
+                    )
                     try await Task.sleep(for: .seconds(2))
                 }
             }
@@ -335,7 +390,11 @@ package final class ConsoleServer: Sendable {
     }
 
     /// A JSON answer with the console's own time in `Server-Timing` (docs/console.md, "Response times").
-    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, timing started: ContinuousClock.Instant) -> Response {
+    static func json(
+        _ value: some Encodable,
+        status: HTTPResponse.Status = .ok,
+        timing started: ContinuousClock.Instant
+    ) -> Response {
         let data = (try? WireCodec.encoder.encode(value)) ?? Data("null".utf8)
         var headers = HTTPFields()
         headers[.contentType] = "application/json"

@@ -20,7 +20,11 @@ struct GateMiddleware: RouterMiddleware {
         "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
     ].joined(separator: "; ")
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         var response: Response
         switch gate.decide(Self.head(request)) {
         case .allow:
@@ -28,8 +32,12 @@ struct GateMiddleware: RouterMiddleware {
                 response = try await next(request, context)
             } catch let error as HTTPError {
                 response = ConsoleServer.failure(
-                    ErrorBody(code: error.status == .notFound ? "not_found" : "bad_request", message: error.body ?? error.status.reasonPhrase),
-                    timing: .now)
+                    ErrorBody(
+                        code: error.status == .notFound ? "not_found" : "bad_request",
+                        message: error.body ?? error.status.reasonPhrase
+                    ),
+                    timing: .now
+                )
                 response.status = error.status
             }
         case .redirect(let location, let cookie):
@@ -38,13 +46,24 @@ struct GateMiddleware: RouterMiddleware {
             headers[.setCookie] = cookie
             response = Response(status: .seeOther, headers: headers)
         case .unauthorized:
-            logger.debug("Refused a request without the session secret.", metadata: ["http.path": "\(request.uri.path)"])
-            response = Self.refusal(request, .unauthorized, code: "unauthenticated", """
+            logger.debug(
+                "Refused a request without the session secret.",
+                metadata: ["http.path": "\(request.uri.path)"]
+            )
+            response = Self.refusal(
+                request,
+                .unauthorized,
+                code: "unauthenticated",
+                """
                 This Capsule console needs its session secret. Open the URL that `capsulectl console` printed \
                 (it ends in ?token=…); the secret then stays in a cookie for this browser session.
-                """)
+                """
+            )
         case .forbidden(let reason):
-            logger.notice("Refused a request to the console.", metadata: ["http.path": "\(request.uri.path)", "reason": "\(reason)"])
+            logger.notice(
+                "Refused a request to the console.",
+                metadata: ["http.path": "\(request.uri.path)", "reason": "\(reason)"]
+            )
             response = Self.refusal(request, .forbidden, code: "forbidden", "Refused: \(reason).")
         }
         response.headers[.contentSecurityPolicy] = Self.contentSecurityPolicy
@@ -68,14 +87,26 @@ struct GateMiddleware: RouterMiddleware {
             }
         }
         return SessionGate.Head(
-            method: request.method.rawValue, path: request.uri.path, queryToken: token, otherQuery: rest.joined(separator: "&"),
-            cookieHeader: request.headers[values: .cookie].joined(separator: "; "), authorization: request.headers[.authorization],
-            host: request.head.authority, origin: request.headers[.origin],
-            contentType: request.headers[.contentType], consoleHeader: request.headers[HTTPField.Name("X-Capsule-Console")!])
+            method: request.method.rawValue,
+            path: request.uri.path,
+            queryToken: token,
+            otherQuery: rest.joined(separator: "&"),
+            cookieHeader: request.headers[values: .cookie].joined(separator: "; "),
+            authorization: request.headers[.authorization],
+            host: request.head.authority,
+            origin: request.headers[.origin],
+            contentType: request.headers[.contentType],
+            consoleHeader: request.headers[HTTPField.Name("X-Capsule-Console")!]
+        )
     }
 
     /// A refusal: JSON for the API, a short page for a person in the browser.
-    static func refusal(_ request: Request, _ status: HTTPResponse.Status, code: ErrorBody.Code, _ text: String) -> Response {
+    static func refusal(
+        _ request: Request,
+        _ status: HTTPResponse.Status,
+        code: ErrorBody.Code,
+        _ text: String
+    ) -> Response {
         guard request.uri.path.hasPrefix("/api/") else { return page(status, text) }
         var response = ConsoleServer.failure(ErrorBody(code: code, message: text), timing: .now)
         response.status = status

@@ -19,7 +19,9 @@ package struct ListenAddress: Sendable, Hashable {
         var host = "127.0.0.1"
         var portText = text
         if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else { throw bad }
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
+                throw bad
+            }
             host = String(text[text.index(after: text.startIndex)..<close])
             portText = String(text[text.index(close, offsetBy: 2)...])
         } else if let colon = text.lastIndex(of: ":") {
@@ -27,7 +29,9 @@ package struct ListenAddress: Sendable, Hashable {
             if !named.isEmpty { host = named }
             portText = String(text[text.index(after: colon)...])
         }
-        guard !host.contains(":") || text.hasPrefix("["), let port = Int(portText), (1...65_535).contains(port) else { throw bad }
+        guard !host.contains(":") || text.hasPrefix("["), let port = Int(portText), (1...65_535).contains(port) else {
+            throw bad
+        }
         self.host = host
         self.port = port
     }

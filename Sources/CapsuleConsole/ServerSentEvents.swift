@@ -1,4 +1,4 @@
-import Foundation
+package import Foundation
 
 /// Framing for `text/event-stream` (the HTML standard's server-sent events).
 package enum ServerSentEvents {

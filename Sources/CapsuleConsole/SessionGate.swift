@@ -38,9 +38,18 @@ package struct SessionGate: Sendable {
         package var contentType: String?
         package var consoleHeader: String?
 
-        package init(method: String, path: String, queryToken: String? = nil, otherQuery: String? = nil, cookieHeader: String? = nil,
-                     authorization: String? = nil, host: String? = nil, origin: String? = nil, contentType: String? = nil,
-                     consoleHeader: String? = nil) {
+        package init(
+            method: String,
+            path: String,
+            queryToken: String? = nil,
+            otherQuery: String? = nil,
+            cookieHeader: String? = nil,
+            authorization: String? = nil,
+            host: String? = nil,
+            origin: String? = nil,
+            contentType: String? = nil,
+            consoleHeader: String? = nil
+        ) {
             self.method = method
             self.path = path
             self.queryToken = queryToken
@@ -82,7 +91,9 @@ package struct SessionGate: Sendable {
     package func decide(_ head: Head) -> Decision {
         if let allowedHosts {
             guard let host = head.host?.lowercased(), allowedHosts.contains(host) else {
-                return .forbidden("this console answers only to \(allowedHosts.sorted().joined(separator: ", ")) (Host header)")
+                return .forbidden(
+                    "this console answers only to \(allowedHosts.sorted().joined(separator: ", ")) (Host header)"
+                )
             }
         }
         var presented = bearer(head.authorization) ?? cookie(head.cookieHeader)

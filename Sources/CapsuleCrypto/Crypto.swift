@@ -1,5 +1,5 @@
 import CSodium
-import Foundation
+package import Foundation
 
 /// Hashing, randomness and sealing through libsodium (already a dependency of libzmq's CURVE).
 package enum Crypto {

@@ -18,7 +18,9 @@ package struct HTTPBindAddress: Sendable, Hashable, CustomStringConvertible {
         var host: Substring
         var portText: Substring
         if trimmed.hasPrefix("[") {
-            guard let close = trimmed.firstIndex(of: "]") else { throw HTTPBindError(text, "an IPv6 address needs a closing ']'") }
+            guard let close = trimmed.firstIndex(of: "]") else {
+                throw HTTPBindError(text, "an IPv6 address needs a closing ']'")
+            }
             host = trimmed[trimmed.index(after: trimmed.startIndex)..<close]
             let rest = trimmed[trimmed.index(after: close)...]
             guard rest.hasPrefix(":") else { throw HTTPBindError(text, "expected [ADDRESS]:PORT") }
@@ -30,8 +32,15 @@ package struct HTTPBindAddress: Sendable, Hashable, CustomStringConvertible {
             host = trimmed[..<colon]
             portText = trimmed[trimmed.index(after: colon)...]
         }
-        guard !host.isEmpty else { throw HTTPBindError(text, "the host is missing (use 127.0.0.1 for this machine only, 0.0.0.0 for every interface)") }
-        guard let port = Int(portText), (0...65_535).contains(port) else { throw HTTPBindError(text, "the port must be a number from 0 to 65535") }
+        guard !host.isEmpty else {
+            throw HTTPBindError(
+                text,
+                "the host is missing (use 127.0.0.1 for this machine only, 0.0.0.0 for every interface)"
+            )
+        }
+        guard let port = Int(portText), (0...65_535).contains(port) else {
+            throw HTTPBindError(text, "the port must be a number from 0 to 65535")
+        }
         return HTTPBindAddress(host: String(host), port: port)
     }
 

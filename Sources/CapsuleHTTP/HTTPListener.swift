@@ -1,6 +1,6 @@
 import Foundation
-import Hummingbird
-import Logging
+package import Hummingbird
+package import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
@@ -23,8 +23,13 @@ package struct HTTPListener: Service {
     /// - Parameters:
     ///   - name: what this listener is for, in logs and errors (`metrics`, `console`).
     ///   - onListening: called with the bound address (the real port when `bind.port` is 0).
-    package init(bind: HTTPBindAddress, name: String, logger: Logger, onListening: @escaping @Sendable (HTTPBindAddress) -> Void = { _ in },
-                 routes: @escaping Routes) {
+    package init(
+        bind: HTTPBindAddress,
+        name: String,
+        logger: Logger,
+        onListening: @escaping @Sendable (HTTPBindAddress) -> Void = { _ in },
+        routes: @escaping Routes
+    ) {
         self.bind = bind
         self.name = name
         self.logger = logger

@@ -1,6 +1,6 @@
 import Hummingbird
 import NIOCore
-import Prometheus
+package import Prometheus
 
 /// The routes of a daemon's metrics listener: `/metrics` in the Prometheus text format, read from
 /// the thread-safe registry the swift-metrics backend writes to, and `/healthz`.
@@ -13,14 +13,27 @@ package enum MetricsRoutes {
                 var bytes: [UInt8] = []
                 bytes.reserveCapacity(16_384)
                 registry.emit(into: &bytes)
-                return Response(status: .ok, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+                return Response(
+                    status: .ok,
+                    headers: [.contentType: contentType],
+                    body: .init(byteBuffer: ByteBuffer(bytes: bytes))
+                )
             }
             router.get("healthz") { _, _ -> Response in
-                Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
+                Response(
+                    status: .ok,
+                    headers: [.contentType: "text/plain; charset=utf-8"],
+                    body: .init(byteBuffer: ByteBuffer(string: "ok\n"))
+                )
             }
             router.get("/") { _, _ -> Response in
-                Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
-                         body: .init(byteBuffer: ByteBuffer(string: "\(program): metrics at /metrics (Prometheus text format)\n")))
+                Response(
+                    status: .ok,
+                    headers: [.contentType: "text/plain; charset=utf-8"],
+                    body: .init(
+                        byteBuffer: ByteBuffer(string: "\(program): metrics at /metrics (Prometheus text format)\n")
+                    )
+                )
             }
         }
     }

@@ -16,8 +16,17 @@ package struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
     package var timeoutSeconds: Double
     package var schemaPrefix: String
 
-    package init(user: String, password: String? = nil, host: String = "127.0.0.1", port: Int = 5432, database: String,
-                 socketDirectory: String? = nil, requireTLS: Bool = false, timeoutSeconds: Double = 10, schemaPrefix: String = "") {
+    package init(
+        user: String,
+        password: String? = nil,
+        host: String = "127.0.0.1",
+        port: Int = 5432,
+        database: String,
+        socketDirectory: String? = nil,
+        requireTLS: Bool = false,
+        timeoutSeconds: Double = 10,
+        schemaPrefix: String = ""
+    ) {
         self.user = user
         self.password = password
         self.host = host
@@ -31,7 +40,9 @@ package struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses `postgres://…` or `postgresql://…`; nil for anything else.
     package init?(_ text: String) {
-        guard text.hasPrefix("postgres://") || text.hasPrefix("postgresql://"), let components = URLComponents(string: text) else {
+        guard text.hasPrefix("postgres://") || text.hasPrefix("postgresql://"),
+            let components = URLComponents(string: text)
+        else {
             return nil
         }
         user = components.percentEncodedUser.flatMap { $0.removingPercentEncoding } ?? "postgres"

@@ -1,4 +1,4 @@
-import CapsuleStore
+package import CapsuleStore
 import Foundation
 
 /// PostgreSQL's migrations as code: each store's steps (``StoreSchema/postgres``) are applied once,
@@ -9,23 +9,39 @@ package enum PostgresMigrator {
     package static func migrate(_ store: PostgresStore, schema: StoreSchema, upTo last: String? = nil) throws {
         let quoted = "\"\(store.schemaName.replacingOccurrences(of: "\"", with: ""))\""
         try store.withWriter { connection in
-            try connection.execute(sql: "SELECT pg_advisory_lock(hashtext(?))", arguments: ["capsule.migrate." + store.schemaName])
-            defer { _ = try? connection.fetchRows(sql: "SELECT pg_advisory_unlock(hashtext(?))", arguments: ["capsule.migrate." + store.schemaName]) }
+            try connection.execute(
+                sql: "SELECT pg_advisory_lock(hashtext(?))",
+                arguments: ["capsule.migrate." + store.schemaName]
+            )
+            defer {
+                _ = try? connection.fetchRows(
+                    sql: "SELECT pg_advisory_unlock(hashtext(?))",
+                    arguments: ["capsule.migrate." + store.schemaName]
+                )
+            }
             try connection.execute(sql: "CREATE SCHEMA IF NOT EXISTS \(quoted)", arguments: [])
-            try connection.execute(sql: """
-                CREATE TABLE IF NOT EXISTS capsule_migration (id TEXT PRIMARY KEY, appliedAt DOUBLE PRECISION NOT NULL)
-                """, arguments: [])
+            try connection.execute(
+                sql: """
+                    CREATE TABLE IF NOT EXISTS capsule_migration (id TEXT PRIMARY KEY, appliedAt DOUBLE PRECISION NOT NULL)
+                    """,
+                arguments: []
+            )
             let applied = Set(try String.fetchAll(connection, sql: "SELECT id FROM capsule_migration"))
             let known = Set(schema.postgres.map(\.id))
             if let unknown = applied.subtracting(known).sorted().first {
-                throw StoreError(.corrupt, "\(store.location) holds migration \(unknown), which this release does not know: it was written by a newer Capsule; run that release, or restore a backup")
+                throw StoreError(
+                    .corrupt,
+                    "\(store.location) holds migration \(unknown), which this release does not know: it was written by a newer Capsule; run that release, or restore a backup"
+                )
             }
             for migration in schema.postgres where !applied.contains(migration.id) {
                 try connection.execute(sql: "BEGIN", arguments: [])
                 do {
                     for statement in statements(migration.sql) { try connection.execute(sql: statement, arguments: []) }
-                    try connection.execute(sql: "INSERT INTO capsule_migration (id, appliedAt) VALUES (?, ?)",
-                                           arguments: [migration.id, Date().timeIntervalSince1970])
+                    try connection.execute(
+                        sql: "INSERT INTO capsule_migration (id, appliedAt) VALUES (?, ?)",
+                        arguments: [migration.id, Date().timeIntervalSince1970]
+                    )
                     try connection.execute(sql: "COMMIT", arguments: [])
                 } catch {
                     connection.rollback()

@@ -1,5 +1,5 @@
-import CapsuleProtocol
-import Foundation
+package import CapsuleProtocol
+package import Foundation
 
 /// Which broker of a pair a client's DEALER talks to, and when it moves on (docs/reliability.md).
 ///

@@ -1,4 +1,4 @@
-import CapsuleZMQ
+package import CapsuleZMQ
 import Foundation
 
 /// Where a broker can be reached and the public key to trust. The broker writes it to its home
@@ -44,14 +44,25 @@ package struct BrokerInfo: Codable, Sendable, Hashable {
         let items = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         guard !items.isEmpty else { throw ConfigError(file: "--broker", key: nil, reason: "names no broker") }
         return try items.map { item in
-            let address = item.contains("://") ? String(item.split(separator: "/", omittingEmptySubsequences: true).last ?? "") : item
+            let address =
+                item.contains("://")
+                ? String(item.split(separator: "/", omittingEmptySubsequences: true).last ?? "") : item
             let hostAndPort = address.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
             let host = hostAndPort.dropLast(hostAndPort.count > 1 ? 1 : 0).joined(separator: ":")
             let port = hostAndPort.count > 1 ? Int(hostAndPort.last!) : 7403
-            guard !host.isEmpty, let port, port > 2, port < 65_536, !item.contains("://") || item.hasPrefix("tcp://") else {
-                throw ConfigError(file: "--broker", key: nil, reason: "\(item) is not a broker router (tcp://host:port)")
+            guard !host.isEmpty, let port, port > 2, port < 65_536, !item.contains("://") || item.hasPrefix("tcp://")
+            else {
+                throw ConfigError(
+                    file: "--broker",
+                    key: nil,
+                    reason: "\(item) is not a broker router (tcp://host:port)"
+                )
             }
-            return Endpoints(ingest: "tcp://\(host):\(port - 2)", bus: "tcp://\(host):\(port - 1)", router: "tcp://\(host):\(port)")
+            return Endpoints(
+                ingest: "tcp://\(host):\(port - 2)",
+                bus: "tcp://\(host):\(port - 1)",
+                router: "tcp://\(host):\(port)"
+            )
         }
     }
 
@@ -76,7 +87,11 @@ package struct BrokerInfo: Codable, Sendable, Hashable {
     /// Resolves endpoints and the broker key: explicit values first, then the home's `broker.json`,
     /// then the loopback defaults.
     package static func resolve(
-        home: CapsuleHome, ingest: String? = nil, bus: String? = nil, router: String? = nil, brokerKey: String? = nil,
+        home: CapsuleHome,
+        ingest: String? = nil,
+        bus: String? = nil,
+        router: String? = nil,
+        brokerKey: String? = nil,
         brokers: String? = nil
     ) throws -> (info: BrokerInfo, serverKey: CurveKey) {
         let found = read(from: home)
@@ -100,6 +115,9 @@ package struct BrokerInfo: Codable, Sendable, Hashable {
                 reason: "broker key unknown: start capsule-broker with this home first, or pass --broker-key"
             )
         }
-        return (BrokerInfo(ingest: info.ingest, bus: info.bus, router: info.router, publicKey: key.z85, pair: info.pair), key)
+        return (
+            BrokerInfo(ingest: info.ingest, bus: info.bus, router: info.router, publicKey: key.z85, pair: info.pair),
+            key
+        )
     }
 }

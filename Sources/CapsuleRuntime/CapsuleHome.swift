@@ -1,5 +1,5 @@
-import CapsuleZMQ
-import Foundation
+package import CapsuleZMQ
+package import Foundation
 
 /// The directory that holds a node's keys, configuration and data (`--home`, `CAPSULE_HOME`,
 /// default `~/.capsule`). Processes that share a home find each other with no other flag.
@@ -7,7 +7,8 @@ package struct CapsuleHome: Sendable, Hashable {
     package let url: URL
 
     package init(path: String?) {
-        let chosen = path ?? ProcessInfo.processInfo.environment["CAPSULE_HOME"]
+        let chosen =
+            path ?? ProcessInfo.processInfo.environment["CAPSULE_HOME"]
             ?? (NSHomeDirectory() as NSString).appendingPathComponent(".capsule")
         url = URL(fileURLWithPath: (chosen as NSString).expandingTildeInPath, isDirectory: true)
     }
@@ -41,7 +42,9 @@ package struct CapsuleHome: Sendable, Hashable {
         try KeyFile.write(pair, to: file)
         // The public half alone, to hand to a broker on another host (`--trust-service`, `--broker-key`).
         _ = FileManager.default.createFile(
-            atPath: keysDirectory.appendingPathComponent("\(name).pub").path, contents: Data((pair.publicKey.z85 + "\n").utf8))
+            atPath: keysDirectory.appendingPathComponent("\(name).pub").path,
+            contents: Data((pair.publicKey.z85 + "\n").utf8)
+        )
         return pair
     }
 }
@@ -66,7 +69,10 @@ package enum KeyFile {
     package static func text(_ pair: CurveKeyPair, name: String? = nil, role: String? = nil) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let data = (try? encoder.encode(Contents(public: pair.publicKey.z85, secret: pair.secretKey.z85, name: name, role: role))) ?? Data()
+        let data =
+            (try? encoder.encode(
+                Contents(public: pair.publicKey.z85, secret: pair.secretKey.z85, name: name, role: role)
+            )) ?? Data()
         return String(decoding: data, as: UTF8.self)
     }
 
@@ -76,7 +82,11 @@ package enum KeyFile {
             let secretText = contents.secret, let secret = CurveKey(z85: secretText),
             let pub = CurveKey(z85: contents.public)
         else {
-            throw ConfigError(file: file.path, key: "secret", reason: "not a Capsule key file (expected JSON with Z85 \"public\" and \"secret\")")
+            throw ConfigError(
+                file: file.path,
+                key: "secret",
+                reason: "not a Capsule key file (expected JSON with Z85 \"public\" and \"secret\")"
+            )
         }
         let pair = try CurveKeyPair.from(secretKey: secret)
         guard pair.publicKey == pub else {
@@ -92,10 +102,13 @@ package enum KeyFile {
         guard let data = try? Data(contentsOf: url) else {
             throw ConfigError(file: text, key: nil, reason: "not a Z85 public key, and no such readable file")
         }
-        if let contents = try? JSONDecoder().decode(Contents.self, from: data), let key = CurveKey(z85: contents.public) {
+        if let contents = try? JSONDecoder().decode(Contents.self, from: data), let key = CurveKey(z85: contents.public)
+        {
             return key
         }
-        if let key = CurveKey(z85: String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) {
+        if let key = CurveKey(
+            z85: String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        ) {
             return key
         }
         throw ConfigError(file: text, key: "public", reason: "not a Z85 public key or key file")
@@ -103,7 +116,11 @@ package enum KeyFile {
 
     package static func write(_ pair: CurveKeyPair, to file: URL, name: String? = nil, role: String? = nil) throws {
         let data = Data(text(pair, name: name, role: role).utf8)
-        let created = FileManager.default.createFile(atPath: file.path, contents: data, attributes: [.posixPermissions: 0o600])
+        let created = FileManager.default.createFile(
+            atPath: file.path,
+            contents: data,
+            attributes: [.posixPermissions: 0o600]
+        )
         if !created { throw ConfigError(file: file.path, key: nil, reason: "cannot write key file") }
     }
 }

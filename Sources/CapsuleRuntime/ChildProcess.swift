@@ -1,4 +1,4 @@
-import Foundation
+package import Foundation
 
 /// Starts a program with `posix_spawn` the way a child of a long-running Capsule process must start:
 /// with only the three descriptors it is given (every other descriptor of ours is closed in the
@@ -32,8 +32,13 @@ package enum ChildProcess {
 
     /// Spawns `path` with `arguments` (argv[0] is `path`) and returns its pid.
     package static func spawn(
-        _ path: String, _ arguments: [String], environment: [String: String],
-        stdin: Int32, stdout: Int32, stderr: Int32, newProcessGroup: Bool = false
+        _ path: String,
+        _ arguments: [String],
+        environment: [String: String],
+        stdin: Int32,
+        stdout: Int32,
+        stderr: Int32,
+        newProcessGroup: Bool = false
     ) throws(SpawnError) -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)

@@ -1,4 +1,4 @@
-import CapsuleZMQ
+package import CapsuleZMQ
 import ServiceLifecycle
 
 /// Runs a ``LoopThread`` as a swift-service-lifecycle `Service`: graceful shutdown stops the loop,

@@ -1,6 +1,6 @@
-import CapsuleDomain
-import CapsuleProtocol
-import Foundation
+package import CapsuleDomain
+package import CapsuleProtocol
+package import Foundation
 
 /// Stamps outgoing headers for one sender: a fresh id, the time, and the next sequence number.
 /// Used only on the thread that owns the sending socket.

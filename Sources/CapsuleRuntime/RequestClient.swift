@@ -1,7 +1,7 @@
-import CapsuleDomain
-import CapsuleProtocol
-import CapsuleZMQ
-import Foundation
+package import CapsuleDomain
+package import CapsuleProtocol
+package import CapsuleZMQ
+package import Foundation
 
 /// A synchronous request client: one CURVE DEALER to the broker's router, sending Majordomo-style
 /// `request`s and waiting for their `reply`. It blocks, so it belongs on a thread of its own (a CLI's
@@ -49,16 +49,29 @@ package final class RequestClient {
     ///   - sender: the identity the key is enrolled as, e.g. `operator:local-owner`.
     ///   - connectCheck: fail fast, with the reason, when the broker cannot be reached (see ``ConnectCheck``).
     ///   - routers: the routers of a broker pair, to fail over between (`endpoint` when nil).
-    package init(endpoint: String, keyPair: CurveKeyPair, serverKey: CurveKey, sender: String, timeout: TimeInterval = 10,
-                 connectCheck: ConnectCheck? = nil, routers: [String]? = nil) throws {
+    package init(
+        endpoint: String,
+        keyPair: CurveKeyPair,
+        serverKey: CurveKey,
+        sender: String,
+        timeout: TimeInterval = 10,
+        connectCheck: ConnectCheck? = nil,
+        routers: [String]? = nil
+    ) throws {
         var options = ZMQSocketOptions()
         options.linger = 0
         options.reconnectInterval = 200
         options.handshakeInterval = 5_000
         failover = BrokerFailover(routers: routers ?? [endpoint])
-        let link = try SocketFactory.monitoredClient(.dealer, context: context, endpoint: failover.current, keyPair: keyPair,
-                                                     serverKey: serverKey, options: options,
-                                                     monitored: failover.isPair || connectCheck != nil)
+        let link = try SocketFactory.monitoredClient(
+            .dealer,
+            context: context,
+            endpoint: failover.current,
+            keyPair: keyPair,
+            serverKey: serverKey,
+            options: options,
+            monitored: failover.isPair || connectCheck != nil
+        )
         socket = link.socket
         monitor = link.monitor
         factory = MessageFactory(sender: sender)
@@ -108,7 +121,10 @@ package final class RequestClient {
             readMonitor()
             if failover.isConnected { return }
             guard Date() < deadline else {
-                throw ErrorBody(code: "timeout", message: "no broker of the pair could be reached (\(failover.routers.joined(separator: ", ")))")
+                throw ErrorBody(
+                    code: "timeout",
+                    message: "no broker of the pair could be reached (\(failover.routers.joined(separator: ", ")))"
+                )
             }
             let previous = failover.current
             if let next = failover.tick(now: Date()) { move(from: previous, to: next) }
@@ -126,16 +142,27 @@ package final class RequestClient {
             readMonitor()
             if link.handshaken { return }
             if let status = link.refusedStatus {
-                throw ErrorBody(.keyRevoked, status == 300
-                    ? "the broker at \(endpoint) does not accept this key yet (ZAP 300); try again shortly"
-                    : "the broker at \(endpoint) refused this key (ZAP \(status)): it was revoked, e.g. the operator was removed; ask an owner for a new key (capsulectl operator add)")
+                throw ErrorBody(
+                    .keyRevoked,
+                    status == 300
+                        ? "the broker at \(endpoint) does not accept this key yet (ZAP 300); try again shortly"
+                        : "the broker at \(endpoint) refused this key (ZAP \(status)): it was revoked, e.g. the operator was removed; ask an owner for a new key (capsulectl operator add)"
+                )
             }
             let waited = Date().timeIntervalSince(started)
             if !link.connected && waited >= connectCheck.connect {
-                throw ErrorBody(.unreachable, "cannot reach the broker at \(endpoint): no connection within \(Self.seconds(connectCheck.connect)) (is capsule-broker running there, and is the address right?)")
+                throw ErrorBody(
+                    .unreachable,
+                    "cannot reach the broker at \(endpoint): no connection within \(Self.seconds(connectCheck.connect)) (is capsule-broker running there, and is the address right?)"
+                )
             }
-            if waited >= connectCheck.connect + connectCheck.handshake || (link.handshakeFailed && waited >= connectCheck.connect) {
-                throw ErrorBody(.unreachable, "connected to \(endpoint) but the CURVE handshake did not complete (is --broker-key the broker's public key, and is a Capsule broker listening there?)")
+            if waited >= connectCheck.connect + connectCheck.handshake
+                || (link.handshakeFailed && waited >= connectCheck.connect)
+            {
+                throw ErrorBody(
+                    .unreachable,
+                    "connected to \(endpoint) but the CURVE handshake did not complete (is --broker-key the broker's public key, and is a Capsule broker listening there?)"
+                )
             }
             _ = try? poller.poll(timeoutMilliseconds: 50)
         }
@@ -148,12 +175,21 @@ package final class RequestClient {
     /// Sends a request and decodes its result as `T`. A structured error from the far end, a reply
     /// that does not decode, or no answer in time is thrown as an ``ErrorBody``.
     package func call<T: Decodable>(
-        _ type: T.Type, _ service: String, _ op: String, _ params: JSONValue = .object([:]), timeout: TimeInterval? = nil
+        _ type: T.Type,
+        _ service: String,
+        _ op: String,
+        _ params: JSONValue = .object([:]),
+        timeout: TimeInterval? = nil
     ) throws -> T {
         try send(Request(service: service, op: op, params: params), as: T.self, op: op, timeout: timeout)
     }
 
-    private func send<T: Decodable>(_ body: some Encodable, as type: T.Type, op: String, timeout: TimeInterval?) throws -> T {
+    private func send<T: Decodable>(
+        _ body: some Encodable,
+        as type: T.Type,
+        op: String,
+        timeout: TimeInterval?
+    ) throws -> T {
         var resends = 0
         while true {
             do {
@@ -167,7 +203,12 @@ package final class RequestClient {
         }
     }
 
-    private func sendOnce<T: Decodable>(_ body: some Encodable, as type: T.Type, op: String, timeout: TimeInterval?) throws -> T {
+    private func sendOnce<T: Decodable>(
+        _ body: some Encodable,
+        as type: T.Type,
+        op: String,
+        timeout: TimeInterval?
+    ) throws -> T {
         let deadline = Date().addingTimeInterval(timeout ?? self.timeout)
         if failover.isPair { try connect(before: deadline) } else { try awaitHandshake() }
         let header = factory.plain(.request)
@@ -180,12 +221,16 @@ package final class RequestClient {
             guard try poller.poll(timeoutMilliseconds: min(remaining, 250)) > 0 else { continue }
             readMonitor()
             if let status = link.refusedStatus, status != 300 {
-                throw ErrorBody(.keyRevoked, "the broker at \(endpoint) refused this key (ZAP \(status)): it was revoked, e.g. the operator was removed")
+                throw ErrorBody(
+                    .keyRevoked,
+                    "the broker at \(endpoint) refused this key (ZAP \(status)): it was revoked, e.g. the operator was removed"
+                )
             }
             while let message = try socket.receive(maxFrames: 4, maxBytes: 64 << 20) {
                 guard let decoded = try? WireCodec.decode(message.frames, hasTopic: false) else { continue }
                 if decoded.header.type == .error, decoded.header.corr == nil || decoded.header.corr == header.id {
-                    throw (try? decoded.decode(ErrorBody.self)) ?? ErrorBody(.internal, "the broker refused the request")
+                    throw (try? decoded.decode(ErrorBody.self))
+                        ?? ErrorBody(.internal, "the broker refused the request")
                 }
                 guard decoded.header.type == .reply, decoded.header.corr == header.id else { continue }
                 let reply: TypedReply<T>
@@ -195,28 +240,49 @@ package final class RequestClient {
                     throw ErrorBody(code: "bad_reply", message: "unexpected reply to \(op): \(error)")
                 }
                 if let error = reply.error { throw error }
-                guard let result = reply.result else { throw ErrorBody(code: "bad_reply", message: "\(op) returned no result") }
+                guard let result = reply.result else {
+                    throw ErrorBody(code: "bad_reply", message: "\(op) returned no result")
+                }
                 return result
             }
         }
         throw ErrorBody(
             code: "timeout",
-            message: "no answer from the broker at \(endpoint) within \(Self.seconds(timeout ?? self.timeout)) (is capsule-broker running, and is this key enrolled?)")
+            message:
+                "no answer from the broker at \(endpoint) within \(Self.seconds(timeout ?? self.timeout)) (is capsule-broker running, and is this key enrolled?)"
+        )
     }
 
     /// Sends a request and returns its result as free-form JSON.
-    package func call(_ service: String, _ op: String, _ params: JSONValue = .object([:]), timeout: TimeInterval? = nil) throws -> JSONValue {
+    package func call(
+        _ service: String,
+        _ op: String,
+        _ params: JSONValue = .object([:]),
+        timeout: TimeInterval? = nil
+    ) throws -> JSONValue {
         try call(JSONValue.self, service, op, params, timeout: timeout)
     }
 
     /// Runs one typed operation and returns its typed result.
-    package func call<Op: RequestOperation>(_ op: Op.Type, _ params: Op.Params, timeout: TimeInterval? = nil) throws -> Op.Result {
-        try send(OperationRequest(service: Op.service, op: Op.name, params: params), as: Op.Result.self, op: Op.name, timeout: timeout)
+    package func call<Op: RequestOperation>(
+        _ op: Op.Type,
+        _ params: Op.Params,
+        timeout: TimeInterval? = nil
+    ) throws -> Op.Result {
+        try send(
+            OperationRequest(service: Op.service, op: Op.name, params: params),
+            as: Op.Result.self,
+            op: Op.name,
+            timeout: timeout
+        )
     }
 
     /// Runs a paged list operation to the end, handing over each page's items.
     package func pages<Op: RequestOperation, Item>(
-        _ op: Op.Type, _ params: Op.Params, cursor: WritableKeyPath<Op.Params, String?>, each: ([Item]) throws -> Void
+        _ op: Op.Type,
+        _ params: Op.Params,
+        cursor: WritableKeyPath<Op.Params, String?>,
+        each: ([Item]) throws -> Void
     ) throws where Op.Result == Page<Item> {
         var params = params
         while true {

@@ -1,4 +1,4 @@
-import CapsuleZMQ
+package import CapsuleZMQ
 
 /// Opens the CURVE client sockets every Capsule peer uses to reach the broker.
 package enum SocketFactory {
@@ -11,7 +11,14 @@ package enum SocketFactory {
         serverKey: CurveKey,
         options: ZMQSocketOptions = .agent()
     ) throws(ZMQError) -> ZMQSocket {
-        try monitoredClient(type, context: context, endpoint: endpoint, keyPair: keyPair, serverKey: serverKey, options: options).socket
+        try monitoredClient(
+            type,
+            context: context,
+            endpoint: endpoint,
+            keyPair: keyPair,
+            serverKey: serverKey,
+            options: options
+        ).socket
     }
 
     /// Like ``client(_:context:endpoint:keyPair:serverKey:options:)``, with a monitor attached before

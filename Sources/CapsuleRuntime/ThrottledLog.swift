@@ -1,4 +1,4 @@
-import Logging
+package import Logging
 
 /// A log line that may repeat (a store error on a full disk, say): written at most once per
 /// interval, with the count of occurrences it stands for.
@@ -9,7 +9,14 @@ package struct ThrottledLog {
     package init(interval: Double = 10) { self.interval = interval }
 
     /// Logs `message` under `key` unless it was logged less than `interval` seconds ago.
-    package mutating func log(_ key: String, level: Logger.Level, _ message: Logger.Message, metadata: Logger.Metadata = [:], logger: Logger, now: Double) {
+    package mutating func log(
+        _ key: String,
+        level: Logger.Level,
+        _ message: Logger.Message,
+        metadata: Logger.Metadata = [:],
+        logger: Logger,
+        now: Double
+    ) {
         if let previous = last[key], now - previous.at < interval {
             last[key]!.suppressed += 1
             return

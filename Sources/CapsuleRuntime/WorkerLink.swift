@@ -1,8 +1,8 @@
 import CapsuleDomain
-import CapsuleProtocol
-import CapsuleZMQ
-import Foundation
-import Logging
+package import CapsuleProtocol
+package import CapsuleZMQ
+package import Foundation
+package import Logging
 
 /// An internal service's DEALER link to the broker's router, owned by the service's loop thread.
 ///
@@ -63,9 +63,15 @@ package final class WorkerLink {
         self.ready = ready
         factory = MessageFactory(sender: service, now: now)
         failover = BrokerFailover(routers: routers ?? [endpoint], now: now())
-        let link = try SocketFactory.monitoredClient(.dealer, context: loop.context, endpoint: failover.current, keyPair: keyPair,
-                                                     serverKey: serverKey, options: .internalLink(sendHighWaterMark: 10_000),
-                                                     monitored: failover.isPair)
+        let link = try SocketFactory.monitoredClient(
+            .dealer,
+            context: loop.context,
+            endpoint: failover.current,
+            keyPair: keyPair,
+            serverKey: serverKey,
+            options: .internalLink(sendHighWaterMark: 10_000),
+            monitored: failover.isPair
+        )
         dealer = link.socket
         monitor = link.monitor
         loop.register(dealer) { [unowned self] in self.drain() }
@@ -99,7 +105,10 @@ package final class WorkerLink {
     private func move(from previous: String, to router: String) {
         try? dealer.disconnect(previous)
         try? dealer.connect(router)
-        logger.notice("Moving to the other broker of the pair.", metadata: ["worker.service": "\(service)", "zmq.endpoint": "\(router)"])
+        logger.notice(
+            "Moving to the other broker of the pair.",
+            metadata: ["worker.service": "\(service)", "zmq.endpoint": "\(router)"]
+        )
         for (id, entry) in pending {
             pending[id] = nil
             entry.complete(.failure(ErrorBody(.unreachable, "moved to the other broker")))
@@ -109,14 +118,19 @@ package final class WorkerLink {
 
     /// Registers the handler of one operation of this service. `body` answers through the
     /// responder, at once or later; an ``ErrorBody`` it throws is the reply.
-    package func on<Op: RequestOperation>(_ op: Op.Type, _ body: @escaping (Op.Params, Responder<Op.Result>) throws -> Void) {
+    package func on<Op: RequestOperation>(
+        _ op: Op.Type,
+        _ body: @escaping (Op.Params, Responder<Op.Result>) throws -> Void
+    ) {
         precondition(Op.service == service, "\(Op.name) is not an operation of \(service)")
         operations[Op.name] = { [unowned self] message in
             let respond = Responder<Op.Result>(link: self, corr: message.header.id, caller: message.header.caller)
             // The broker checks every caller (OperationPolicy); internal-only operations are checked
             // here once more, in case anything else ever reaches this socket.
             if case .internalOnly(let allowed) = Op.access, !allowed.contains(message.header.caller ?? "") {
-                return respond.fail(ErrorBody(.forbidden, "\(Op.name) is only for \(allowed.sorted().joined(separator: ", "))"))
+                return respond.fail(
+                    ErrorBody(.forbidden, "\(Op.name) is only for \(allowed.sorted().joined(separator: ", "))")
+                )
             }
             let request: OperationRequest<Op.Params>
             do throws(WireError) {
@@ -161,19 +175,29 @@ package final class WorkerLink {
     /// Sends a request to another service through the broker; `onReply` runs on this thread with the
     /// result decoded, or the error (a refusal, a reply that does not decode, no reply in time).
     package func request<Op: RequestOperation>(
-        _ op: Op.Type, _ params: Op.Params, timeout: TimeInterval = 10, onReply: @escaping (Result<Op.Result, ErrorBody>) -> Void
+        _ op: Op.Type,
+        _ params: Op.Params,
+        timeout: TimeInterval = 10,
+        onReply: @escaping (Result<Op.Result, ErrorBody>) -> Void
     ) {
         let header = factory.plain(.request)
-        pending[header.id] = (now().addingTimeInterval(timeout), { outcome in
-            onReply(outcome.flatMap { message in
-                guard let reply = try? message.decode(TypedReply<Op.Result>.self) else {
-                    return .failure(ErrorBody(.badReply, "unexpected reply to \(Op.name)"))
-                }
-                if let error = reply.error { return .failure(error) }
-                guard let result = reply.result else { return .failure(ErrorBody(.badReply, "\(Op.name) returned no result")) }
-                return .success(result)
-            })
-        })
+        pending[header.id] = (
+            now().addingTimeInterval(timeout),
+            { outcome in
+                onReply(
+                    outcome.flatMap { message in
+                        guard let reply = try? message.decode(TypedReply<Op.Result>.self) else {
+                            return .failure(ErrorBody(.badReply, "unexpected reply to \(Op.name)"))
+                        }
+                        if let error = reply.error { return .failure(error) }
+                        guard let result = reply.result else {
+                            return .failure(ErrorBody(.badReply, "\(Op.name) returned no result"))
+                        }
+                        return .success(result)
+                    }
+                )
+            }
+        )
         let body = OperationRequest(service: Op.service, op: Op.name, params: params)
         let sent = (try? dealer.send(WireCodec.encode(header: header, body: body))) ?? false
         if !sent, let entry = pending.removeValue(forKey: header.id) {
@@ -183,10 +207,15 @@ package final class WorkerLink {
 
     private func drain() {
         var budget = 1_000
-        while budget > 0, let message = try? dealer.receive(maxFrames: 4, maxBytes: WireCodec.maxBodyBytes + WireCodec.maxHeaderBytes) {
+        while budget > 0,
+            let message = try? dealer.receive(maxFrames: 4, maxBytes: WireCodec.maxBodyBytes + WireCodec.maxHeaderBytes)
+        {
             budget -= 1
             guard !message.oversized, let decoded = try? WireCodec.decode(message.frames, hasTopic: false) else {
-                logger.warning("Dropped a malformed message from the broker.", metadata: ["worker.service": "\(service)"])
+                logger.warning(
+                    "Dropped a malformed message from the broker.",
+                    metadata: ["worker.service": "\(service)"]
+                )
                 continue
             }
             switch decoded.header.type {
@@ -195,8 +224,15 @@ package final class WorkerLink {
                 if let handler = operations[head.op] {
                     handler(decoded)
                 } else {
-                    send(factory: { $0.plain(.reply, corr: decoded.header.id) },
-                         body: Reply(error: ErrorBody(.unknownOp, "\(service) has no operation \(SafeText.quoted(head.op, limit: 64))")))
+                    send(
+                        factory: { $0.plain(.reply, corr: decoded.header.id) },
+                        body: Reply(
+                            error: ErrorBody(
+                                .unknownOp,
+                                "\(service) has no operation \(SafeText.quoted(head.op, limit: 64))"
+                            )
+                        )
+                    )
                 }
             case .reply:
                 guard let corr = decoded.header.corr, let entry = pending.removeValue(forKey: corr) else { continue }
@@ -211,7 +247,10 @@ package final class WorkerLink {
                 if let corr = decoded.header.corr, let entry = pending.removeValue(forKey: corr) {
                     entry.complete(.failure(error))
                 } else {
-                    logger.warning("The broker reported an error.", metadata: ["error.code": "\(error.code)", "error.message": "\(error.message)"])
+                    logger.warning(
+                        "The broker reported an error.",
+                        metadata: ["error.code": "\(error.code)", "error.message": "\(error.message)"]
+                    )
                 }
             default:
                 continue

@@ -7,12 +7,16 @@ import Foundation
 package enum ArgvPolicy {
     /// Programs that run their arguments as code: a payload value must never reach one.
     static let interpreters: Set<String> = [
-        "sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish", "csh", "tcsh", "busybox", "env", "xargs", "eval", "exec",
-        "python", "python2", "python3", "perl", "ruby", "node", "nodejs", "php", "lua", "tclsh", "awk", "gawk", "sed", "osascript", "pwsh",
+        "sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish", "csh", "tcsh", "busybox", "env", "xargs", "eval",
+        "exec",
+        "python", "python2", "python3", "perl", "ruby", "node", "nodejs", "php", "lua", "tclsh", "awk", "gawk", "sed",
+        "osascript", "pwsh",
         "powershell", "sudo", "su", "ssh",
         // Wrappers that run their arguments as a program.
-        "timeout", "nice", "nohup", "setsid", "stdbuf", "doas", "pkexec", "runuser", "chroot", "flock", "systemd-run", "watch",
-        "strace", "ltrace", "ionice", "taskset", "chrt", "time", "unbuffer", "unshare", "nsenter", "setpriv", "firejail",
+        "timeout", "nice", "nohup", "setsid", "stdbuf", "doas", "pkexec", "runuser", "chroot", "flock", "systemd-run",
+        "watch",
+        "strace", "ltrace", "ionice", "taskset", "chrt", "time", "unbuffer", "unshare", "nsenter", "setpriv",
+        "firejail",
     ]
 
     /// `${payload.NAME}` exactly.
@@ -21,7 +25,9 @@ package enum ArgvPolicy {
     package static func placeholderName(_ argument: String) -> String? {
         guard argument.hasPrefix("${payload."), argument.hasSuffix("}") else { return nil }
         let name = String(argument.dropFirst("${payload.".count).dropLast())
-        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else { return nil }
+        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else {
+            return nil
+        }
         return name
     }
 
@@ -31,7 +37,9 @@ package enum ArgvPolicy {
             if argument == placeholder { return nil }
             let program = URL(fileURLWithPath: argument).lastPathComponent
             let base = program.split(separator: ".").first.map(String.init) ?? program
-            if interpreters.contains(program) || interpreters.contains(base.trimmingCharacters(in: .decimalDigits.union(["."]))) {
+            if interpreters.contains(program)
+                || interpreters.contains(base.trimmingCharacters(in: .decimalDigits.union(["."])))
+            {
                 return program
             }
         }
@@ -42,6 +50,7 @@ package enum ArgvPolicy {
     /// option, unless the manifest put `--` (end of options) before its placeholder.
     static func refusal(value: String, name: String, afterDoubleDash: Bool) -> String? {
         guard value.hasPrefix("-"), !afterDoubleDash else { return nil }
-        return "payload value \(name) starts with '-' and could be read as an option; the manifest must put \"--\" before ${payload.\(name)}"
+        return
+            "payload value \(name) starts with '-' and could be read as an option; the manifest must put \"--\" before ${payload.\(name)}"
     }
 }

@@ -1,5 +1,6 @@
-import CapsuleDomain
+package import CapsuleDomain
 import Foundation
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -21,13 +22,20 @@ package enum HealthProbe {
             let outcome = await ProcessRunner.run(argv, timeoutSeconds: timeout)
             let line = outcome.stdout.split(separator: "\n").first.map(String.init)
             if let error = outcome.launchError { return HealthReport(status: .unknown, message: error) }
-            if outcome.timedOut { return HealthReport(status: .unknown, message: "health command timed out after \(Int(timeout)) s") }
+            if outcome.timedOut {
+                return HealthReport(status: .unknown, message: "health command timed out after \(Int(timeout)) s")
+            }
             let details: JSONValue = .object(["exitCode": .number(Double(outcome.exitCode ?? -1))])
             switch outcome.exitCode {
             case 0: return HealthReport(status: .up, message: line, details: details)
             case 1: return HealthReport(status: .degraded, message: line, details: details)
             case 2: return HealthReport(status: .down, message: line, details: details)
-            default: return HealthReport(status: .unknown, message: line ?? "health command exited \(outcome.exitCode ?? -1)", details: details)
+            default:
+                return HealthReport(
+                    status: .unknown,
+                    message: line ?? "health command exited \(outcome.exitCode ?? -1)",
+                    details: details
+                )
             }
         }
     }
@@ -50,7 +58,10 @@ package enum HealthProbe {
         do {
             let (data, response) = try await session.data(for: request)
             let code = (response as? HTTPURLResponse)?.statusCode ?? 0
-            return report(status: code, body: String(decoding: data.prefix(200), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+            return report(
+                status: code,
+                body: String(decoding: data.prefix(200), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            )
         } catch {
             return HealthReport(status: .down, message: "no answer from \(url): \(error.localizedDescription)")
         }
@@ -73,12 +84,19 @@ package enum HealthProbe {
         let port = url.port ?? 80
         let deadline = Date().addingTimeInterval(timeout)
         let (fd, failure) = open(host: host, port: port, timeout: timeout)
-        guard fd >= 0 else { return HealthReport(status: .down, message: "no answer from \(url.absoluteString): \(failure)") }
+        guard fd >= 0 else {
+            return HealthReport(status: .down, message: "no answer from \(url.absoluteString): \(failure)")
+        }
         defer { close(fd) }
         let path = (url.path.isEmpty ? "/" : url.path) + (url.query.map { "?\($0)" } ?? "")
-        let request = "GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nUser-Agent: capsule-agent\r\nAccept: */*\r\nConnection: close\r\n\r\n"
-        let sent = request.utf8CString.withUnsafeBufferPointer { send(fd, $0.baseAddress, $0.count - 1, Int32(MSG_NOSIGNAL)) }
-        guard sent == request.utf8.count else { return HealthReport(status: .down, message: "could not send to \(url.absoluteString)") }
+        let request =
+            "GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nUser-Agent: capsule-agent\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+        let sent = request.utf8CString.withUnsafeBufferPointer {
+            send(fd, $0.baseAddress, $0.count - 1, Int32(MSG_NOSIGNAL))
+        }
+        guard sent == request.utf8.count else {
+            return HealthReport(status: .down, message: "could not send to \(url.absoluteString)")
+        }
         var response = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 4096)
         while response.count < 16_384 {
@@ -89,14 +107,20 @@ package enum HealthProbe {
             let n = recv(fd, &buffer, buffer.count, 0)
             if n <= 0 { break }
             response += buffer[0..<n]
-            if let text = String(bytes: response, encoding: .utf8), text.contains("\r\n\r\n"), response.count > 512 { break }
+            if let text = String(bytes: response, encoding: .utf8), text.contains("\r\n\r\n"), response.count > 512 {
+                break
+            }
         }
         let text = String(decoding: response, as: UTF8.self)
         let statusLine = text.split(separator: "\r\n", maxSplits: 1).first.map(String.init) ?? ""
         let parts = statusLine.split(separator: " ")
         guard parts.count >= 2, parts[0].hasPrefix("HTTP/"), let code = Int(parts[1]) else {
-            return HealthReport(status: .down, message: response.isEmpty ? "no answer from \(url.absoluteString) within \(timeout) s"
-                                                                         : "not an HTTP answer from \(url.absoluteString)")
+            return HealthReport(
+                status: .down,
+                message: response.isEmpty
+                    ? "no answer from \(url.absoluteString) within \(timeout) s"
+                    : "not an HTTP answer from \(url.absoluteString)"
+            )
         }
         let body = text.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n")
         return report(status: code, body: String(body.prefix(200)).trimmingCharacters(in: .whitespacesAndNewlines))
@@ -123,7 +147,9 @@ package enum HealthProbe {
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var result: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, String(port), &hints, &result) == 0, let first = result else { return (-1, "cannot resolve \(host)") }
+        guard getaddrinfo(host, String(port), &hints, &result) == 0, let first = result else {
+            return (-1, "cannot resolve \(host)")
+        }
         defer { freeaddrinfo(result) }
         let fd = socket(first.pointee.ai_family, first.pointee.ai_socktype, first.pointee.ai_protocol)
         guard fd >= 0 else { return (-1, "socket() failed") }

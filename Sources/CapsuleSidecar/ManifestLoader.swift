@@ -13,7 +13,11 @@ package enum ManifestLoader {
 
     package static func load(path: String) throws -> SidecarManifest {
         if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size > maxBytes {
-            throw ManifestError(file: path, field: "(file)", reason: "is \(size) bytes; a manifest may be at most \(maxBytes)")
+            throw ManifestError(
+                file: path,
+                field: "(file)",
+                reason: "is \(size) bytes; a manifest may be at most \(maxBytes)"
+            )
         }
         let text: String
         do {
@@ -26,7 +30,11 @@ package enum ManifestLoader {
 
     package static func parse(_ text: String, file: String) throws -> SidecarManifest {
         guard text.utf8.count <= maxBytes else {
-            throw ManifestError(file: file, field: "(file)", reason: "is \(text.utf8.count) bytes; a manifest may be at most \(maxBytes)")
+            throw ManifestError(
+                file: file,
+                field: "(file)",
+                reason: "is \(text.utf8.count) bytes; a manifest may be at most \(maxBytes)"
+            )
         }
         let root: Any?
         do {
@@ -34,15 +42,23 @@ package enum ManifestLoader {
             if let node = try Yams.compose(yaml: text) {
                 var budget = maxNodes
                 guard count(node, budget: &budget) else {
-                    throw ManifestError(file: file, field: "(document)",
-                                        reason: "expands to more than \(maxNodes) YAML nodes (YAML aliases?); write the manifest out plainly")
+                    throw ManifestError(
+                        file: file,
+                        field: "(document)",
+                        reason:
+                            "expands to more than \(maxNodes) YAML nodes (YAML aliases?); write the manifest out plainly"
+                    )
                 }
             }
             root = try Yams.load(yaml: text)
         } catch let error as ManifestError {
             throw error
         } catch {
-            throw ManifestError(file: file, field: "(document)", reason: "not valid YAML or JSON: \(String(describing: error).prefix(160))")
+            throw ManifestError(
+                file: file,
+                field: "(document)",
+                reason: "not valid YAML or JSON: \(String(describing: error).prefix(160))"
+            )
         }
         let reader = Reader(file: file)
         let manifest = reader.manifest(root)
@@ -59,7 +75,9 @@ package enum ManifestLoader {
         switch node {
         case .scalar, .alias: return true
         case .mapping(let mapping):
-            for (key, value) in mapping where !count(key, budget: &budget) || !count(value, budget: &budget) { return false }
+            for (key, value) in mapping where !count(key, budget: &budget) || !count(value, budget: &budget) {
+                return false
+            }
             return true
         case .sequence(let sequence):
             for item in sequence where !count(item, budget: &budget) { return false }
@@ -87,7 +105,9 @@ package enum ManifestLoader {
 
         func manifest(_ root: Any?) -> SidecarManifest? {
             guard let top = attempt({ try object(root, "(document)") }) else { return nil }
-            _ = attempt { try only(top, ["code", "name", "version", "runtime", "health", "configs", "actions"], at: "") }
+            _ = attempt {
+                try only(top, ["code", "name", "version", "runtime", "health", "configs", "actions"], at: "")
+            }
             let code = attempt { try identifier(top["code"], "code") }
             let name = attempt { try string(top["name"], "name") }
             let version = attempt { try string(top["version"], "version") }
@@ -111,7 +131,15 @@ package enum ManifestLoader {
                 }
             }
             guard let code, let name, let version, let runtime, let health else { return nil }
-            return SidecarManifest(code: code, name: name, version: version, runtime: runtime, health: health, configs: configs, actions: actions)
+            return SidecarManifest(
+                code: code,
+                name: name,
+                version: version,
+                runtime: runtime,
+                health: health,
+                configs: configs,
+                actions: actions
+            )
         }
 
         func fail(_ field: String, _ reason: String) -> ManifestError {
@@ -120,13 +148,18 @@ package enum ManifestLoader {
 
         func object(_ value: Any?, _ field: String) throws -> [String: Any] {
             guard let value else { throw fail(field, "is required") }
-            guard let object = value as? [String: Any] else { throw fail(field, "expected a mapping, got \(kind(value))") }
+            guard let object = value as? [String: Any] else {
+                throw fail(field, "expected a mapping, got \(kind(value))")
+            }
             return object
         }
 
         func only(_ object: [String: Any], _ allowed: Set<String>, at prefix: String) throws {
             for key in object.keys.sorted() where !allowed.contains(key) {
-                throw fail(prefix.isEmpty ? key : "\(prefix).\(key)", "unknown key (allowed: \(allowed.sorted().joined(separator: ", ")))")
+                throw fail(
+                    prefix.isEmpty ? key : "\(prefix).\(key)",
+                    "unknown key (allowed: \(allowed.sorted().joined(separator: ", ")))"
+                )
             }
         }
 
@@ -146,7 +179,10 @@ package enum ManifestLoader {
         func identifier(_ value: Any?, _ field: String) throws -> String {
             let text = try string(value, field)
             guard Identifier.isValid(text) else {
-                throw fail(field, "use 1-64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit (\(Identifier.pattern))")
+                throw fail(
+                    field,
+                    "use 1-64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit (\(Identifier.pattern))"
+                )
             }
             return text
         }
@@ -167,22 +203,35 @@ package enum ManifestLoader {
 
         func argv(_ value: Any?, _ field: String) throws -> [String] {
             if value is String {
-                throw fail(field, "must be a list of arguments, never a shell string (write [\"/usr/bin/prog\", \"--flag\"])")
+                throw fail(
+                    field,
+                    "must be a list of arguments, never a shell string (write [\"/usr/bin/prog\", \"--flag\"])"
+                )
             }
             let items = try array(value, field)
             guard !items.isEmpty else { throw fail(field, "must name at least the program") }
             let argv = try items.enumerated().map { index, item in
-                guard let text = item as? String else { throw fail("\(field)[\(index)]", "expected a string, got \(kind(item))") }
+                guard let text = item as? String else {
+                    throw fail("\(field)[\(index)]", "expected a string, got \(kind(item))")
+                }
                 return text
             }
-            guard !argv[0].trimmingCharacters(in: .whitespaces).isEmpty else { throw fail("\(field)[0]", "must name the program") }
+            guard !argv[0].trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw fail("\(field)[0]", "must name the program")
+            }
             guard !argv[0].contains("${") else {
                 throw fail("\(field)[0]", "must name the program itself; a payload placeholder cannot choose what runs")
             }
-            if let placeholder = argv.first(where: { $0.contains("${") }), let interpreter = ArgvPolicy.interpreter(before: placeholder, in: argv) {
-                throw fail(field, "passes a payload value to \(interpreter), a command interpreter: that is a shell by the back door. Run a program that takes the value as an argument")
+            if let placeholder = argv.first(where: { $0.contains("${") }),
+                let interpreter = ArgvPolicy.interpreter(before: placeholder, in: argv)
+            {
+                throw fail(
+                    field,
+                    "passes a payload value to \(interpreter), a command interpreter: that is a shell by the back door. Run a program that takes the value as an argument"
+                )
             }
-            for (index, argument) in argv.enumerated() where argument.contains("${") && !ArgvPolicy.isPlaceholder(argument) {
+            for (index, argument) in argv.enumerated()
+            where argument.contains("${") && !ArgvPolicy.isPlaceholder(argument) {
                 throw fail("\(field)[\(index)]", "a placeholder must be a whole argument, exactly ${payload.NAME}")
             }
             return argv
@@ -190,7 +239,9 @@ package enum ManifestLoader {
 
         func timeout(_ object: [String: Any], _ field: String) throws -> Double {
             let seconds = try number(object["timeoutSeconds"], "\(field).timeoutSeconds")
-            guard seconds > 0, seconds <= 3600 else { throw fail("\(field).timeoutSeconds", "must be between 0 and 3600") }
+            guard seconds > 0, seconds <= 3600 else {
+                throw fail("\(field).timeoutSeconds", "must be between 0 and 3600")
+            }
             return seconds
         }
 
@@ -201,18 +252,29 @@ package enum ManifestLoader {
             case "http":
                 try only(object, ["type", "url", "timeoutSeconds"], at: field)
                 let url = try string(object["url"], "\(field).url")
-                guard let parsed = URL(string: url), parsed.scheme == "http" || parsed.scheme == "https", parsed.host != nil else {
+                guard let parsed = URL(string: url), parsed.scheme == "http" || parsed.scheme == "https",
+                    parsed.host != nil
+                else {
                     throw fail("\(field).url", "expected an http:// or https:// URL")
                 }
                 return .http(url: url, timeoutSeconds: try timeout(object, field))
             case "tcp":
                 try only(object, ["type", "host", "port", "timeoutSeconds"], at: field)
                 let port = try number(object["port"], "\(field).port")
-                guard port >= 1, port <= 65_535, port.rounded() == port else { throw fail("\(field).port", "must be a port number 1-65535") }
-                return .tcp(host: try string(object["host"], "\(field).host"), port: Int(port), timeoutSeconds: try timeout(object, field))
+                guard port >= 1, port <= 65_535, port.rounded() == port else {
+                    throw fail("\(field).port", "must be a port number 1-65535")
+                }
+                return .tcp(
+                    host: try string(object["host"], "\(field).host"),
+                    port: Int(port),
+                    timeoutSeconds: try timeout(object, field)
+                )
             case "command":
                 try only(object, ["type", "argv", "timeoutSeconds"], at: field)
-                return .command(argv: try argv(object["argv"], "\(field).argv"), timeoutSeconds: try timeout(object, field))
+                return .command(
+                    argv: try argv(object["argv"], "\(field).argv"),
+                    timeoutSeconds: try timeout(object, field)
+                )
             default:
                 throw fail("\(field).type", "must be http, tcp or command, got \(type)")
             }
@@ -230,7 +292,9 @@ package enum ManifestLoader {
                 let ref = try string(object["secretRef"], "\(field).secretRef")
                 return ConfigItem(key: key, sensitive: true, secretRef: ref)
             }
-            guard let raw = object["value"] else { throw fail("\(field).value", "is required (or mark the item sensitive with a secretRef)") }
+            guard let raw = object["value"] else {
+                throw fail("\(field).value", "is required (or mark the item sensitive with a secretRef)")
+            }
             return ConfigItem(key: key, value: try json(raw, "\(field).value"))
         }
 
@@ -238,7 +302,14 @@ package enum ManifestLoader {
         func actionItem(_ value: Any?, _ field: String) -> SidecarManifest.Action? {
             guard let object = attempt({ try self.object(value, field) }) else { return nil }
             _ = attempt {
-                try only(object, ["name", "label", "description", "dangerLevel", "requiresConfirmation", "inputSchema", "timeoutSeconds", "argv"], at: field)
+                try only(
+                    object,
+                    [
+                        "name", "label", "description", "dangerLevel", "requiresConfirmation", "inputSchema",
+                        "timeoutSeconds", "argv",
+                    ],
+                    at: field
+                )
             }
             let name = attempt { try identifier(object["name"], "\(field).name") }
             var danger = DangerLevel.low
@@ -255,7 +326,9 @@ package enum ManifestLoader {
             if object["timeoutSeconds"] != nil {
                 _ = attempt {
                     let seconds = try number(object["timeoutSeconds"], "\(field).timeoutSeconds")
-                    guard seconds >= 1, seconds <= 86_400 else { throw fail("\(field).timeoutSeconds", "must be between 1 and 86400") }
+                    guard seconds >= 1, seconds <= 86_400 else {
+                        throw fail("\(field).timeoutSeconds", "must be between 1 and 86400")
+                    }
                     timeoutSeconds = Int(seconds)
                 }
             }
@@ -263,7 +336,9 @@ package enum ManifestLoader {
             if let raw = object["inputSchema"] {
                 schema = attempt {
                     let value = try json(raw, "\(field).inputSchema")
-                    guard case .object = value else { throw fail("\(field).inputSchema", "expected a JSON Schema object") }
+                    guard case .object = value else {
+                        throw fail("\(field).inputSchema", "expected a JSON Schema object")
+                    }
                     return value
                 }
                 for problem in schema.map({ JSONSchemaValidator.unsupported(in: $0) }) ?? [] {
@@ -272,20 +347,35 @@ package enum ManifestLoader {
             }
             let label = attempt { try object["label"].map { try string($0, "\(field).label") } }
             let description = attempt { try object["description"].map { try string($0, "\(field).description") } }
-            let confirm = attempt { try object["requiresConfirmation"].map { try bool($0, "\(field).requiresConfirmation") } }
+            let confirm = attempt {
+                try object["requiresConfirmation"].map { try bool($0, "\(field).requiresConfirmation") }
+            }
             let argv = attempt { try self.argv(object["argv"], "\(field).argv") }
             if let argv {
                 var declared = Set<String>()
                 if case .object(let properties)? = schema?["properties"] { declared = Set(properties.keys) }
                 for (index, argument) in argv.enumerated() {
-                    guard let property = ArgvPolicy.placeholderName(argument), !declared.contains(property) else { continue }
-                    errors.append(fail("\(field).argv[\(index)]", "${payload.\(property)} names no property of inputSchema; declare it there so it is checked"))
+                    guard let property = ArgvPolicy.placeholderName(argument), !declared.contains(property) else {
+                        continue
+                    }
+                    errors.append(
+                        fail(
+                            "\(field).argv[\(index)]",
+                            "${payload.\(property)} names no property of inputSchema; declare it there so it is checked"
+                        )
+                    )
                 }
             }
             guard let name, let argv, let label, let description, let confirm else { return nil }
             let definition = ActionDefinition(
-                name: name, label: label, description: description ?? "", dangerLevel: danger, requiresConfirmation: confirm ?? false,
-                inputSchema: schema, timeoutSeconds: timeoutSeconds)
+                name: name,
+                label: label,
+                description: description ?? "",
+                dangerLevel: danger,
+                requiresConfirmation: confirm ?? false,
+                inputSchema: schema,
+                timeoutSeconds: timeoutSeconds
+            )
             return SidecarManifest.Action(definition: definition, argv: argv)
         }
 

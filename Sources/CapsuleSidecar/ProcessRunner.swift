@@ -1,5 +1,5 @@
 import CapsuleRuntime
-import Foundation
+package import Foundation
 
 /// What an argv run produced.
 package struct ProcessOutcome: Sendable, Hashable {
@@ -32,7 +32,9 @@ package enum ProcessRunner {
     ) async -> ProcessOutcome {
         await withCheckedContinuation { (continuation: CheckedContinuation<ProcessOutcome, Never>) in
             let thread = Thread {
-                continuation.resume(returning: runBlocking(argv, stdin: stdin, environment: environment, timeoutSeconds: timeoutSeconds))
+                continuation.resume(
+                    returning: runBlocking(argv, stdin: stdin, environment: environment, timeoutSeconds: timeoutSeconds)
+                )
             }
             thread.name = "capsule-process"
             thread.start()
@@ -40,7 +42,12 @@ package enum ProcessRunner {
     }
 
     /// The run itself, on the calling thread.
-    static func runBlocking(_ argv: [String], stdin: Data?, environment: [String: String], timeoutSeconds: Double) -> ProcessOutcome {
+    static func runBlocking(
+        _ argv: [String],
+        stdin: Data?,
+        environment: [String: String],
+        timeoutSeconds: Double
+    ) -> ProcessOutcome {
         guard let program = argv.first else { return failure("empty argv") }
         var env = ProcessInfo.processInfo.environment
         for (key, value) in environment { env[key] = value }
@@ -56,8 +63,15 @@ package enum ProcessRunner {
         signal(SIGPIPE, SIG_IGN)
         let pid: pid_t
         do {
-            pid = try ChildProcess.spawn(path, Array(argv.dropFirst()), environment: env,
-                                         stdin: input.read, stdout: out.write, stderr: err.write, newProcessGroup: true)
+            pid = try ChildProcess.spawn(
+                path,
+                Array(argv.dropFirst()),
+                environment: env,
+                stdin: input.read,
+                stdout: out.write,
+                stderr: err.write,
+                newProcessGroup: true
+            )
         } catch {
             for fd in [out.read, out.write, err.read, err.write, input.read, input.write] { close(fd) }
             return failure(error.description)
@@ -94,8 +108,13 @@ package enum ProcessRunner {
             io.pump(timeoutMilliseconds: 20)
         }
         io.closeAll()
-        return ProcessOutcome(exitCode: exit?.code, stdout: String(decoding: io.stdoutData, as: UTF8.self),
-                              stderr: String(decoding: io.stderrData, as: UTF8.self), timedOut: timedOut, launchError: nil)
+        return ProcessOutcome(
+            exitCode: exit?.code,
+            stdout: String(decoding: io.stdoutData, as: UTF8.self),
+            stderr: String(decoding: io.stderrData, as: UTF8.self),
+            timedOut: timedOut,
+            launchError: nil
+        )
     }
 
     private static func failure(_ reason: String) -> ProcessOutcome {
@@ -217,7 +236,7 @@ private struct PipeIO {
                 continue
             }
             if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) { return }
-            break // EPIPE: the program exited or closed its input without reading it all
+            break  // EPIPE: the program exited or closed its input without reading it all
         }
         closeInput()
     }

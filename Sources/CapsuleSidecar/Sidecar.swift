@@ -1,14 +1,19 @@
-import CapsuleAgentKit
-import CapsuleDomain
+package import CapsuleAgentKit
+package import CapsuleDomain
 import Foundation
 
 /// Turns a sidecar manifest into a governed ``CapsuleService``: the probe becomes the health
 /// provider, and each action runs its argv with the payload on stdin and in `CAPSULE_PAYLOAD`.
 package enum Sidecar {
     package static func service(from manifest: SidecarManifest, defaultTimeoutSeconds: Double = 300) -> CapsuleService {
-        var service = CapsuleService(code: manifest.code, name: manifest.name, version: manifest.version, runtime: manifest.runtime)
-            .health { await HealthProbe.check(manifest.health) }
-            .configs { manifest.configs }
+        var service = CapsuleService(
+            code: manifest.code,
+            name: manifest.name,
+            version: manifest.version,
+            runtime: manifest.runtime
+        )
+        .health { await HealthProbe.check(manifest.health) }
+        .configs { manifest.configs }
         for action in manifest.actions {
             service = service.action(action.definition) { payload, context in
                 let argv: [String]
@@ -23,8 +28,10 @@ package enum Sidecar {
                 let outcome = await ProcessRunner.run(
                     argv,
                     stdin: Data(payload.compactText.utf8),
-                    environment: ["CAPSULE_PAYLOAD": payload.compactText, "CAPSULE_COMMAND_ID": context.commandId,
-                                  "CAPSULE_ACTION": context.action, "CAPSULE_SERVICE": context.serviceCode],
+                    environment: [
+                        "CAPSULE_PAYLOAD": payload.compactText, "CAPSULE_COMMAND_ID": context.commandId,
+                        "CAPSULE_ACTION": context.action, "CAPSULE_SERVICE": context.serviceCode,
+                    ],
                     timeoutSeconds: timeout
                 )
                 return result(outcome)
@@ -66,7 +73,9 @@ package enum Sidecar {
 
     package static func result(_ outcome: ProcessOutcome) -> ActionResult {
         if let error = outcome.launchError { return .failed(code: "launch_failed", message: error) }
-        if outcome.timedOut { return .failed(code: "timeout", message: "the action did not finish in time and was stopped") }
+        if outcome.timedOut {
+            return .failed(code: "timeout", message: "the action did not finish in time and was stopped")
+        }
         let stdout = outcome.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let data = (try? JSONValue.parse(stdout)).flatMap { value -> JSONValue? in
             if case .object = value { return value }
@@ -76,7 +85,12 @@ package enum Sidecar {
         if outcome.exitCode == 0 {
             return .ok(data == nil ? lastLine : data?["message"]?.stringValue, data: data)
         }
-        let errLine = outcome.stderr.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").last.map { String($0.prefix(500)) }
-        return .failed(code: "exit_\(outcome.exitCode ?? -1)", message: errLine ?? lastLine ?? "exited with status \(outcome.exitCode ?? -1)")
+        let errLine = outcome.stderr.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").last.map {
+            String($0.prefix(500))
+        }
+        return .failed(
+            code: "exit_\(outcome.exitCode ?? -1)",
+            message: errLine ?? lastLine ?? "exited with status \(outcome.exitCode ?? -1)"
+        )
     }
 }

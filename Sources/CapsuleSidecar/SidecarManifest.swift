@@ -1,4 +1,4 @@
-import CapsuleDomain
+package import CapsuleDomain
 
 /// The sidecar's manifest file: one governed service, its health probe, configs and argv actions.
 /// Format: docs/sidecar-manifest.md.

@@ -1,5 +1,5 @@
-import CapsuleProtocol
-import Foundation
+package import CapsuleProtocol
+package import Foundation
 
 /// Someone holding an enrolled CURVE key: an agent, an internal service or an operator.
 package struct Principal: Sendable, Hashable, Codable {
@@ -18,7 +18,14 @@ package struct Principal: Sendable, Hashable, Codable {
     package var state: State
     package var createdAt: Date
 
-    package init(publicKey: String, kind: Kind, identity: String, role: Role? = nil, state: State = .active, createdAt: Date) {
+    package init(
+        publicKey: String,
+        kind: Kind,
+        identity: String,
+        role: Role? = nil,
+        state: State = .active,
+        createdAt: Date
+    ) {
         self.publicKey = publicKey
         self.kind = kind
         self.identity = identity

@@ -14,11 +14,18 @@ package enum StoreCopy {
     /// Rows read from the source per page.
     static let page = 5_000
 
-    package static func copy(_ schema: StoreSchema, from source: any SQLStore, to target: any SQLStore) throws -> [TableCount] {
+    package static func copy(
+        _ schema: StoreSchema,
+        from source: any SQLStore,
+        to target: any SQLStore
+    ) throws -> [TableCount] {
         for table in schema.tables {
             let held = try count(target, table)
             if held > 0 {
-                throw StoreError(.conflict, "\(target.location): \(table) already holds \(held) rows; migrate into an empty store (nothing was copied)")
+                throw StoreError(
+                    .conflict,
+                    "\(target.location): \(table) already holds \(held) rows; migrate into an empty store (nothing was copied)"
+                )
             }
         }
         try target.write { db in
@@ -29,17 +36,30 @@ package enum StoreCopy {
                     let rows: [SQLRow]
                     if source.dialect == .sqlite {
                         rows = try source.read { db in
-                            try SQLRow.fetchAll(db, sql: "SELECT rowid AS capsule_rowid, * FROM \(table) WHERE rowid > ? ORDER BY rowid LIMIT ?",
-                                                arguments: [after, page])
+                            try SQLRow.fetchAll(
+                                db,
+                                sql:
+                                    "SELECT rowid AS capsule_rowid, * FROM \(table) WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                                arguments: [after, page]
+                            )
                         }
                     } else {
-                        rows = after > 0 ? [] : try source.read { db in try SQLRow.fetchAll(db, sql: "SELECT * FROM \(table)") }
+                        rows =
+                            after > 0
+                            ? [] : try source.read { db in try SQLRow.fetchAll(db, sql: "SELECT * FROM \(table)") }
                         after = 1
                     }
                     guard let first = rows.first else { break }
                     let columns = first.names.indices.filter { first.names[$0] != "capsule_rowid" }
-                    if source.dialect == .sqlite { after = rows.last.flatMap { Int64.fromSQL($0.value("capsule_rowid")) } ?? after }
-                    try insert(db, table: table, names: columns.map { first.names[$0] }, rows: rows.map { row in columns.map { row[$0] } })
+                    if source.dialect == .sqlite {
+                        after = rows.last.flatMap { Int64.fromSQL($0.value("capsule_rowid")) } ?? after
+                    }
+                    try insert(
+                        db,
+                        table: table,
+                        names: columns.map { first.names[$0] },
+                        rows: rows.map { row in columns.map { row[$0] } }
+                    )
                     if source.dialect != .sqlite || rows.count < page { break }
                 }
             }
@@ -47,7 +67,9 @@ package enum StoreCopy {
                 for statement in schema.postgresAfterCopy { _ = try db.fetchRows(sql: statement, arguments: []) }
             }
         }
-        return try schema.tables.map { TableCount(table: $0, source: try count(source, $0), target: try count(target, $0)) }
+        return try schema.tables.map {
+            TableCount(table: $0, source: try count(source, $0), target: try count(target, $0))
+        }
     }
 
     static func insert(_ db: any SQLConnection, table: String, names: [String], rows: [[SQLValue]]) throws {
@@ -57,7 +79,9 @@ package enum StoreCopy {
         while start < rows.count {
             let chunk = rows[start..<min(start + perStatement, rows.count)]
             let row = "(" + Array(repeating: "?", count: names.count).joined(separator: ", ") + ")"
-            let sql = "INSERT INTO \(table) (\(names.joined(separator: ", "))) VALUES " + Array(repeating: row, count: chunk.count).joined(separator: ", ")
+            let sql =
+                "INSERT INTO \(table) (\(names.joined(separator: ", "))) VALUES "
+                + Array(repeating: row, count: chunk.count).joined(separator: ", ")
             try db.execute(sql: sql, arguments: SQLArguments(chunk.flatMap { $0 }))
             start += chunk.count
         }

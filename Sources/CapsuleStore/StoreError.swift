@@ -1,4 +1,4 @@
-import CapsuleProtocol
+package import CapsuleProtocol
 
 /// A storage failure or refusal with a stable code.
 package struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {

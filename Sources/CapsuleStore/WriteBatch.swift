@@ -1,5 +1,6 @@
 import Dispatch
 import Metrics
+
 /// Group commit: the writes a loop turn produces, in one transaction at the end of the turn.
 ///
 /// Each write runs inside the transaction, in its own savepoint, in the order it was added; its
@@ -36,13 +37,18 @@ package final class WriteBatch {
     package var count: Int { steps.count }
 
     /// Adds a write; `done` runs after the batch commits or fails.
-    package func add<T>(_ work: @escaping (any SQLConnection) throws -> T, done: @escaping (Result<T, any Error>) -> Void) {
+    package func add<T>(
+        _ work: @escaping (any SQLConnection) throws -> T,
+        done: @escaping (Result<T, any Error>) -> Void
+    ) {
         var value: T?
-        steps.append(Step(
-            run: { db in value = try work(db) },
-            succeeded: { done(.success(value!)) },
-            failed: { done(.failure($0)) }
-        ))
+        steps.append(
+            Step(
+                run: { db in value = try work(db) },
+                succeeded: { done(.success(value!)) },
+                failed: { done(.failure($0)) }
+            )
+        )
     }
 
     /// Commits everything added so far in one transaction, then runs the continuations.

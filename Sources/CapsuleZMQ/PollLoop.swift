@@ -74,7 +74,10 @@ package final class PollLoop {
         let now = clock.now
         for timer in timers {
             let remaining = now.duration(to: timer.due)
-            let ms = max(0, Int(remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000))
+            let ms = max(
+                0,
+                Int(remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000)
+            )
             timeout = min(timeout, ms)
         }
         _ = try poller.poll(timeoutMilliseconds: timeout)

@@ -1,4 +1,4 @@
-import Foundation
+package import Foundation
 
 /// One received multipart message and the connection metadata libzmq attached to it.
 package struct ZMQMessage: Sendable {
@@ -11,7 +11,13 @@ package struct ZMQMessage: Sendable {
     package var oversized: Bool
     package var byteCount: Int
 
-    package init(frames: [Data], userId: String? = nil, sourceFD: Int32 = -1, oversized: Bool = false, byteCount: Int = 0) {
+    package init(
+        frames: [Data],
+        userId: String? = nil,
+        sourceFD: Int32 = -1,
+        oversized: Bool = false,
+        byteCount: Int = 0
+    ) {
         self.frames = frames
         self.userId = userId
         self.sourceFD = sourceFD

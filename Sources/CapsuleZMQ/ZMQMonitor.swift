@@ -34,26 +34,27 @@ package struct ZMQMonitorEvent: Sendable, Hashable {
     /// The `ZMQ_EVENT_*` mask of `kinds`, for ``ZMQMonitor/init(context:target:events:)``.
     package static func mask(_ kinds: Kind...) -> Int32 {
         kinds.reduce(0) { mask, kind in
-            mask | {
-                switch kind {
-                case .connected: ZMQ_EVENT_CONNECTED
-                case .connectDelayed: ZMQ_EVENT_CONNECT_DELAYED
-                case .connectRetried: ZMQ_EVENT_CONNECT_RETRIED
-                case .listening: ZMQ_EVENT_LISTENING
-                case .bindFailed: ZMQ_EVENT_BIND_FAILED
-                case .accepted: ZMQ_EVENT_ACCEPTED
-                case .acceptFailed: ZMQ_EVENT_ACCEPT_FAILED
-                case .closed: ZMQ_EVENT_CLOSED
-                case .closeFailed: ZMQ_EVENT_CLOSE_FAILED
-                case .disconnected: ZMQ_EVENT_DISCONNECTED
-                case .monitorStopped: ZMQ_EVENT_MONITOR_STOPPED
-                case .handshakeFailedNoDetail: ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
-                case .handshakeSucceeded: ZMQ_EVENT_HANDSHAKE_SUCCEEDED
-                case .handshakeFailedProtocol: ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
-                case .handshakeFailedAuth: ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
-                case .other(let raw): Int32(raw)
-                }
-            }()
+            mask
+                | {
+                    switch kind {
+                    case .connected: ZMQ_EVENT_CONNECTED
+                    case .connectDelayed: ZMQ_EVENT_CONNECT_DELAYED
+                    case .connectRetried: ZMQ_EVENT_CONNECT_RETRIED
+                    case .listening: ZMQ_EVENT_LISTENING
+                    case .bindFailed: ZMQ_EVENT_BIND_FAILED
+                    case .accepted: ZMQ_EVENT_ACCEPTED
+                    case .acceptFailed: ZMQ_EVENT_ACCEPT_FAILED
+                    case .closed: ZMQ_EVENT_CLOSED
+                    case .closeFailed: ZMQ_EVENT_CLOSE_FAILED
+                    case .disconnected: ZMQ_EVENT_DISCONNECTED
+                    case .monitorStopped: ZMQ_EVENT_MONITOR_STOPPED
+                    case .handshakeFailedNoDetail: ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                    case .handshakeSucceeded: ZMQ_EVENT_HANDSHAKE_SUCCEEDED
+                    case .handshakeFailedProtocol: ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                    case .handshakeFailedAuth: ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+                    case .other(let raw): Int32(raw)
+                    }
+                }()
         }
     }
 

@@ -1,5 +1,5 @@
 import CZeroMQ
-import Foundation
+package import Foundation
 
 /// A libzmq socket. Not thread-safe and deliberately not `Sendable`: it lives on the thread that made it.
 package final class ZMQSocket {

@@ -50,7 +50,10 @@ package struct ZMQSocketOptions: Sendable, Hashable {
     /// Options for an internal service's links to the broker (the aggregator's and the audit writer's
     /// SUB, PUB and DEALER): quick reconnects (0.5 s, at most 5 s), messages queued while the link is
     /// down (an internal link must not lose a journalled event to a reconnect), and deep queues.
-    package static func internalLink(sendHighWaterMark: Int32 = 100_000, receiveHighWaterMark: Int32 = 200_000) -> ZMQSocketOptions {
+    package static func internalLink(
+        sendHighWaterMark: Int32 = 100_000,
+        receiveHighWaterMark: Int32 = 200_000
+    ) -> ZMQSocketOptions {
         var options = agent(jitter: 500)
         options.immediate = false
         options.reconnectIntervalMax = 5_000

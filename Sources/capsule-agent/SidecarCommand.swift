@@ -32,7 +32,9 @@ struct SidecarCommand: AsyncParsableCommand {
 
     @OptionGroup var log: LogOptions
 
-    @Option(help: "Serve Prometheus metrics on HOST:PORT at /metrics, or off (the default: several sidecars share a host).")
+    @Option(
+        help: "Serve Prometheus metrics on HOST:PORT at /metrics, or off (the default: several sidecars share a host)."
+    )
     var metricsBind = "off"
 
     @Flag(help: "Validate the manifest and exit.")
@@ -51,21 +53,35 @@ struct SidecarCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         if check {
-            print("manifest OK: service \(parsed.code), \(parsed.actions.count) action(s), \(parsed.configs.count) config item(s)")
+            print(
+                "manifest OK: service \(parsed.code), \(parsed.actions.count) action(s), \(parsed.configs.count) config item(s)"
+            )
             return
         }
         let logger = log.bootstrap(label: "capsule.agent")
         let metrics = try MetricsListener.from(metricsBind, program: "capsule-agent")
         let agent = CapsuleAgent(
             configuration: AgentConfiguration(
-                agentCode: agentCode ?? "sidecar-\(parsed.code)", home: connect.home, routerEndpoint: connect.router,
-                ingestEndpoint: connect.ingest, brokerKey: connect.brokerKey,
-                brokers: connect.broker.map { $0.split(separator: ",").map(String.init) }, enrollmentToken: token,
+                agentCode: agentCode ?? "sidecar-\(parsed.code)",
+                home: connect.home,
+                routerEndpoint: connect.router,
+                ingestEndpoint: connect.ingest,
+                brokerKey: connect.brokerKey,
+                brokers: connect.broker.map { $0.split(separator: ",").map(String.init) },
+                enrollmentToken: token,
                 heartbeatInterval: .milliseconds(Int(heartbeatSeconds * 1000)),
-                healthTimeout: .milliseconds(Int((parsed.probeTimeoutSeconds + 1) * 1000)), logger: logger),
+                healthTimeout: .milliseconds(Int((parsed.probeTimeoutSeconds + 1) * 1000)),
+                logger: logger
+            ),
             services: [Sidecar.service(from: parsed)]
         )
-        try await DaemonRunner.run(agent, program: "capsule-agent", metrics: metrics, logger: logger,
-                                   readyStatus: "governing \(parsed.code)", onLoop: { $0() })
+        try await DaemonRunner.run(
+            agent,
+            program: "capsule-agent",
+            metrics: metrics,
+            logger: logger,
+            readyStatus: "governing \(parsed.code)",
+            onLoop: { $0() }
+        )
     }
 }

@@ -23,13 +23,22 @@ struct AuditCommand: AsyncParsableCommand {
     @Option(help: "This audit writer's key file (default: keys/audit.key in the home).")
     var keyFile: String?
 
-    @Option(help: "Days of audit trail to keep until the broker's settings are read (they win; see capsulectl settings); 0 keeps everything.")
+    @Option(
+        help:
+            "Days of audit trail to keep until the broker's settings are read (they win; see capsulectl settings); 0 keeps everything."
+    )
     var retentionDays = 90
 
-    @Option(help: "Where the store is: postgres://user@host:port/database (PostgreSQL, shared by brokers that fail over), or sqlite:DIRECTORY. Default: the SQLite file in the home's data folder. Also CAPSULE_STORE.")
+    @Option(
+        help:
+            "Where the store is: postgres://user@host:port/database (PostgreSQL, shared by brokers that fail over), or sqlite:DIRECTORY. Default: the SQLite file in the home's data folder. Also CAPSULE_STORE."
+    )
     var store: String?
 
-    @Flag(help: "If the store file is empty or unreadable, move it aside and start a new, empty one (a new journal incarnation) instead of refusing to start.")
+    @Flag(
+        help:
+            "If the store file is empty or unreadable, move it aside and start a new, empty one (a new journal incarnation) instead of refusing to start."
+    )
     var initStore = false
 
     @Option(help: "Serve Prometheus metrics on HOST:PORT at /metrics, or off.")
@@ -45,12 +54,30 @@ struct AuditCommand: AsyncParsableCommand {
         let metrics = try MetricsListener.from(metricsBind, program: "capsule-audit")
         let home = connect.capsuleHome
         let (broker, brokerKey) = try connect.resolveBroker()
-        let keyPair = try keyFile.map { try KeyFile.read(URL(fileURLWithPath: $0)) } ?? home.loadOrCreateKeyPair("audit")
+        let keyPair =
+            try keyFile.map { try KeyFile.read(URL(fileURLWithPath: $0)) } ?? home.loadOrCreateKeyPair("audit")
         let service = try Audit.makeService(
-            configuration: AuditConfiguration(home: home, broker: broker, brokerKey: brokerKey, keyPair: keyPair, retentionDays: retentionDays,
-                                               initializeStore: initStore,
-                                               store: try StoreOpener.resolve(store, defaultDirectory: home.dataDirectory, applicationName: "capsule-audit")),
-            logger: logger)
-        try await DaemonRunner.run(service, program: "capsule-audit", metrics: metrics, logger: logger, readyStatus: "storing events")
+            configuration: AuditConfiguration(
+                home: home,
+                broker: broker,
+                brokerKey: brokerKey,
+                keyPair: keyPair,
+                retentionDays: retentionDays,
+                initializeStore: initStore,
+                store: try StoreOpener.resolve(
+                    store,
+                    defaultDirectory: home.dataDirectory,
+                    applicationName: "capsule-audit"
+                )
+            ),
+            logger: logger
+        )
+        try await DaemonRunner.run(
+            service,
+            program: "capsule-audit",
+            metrics: metrics,
+            logger: logger,
+            readyStatus: "storing events"
+        )
     }
 }

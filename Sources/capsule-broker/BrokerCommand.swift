@@ -13,7 +13,8 @@ struct BrokerCommand: AsyncParsableCommand {
 
     static let configuration = CommandConfiguration(
         commandName: "capsule-broker",
-        abstract: "Authenticates agents, operators and internal services, checks and forwards reports, routes requests and commands.",
+        abstract:
+            "Authenticates agents, operators and internal services, checks and forwards reports, routes requests and commands.",
         version: VersionText.make("capsule-broker", schemas: [("broker", BrokerStore.schemaVersion)])
     )
 
@@ -31,10 +32,16 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "Host name written to broker.json for clients, when binding to * or 0.0.0.0.")
     var advertiseHost = "127.0.0.1"
 
-    @Option(help: "Default command time to live in seconds (an action's timeoutSeconds overrides it); stored in the settings at the first start.")
+    @Option(
+        help:
+            "Default command time to live in seconds (an action's timeoutSeconds overrides it); stored in the settings at the first start."
+    )
     var commandTtlSeconds: Double = 300
 
-    @Option(help: "Days of audit trail to keep (0: forever); stored in the settings at the first start, applied by the audit writer.")
+    @Option(
+        help:
+            "Days of audit trail to keep (0: forever); stored in the settings at the first start, applied by the audit writer."
+    )
     var retentionDays = 90
 
     @Option(help: "Largest accepted message in bytes; larger ones are dropped and counted.")
@@ -46,16 +53,28 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "Burst of messages a peer may send above its rate.")
     var burstMessages: Double = 400
 
-    @Option(help: "Trust an internal service (aggregator, audit, or a bus reader such as a benchmark probe): NAME=KEY, KEY being Z85 text or a .pub/.key file (repeatable).")
+    @Option(
+        help:
+            "Trust an internal service (aggregator, audit, or a bus reader such as a benchmark probe): NAME=KEY, KEY being Z85 text or a .pub/.key file (repeatable)."
+    )
     var trustService: [String] = []
 
-    @Option(help: "Where the store is: postgres://user@host:port/database (PostgreSQL, shared by brokers that fail over), or sqlite:DIRECTORY. Default: the SQLite file in the home's data folder. Also CAPSULE_STORE.")
+    @Option(
+        help:
+            "Where the store is: postgres://user@host:port/database (PostgreSQL, shared by brokers that fail over), or sqlite:DIRECTORY. Default: the SQLite file in the home's data folder. Also CAPSULE_STORE."
+    )
     var store: String?
 
-    @Option(help: "Run as one broker of a pair sharing the --store PostgreSQL database: the active one holds a lease that lapses after this many seconds unrenewed; the other stands by and takes over (docs/reliability.md).")
+    @Option(
+        help:
+            "Run as one broker of a pair sharing the --store PostgreSQL database: the active one holds a lease that lapses after this many seconds unrenewed; the other stands by and takes over (docs/reliability.md)."
+    )
     var leaseSeconds: Double?
 
-    @Flag(help: "If the store file is empty or unreadable, move it aside and start a new, empty one (a new journal incarnation) instead of refusing to start.")
+    @Flag(
+        help:
+            "If the store file is empty or unreadable, move it aside and start a new, empty one (a new journal incarnation) instead of refusing to start."
+    )
     var initStore = false
 
     @Option(help: "Serve Prometheus metrics on HOST:PORT at /metrics, or off.")
@@ -71,7 +90,9 @@ struct BrokerCommand: AsyncParsableCommand {
         guard maxMessagesPerSecond > 0, burstMessages >= 1 else { throw ValidationError("rates must be positive") }
         guard retentionDays >= 0 else { throw ValidationError("--retention-days must be 0 (keep forever) or more") }
         try MetricsListener.validate(metricsBind)
-        if let leaseSeconds, !(0.5...600).contains(leaseSeconds) { throw ValidationError("--lease-seconds must be between 0.5 and 600") }
+        if let leaseSeconds, !(0.5...600).contains(leaseSeconds) {
+            throw ValidationError("--lease-seconds must be between 0.5 and 600")
+        }
     }
 
     func run() async throws {
@@ -88,17 +109,29 @@ struct BrokerCommand: AsyncParsableCommand {
             maxMessageBytes: maxMessageBytes,
             maxMessagesPerSecond: maxMessagesPerSecond,
             burstMessages: burstMessages,
-            trustedServiceKeys: try Dictionary(trustService.map { entry in
-                let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
-                return (parts[0], try KeyFile.readPublicKey(parts[1]))
-            }, uniquingKeysWith: { _, last in last }),
+            trustedServiceKeys: try Dictionary(
+                trustService.map { entry in
+                    let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+                    return (parts[0], try KeyFile.readPublicKey(parts[1]))
+                },
+                uniquingKeysWith: { _, last in last }
+            ),
             retentionDays: retentionDays,
             initializeStore: initStore,
-            store: try StoreOpener.resolve(store, defaultDirectory: daemon.connect.capsuleHome.dataDirectory, applicationName: "capsule-broker"),
+            store: try StoreOpener.resolve(
+                store,
+                defaultDirectory: daemon.connect.capsuleHome.dataDirectory,
+                applicationName: "capsule-broker"
+            ),
             leaseSeconds: leaseSeconds
         )
         let service = try Broker.makeService(configuration: configuration, logger: logger)
-        try await DaemonRunner.run(service, program: "capsule-broker", metrics: metrics, logger: logger,
-                                   readyStatus: "routing on \(routerBind)")
+        try await DaemonRunner.run(
+            service,
+            program: "capsule-broker",
+            metrics: metrics,
+            logger: logger,
+            readyStatus: "routing on \(routerBind)"
+        )
     }
 }

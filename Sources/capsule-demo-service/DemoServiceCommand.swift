@@ -50,13 +50,17 @@ struct DemoServiceCommand: AsyncParsableCommand {
 
         let service = CapsuleService(code: code, name: "Billing bridge", version: "1.4.0")
             .health {
-                let text = (try? String(contentsOf: file, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "UP"
+                let text =
+                    (try? String(contentsOf: file, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+                    ?? "UP"
                 let status = HealthStatus(rawValue: text.uppercased()) ?? .unknown
                 return HealthReport(
                     status: status,
                     message: status == .up ? "queue drained" : "health file says \(text)",
-                    details: .object(["processed": .number(Double(processed.load(ordering: .relaxed))),
-                                      "upstreamToken": .string("demo-upstream-token-value")])
+                    details: .object([
+                        "processed": .number(Double(processed.load(ordering: .relaxed))),
+                        "upstreamToken": .string("demo-upstream-token-value"),
+                    ])
                 )
             }
             .configs {
@@ -66,40 +70,75 @@ struct DemoServiceCommand: AsyncParsableCommand {
                     ConfigItem(key: "apiKey", sensitive: true, secretRef: "env:BILLING_API_KEY"),
                 ]
             }
-            .action(ActionDefinition(name: "flush-cache", label: "Flush cache", description: "Drops cached invoices.")) { payload, _ in
-                let count = processed.add(1, ordering: .relaxed).newValue
-                // Reports how many characters the `password` input had, to show the handler got the raw value.
-                var data: [String: JSONValue] = ["flushes": .number(Double(count))]
-                if let password = payload["password"]?.stringValue { data["receivedInputChars"] = .number(Double(password.count)) }
-                return .ok("cache flushed", data: .object(data))
+            .action(ActionDefinition(name: "flush-cache", label: "Flush cache", description: "Drops cached invoices."))
+        { payload, _ in
+            let count = processed.add(1, ordering: .relaxed).newValue
+            // Reports how many characters the `password` input had, to show the handler got the raw value.
+            var data: [String: JSONValue] = ["flushes": .number(Double(count))]
+            if let password = payload["password"]?.stringValue {
+                data["receivedInputChars"] = .number(Double(password.count))
             }
-            .action(ActionDefinition(
-                name: "set-health", label: "Set health", description: "Changes the health this service reports.",
-                dangerLevel: .medium,
-                inputSchema: .object([
-                    "type": .string("object"), "required": .array([.string("status")]), "additionalProperties": .bool(false),
-                    "properties": .object(["status": .object(["type": .string("string"),
-                                                               "enum": .array([.string("UP"), .string("DEGRADED"), .string("DOWN")])])]),
-                ])
-            )) { payload, _ in
-                guard let status = payload["status"]?.stringValue else { return .failed(code: "bad_input", message: "status missing") }
+            return .ok("cache flushed", data: .object(data))
+        }
+            .action(
+                ActionDefinition(
+                    name: "set-health",
+                    label: "Set health",
+                    description: "Changes the health this service reports.",
+                    dangerLevel: .medium,
+                    inputSchema: .object([
+                        "type": .string("object"), "required": .array([.string("status")]),
+                        "additionalProperties": .bool(false),
+                        "properties": .object([
+                            "status": .object([
+                                "type": .string("string"),
+                                "enum": .array([.string("UP"), .string("DEGRADED"), .string("DOWN")]),
+                            ])
+                        ]),
+                    ])
+                )
+            ) { payload, _ in
+                guard let status = payload["status"]?.stringValue else {
+                    return .failed(code: "bad_input", message: "status missing")
+                }
                 try Data(status.utf8).write(to: file)
                 return .ok("health set to \(status)")
             }
-            .action(ActionDefinition(
-                name: "rotate-credentials", label: "Rotate credentials", description: "Rotates the upstream API credentials.",
-                dangerLevel: .high, requiresConfirmation: true,
-                inputSchema: .object(["type": .string("object"), "required": .array([.string("reason")]),
-                                      "properties": .object(["reason": .object(["type": .string("string"), "minLength": .number(3)])])]),
-                timeoutSeconds: 60
-            )) { payload, _ in
-                .ok("credentials rotated", data: .object(["reason": payload["reason"] ?? .null, "newSecret": .string("never-shown")]))
+            .action(
+                ActionDefinition(
+                    name: "rotate-credentials",
+                    label: "Rotate credentials",
+                    description: "Rotates the upstream API credentials.",
+                    dangerLevel: .high,
+                    requiresConfirmation: true,
+                    inputSchema: .object([
+                        "type": .string("object"), "required": .array([.string("reason")]),
+                        "properties": .object(["reason": .object(["type": .string("string"), "minLength": .number(3)])]
+                        ),
+                    ]),
+                    timeoutSeconds: 60
+                )
+            ) { payload, _ in
+                .ok(
+                    "credentials rotated",
+                    data: .object(["reason": payload["reason"] ?? .null, "newSecret": .string("never-shown")])
+                )
             }
-            .action(ActionDefinition(
-                name: "slow-task", label: "Slow task", description: "Works for `ms` milliseconds, then succeeds.",
-                inputSchema: .object(["type": .string("object"),
-                                      "properties": .object(["ms": .object(["type": .string("integer"), "minimum": .number(0), "maximum": .number(60_000)])])])
-            )) { [executionsFile] payload, context in
+            .action(
+                ActionDefinition(
+                    name: "slow-task",
+                    label: "Slow task",
+                    description: "Works for `ms` milliseconds, then succeeds.",
+                    inputSchema: .object([
+                        "type": .string("object"),
+                        "properties": .object([
+                            "ms": .object([
+                                "type": .string("integer"), "minimum": .number(0), "maximum": .number(60_000),
+                            ])
+                        ]),
+                    ])
+                )
+            ) { [executionsFile] payload, context in
                 if let executionsFile {
                     let line = Data((context.commandId + "\n").utf8)
                     if let handle = FileHandle(forWritingAtPath: executionsFile) {
@@ -113,25 +152,53 @@ struct DemoServiceCommand: AsyncParsableCommand {
                 try await Task.sleep(for: .milliseconds(payload["ms"]?.intValue ?? 1_000))
                 return .ok("slow task done")
             }
-            .action(ActionDefinition(name: "fail-always", label: "Fail", description: "Always fails, to show a FAILED command.")) { _, _ in
+            .action(
+                ActionDefinition(
+                    name: "fail-always",
+                    label: "Fail",
+                    description: "Always fails, to show a FAILED command."
+                )
+            ) { _, _ in
                 .failed(code: "demo_failure", message: "this action always fails")
             }
-            .action(ActionDefinition(
-                name: "issue-key", label: "Issue an API key", description: "Generates a key; it is shown once to whoever ran this.",
-                dangerLevel: .medium, oneTimeResultFields: ["apiKey"]
-            )) { _, context in
-                let key = "key_" + context.commandId.dropFirst(4) + "_" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
-                return .ok("key issued", data: .object(["apiKey": .string(key), "keyId": .string("k-" + context.commandId.suffix(6))]))
+            .action(
+                ActionDefinition(
+                    name: "issue-key",
+                    label: "Issue an API key",
+                    description: "Generates a key; it is shown once to whoever ran this.",
+                    dangerLevel: .medium,
+                    oneTimeResultFields: ["apiKey"]
+                )
+            ) { _, context in
+                let key =
+                    "key_" + context.commandId.dropFirst(4) + "_" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+                return .ok(
+                    "key issued",
+                    data: .object(["apiKey": .string(key), "keyId": .string("k-" + context.commandId.suffix(6))])
+                )
             }
 
         let agent = CapsuleAgent(
             configuration: AgentConfiguration(
-                agentCode: agentCode, home: connect.home, routerEndpoint: connect.router, ingestEndpoint: connect.ingest,
-                brokerKey: connect.brokerKey, brokers: connect.broker.map { $0.split(separator: ",").map(String.init) }, enrollmentToken: token,
-                heartbeatInterval: .milliseconds(Int(heartbeatSeconds * 1000)), logger: logger),
+                agentCode: agentCode,
+                home: connect.home,
+                routerEndpoint: connect.router,
+                ingestEndpoint: connect.ingest,
+                brokerKey: connect.brokerKey,
+                brokers: connect.broker.map { $0.split(separator: ",").map(String.init) },
+                enrollmentToken: token,
+                heartbeatInterval: .milliseconds(Int(heartbeatSeconds * 1000)),
+                logger: logger
+            ),
             services: [service]
         )
-        try await DaemonRunner.run(agent, program: "capsule-demo-service", metrics: nil, logger: logger, readyStatus: "serving \(code)",
-                                   onLoop: { $0() })
+        try await DaemonRunner.run(
+            agent,
+            program: "capsule-demo-service",
+            metrics: nil,
+            logger: logger,
+            readyStatus: "serving \(code)",
+            onLoop: { $0() }
+        )
     }
 }

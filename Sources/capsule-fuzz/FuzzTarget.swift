@@ -26,8 +26,18 @@ enum FuzzInput {
         return frames
     }
 
-    static let agent = Principal(publicKey: String(repeating: "A", count: 40), kind: .agent, identity: "agt_fuzz", createdAt: Date(timeIntervalSince1970: 0))
-    static let service = Principal(publicKey: String(repeating: "B", count: 40), kind: .service, identity: "aggregator", createdAt: Date(timeIntervalSince1970: 0))
+    static let agent = Principal(
+        publicKey: String(repeating: "A", count: 40),
+        kind: .agent,
+        identity: "agt_fuzz",
+        createdAt: Date(timeIntervalSince1970: 0)
+    )
+    static let service = Principal(
+        publicKey: String(repeating: "B", count: 40),
+        kind: .service,
+        identity: "aggregator",
+        createdAt: Date(timeIntervalSince1970: 0)
+    )
     static let owners = ["svc-owned": "agt_other", "svc-mine": "agt_fuzz"]
 
     /// The inverse of ``frames(_:)``, for writing seed inputs.
@@ -48,24 +58,105 @@ enum FuzzInput {
         func header(_ type: MessageType, sender: String = "agt_fuzz") -> Header {
             Header(type: type, id: "id-\(type.rawValue)", sender: sender, ts: 1_700_000_000_000, seq: 1)
         }
-        let health = [ServiceHealth(code: "svc-mine", health: HealthReport(status: .up, message: "ok", details: .object(["token": .string("x")])), sampledAt: at)]
-        let manifest = ServiceManifest(code: "svc-mine", name: "Mine", version: "1", runtime: "swift",
-                                       configs: [ConfigItem(key: "k", value: .string("v"))],
-                                       actions: [ActionDefinition(name: "go", inputSchema: .object(["type": .string("object")]))])
-        let event = AuditEvent(publisher: "aggregator", seq: 1, at: at, action: "service.transition", subject: "service:svc-mine", actor: "system", from: "UNKNOWN", to: "HEALTHY", reason: "health UP")
+        let health = [
+            ServiceHealth(
+                code: "svc-mine",
+                health: HealthReport(status: .up, message: "ok", details: .object(["token": .string("x")])),
+                sampledAt: at
+            )
+        ]
+        let manifest = ServiceManifest(
+            code: "svc-mine",
+            name: "Mine",
+            version: "1",
+            runtime: "swift",
+            configs: [ConfigItem(key: "k", value: .string("v"))],
+            actions: [ActionDefinition(name: "go", inputSchema: .object(["type": .string("object")]))]
+        )
+        let event = AuditEvent(
+            publisher: "aggregator",
+            seq: 1,
+            at: at,
+            action: "service.transition",
+            subject: "service:svc-mine",
+            actor: "system",
+            from: "UNKNOWN",
+            to: "HEALTHY",
+            reason: "health UP"
+        )
         return [
-            "heartbeat": encode(WireCodec.encode(topic: Topic.heartbeat("agt_fuzz"), header: header(.heartbeat),
-                                                 body: Heartbeat(agentId: "agt_fuzz", agentCode: "fuzz", manifestDigest: "0", intervalSeconds: 30, services: health))),
-            "health": encode(WireCodec.encode(topic: Topic.health("agt_fuzz"), header: header(.health), body: HealthUpdate(agentId: "agt_fuzz", services: health))),
-            "report": encode(WireCodec.encode(topic: Topic.report("agt_fuzz"), header: header(.serviceReport),
-                                              body: ServiceReport(agentId: "agt_fuzz", agentCode: "fuzz", services: [manifest]))),
-            "event": encode(WireCodec.encode(topic: Topic.event("service.transition"), header: header(.event, sender: "aggregator"), body: event)),
-            "beacon": encode(WireCodec.encode(topic: Topic.beacon("aggregator"), header: header(.beacon, sender: "aggregator"),
-                                              body: Beacon(publisher: "aggregator", lastSeq: 9))),
-            "hello": encode(WireCodec.encode(header: header(.agentHello), body: AgentHello(agentCode: "fuzz", services: ["svc-mine"], manifestDigest: "0", software: "x", enrollmentToken: "cap_x"))),
-            "result": encode(WireCodec.encode(header: header(.commandResult), body: CommandResult(commandId: "cmd_1", success: false, error: ErrorBody(.internal, "m")))),
-            "request": encode(WireCodec.encode(header: header(.request), body: Request(service: "broker", op: "command.create",
-                params: .object(["schema": .object(["type": .string("object"), "required": .array([.string("a")])]), "a": .number(1)])))),
+            "heartbeat": encode(
+                WireCodec.encode(
+                    topic: Topic.heartbeat("agt_fuzz"),
+                    header: header(.heartbeat),
+                    body: Heartbeat(
+                        agentId: "agt_fuzz",
+                        agentCode: "fuzz",
+                        manifestDigest: "0",
+                        intervalSeconds: 30,
+                        services: health
+                    )
+                )
+            ),
+            "health": encode(
+                WireCodec.encode(
+                    topic: Topic.health("agt_fuzz"),
+                    header: header(.health),
+                    body: HealthUpdate(agentId: "agt_fuzz", services: health)
+                )
+            ),
+            "report": encode(
+                WireCodec.encode(
+                    topic: Topic.report("agt_fuzz"),
+                    header: header(.serviceReport),
+                    body: ServiceReport(agentId: "agt_fuzz", agentCode: "fuzz", services: [manifest])
+                )
+            ),
+            "event": encode(
+                WireCodec.encode(
+                    topic: Topic.event("service.transition"),
+                    header: header(.event, sender: "aggregator"),
+                    body: event
+                )
+            ),
+            "beacon": encode(
+                WireCodec.encode(
+                    topic: Topic.beacon("aggregator"),
+                    header: header(.beacon, sender: "aggregator"),
+                    body: Beacon(publisher: "aggregator", lastSeq: 9)
+                )
+            ),
+            "hello": encode(
+                WireCodec.encode(
+                    header: header(.agentHello),
+                    body: AgentHello(
+                        agentCode: "fuzz",
+                        services: ["svc-mine"],
+                        manifestDigest: "0",
+                        software: "x",
+                        enrollmentToken: "cap_x"
+                    )
+                )
+            ),
+            "result": encode(
+                WireCodec.encode(
+                    header: header(.commandResult),
+                    body: CommandResult(commandId: "cmd_1", success: false, error: ErrorBody(.internal, "m"))
+                )
+            ),
+            "request": encode(
+                WireCodec.encode(
+                    header: header(.request),
+                    body: Request(
+                        service: "broker",
+                        op: "command.create",
+                        params: .object([
+                            "schema": .object(["type": .string("object"), "required": .array([.string("a")])]),
+                            "a": .number(1),
+                        ])
+                    )
+                )
+            ),
         ]
     }
 
@@ -95,7 +186,16 @@ enum FuzzInput {
         if let value = try? JSONValue.parse(text) {
             _ = Redactor.redact(value)
             _ = SafeText.clean(value)
-            var event = AuditEvent(publisher: "broker", seq: 1, at: Date(), action: text, subject: text, actor: text, reason: text, details: value)
+            var event = AuditEvent(
+                publisher: "broker",
+                seq: 1,
+                at: Date(),
+                action: text,
+                subject: text,
+                actor: text,
+                reason: text,
+                details: value
+            )
             event.bound()
         }
         // Identifiers, free text and page cursors come straight from peers.
@@ -156,9 +256,13 @@ struct FuzzReplay {
         for path in arguments {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { continue }
-            let files = isDirectory.boolValue
-                ? ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted().map { "\(path)/\($0)" } : [path]
-            for file in files { if let data = FileManager.default.contents(atPath: file) { inputs.append([UInt8](data)) } }
+            let files =
+                isDirectory.boolValue
+                ? ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted().map { "\(path)/\($0)" }
+                : [path]
+            for file in files {
+                if let data = FileManager.default.contents(atPath: file) { inputs.append([UInt8](data)) }
+            }
         }
         for input in inputs { FuzzInput.run(input) }
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15

@@ -1,7 +1,8 @@
-@testable import CapsuleAgentKit
 import Foundation
 import Synchronization
 import Testing
+
+@testable import CapsuleAgentKit
 
 /// Set once, read from any task.
 final class Flag: Sendable {
@@ -52,7 +53,10 @@ struct CapsuleAgentSampleTests {
     }
 
     @Test func aServiceWithoutAProviderIsUnknown() async {
-        let report = await CapsuleAgent.sample(CapsuleService(code: "billing", name: "Billing", version: "1"), timeout: .seconds(1))
+        let report = await CapsuleAgent.sample(
+            CapsuleService(code: "billing", name: "Billing", version: "1"),
+            timeout: .seconds(1)
+        )
         #expect(report == HealthReport(status: .unknown, message: "no health provider"))
     }
 

@@ -2,14 +2,16 @@ import CapsuleAggregator
 import CapsuleDomain
 import CapsuleProtocol
 import CapsuleStore
+import CapsuleTestSupport
 import Foundation
 import GRDB
-import CapsuleTestSupport
 import Testing
 
 /// Runs `body` with a fresh directory under the system temp dir and removes it afterwards.
 func withTemporaryDirectory<T>(_ body: (URL) throws -> T) throws -> T {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("capsule-aggregator-tests-\(UUID().uuidString)")
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+        "capsule-aggregator-tests-\(UUID().uuidString)"
+    )
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: url) }
     return try body(url)
@@ -17,7 +19,12 @@ func withTemporaryDirectory<T>(_ body: (URL) throws -> T) throws -> T {
 
 /// Saves the board's dirty state and journals `transitions`, in one transaction, as the aggregator does.
 @discardableResult
-func commit(_ store: AggregatorStore, _ journal: EventJournal, _ board: inout StatusBoard, _ transitions: [Transition]) throws -> [AuditEvent] {
+func commit(
+    _ store: AggregatorStore,
+    _ journal: EventJournal,
+    _ board: inout StatusBoard,
+    _ transitions: [Transition]
+) throws -> [AuditEvent] {
     let agents = Dictionary(uniqueKeysWithValues: board.dirtyAgents.map { ($0, board.agents[$0]) })
     let services = Dictionary(uniqueKeysWithValues: board.dirtyServices.map { ($0, board.services[$0]) })
     let manifests = board.dirtyManifests
@@ -25,9 +32,20 @@ func commit(_ store: AggregatorStore, _ journal: EventJournal, _ board: inout St
     return try store.database.write { db in
         try AggregatorStore.save(db, agents: agents, services: services, manifestChanged: manifests)
         return try transitions.map { transition in
-            try journal.append(db, AuditEvent(publisher: "", seq: 0, at: transition.at, action: "\(transition.kind.rawValue).transition",
-                                              subject: transition.subject, actor: "system", from: transition.from, to: transition.to,
-                                              reason: transition.reason))
+            try journal.append(
+                db,
+                AuditEvent(
+                    publisher: "",
+                    seq: 0,
+                    at: transition.at,
+                    action: "\(transition.kind.rawValue).transition",
+                    subject: transition.subject,
+                    actor: "system",
+                    from: transition.from,
+                    to: transition.to,
+                    reason: transition.reason
+                )
+            )
         }
     }
 }
@@ -40,7 +58,10 @@ struct AggregatorStoreTests {
 
             var board = StatusBoard(thresholds: boardThresholds)
             let manifest = ServiceManifest(code: "api", name: "API", version: "1", runtime: "swift")
-            var transitions = board.apply(ServiceReport(agentId: "agt_1", agentCode: "edge-1", services: [manifest]), now: t0)
+            var transitions = board.apply(
+                ServiceReport(agentId: "agt_1", agentCode: "edge-1", services: [manifest]),
+                now: t0
+            )
             transitions += board.apply(heartbeat([sample("api", .up)]), now: t0)
             transitions += board.sweep(now: at(3.5))
             let events = try commit(store, journal, &board, transitions)
@@ -61,7 +82,10 @@ struct AggregatorStoreTests {
             #expect(rebuilt.services == board.services, "the manifest, stored apart, comes back with the state")
             #expect(rebuilt.sweep(now: at(3.5)).isEmpty, "a restart neither replays nor invents transitions")
             #expect(changes(rebuilt.sweep(now: at(5))) == changes(board.sweep(now: at(5))))
-            #expect(try EventJournal(publisher: AggregatorStore.publisher, store: reopened.database).lastSeq == UInt64(transitions.count))
+            #expect(
+                try EventJournal(publisher: AggregatorStore.publisher, store: reopened.database).lastSeq
+                    == UInt64(transitions.count)
+            )
         }
     }
 
@@ -91,7 +115,12 @@ struct AggregatorStoreTests {
             let store = AggregatorStore(database: try fixture.open(AggregatorStore.schema))
             let journal = try EventJournal(publisher: AggregatorStore.publisher, store: store.database)
             var board = StatusBoard(thresholds: boardThresholds)
-            try commit(store, journal, &board, board.apply(heartbeat([sample("api", .up), sample("db", .up)]), now: t0))
+            try commit(
+                store,
+                journal,
+                &board,
+                board.apply(heartbeat([sample("api", .up), sample("db", .up)]), now: t0)
+            )
             board.forget(service: "db")
             try commit(store, journal, &board, [])
             #expect(try store.load().services.map(\.code) == ["api"])
@@ -103,12 +132,19 @@ struct AggregatorStoreTests {
             let url = dir.appendingPathComponent("old.sqlite")
             let queue = try DatabaseQueue(path: url.path)
             try AggregatorStore.migrator.migrate(queue, upTo: "v1")
-            let old = ServiceState(code: "api", agentId: "agt_1", manifest: ServiceManifest(code: "api", name: "API", version: "7", runtime: "go"),
-                                   status: .healthy, reason: "health UP")
+            let old = ServiceState(
+                code: "api",
+                agentId: "agt_1",
+                manifest: ServiceManifest(code: "api", name: "API", version: "7", runtime: "go"),
+                status: .healthy,
+                reason: "health UP"
+            )
             try queue.write { db in
                 try db.execute(sql: "INSERT INTO agent_state (agentId, state) VALUES ('agt_x', 'not json')")
-                try db.execute(sql: "INSERT INTO service_state (code, state) VALUES ('api', ?)",
-                               arguments: [String(decoding: WireCodec.json(old), as: UTF8.self)])
+                try db.execute(
+                    sql: "INSERT INTO service_state (code, state) VALUES ('api', ?)",
+                    arguments: [String(decoding: WireCodec.json(old), as: UTF8.self)]
+                )
             }
             try queue.close()
 

@@ -10,9 +10,13 @@ let t0 = Date(timeIntervalSince1970: 1_700_000_000)
 
 func at(_ seconds: Double) -> Date { t0.addingTimeInterval(seconds) }
 
-func sample(_ code: String, _ status: HealthStatus, at seconds: Double = 0, details: JSONValue? = nil) -> ServiceHealth {
-    ServiceHealth(code: code, health: HealthReport(status: status, message: "\(status.rawValue) message", details: details),
-                  sampledAt: at(seconds))
+func sample(_ code: String, _ status: HealthStatus, at seconds: Double = 0, details: JSONValue? = nil) -> ServiceHealth
+{
+    ServiceHealth(
+        code: code,
+        health: HealthReport(status: status, message: "\(status.rawValue) message", details: details),
+        sampledAt: at(seconds)
+    )
 }
 
 func heartbeat(_ agentId: String, code: String, digest: String = "d1", _ services: [ServiceHealth]) -> Heartbeat {
@@ -56,10 +60,12 @@ struct StatusBoardTests {
     @Test func firstHeartbeatWithUpMakesTheServiceHealthy() throws {
         var board = StatusBoard(thresholds: boardThresholds)
         let transitions = board.apply(heartbeat([sample("api", .up)]), now: t0)
-        #expect(changes(transitions) == [
-            Change("agent:agt_1", "PENDING", "ONLINE"),
-            Change("service:api", nil, "HEALTHY"),
-        ])
+        #expect(
+            changes(transitions) == [
+                Change("agent:agt_1", "PENDING", "ONLINE"),
+                Change("service:api", nil, "HEALTHY"),
+            ]
+        )
         let service = try #require(transitions.last)
         #expect(service.kind == .service)
         #expect(service.reason == "health UP")
@@ -118,13 +124,18 @@ struct StatusBoardTests {
         #expect(board.agents["agt_1"]?.status == .online, "a stale agent is still ONLINE")
 
         #expect(board.sweep(now: at(4)).isEmpty, "no duplicate STALE")
-        #expect(board.row("api", now: at(4))?.reason == "no heartbeat for 4 s", "the reason shown is current without a transition")
+        #expect(
+            board.row("api", now: at(4))?.reason == "no heartbeat for 4 s",
+            "the reason shown is current without a transition"
+        )
 
         let offline = board.sweep(now: at(5))
-        #expect(changes(offline) == [
-            Change("agent:agt_1", "ONLINE", "OFFLINE"),
-            Change("service:api", "STALE", "OFFLINE"),
-        ])
+        #expect(
+            changes(offline) == [
+                Change("agent:agt_1", "ONLINE", "OFFLINE"),
+                Change("service:api", "STALE", "OFFLINE"),
+            ]
+        )
         for transition in offline {
             #expect(transition.reason.contains("no heartbeat for"), "\(transition.reason)")
         }
@@ -134,10 +145,12 @@ struct StatusBoardTests {
         #expect(board.sweep(now: at(600)).isEmpty)
 
         let back = board.apply(heartbeat([sample("api", .up)]), now: at(601))
-        #expect(changes(back) == [
-            Change("agent:agt_1", "OFFLINE", "ONLINE"),
-            Change("service:api", "OFFLINE", "HEALTHY"),
-        ])
+        #expect(
+            changes(back) == [
+                Change("agent:agt_1", "OFFLINE", "ONLINE"),
+                Change("service:api", "OFFLINE", "HEALTHY"),
+            ]
+        )
         #expect(board.services["api"]?.changedAt == at(601))
     }
 
@@ -151,10 +164,12 @@ struct StatusBoardTests {
         var board = healthyBoard()
         board.clearDirty()
         let disabled = board.setAdminStatus(.disabled, agentId: "agt_1", now: at(1))
-        #expect(changes(disabled) == [
-            Change("agent:agt_1", "ONLINE", "DISABLED"),
-            Change("service:api", "HEALTHY", "OFFLINE"),
-        ])
+        #expect(
+            changes(disabled) == [
+                Change("agent:agt_1", "ONLINE", "DISABLED"),
+                Change("service:api", "HEALTHY", "OFFLINE"),
+            ]
+        )
         #expect(disabled.map(\.reason) == ["agent disabled", "agent disabled"])
         #expect(board.dirtyAgents.contains("agt_1"))
         #expect(board.dirtyServices.contains("api"))
@@ -169,10 +184,12 @@ struct StatusBoardTests {
         #expect(board.services["api"]?.reason == "agent revoked")
 
         let enabled = board.setAdminStatus(nil, agentId: "agt_1", now: at(4.5))
-        #expect(changes(enabled) == [
-            Change("agent:agt_1", "REVOKED", "ONLINE"),
-            Change("service:api", "OFFLINE", "HEALTHY"),
-        ])
+        #expect(
+            changes(enabled) == [
+                Change("agent:agt_1", "REVOKED", "ONLINE"),
+                Change("service:api", "OFFLINE", "HEALTHY"),
+            ]
+        )
     }
 
     @Test func adminStatusForAnUnknownAgentIsIgnored() {
@@ -212,10 +229,17 @@ struct StatusBoardTests {
 
     @Test func reportStoresSanitisedManifestsAndRegistersServices() {
         let manifest = ServiceManifest(
-            code: "db", name: "DB", version: "1", runtime: "postgres",
-            configs: [ConfigItem(key: "password", value: .string("pw")), ConfigItem(key: "host", value: .string("h"))])
+            code: "db",
+            name: "DB",
+            version: "1",
+            runtime: "postgres",
+            configs: [ConfigItem(key: "password", value: .string("pw")), ConfigItem(key: "host", value: .string("h"))]
+        )
         var board = StatusBoard(thresholds: boardThresholds)
-        let transitions = board.apply(ServiceReport(agentId: "agt_2", agentCode: "edge-2", services: [manifest]), now: t0)
+        let transitions = board.apply(
+            ServiceReport(agentId: "agt_2", agentCode: "edge-2", services: [manifest]),
+            now: t0
+        )
         // A report alone does not make the agent ONLINE; the service has no health yet.
         #expect(changes(transitions) == [Change("service:db", nil, "UNKNOWN")])
         #expect(transitions.first?.reason == "agent has not sent a heartbeat yet")
@@ -232,8 +256,14 @@ struct StatusBoardTests {
 
     @Test func healthDetailsAreRedacted() {
         var board = StatusBoard(thresholds: boardThresholds)
-        _ = board.apply(heartbeat([sample("api", .up, details: .object(["token": .string("t0k"), "queue": .number(3)]))]), now: t0)
-        #expect(board.services["api"]?.health?.details == .object(["token": .string(Redactor.placeholder), "queue": .number(3)]))
+        _ = board.apply(
+            heartbeat([sample("api", .up, details: .object(["token": .string("t0k"), "queue": .number(3)]))]),
+            now: t0
+        )
+        #expect(
+            board.services["api"]?.health?.details
+                == .object(["token": .string(Redactor.placeholder), "queue": .number(3)])
+        )
         #expect(board.services["api"]?.health?.message == "UP message")
         #expect(board.services["api"]?.sampledAt == t0)
     }
@@ -242,11 +272,13 @@ struct StatusBoardTests {
     @Test func oneQuietServiceTurnsStaleWhileTheOtherStaysHealthy() {
         var board = StatusBoard(thresholds: boardThresholds)
         let first = board.apply(heartbeat([sample("api", .up), sample("worker", .up)]), now: t0)
-        #expect(Set(changes(first)) == [
-            Change("agent:agt_1", "PENDING", "ONLINE"),
-            Change("service:api", nil, "HEALTHY"),
-            Change("service:worker", nil, "HEALTHY"),
-        ])
+        #expect(
+            Set(changes(first)) == [
+                Change("agent:agt_1", "PENDING", "ONLINE"),
+                Change("service:api", nil, "HEALTHY"),
+                Change("service:worker", nil, "HEALTHY"),
+            ]
+        )
 
         // From now on only `api` is reported; heartbeats keep coming every second.
         for second in 1...3 {
@@ -268,7 +300,10 @@ struct StatusBoardTests {
         #expect(board.services["worker"]?.reason == "no health for 9 s")
 
         // An out-of-cadence health update for worker brings it back at once.
-        let update = board.apply(HealthUpdate(agentId: "agt_1", services: [sample("worker", .degraded, at: 9.5)]), now: at(9.5))
+        let update = board.apply(
+            HealthUpdate(agentId: "agt_1", services: [sample("worker", .degraded, at: 9.5)]),
+            now: at(9.5)
+        )
         #expect(changes(update) == [Change("service:worker", "STALE", "UNHEALTHY")])
         #expect(board.services["api"]?.status == .healthy)
     }
@@ -278,13 +313,23 @@ struct StatusBoardTests {
     @Test func aServiceMovesWithAReportNotWithAHeartbeat() {
         var board = StatusBoard(thresholds: boardThresholds)
         _ = board.apply(heartbeat("agt_1", code: "edge-1", [sample("api", .up)]), now: t0)
-        #expect(board.apply(heartbeat("agt_2", code: "edge-2", [sample("api", .down)]), now: at(1)).map(\.subject) == ["agent:agt_2"])
+        #expect(
+            board.apply(heartbeat("agt_2", code: "edge-2", [sample("api", .down)]), now: at(1)).map(\.subject) == [
+                "agent:agt_2"
+            ]
+        )
         #expect(board.services["api"]?.agentId == "agt_1")
         #expect(board.services["api"]?.health?.status == .up, "agt_2 cannot speak for agt_1's service")
         #expect(board.undeclared == 1)
 
-        _ = board.apply(ServiceReport(agentId: "agt_2", agentCode: "edge-2",
-                                      services: [ServiceManifest(code: "api", name: "API", version: "1", runtime: "go")]), now: at(1.5))
+        _ = board.apply(
+            ServiceReport(
+                agentId: "agt_2",
+                agentCode: "edge-2",
+                services: [ServiceManifest(code: "api", name: "API", version: "1", runtime: "go")]
+            ),
+            now: at(1.5)
+        )
         #expect(board.services["api"]?.agentId == "agt_2")
         #expect(board.agents["agt_2"]?.services == ["api"])
         #expect(board.agents["agt_1"]?.services == [])
@@ -299,8 +344,14 @@ struct StatusBoardTests {
         #expect(board.undeclared == 2_500 - StatusBoard.maxServicesPerAgent)
 
         var declared = StatusBoard(thresholds: boardThresholds)
-        _ = declared.apply(ServiceReport(agentId: "agt_1", agentCode: "edge-1",
-                                         services: [ServiceManifest(code: "api", name: "API", version: "1", runtime: "go")]), now: t0)
+        _ = declared.apply(
+            ServiceReport(
+                agentId: "agt_1",
+                agentCode: "edge-1",
+                services: [ServiceManifest(code: "api", name: "API", version: "1", runtime: "go")]
+            ),
+            now: t0
+        )
         _ = declared.apply(heartbeat([sample("api", .up), sample("intruder", .up)]), now: at(1))
         #expect(declared.services.keys.sorted() == ["api"], "a report declares the services; others are ignored")
         #expect(declared.undeclared == 1)
@@ -314,8 +365,14 @@ struct StatusBoardTests {
         var board = StatusBoard(thresholds: boardThresholds)
         _ = board.apply(heartbeat([sample("api", .up), sample("typo-api", .up)]), now: t0)
         #expect(board.services.keys.sorted() == ["api", "typo-api"])
-        _ = board.apply(ServiceReport(agentId: "agt_1", agentCode: "edge-1",
-                                      services: [ServiceManifest(code: "api", name: "API", version: "1", runtime: "go")]), now: at(1))
+        _ = board.apply(
+            ServiceReport(
+                agentId: "agt_1",
+                agentCode: "edge-1",
+                services: [ServiceManifest(code: "api", name: "API", version: "1", runtime: "go")]
+            ),
+            now: at(1)
+        )
         #expect(board.services.keys.sorted() == ["api"])
         #expect(board.agents["agt_1"]?.services == ["api"])
         #expect(board.summary.totalServices == 1)
@@ -327,12 +384,14 @@ struct StatusBoardTests {
         _ = board.apply(heartbeat("agt_b", code: "b", [sample("svc-b", .up)]), now: t0)
         _ = board.apply(heartbeat("agt_a", code: "a", [sample("svc-a", .up)]), now: t0)
         let offline = board.sweep(now: at(5))
-        #expect(changes(offline) == [
-            Change("agent:agt_a", "ONLINE", "OFFLINE"),
-            Change("service:svc-a", "HEALTHY", "OFFLINE"),
-            Change("agent:agt_b", "ONLINE", "OFFLINE"),
-            Change("service:svc-b", "HEALTHY", "OFFLINE"),
-        ])
+        #expect(
+            changes(offline) == [
+                Change("agent:agt_a", "ONLINE", "OFFLINE"),
+                Change("service:svc-a", "HEALTHY", "OFFLINE"),
+                Change("agent:agt_b", "ONLINE", "OFFLINE"),
+                Change("service:svc-b", "HEALTHY", "OFFLINE"),
+            ]
+        )
     }
 
     @Test func clearDirtyEmptiesTheDirtySets() {
@@ -353,15 +412,23 @@ struct StatusBoardTests {
     func rebuiltBoardEmitsNoTransitions(_ restartAt: Double) {
         var original = StatusBoard(thresholds: boardThresholds)
         _ = original.apply(heartbeat([sample("api", .up), sample("worker", .degraded)]), now: t0)
-        _ = original.apply(ServiceReport(agentId: "agt_1", agentCode: "edge-1",
-                                         services: [ServiceManifest(code: "api", name: "API", version: "1", runtime: "swift")]),
-                           now: t0)
+        _ = original.apply(
+            ServiceReport(
+                agentId: "agt_1",
+                agentCode: "edge-1",
+                services: [ServiceManifest(code: "api", name: "API", version: "1", runtime: "swift")]
+            ),
+            now: t0
+        )
         _ = original.apply(heartbeat("agt_2", code: "edge-2", [sample("db", .up)]), now: t0)
         _ = original.setAdminStatus(.disabled, agentId: "agt_2", now: t0)
         _ = original.sweep(now: at(restartAt))
 
         var rebuilt = StatusBoard(
-            thresholds: boardThresholds, agents: Array(original.agents.values), services: Array(original.services.values))
+            thresholds: boardThresholds,
+            agents: Array(original.agents.values),
+            services: Array(original.services.values)
+        )
         #expect(rebuilt.agents == original.agents)
         #expect(rebuilt.services == original.services)
         #expect(rebuilt.dirtyAgents.isEmpty)
@@ -382,8 +449,14 @@ struct StatusBoardOwnershipTests {
     func movedServiceIsNotJudgedByItsFormerAgent() {
         var board = StatusBoard(thresholds: boardThresholds)
         _ = board.apply(heartbeat("agt_1", code: "edge-1", [sample("api", .up)]), now: t0)
-        _ = board.apply(ServiceReport(agentId: "agt_2", agentCode: "edge-2",
-                                      services: [ServiceManifest(code: "api", name: "API", version: "1", runtime: "go")]), now: at(1))
+        _ = board.apply(
+            ServiceReport(
+                agentId: "agt_2",
+                agentCode: "edge-2",
+                services: [ServiceManifest(code: "api", name: "API", version: "1", runtime: "go")]
+            ),
+            now: at(1)
+        )
         _ = board.apply(heartbeat("agt_2", code: "edge-2", [sample("api", .up)]), now: at(1))
         // agt_1 goes quiet; agt_2 keeps heartbeating with api UP.
         for second in 2...5 {

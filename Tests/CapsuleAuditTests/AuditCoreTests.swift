@@ -1,7 +1,8 @@
-@testable import CapsuleAudit
 import CapsuleProtocol
 import Foundation
 import Testing
+
+@testable import CapsuleAudit
 
 struct BackupNameTests {
     @Test(arguments: [
@@ -12,7 +13,8 @@ struct BackupNameTests {
     }
 
     @Test(arguments: [
-        "", ".hidden", "..", "../escape", "a/b", "/etc/passwd", "back up", "new\nline", "tab\tname", "é.sqlite", "a*b", "a:b",
+        "", ".hidden", "..", "../escape", "a/b", "/etc/passwd", "back up", "new\nline", "tab\tname", "é.sqlite", "a*b",
+        "a:b",
         String(repeating: "b", count: 129), "~root", "$(rm)",
     ])
     func anythingElseIsRefused(_ name: String) {

@@ -1,8 +1,8 @@
 import CapsuleAudit
 import CapsuleDomain
 import CapsuleProtocol
-import Foundation
 import CapsuleStore
+import Foundation
 import Testing
 
 // More of AuditStore (Tests/CapsuleStoreTests/AuditStoreTests.swift has inserts, queries, retention
@@ -14,10 +14,22 @@ private func withStore<T>(_ body: (AuditStore) throws -> T) throws -> T {
     try withFolder { folder in try body(try AuditStore(url: folder.appendingPathComponent("audit.sqlite"))) }
 }
 
-private func event(_ publisher: String, _ seq: UInt64, incarnation: String = "", at seconds: Double = 0,
-                   action: String = "agent.disabled") -> AuditEvent {
-    AuditEvent(publisher: publisher, incarnation: incarnation, seq: seq, at: t0.addingTimeInterval(seconds), action: action,
-               subject: "agent:agt_1", actor: "operator:alice")
+private func event(
+    _ publisher: String,
+    _ seq: UInt64,
+    incarnation: String = "",
+    at seconds: Double = 0,
+    action: String = "agent.disabled"
+) -> AuditEvent {
+    AuditEvent(
+        publisher: publisher,
+        incarnation: incarnation,
+        seq: seq,
+        at: t0.addingTimeInterval(seconds),
+        action: action,
+        subject: "agent:agt_1",
+        actor: "operator:alice"
+    )
 }
 
 struct AuditStoreIncarnationTests {
@@ -35,7 +47,12 @@ struct AuditStoreIncarnationTests {
             try store.insert([event("broker", 1, incarnation: "i1"), event("broker", 2, incarnation: "i1")], now: t0)
             try store.follow(JournalKey(publisher: "broker", incarnation: "i2"), now: t0.addingTimeInterval(5))
             #expect(try store.currentIncarnations() == ["broker": "i2"])
-            #expect(try store.cursors() == [JournalKey(publisher: "broker", incarnation: "i1"): 2, JournalKey(publisher: "broker", incarnation: "i2"): 0])
+            #expect(
+                try store.cursors() == [
+                    JournalKey(publisher: "broker", incarnation: "i1"): 2,
+                    JournalKey(publisher: "broker", incarnation: "i2"): 0,
+                ]
+            )
         }
     }
 
@@ -55,8 +72,10 @@ struct AuditStoreOwnEventTests {
         try withStore { store in
             try store.insert([event("broker", 1), event("broker", 2)], now: t0)
             let (first, second) = try store.database.write { db in
-                (try AuditStore.appendOwn(db, event("broker", 99, incarnation: "x"), now: t0),
-                 try AuditStore.appendOwn(db, event("whoever", 0), now: t0))
+                (
+                    try AuditStore.appendOwn(db, event("broker", 99, incarnation: "x"), now: t0),
+                    try AuditStore.appendOwn(db, event("whoever", 0), now: t0)
+                )
             }
             #expect(first.publisher == AuditStore.ownPublisher && first.incarnation == "" && first.seq == 1)
             #expect(second.seq == 2)
@@ -79,9 +98,18 @@ struct AuditStoreOwnEventTests {
     @Test func theRecordOfAPruneOutlivesLaterPrunes() throws {
         try withStore { store in
             try store.insert([event("broker", 1, at: 0), event("broker", 2, at: 100)], now: t0)
-            #expect(try store.prune(olderThan: t0.addingTimeInterval(50), retentionDays: 1, now: t0.addingTimeInterval(10)) == 1)
+            #expect(
+                try store.prune(olderThan: t0.addingTimeInterval(50), retentionDays: 1, now: t0.addingTimeInterval(10))
+                    == 1
+            )
             // Everything is old now, the first record of deletion included; only the broker's event goes.
-            #expect(try store.prune(olderThan: t0.addingTimeInterval(10_000), retentionDays: 1, now: t0.addingTimeInterval(20_000)) == 1)
+            #expect(
+                try store.prune(
+                    olderThan: t0.addingTimeInterval(10_000),
+                    retentionDays: 1,
+                    now: t0.addingTimeInterval(20_000)
+                ) == 1
+            )
             var own = AuditFilter()
             own.action = "audit.retention_applied"
             own.ascending = true
@@ -107,10 +135,14 @@ struct AuditStoreRowIdTests {
 
     @Test func anActionPrefixTakesUnderscoreAndBracketLiterally() throws {
         try withStore { store in
-            try store.insert([
-                event("broker", 1, action: "agent_token.rejected"), event("broker", 2, action: "agentXtoken.rejected"),
-                event("broker", 3, action: "a[b].x"), event("broker", 4, action: "ab.x"),
-            ], now: t0)
+            try store.insert(
+                [
+                    event("broker", 1, action: "agent_token.rejected"),
+                    event("broker", 2, action: "agentXtoken.rejected"),
+                    event("broker", 3, action: "a[b].x"), event("broker", 4, action: "ab.x"),
+                ],
+                now: t0
+            )
             var filter = AuditFilter()
             filter.ascending = true
             filter.action = "agent_token."
@@ -126,7 +158,10 @@ struct AuditStoreHoleTests {
         try withStore { store in
             let key = JournalKey(publisher: "broker", incarnation: "i1")
             // Events 6 and 7 arrived after the reset; 1-5 were pruned before this store held them.
-            let cursors = try store.insert([event("broker", 6, incarnation: "i1"), event("broker", 7, incarnation: "i1")], now: t0)
+            let cursors = try store.insert(
+                [event("broker", 6, incarnation: "i1"), event("broker", 7, incarnation: "i1")],
+                now: t0
+            )
             #expect(cursors[key] == 0)
             #expect(try store.skip(key, from: 1, through: 5, now: t0) == 7)
             #expect(try store.cursors()[key] == 7)

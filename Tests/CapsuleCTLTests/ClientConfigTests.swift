@@ -17,7 +17,9 @@ struct ClientConfigTests {
         """
 
     private func write(_ text: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("capsule-ctx-\(UUID().uuidString.prefix(8)).yaml").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "capsule-ctx-\(UUID().uuidString.prefix(8)).yaml"
+        ).path
         try Data(text.utf8).write(to: URL(fileURLWithPath: path))
         return path
     }
@@ -52,10 +54,16 @@ struct ClientConfigTests {
 
     @Test func theCurrentContextFillsWhatNothingElseSet() throws {
         let path = try write(sample)
-        let prepared = try CTLMain.prepare(["status"], environment: ["CAPSULE_CLIENT_CONFIG": path, "HOME": "/home/op"])
+        let prepared = try CTLMain.prepare(
+            ["status"],
+            environment: ["CAPSULE_CLIENT_CONFIG": path, "HOME": "/home/op"]
+        )
         #expect(Self.values("--home", prepared.arguments) == ["/home/op/capsule-home"])
         // A CAPSULE_HOME variable beats the implicit current context.
-        let withVariable = try CTLMain.prepare(["status"], environment: ["CAPSULE_CLIENT_CONFIG": path, "CAPSULE_HOME": "/env"])
+        let withVariable = try CTLMain.prepare(
+            ["status"],
+            environment: ["CAPSULE_CLIENT_CONFIG": path, "CAPSULE_HOME": "/env"]
+        )
         #expect(Self.values("--home", withVariable.arguments) == ["/env"])
     }
 
@@ -65,8 +73,10 @@ struct ClientConfigTests {
 
     @Test func anExplicitContextBeatsVariablesButNotFlags() throws {
         let path = try write(sample)
-        let prepared = try CTLMain.prepare(["--context", "prod", "status", "--key", "/typed.key"],
-                                           environment: ["CAPSULE_CLIENT_CONFIG": path, "CAPSULE_ROUTER": "tcp://env:1", "HOME": "/home/op"])
+        let prepared = try CTLMain.prepare(
+            ["--context", "prod", "status", "--key", "/typed.key"],
+            environment: ["CAPSULE_CLIENT_CONFIG": path, "CAPSULE_ROUTER": "tcp://env:1", "HOME": "/home/op"]
+        )
         let arguments = prepared.arguments
         func value(_ flag: String) -> [String] {
             arguments.indices.filter { arguments[$0] == flag }.map { arguments[$0 + 1] }
@@ -79,11 +89,18 @@ struct ClientConfigTests {
 
     @Test func anUnknownContextIsAUsageError() throws {
         let path = try write(sample)
-        #expect(throws: CTLError(.usage, "unknown context 'staging' in \(path) (contexts: local, prod); see capsulectl config get-contexts")) {
+        #expect(
+            throws: CTLError(
+                .usage,
+                "unknown context 'staging' in \(path) (contexts: local, prod); see capsulectl config get-contexts"
+            )
+        ) {
             try CTLMain.prepare(["status", "--context", "staging"], environment: ["CAPSULE_CLIENT_CONFIG": path])
         }
         let missing = "/nonexistent/capsule/config.yaml"
-        #expect(throws: CTLError.self) { try CTLMain.prepare(["status", "--context", "x"], environment: ["CAPSULE_CLIENT_CONFIG": missing]) }
+        #expect(throws: CTLError.self) {
+            try CTLMain.prepare(["status", "--context", "x"], environment: ["CAPSULE_CLIENT_CONFIG": missing])
+        }
         // Without --context, a missing default file is fine.
         #expect(try CTLMain.prepare(["status"], environment: ["HOME": "/nonexistent"]).arguments == ["status"])
     }

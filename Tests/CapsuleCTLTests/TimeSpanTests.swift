@@ -1,9 +1,13 @@
-@testable import CapsuleCTL
 import Foundation
 import Testing
 
+@testable import CapsuleCTL
+
 struct TimeSpanTests {
-    @Test(arguments: [("30s", 30.0), ("10m", 600), ("2h", 7_200), ("7d", 604_800), ("0s", 0), ("1.5h", 5_400)] as [(String, Double)])
+    @Test(
+        arguments: [("30s", 30.0), ("10m", 600), ("2h", 7_200), ("7d", 604_800), ("0s", 0), ("1.5h", 5_400)]
+            as [(String, Double)]
+    )
     func spans(text: String, seconds: Double) {
         #expect(TimeSpan.seconds(text) == seconds)
     }
@@ -30,8 +34,13 @@ struct TableTests {
         #expect(text == "CODE     STATUS\nbilling  HEALTHY\na        OFFLINE")
     }
 
-    @Test(arguments: [(nil, "-"), (0, "0s ago"), (-5, "0s ago"), (119, "119s ago"), (120, "2m ago"), (7_199, "119m ago"), (7_200, "2h ago")]
-          as [(Double?, String)])
+    @Test(
+        arguments: [
+            (nil, "-"), (0, "0s ago"), (-5, "0s ago"), (119, "119s ago"), (120, "2m ago"), (7_199, "119m ago"),
+            (7_200, "2h ago"),
+        ]
+            as [(Double?, String)]
+    )
     func ago(seconds: Double?, text: String) {
         let now = Date(timeIntervalSince1970: 1_700_000_000)
         #expect(Table.ago(seconds.map { now.addingTimeInterval(-$0) }, now: now) == text)

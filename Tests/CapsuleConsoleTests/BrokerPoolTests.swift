@@ -16,8 +16,13 @@ struct BrokerPoolTests {
     /// A client to a port nobody listens on: connecting is lazy, so it is made at once and never used.
     static func client() throws -> RequestClient {
         let server = try CurveKeyPair.generate()
-        return try RequestClient(endpoint: "tcp://127.0.0.1:9", keyPair: try CurveKeyPair.generate(), serverKey: server.publicKey,
-                                 sender: "operator:test", timeout: 0.2)
+        return try RequestClient(
+            endpoint: "tcp://127.0.0.1:9",
+            keyPair: try CurveKeyPair.generate(),
+            serverKey: server.publicKey,
+            sender: "operator:test",
+            timeout: 0.2
+        )
     }
 
     @Test func jobsRunOnThePoolsOwnThreadsAtMostSizeAtOnce() async throws {
@@ -53,7 +58,9 @@ struct BrokerPoolTests {
     @Test func aClientThatCannotBeMadeFailsTheJobAndIsTriedAgain() async throws {
         let attempts = Counter()
         let pool = BrokerPool(name: "test-fail", size: 1) {
-            if attempts.value.add(1, ordering: .relaxed).newValue == 1 { throw ErrorBody(.unreachable, "no broker yet") }
+            if attempts.value.add(1, ordering: .relaxed).newValue == 1 {
+                throw ErrorBody(.unreachable, "no broker yet")
+            }
             return try Self.client()
         }
         defer { pool.shutdown() }

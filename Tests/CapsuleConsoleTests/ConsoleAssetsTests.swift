@@ -9,7 +9,9 @@ struct ConsoleAssetsTests {
     init() throws { assets = try ConsoleAssets.load(override: nil) }
 
     var scripts: [(String, String)] {
-        assets.files.filter { $0.key.hasSuffix(".js") }.map { ($0.key, String(decoding: $0.value.bytes, as: UTF8.self)) }
+        assets.files.filter { $0.key.hasSuffix(".js") }.map {
+            ($0.key, String(decoding: $0.value.bytes, as: UTF8.self))
+        }
     }
 
     @Test func thePageAndItsScriptsAreBundled() throws {
@@ -37,14 +39,20 @@ struct ConsoleAssetsTests {
     @Test func nothingComesFromElsewhere() {
         for (path, asset) in assets.files where !asset.contentType.hasPrefix("image/png") {
             let text = String(decoding: asset.bytes, as: UTF8.self)
-            #expect(!text.contains("http://") && !text.contains("https://") || path.hasSuffix(".svg"), "\(path) names a URL")
+            #expect(
+                !text.contains("http://") && !text.contains("https://") || path.hasSuffix(".svg"),
+                "\(path) names a URL"
+            )
         }
     }
 
     /// Data is rendered as text nodes only: no HTML parsing APIs anywhere in the front end.
     @Test func noHTMLParsingSinks() {
         for (path, text) in scripts {
-            for sink in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", "createContextualFragment"] {
+            for sink in [
+                "innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function",
+                "createContextualFragment",
+            ] {
                 #expect(!text.contains(sink), "\(path) uses \(sink)")
             }
         }

@@ -40,11 +40,19 @@ struct ConsoleOperationsTests {
     }
 
     @Test func waitsAreBoundedAndGoToTheirOwnThreads() {
-        let (params, timeout) = ConsoleOperations.prepare(op: "command.wait", params: .object(["id": .string("cmd_1"), "timeoutSeconds": .number(300)]))
+        let (params, timeout) = ConsoleOperations.prepare(
+            op: "command.wait",
+            params: .object(["id": .string("cmd_1"), "timeoutSeconds": .number(300)])
+        )
         #expect(params["timeoutSeconds"] == .number(ConsoleOperations.maxWaitSeconds))
         #expect(timeout == ConsoleOperations.maxWaitSeconds + 10)
         #expect(ConsoleOperations.isLong(op: "command.wait", params: params))
-        #expect(ConsoleOperations.isLong(op: "audit.query", params: .object(["afterId": .number(1), "waitSeconds": .number(8)])))
+        #expect(
+            ConsoleOperations.isLong(
+                op: "audit.query",
+                params: .object(["afterId": .number(1), "waitSeconds": .number(8)])
+            )
+        )
         #expect(!ConsoleOperations.isLong(op: "audit.query", params: .object([:])))
         #expect(!ConsoleOperations.isLong(op: "status.list", params: .object([:])))
     }
@@ -59,14 +67,26 @@ struct ConsoleOperationsTests {
 }
 
 struct AuditExportTests {
-    let record = AuditRecord(id: 7, event: AuditEvent(
-        publisher: "broker", seq: 3, at: Date(timeIntervalSince1970: 1_700_000_000), action: "command.created", subject: "command:cmd_1",
-        actor: "operator:ann", reason: "ran \"flush\", twice", details: .object(["n": .number(1)])))
+    let record = AuditRecord(
+        id: 7,
+        event: AuditEvent(
+            publisher: "broker",
+            seq: 3,
+            at: Date(timeIntervalSince1970: 1_700_000_000),
+            action: "command.created",
+            subject: "command:cmd_1",
+            actor: "operator:ann",
+            reason: "ran \"flush\", twice",
+            details: .object(["n": .number(1)])
+        )
+    )
 
     @Test func csvHasCapsulectlsColumnsAndQuotes() {
         let row = AuditExport.row(record, format: .csv, first: true)
         #expect(AuditExport.opening(.csv) == AuditExport.csvHeader + "\n")
-        #expect(row.hasPrefix("7,2023-11-14T22:13:20.000Z,broker,3,command.created,command:cmd_1,operator:ann,SUCCESS,,,"))
+        #expect(
+            row.hasPrefix("7,2023-11-14T22:13:20.000Z,broker,3,command.created,command:cmd_1,operator:ann,SUCCESS,,,")
+        )
         #expect(row.contains("\"ran \"\"flush\"\", twice\""))
         #expect(row.hasSuffix(",\"{\"\"n\"\":1}\"\n"))
     }
@@ -77,7 +97,8 @@ struct AuditExportTests {
     }
 
     @Test func jsonIsOneArrayOfEvents() throws {
-        let text = AuditExport.opening(.json) + AuditExport.row(record, format: .json, first: true)
+        let text =
+            AuditExport.opening(.json) + AuditExport.row(record, format: .json, first: true)
             + AuditExport.row(record, format: .json, first: false) + AuditExport.closing(.json, empty: false)
         let parsed = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]]
         #expect(parsed?.count == 2)

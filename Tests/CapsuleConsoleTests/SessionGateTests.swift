@@ -4,10 +4,29 @@ import Testing
 struct SessionGateTests {
     let gate = SessionGate(secret: "s3cret", listenHost: "127.0.0.1", port: 7480)
 
-    func head(_ method: String = "GET", path: String = "/", token: String? = nil, cookie: String? = nil, host: String? = "127.0.0.1:7480",
-              origin: String? = nil, contentType: String? = nil, console: String? = nil, authorization: String? = nil) -> SessionGate.Head {
-        SessionGate.Head(method: method, path: path, queryToken: token, otherQuery: nil, cookieHeader: cookie, authorization: authorization,
-                         host: host, origin: origin, contentType: contentType, consoleHeader: console)
+    func head(
+        _ method: String = "GET",
+        path: String = "/",
+        token: String? = nil,
+        cookie: String? = nil,
+        host: String? = "127.0.0.1:7480",
+        origin: String? = nil,
+        contentType: String? = nil,
+        console: String? = nil,
+        authorization: String? = nil
+    ) -> SessionGate.Head {
+        SessionGate.Head(
+            method: method,
+            path: path,
+            queryToken: token,
+            otherQuery: nil,
+            cookieHeader: cookie,
+            authorization: authorization,
+            host: host,
+            origin: origin,
+            contentType: contentType,
+            consoleHeader: console
+        )
     }
 
     @Test func aRequestWithoutTheSecretIsUnauthorized() {
@@ -39,7 +58,8 @@ struct SessionGateTests {
     @Test func onLoopbackOnlyTheConsolesOwnNamesAreAnswered() {
         #expect(gate.decide(head(cookie: "capsule_console_7480=s3cret", host: "localhost:7480")) == .allow)
         #expect(gate.decide(head(cookie: "capsule_console_7480=s3cret", host: "[::1]:7480")) == .allow)
-        guard case .forbidden = gate.decide(head(cookie: "capsule_console_7480=s3cret", host: "evil.example:7480")) else {
+        guard case .forbidden = gate.decide(head(cookie: "capsule_console_7480=s3cret", host: "evil.example:7480"))
+        else {
             Issue.record("a rebinding host name must be refused")
             return
         }
@@ -55,8 +75,14 @@ struct SessionGateTests {
 
     @Test func stateChangingRequestsNeedJSONTheHeaderAndTheOwnOrigin() {
         let cookie = "capsule_console_7480=s3cret"
-        let good = head("POST", path: "/api/broker/command.create", cookie: cookie, origin: "http://127.0.0.1:7480",
-                        contentType: "application/json", console: "1")
+        let good = head(
+            "POST",
+            path: "/api/broker/command.create",
+            cookie: cookie,
+            origin: "http://127.0.0.1:7480",
+            contentType: "application/json",
+            console: "1"
+        )
         #expect(gate.decide(good) == .allow)
         var noHeader = good
         noHeader.consoleHeader = nil

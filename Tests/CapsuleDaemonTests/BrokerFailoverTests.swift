@@ -42,8 +42,10 @@ struct BrokerFailoverTests {
         #expect(failover.refused(refusal, now: start.addingTimeInterval(2)) == "tcp://a:7403")
         failover.connected(now: start.addingTimeInterval(2.01), endpoint: "tcp://b:7403")
         #expect(!failover.isConnected, "b's handshake is not a's")
-        #expect(failover.tick(now: start.addingTimeInterval(2 + BrokerFailover.patience)) == "tcp://b:7403",
-                "a stays unreachable, so the client tries b again")
+        #expect(
+            failover.tick(now: start.addingTimeInterval(2 + BrokerFailover.patience)) == "tcp://b:7403",
+            "a stays unreachable, so the client tries b again"
+        )
         failover.connected(now: start.addingTimeInterval(4), endpoint: "tcp://b:7403")
         #expect(failover.isConnected)
         failover.disconnected(now: start.addingTimeInterval(5), endpoint: "tcp://a:7403")

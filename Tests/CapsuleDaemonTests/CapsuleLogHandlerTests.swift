@@ -8,9 +8,16 @@ struct CapsuleLogHandlerTests {
 
     @Test func jsonLinesParseWithTimestampLevelMessageAndMetadataFields() throws {
         let line = CapsuleLogHandler.line(
-            format: .json, date: date, level: .notice, label: "capsule.broker", message: "Refused a connection.",
-            metadata: ["zap.domain": "router", "peer.key": "abc\"def\n", "count": .stringConvertible(3),
-                       "nested": .dictionary(["list": .array(["a", "b"])]), "msg": "collides"])
+            format: .json,
+            date: date,
+            level: .notice,
+            label: "capsule.broker",
+            message: "Refused a connection.",
+            metadata: [
+                "zap.domain": "router", "peer.key": "abc\"def\n", "count": .stringConvertible(3),
+                "nested": .dictionary(["list": .array(["a", "b"])]), "msg": "collides",
+            ]
+        )
         #expect(line.hasSuffix("}\n"))
         #expect(line.dropLast().contains("\n") == false)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
@@ -25,15 +32,25 @@ struct CapsuleLogHandlerTests {
         #expect(object["meta.msg"] as? String == "collides")
     }
 
-    @Test(arguments: ["two\nlines", "cr\rreturn", "fake\nts=2026-01-01T00:00:00.000Z level=error msg=\"forged\"", "nul\u{0}byte",
-                      "esc\u{1b}[31mred", "sep\u{2028}line", "back\\slash\"quote", "key=value spaces", ""])
+    @Test(arguments: [
+        "two\nlines", "cr\rreturn", "fake\nts=2026-01-01T00:00:00.000Z level=error msg=\"forged\"", "nul\u{0}byte",
+        "esc\u{1b}[31mred", "sep\u{2028}line", "back\\slash\"quote", "key=value spaces", "",
+    ])
     func hostileMetadataCannotSplitOrForgeALogfmtLine(_ hostile: String) throws {
-        let line = CapsuleLogHandler.line(format: .logfmt, date: date, level: .info, label: "capsule.broker", message: hostile,
-                                          metadata: ["peer": .string(hostile), "bad key=\n": .string(hostile)])
+        let line = CapsuleLogHandler.line(
+            format: .logfmt,
+            date: date,
+            level: .info,
+            label: "capsule.broker",
+            message: hostile,
+            metadata: ["peer": .string(hostile), "bad key=\n": .string(hostile)]
+        )
         // One line, ending in the one newline.
         #expect(line.filter { $0 == "\n" }.count == 1)
         #expect(line.hasSuffix("\n"))
-        #expect(!line.unicodeScalars.dropLast().contains { $0.properties.generalCategory == .control || $0 == "\u{2028}" })
+        #expect(
+            !line.unicodeScalars.dropLast().contains { $0.properties.generalCategory == .control || $0 == "\u{2028}" }
+        )
         // And it reads back as exactly the fields written, the hostile value intact.
         let fields = try LogfmtReader.parse(String(line.dropLast()))
         #expect(fields.map(\.key) == ["ts", "level", "logger", "msg", "bad_key__", "peer"])
@@ -43,14 +60,25 @@ struct CapsuleLogHandlerTests {
     }
 
     @Test func plainValuesStayUnquotedAndTheMessageIsQuoted() {
-        let line = CapsuleLogHandler.line(format: .logfmt, date: date, level: .warning, label: "capsule.aggregator", message: "Dropped a message.",
-                                          metadata: ["drop.reason": "oversized", "zmq.endpoint": "tcp://127.0.0.1:7401"])
-        #expect(line == "ts=2026-12-01T21:15:26.123Z level=warning logger=capsule.aggregator msg=\"Dropped a message.\" drop.reason=oversized zmq.endpoint=tcp://127.0.0.1:7401\n")
+        let line = CapsuleLogHandler.line(
+            format: .logfmt,
+            date: date,
+            level: .warning,
+            label: "capsule.aggregator",
+            message: "Dropped a message.",
+            metadata: ["drop.reason": "oversized", "zmq.endpoint": "tcp://127.0.0.1:7401"]
+        )
+        #expect(
+            line
+                == "ts=2026-12-01T21:15:26.123Z level=warning logger=capsule.aggregator msg=\"Dropped a message.\" drop.reason=oversized zmq.endpoint=tcp://127.0.0.1:7401\n"
+        )
     }
 
     @Test func theHandlerMergesMetadataAndHonoursItsLevel() throws {
         let sink = LogSink.capturing()
-        var logger = Logger(label: "capsule.test") { label in CapsuleLogHandler(label: label, format: .json, level: .info, sink: sink) }
+        var logger = Logger(label: "capsule.test") { label in
+            CapsuleLogHandler(label: label, format: .json, level: .info, sink: sink)
+        }
         logger[metadataKey: "component"] = "broker"
         logger.debug("Not shown.")
         logger.info("Shown.", metadata: ["agent.id": "agt_1"])
@@ -81,8 +109,14 @@ enum LogfmtReader {
                 var closed = false
                 while let scalar = scalars.first {
                     scalars = scalars.dropFirst()
-                    if scalar == "\"" { closed = true; break }
-                    guard scalar == "\\" else { value.unicodeScalars.append(scalar); continue }
+                    if scalar == "\"" {
+                        closed = true
+                        break
+                    }
+                    guard scalar == "\\" else {
+                        value.unicodeScalars.append(scalar)
+                        continue
+                    }
                     guard let escaped = scalars.first else { throw Malformed() }
                     scalars = scalars.dropFirst()
                     switch escaped {
@@ -93,7 +127,10 @@ enum LogfmtReader {
                     case "\\": value += "\\"
                     case "u":
                         guard scalars.first == "{", let close = scalars.firstIndex(of: "}"),
-                            let code = UInt32(String(String.UnicodeScalarView(scalars[(scalars.startIndex + 1)..<close])), radix: 16),
+                            let code = UInt32(
+                                String(String.UnicodeScalarView(scalars[(scalars.startIndex + 1)..<close])),
+                                radix: 16
+                            ),
                             let decoded = Unicode.Scalar(code)
                         else { throw Malformed() }
                         value.unicodeScalars.append(decoded)

@@ -8,7 +8,9 @@ struct ConfigArgumentsTests {
     let repeatable: Set<String> = ["trust-service"]
 
     private func file(_ text: String) throws -> String {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("capsule-config-\(UUID().uuidString).yaml")
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "capsule-config-\(UUID().uuidString).yaml"
+        )
         try Data(text.utf8).write(to: url)
         return url.path
     }
@@ -22,7 +24,9 @@ struct ConfigArgumentsTests {
         let arguments = try ConfigArguments.resolve(
             ["--config", path, "--home", "/from-flag"],
             environment: ["CAPSULE_LOG_LEVEL": "warning", "CAPSULE_HOME": "/from-env", "CAPSULE_UNRELATED": "x"],
-            knownFlags: known, repeatableFlags: repeatable)
+            knownFlags: known,
+            repeatableFlags: repeatable
+        )
         #expect(value("home", in: arguments) == ["/from-flag"])
         #expect(value("log-level", in: arguments) == ["warning"])
         #expect(value("heartbeat-seconds", in: arguments) == ["5"])
@@ -32,12 +36,22 @@ struct ConfigArgumentsTests {
 
     @Test func listsOnlyForRepeatableFlagsAndBooleansBecomeFlags() throws {
         let path = try file("trust-service: [aggregator=a.pub, audit=b.pub]\ncheck: true\n")
-        let arguments = try ConfigArguments.resolve(["--config=\(path)"], environment: [:], knownFlags: known, repeatableFlags: repeatable)
+        let arguments = try ConfigArguments.resolve(
+            ["--config=\(path)"],
+            environment: [:],
+            knownFlags: known,
+            repeatableFlags: repeatable
+        )
         #expect(value("trust-service", in: arguments) == ["aggregator=a.pub", "audit=b.pub"])
         #expect(arguments.contains("--check"))
         let bad = try file("heartbeat-seconds: [1, 2]\n")
         #expect(throws: ConfigError(file: bad, key: "heartbeat-seconds", reason: "takes one value, not a list")) {
-            try ConfigArguments.resolve(["--config", bad], environment: [:], knownFlags: known, repeatableFlags: repeatable)
+            try ConfigArguments.resolve(
+                ["--config", bad],
+                environment: [:],
+                knownFlags: known,
+                repeatableFlags: repeatable
+            )
         }
     }
 
@@ -52,8 +66,12 @@ struct ConfigArgumentsTests {
             #expect(error.reason.contains("did you mean log-level"))
         }
         let notMapping = try file("- a\n- b\n")
-        #expect(throws: ConfigError.self) { try ConfigArguments.resolve(["--config", notMapping], environment: [:], knownFlags: known) }
-        #expect(throws: ConfigError.self) { try ConfigArguments.resolve(["--config", "/nonexistent.yaml"], environment: [:], knownFlags: known) }
+        #expect(throws: ConfigError.self) {
+            try ConfigArguments.resolve(["--config", notMapping], environment: [:], knownFlags: known)
+        }
+        #expect(throws: ConfigError.self) {
+            try ConfigArguments.resolve(["--config", "/nonexistent.yaml"], environment: [:], knownFlags: known)
+        }
     }
 
     @Test func helpTextYieldsFlagsAndRepeatables() {

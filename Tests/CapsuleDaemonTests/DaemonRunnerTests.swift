@@ -21,8 +21,15 @@ struct DaemonRunnerTests {
         let notifier = SystemdNotifier(environment: ["NOTIFY_SOCKET": systemd.path, "WATCHDOG_USEC": "200000"])
         let loop = LoopService(thread: LoopThread(name: "test-loop", context: ZMQContext()) { _ in IdleCore() })
         let task = Task {
-            try await DaemonRunner.run(loop, program: "test", metrics: nil, logger: Logger(label: "test"), readyStatus: "idle",
-                                       notifier: notifier, signals: [])
+            try await DaemonRunner.run(
+                loop,
+                program: "test",
+                metrics: nil,
+                logger: Logger(label: "test"),
+                readyStatus: "idle",
+                notifier: notifier,
+                signals: []
+            )
         }
         // The runner's task needs a thread of Swift concurrency's pool, which the rest of the suite
         // keeps busy (two threads on two cores): wait for it as long as it takes, within reason.
@@ -51,10 +58,17 @@ struct DaemonRunnerTests {
     @Test func metricsAreServedInPrometheusTextFormat() async throws {
         let registry = MetricsSetup.makeRegistry(program: "capsule-test")
         let factory = MetricsSetup.factory(registry)
-        Counter(label: "capsule_test_events_total", dimensions: [("kind", "heartbeat")], factory: factory).increment(by: 3)
+        Counter(label: "capsule_test_events_total", dimensions: [("kind", "heartbeat")], factory: factory).increment(
+            by: 3
+        )
         let bound = BoundPort()
-        let listener = HTTPListener(bind: HTTPBindAddress(host: "127.0.0.1", port: 0), name: "metrics", logger: Logger(label: "test"),
-                                    onListening: { bound.set($0.port) }, routes: MetricsRoutes.install(registry, program: "capsule-test"))
+        let listener = HTTPListener(
+            bind: HTTPBindAddress(host: "127.0.0.1", port: 0),
+            name: "metrics",
+            logger: Logger(label: "test"),
+            onListening: { bound.set($0.port) },
+            routes: MetricsRoutes.install(registry, program: "capsule-test")
+        )
         let task = Task { try await listener.run() }
         defer { task.cancel() }
         let port = try await bound.wait()

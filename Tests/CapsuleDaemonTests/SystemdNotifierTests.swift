@@ -11,15 +11,21 @@ struct SystemdNotifierTests {
 
         init(abstract: Bool = false) throws {
             let name = "capsule-notify-\(UUID().uuidString.prefix(8))"
-            path = abstract ? "@\(name)" : FileManager.default.temporaryDirectory.appendingPathComponent("\(name).sock").path
+            path =
+                abstract
+                ? "@\(name)" : FileManager.default.temporaryDirectory.appendingPathComponent("\(name).sock").path
             fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
             var address = sockaddr_un()
             address.sun_family = sa_family_t(AF_UNIX)
             var bytes = Array(path.utf8)
             if abstract { bytes[0] = 0 }
             withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
-            let length = socklen_t(MemoryLayout<sockaddr_un>.offset(of: \sockaddr_un.sun_path)! + bytes.count + (abstract ? 0 : 1))
-            let rc = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+            let length = socklen_t(
+                MemoryLayout<sockaddr_un>.offset(of: \sockaddr_un.sun_path)! + bytes.count + (abstract ? 0 : 1)
+            )
+            let rc = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+            }
             guard rc == 0 else { throw POSIXError(.EADDRINUSE) }
             var timeout = timeval(tv_sec: 30, tv_usec: 0)
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
@@ -72,9 +78,15 @@ struct SystemdNotifierTests {
         #expect(notifier.watchdogInterval == .seconds(20))
         #expect(notifier.watchdogPingInterval == .seconds(10))
         // WATCHDOG_PID names another process: the watchdog is not ours.
-        let other = SystemdNotifier(environment: ["NOTIFY_SOCKET": "/run/x", "WATCHDOG_USEC": "20000000", "WATCHDOG_PID": "7"], pid: 42)
+        let other = SystemdNotifier(
+            environment: ["NOTIFY_SOCKET": "/run/x", "WATCHDOG_USEC": "20000000", "WATCHDOG_PID": "7"],
+            pid: 42
+        )
         #expect(other.watchdogPingInterval == nil)
-        let mine = SystemdNotifier(environment: ["NOTIFY_SOCKET": "/run/x", "WATCHDOG_USEC": "20000000", "WATCHDOG_PID": "42"], pid: 42)
+        let mine = SystemdNotifier(
+            environment: ["NOTIFY_SOCKET": "/run/x", "WATCHDOG_USEC": "20000000", "WATCHDOG_PID": "42"],
+            pid: 42
+        )
         #expect(mine.watchdogPingInterval == .seconds(10))
     }
 

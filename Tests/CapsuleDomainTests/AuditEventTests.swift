@@ -5,16 +5,39 @@ import Testing
 struct AuditEventTests {
     static let t0 = Date(timeIntervalSince1970: 1_700_000_000)
 
-    static func event(action: String = "command.created", subject: String = "command:cmd_1", actor: String = "operator:alice",
-                      from: String? = nil, to: String? = nil, reason: String? = nil, details: JSONValue? = nil) -> AuditEvent {
-        AuditEvent(publisher: "broker", seq: 1, at: t0, action: action, subject: subject, actor: actor, from: from, to: to, reason: reason,
-                   details: details)
+    static func event(
+        action: String = "command.created",
+        subject: String = "command:cmd_1",
+        actor: String = "operator:alice",
+        from: String? = nil,
+        to: String? = nil,
+        reason: String? = nil,
+        details: JSONValue? = nil
+    ) -> AuditEvent {
+        AuditEvent(
+            publisher: "broker",
+            seq: 1,
+            at: t0,
+            action: action,
+            subject: subject,
+            actor: actor,
+            from: from,
+            to: to,
+            reason: reason,
+            details: details
+        )
     }
 
     @Test func everyTextFieldIsEscapedAndCapped() {
         let huge = String(repeating: "x", count: 5_000)
-        let event = Self.event(action: "a\n" + huge, subject: "s\r" + huge, actor: "act\u{1b}" + huge, from: "f\n" + huge, to: "t" + huge,
-                               reason: "r\n" + huge)
+        let event = Self.event(
+            action: "a\n" + huge,
+            subject: "s\r" + huge,
+            actor: "act\u{1b}" + huge,
+            from: "f\n" + huge,
+            to: "t" + huge,
+            reason: "r\n" + huge
+        )
         #expect(!event.action.contains("\n") && event.action.utf8.count < 128 + 32)
         #expect(!event.subject.contains("\r") && event.subject.utf8.count < AuditEvent.maxNameBytes + 32)
         #expect(!event.actor.contains("\u{1b}") && event.actor.utf8.count < AuditEvent.maxNameBytes + 32)
@@ -26,7 +49,12 @@ struct AuditEventTests {
     }
 
     @Test func shortCleanFieldsAreKeptAsGiven() {
-        let event = Self.event(from: "PENDING", to: "RUNNING", reason: "acknowledged", details: .object(["n": .number(1)]))
+        let event = Self.event(
+            from: "PENDING",
+            to: "RUNNING",
+            reason: "acknowledged",
+            details: .object(["n": .number(1)])
+        )
         #expect(event.action == "command.created")
         #expect(event.subject == "command:cmd_1")
         #expect(event.actor == "operator:alice")
@@ -35,10 +63,18 @@ struct AuditEventTests {
     }
 
     @Test func detailsAreRedactedAndCleaned() {
-        let event = Self.event(details: .object(["password": .string("hunter2"), "note\n": .string("a\nb"), "nested": .object(["apiKey": .string("k")])]))
-        #expect(event.details == .object([
-            "password": .string("[REDACTED]"), "note\\n": .string("a\\nb"), "nested": .object(["apiKey": .string("[REDACTED]")]),
-        ]))
+        let event = Self.event(
+            details: .object([
+                "password": .string("hunter2"), "note\n": .string("a\nb"), "nested": .object(["apiKey": .string("k")]),
+            ])
+        )
+        #expect(
+            event.details
+                == .object([
+                    "password": .string("[REDACTED]"), "note\\n": .string("a\\nb"),
+                    "nested": .object(["apiKey": .string("[REDACTED]")]),
+                ])
+        )
     }
 
     @Test func detailsOverSixteenKiBAreReplacedByASummary() throws {
@@ -84,7 +120,8 @@ struct AuditEventTests {
     }
 
     @Test func decodingAnOldEventDoesNotBoundItButBoundedDoes() throws {
-        let json = #"{"publisher":"broker","seq":3,"at":0,"action":"x","subject":"line\nbreak","actor":"system","result":"SUCCESS"}"#
+        let json =
+            #"{"publisher":"broker","seq":3,"at":0,"action":"x","subject":"line\nbreak","actor":"system","result":"SUCCESS"}"#
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .millisecondsSince1970
         let old = try decoder.decode(AuditEvent.self, from: Data(json.utf8))

@@ -55,7 +55,8 @@ struct CommandStateMachineTests {
                 switch CommandStateMachine.apply(second, to: status) {
                 case .moveTo(let next): after = next
                 case .unchanged: break
-                case .rejected: #expect(status.isTerminal, "only terminal states reject; \(second) on \(status.rawValue)")
+                case .rejected:
+                    #expect(status.isTerminal, "only terminal states reject; \(second) on \(status.rawValue)")
                 }
                 if status.isTerminal { #expect(after == status) }
             }

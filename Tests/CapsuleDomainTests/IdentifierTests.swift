@@ -12,7 +12,8 @@ struct IdentifierTests {
     }
 
     @Test(arguments: [
-        "", String(repeating: "a", count: 65), "Billing", "billinG", "-lead", ".lead", "_lead", "with space", "new\nline", "line\n",
+        "", String(repeating: "a", count: 65), "Billing", "billinG", "-lead", ".lead", "_lead", "with space",
+        "new\nline", "line\n",
         "tab\t", "slash/", "colon:", "star*", "é", "ａ", "emoji🚀", "a\u{0}", "semi;rm", "$(x)", "agt_1\r",
     ])
     func invalid(_ text: String) {
@@ -27,7 +28,8 @@ struct IdentifierTests {
 
     /// The hand-written check and the documented regular expression agree on every table row.
     @Test(arguments: [
-        "a", "billing-bridge", String(repeating: "a", count: 64), String(repeating: "a", count: 65), "", "Billing", "-x", "new\nline",
+        "a", "billing-bridge", String(repeating: "a", count: 64), String(repeating: "a", count: 65), "", "Billing",
+        "-x", "new\nline",
         "x.y_z-0", "é",
     ])
     func theCheckAgreesWithThePattern(_ text: String) throws {
@@ -36,7 +38,9 @@ struct IdentifierTests {
     }
 
     @Test func theErrorIsOneLineNamingWhatAndTheEscapedValue() throws {
-        let error = try #require(throws: IdentifierError.self) { try Identifier.validate("Bad\nCode", as: "agent code") }
+        let error = try #require(throws: IdentifierError.self) {
+            try Identifier.validate("Bad\nCode", as: "agent code")
+        }
         #expect(error.what == "agent code")
         #expect(error.value == "Bad\nCode")
         #expect(error.description.hasPrefix("agent code \"Bad\\nCode\" is not a valid identifier"))

@@ -11,7 +11,8 @@ struct SchemaCase: Sendable, CustomTestStringConvertible {
 }
 
 struct JSONSchemaValidatorTests {
-    static let schema: JSONValue = try! JSONValue.parse("""
+    static let schema: JSONValue = try! JSONValue.parse(
+        """
         {
           "type": "object",
           "required": ["reason", "replicas"],
@@ -26,39 +27,109 @@ struct JSONSchemaValidatorTests {
             "flag": {"type": "boolean"}
           }
         }
-        """)
+        """
+    )
 
     static let failures: [SchemaCase] = [
         .init(name: "not an object", payload: #""scale""#, path: "$", reason: "expected object, got string"),
         .init(name: "array instead of object", payload: "[]", path: "$", reason: "expected object, got array"),
         .init(name: "required missing", payload: #"{"replicas": 2}"#, path: "$.reason", reason: "is required"),
-        .init(name: "second required missing", payload: #"{"reason": "load"}"#, path: "$.replicas", reason: "is required"),
-        .init(name: "string for integer", payload: #"{"reason": "load", "replicas": "3"}"#, path: "$.replicas",
-              reason: "expected integer, got string"),
-        .init(name: "fraction for integer", payload: #"{"reason": "load", "replicas": 1.5}"#, path: "$.replicas",
-              reason: "expected integer, got number"),
-        .init(name: "bool for string", payload: #"{"reason": true, "replicas": 1}"#, path: "$.reason", reason: "expected string, got boolean"),
-        .init(name: "null for boolean", payload: #"{"reason": "load", "replicas": 1, "flag": null}"#, path: "$.flag",
-              reason: "expected boolean, got null"),
-        .init(name: "below minimum", payload: #"{"reason": "load", "replicas": 0}"#, path: "$.replicas", reason: "must be >= 1"),
-        .init(name: "above maximum", payload: #"{"reason": "load", "replicas": 11}"#, path: "$.replicas", reason: "must be <= 10"),
-        .init(name: "fractional minimum", payload: #"{"reason": "load", "replicas": 1, "ratio": 0.25}"#, path: "$.ratio",
-              reason: "must be >= 0.5"),
-        .init(name: "too short", payload: #"{"reason": "ab", "replicas": 1}"#, path: "$.reason", reason: "must be at least 3 characters"),
-        .init(name: "too long", payload: #"{"reason": "abcdefghijklmnopqrstu", "replicas": 1}"#, path: "$.reason",
-              reason: "must be at most 20 characters"),
-        .init(name: "not in enum", payload: #"{"reason": "load", "replicas": 1, "mode": "slow"}"#, path: "$.mode",
-              reason: #"must be one of "fast", "safe""#),
-        .init(name: "additional property", payload: #"{"reason": "load", "replicas": 1, "force": true}"#, path: "$.force",
-              reason: "is not an allowed property"),
-        .init(name: "item of wrong type", payload: #"{"reason": "load", "replicas": 1, "list": ["a", 2, "c"]}"#, path: "$.list[1]",
-              reason: "expected string, got integer"),
-        .init(name: "too few items", payload: #"{"reason": "load", "replicas": 1, "list": []}"#, path: "$.list",
-              reason: "must have at least 1 items"),
-        .init(name: "too many items", payload: #"{"reason": "load", "replicas": 1, "list": ["a", "b", "c", "d"]}"#, path: "$.list",
-              reason: "must have at most 3 items"),
-        .init(name: "nested type list", payload: #"{"reason": "load", "replicas": 1, "nested": {"n": "x"}}"#, path: "$.nested.n",
-              reason: "expected number or null, got string"),
+        .init(
+            name: "second required missing",
+            payload: #"{"reason": "load"}"#,
+            path: "$.replicas",
+            reason: "is required"
+        ),
+        .init(
+            name: "string for integer",
+            payload: #"{"reason": "load", "replicas": "3"}"#,
+            path: "$.replicas",
+            reason: "expected integer, got string"
+        ),
+        .init(
+            name: "fraction for integer",
+            payload: #"{"reason": "load", "replicas": 1.5}"#,
+            path: "$.replicas",
+            reason: "expected integer, got number"
+        ),
+        .init(
+            name: "bool for string",
+            payload: #"{"reason": true, "replicas": 1}"#,
+            path: "$.reason",
+            reason: "expected string, got boolean"
+        ),
+        .init(
+            name: "null for boolean",
+            payload: #"{"reason": "load", "replicas": 1, "flag": null}"#,
+            path: "$.flag",
+            reason: "expected boolean, got null"
+        ),
+        .init(
+            name: "below minimum",
+            payload: #"{"reason": "load", "replicas": 0}"#,
+            path: "$.replicas",
+            reason: "must be >= 1"
+        ),
+        .init(
+            name: "above maximum",
+            payload: #"{"reason": "load", "replicas": 11}"#,
+            path: "$.replicas",
+            reason: "must be <= 10"
+        ),
+        .init(
+            name: "fractional minimum",
+            payload: #"{"reason": "load", "replicas": 1, "ratio": 0.25}"#,
+            path: "$.ratio",
+            reason: "must be >= 0.5"
+        ),
+        .init(
+            name: "too short",
+            payload: #"{"reason": "ab", "replicas": 1}"#,
+            path: "$.reason",
+            reason: "must be at least 3 characters"
+        ),
+        .init(
+            name: "too long",
+            payload: #"{"reason": "abcdefghijklmnopqrstu", "replicas": 1}"#,
+            path: "$.reason",
+            reason: "must be at most 20 characters"
+        ),
+        .init(
+            name: "not in enum",
+            payload: #"{"reason": "load", "replicas": 1, "mode": "slow"}"#,
+            path: "$.mode",
+            reason: #"must be one of "fast", "safe""#
+        ),
+        .init(
+            name: "additional property",
+            payload: #"{"reason": "load", "replicas": 1, "force": true}"#,
+            path: "$.force",
+            reason: "is not an allowed property"
+        ),
+        .init(
+            name: "item of wrong type",
+            payload: #"{"reason": "load", "replicas": 1, "list": ["a", 2, "c"]}"#,
+            path: "$.list[1]",
+            reason: "expected string, got integer"
+        ),
+        .init(
+            name: "too few items",
+            payload: #"{"reason": "load", "replicas": 1, "list": []}"#,
+            path: "$.list",
+            reason: "must have at least 1 items"
+        ),
+        .init(
+            name: "too many items",
+            payload: #"{"reason": "load", "replicas": 1, "list": ["a", "b", "c", "d"]}"#,
+            path: "$.list",
+            reason: "must have at most 3 items"
+        ),
+        .init(
+            name: "nested type list",
+            payload: #"{"reason": "load", "replicas": 1, "nested": {"n": "x"}}"#,
+            path: "$.nested.n",
+            reason: "expected number or null, got string"
+        ),
     ]
 
     @Test(arguments: failures)
@@ -103,10 +174,12 @@ struct JSONSchemaValidatorTests {
     }
 
     @Test func pathAccumulatesThroughNestedArraysAndObjects() throws {
-        let schema = try JSONValue.parse("""
+        let schema = try JSONValue.parse(
+            """
             {"type": "object", "properties": {"targets": {"type": "array", "items":
               {"type": "object", "required": ["host"], "properties": {"host": {"type": "string"}}}}}}
-            """)
+            """
+        )
         let payload = try JSONValue.parse(#"{"targets": [{"host": "a"}, {"host": "b"}, {"port": 1}]}"#)
         let violation = try #require(throws: SchemaViolation.self) {
             try JSONSchemaValidator.validate(payload, against: schema)
@@ -143,8 +216,12 @@ struct JSONSchemaPatternTests {
         #expect(violation.path == "$")
     }
 
-    @Test(arguments: [("^a\\$$", "a$", true), ("^[$]+$", "$$", true), ("^[a$]+$", "a$a", true), ("^a$|^b$", "b", true),
-                      ("^a\\$$", "a", false), ("^[$]+$", "$$\n", false)] as [(String, String, Bool)])
+    @Test(
+        arguments: [
+            ("^a\\$$", "a$", true), ("^[$]+$", "$$", true), ("^[a$]+$", "a$a", true), ("^a$|^b$", "b", true),
+            ("^a\\$$", "a", false), ("^[$]+$", "$$\n", false),
+        ] as [(String, String, Bool)]
+    )
     func aDollarThatIsEscapedOrInAClassIsALiteral(pattern: String, text: String, matches: Bool) {
         let schema: JSONValue = .object(["pattern": .string(pattern)])
         if matches {
@@ -161,7 +238,9 @@ struct JSONSchemaPatternTests {
     }
 
     @Test func aPatternAppliesOnlyToStrings() {
-        #expect(throws: Never.self) { try JSONSchemaValidator.validate(.number(5), against: .object(["pattern": .string("^x$")])) }
+        #expect(throws: Never.self) {
+            try JSONSchemaValidator.validate(.number(5), against: .object(["pattern": .string("^x$")]))
+        }
     }
 
     @Test func aPatternInANestedPropertyNamesItsPath() throws {
@@ -192,15 +271,19 @@ struct JSONSchemaPatternTests {
 struct JSONSchemaUnsupportedTests {
     @Test func theSupportedSubsetHasNoProblems() throws {
         #expect(JSONSchemaValidator.unsupported(in: JSONSchemaValidatorTests.schema).isEmpty)
-        let annotated = try JSONValue.parse(#"""
+        let annotated = try JSONValue.parse(
+            #"""
             {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "T", "description": "d", "type": "object",
              "properties": {"a": {"type": "string", "pattern": "^[a-z]+$", "default": "x", "examples": ["y"]}}}
-            """#)
+            """#
+        )
         #expect(JSONSchemaValidator.unsupported(in: annotated).isEmpty)
     }
 
-    @Test(arguments: ["oneOf", "anyOf", "allOf", "not", "if", "$ref", "format", "patternProperties", "const", "exclusiveMinimum",
-                      "multipleOf", "dependentRequired", "uniqueItems"])
+    @Test(arguments: [
+        "oneOf", "anyOf", "allOf", "not", "if", "$ref", "format", "patternProperties", "const", "exclusiveMinimum",
+        "multipleOf", "dependentRequired", "uniqueItems",
+    ])
     func aKeywordThatIsNotCheckedIsNamed(_ keyword: String) throws {
         let problems = JSONSchemaValidator.unsupported(in: .object(["type": .string("object"), keyword: .bool(true)]))
         #expect(problems.count == 1)
@@ -218,9 +301,11 @@ struct JSONSchemaUnsupportedTests {
             ]),
             "oneOf": .array([]),
         ])
-        #expect(JSONSchemaValidator.unsupported(in: schema).map { String($0.prefix { $0 != " " }) } == [
-            "$:", "$.properties.list.items:", "$.properties.name:", "$.properties.name.pattern:",
-        ])
+        #expect(
+            JSONSchemaValidator.unsupported(in: schema).map { String($0.prefix { $0 != " " }) } == [
+                "$:", "$.properties.list.items:", "$.properties.name:", "$.properties.name.pattern:",
+            ]
+        )
     }
 
     @Test func aNonObjectSchemaHasNothingToReport() {

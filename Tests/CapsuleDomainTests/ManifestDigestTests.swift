@@ -5,13 +5,21 @@ import Testing
 struct ManifestDigestTests {
     static func manifest(_ code: String, actions: [ActionDefinition] = []) -> ServiceManifest {
         ServiceManifest(
-            code: code, name: code.capitalized, version: "1.2.3", runtime: "swift",
-            configs: [ConfigItem(key: "region", value: .string("eu"))], actions: actions)
+            code: code,
+            name: code.capitalized,
+            version: "1.2.3",
+            runtime: "swift",
+            configs: [ConfigItem(key: "region", value: .string("eu"))],
+            actions: actions
+        )
     }
 
     static let restart = ActionDefinition(name: "restart", dangerLevel: .medium, requiresConfirmation: true)
     static let scale = ActionDefinition(
-        name: "scale", inputSchema: .object(["type": .string("object")]), timeoutSeconds: 60)
+        name: "scale",
+        inputSchema: .object(["type": .string("object")]),
+        timeoutSeconds: 60
+    )
 
     @Test func digestIsSixteenLowercaseHexDigits() {
         for manifests in [[], [Self.manifest("a")], [Self.manifest("a"), Self.manifest("b", actions: [Self.restart])]] {

@@ -7,11 +7,13 @@ struct RedactorTests {
     /// authorization, api key, private key or credential (words split at case changes, `_`, `-`, `.`).
     static let secretKeys = [
         "token", "secret", "password", "cookie", "authorization", "apiKey", "api_key", "X-Api-Key", "db_password",
-        "TOKEN", "Set-Cookie", "clientSecret", "refresh_token", "Authorization", "accessToken", "client_secret", "x-api-key",
+        "TOKEN", "Set-Cookie", "clientSecret", "refresh_token", "Authorization", "accessToken", "client_secret",
+        "x-api-key",
         "privateKey", "ssh.private-key", "awsCredential", "APIKey", "apikey", "session.cookie",
     ]
     static let plainKeys = [
-        "name", "replicas", "host", "user", "mode", "publicKey", "key", "url", "count", "pass", "tokenId", "revokedTokens",
+        "name", "replicas", "host", "user", "mode", "publicKey", "key", "url", "count", "pass", "tokenId",
+        "revokedTokens",
         "secretRef", "passwordPolicy", "cookieDomain", "credentials", "tokenCount",
     ]
 
@@ -35,7 +37,8 @@ struct RedactorTests {
     }
 
     @Test func redactsRecursivelyThroughObjectsAndArrays() throws {
-        let value = try JSONValue.parse("""
+        let value = try JSONValue.parse(
+            """
             {
               "name": "billing",
               "replicas": 3,
@@ -49,7 +52,8 @@ struct RedactorTests {
               "cookie": ["c-6", "c-7"],
               "apiKey": 12345
             }
-            """)
+            """
+        )
         let redacted = Redactor.redact(value)
         let text = redacted.compactText
         for leaked in ["pw-1", "key-2", "tok-3", "tok-4", "whole-5", "c-6", "c-7", "12345"] {
@@ -66,13 +70,19 @@ struct RedactorTests {
         #expect(redacted["replicas"] == .number(3))
         #expect(redacted["db"]?["host"] == .string("db1"))
         #expect(redacted["db"]?["options"]?["ssl"] == .bool(true))
-        #expect(redacted["plain"] == .array([.string("token"), .string("password")]), "strings in arrays are values, not keys")
+        #expect(
+            redacted["plain"] == .array([.string("token"), .string("password")]),
+            "strings in arrays are values, not keys"
+        )
         guard case .array(let backends) = redacted["backends"], backends.count == 2 else {
             Issue.record("backends lost its shape: \(text)")
             return
         }
         #expect(backends[0] == .object(["host": .string("a"), "token": placeholder]))
-        #expect(backends[1]["headers"] == .array([.object(["authorization": placeholder]), .object(["accept": .string("json")])]))
+        #expect(
+            backends[1]["headers"]
+                == .array([.object(["authorization": placeholder]), .object(["accept": .string("json")])])
+        )
     }
 
     @Test func valueWithoutSecretsIsUnchanged() throws {
@@ -94,7 +104,12 @@ struct RedactorTests {
     }
 
     @Test func sensitiveConfigItemNeverKeepsItsValue() {
-        let item = ConfigItem(key: "database.url", value: .string("postgres://u:pw@db/x"), sensitive: true, secretRef: "vault:db/url")
+        let item = ConfigItem(
+            key: "database.url",
+            value: .string("postgres://u:pw@db/x"),
+            sensitive: true,
+            secretRef: "vault:db/url"
+        )
         #expect(item.value == nil)
         #expect(item.sanitized.value == nil)
         #expect(item.secretRef == "vault:db/url")
@@ -108,14 +123,19 @@ struct RedactorTests {
 
     @Test func nonSensitiveConfigItemIsRedactedByKey() {
         #expect(ConfigItem(key: "db_password", value: .string("pw")).sanitized.value == .string(Redactor.placeholder))
-        #expect(ConfigItem(key: "pool", value: .object(["token": .string("t"), "size": .number(4)])).sanitized.value
-            == .object(["token": .string(Redactor.placeholder), "size": .number(4)]))
+        #expect(
+            ConfigItem(key: "pool", value: .object(["token": .string("t"), "size": .number(4)])).sanitized.value
+                == .object(["token": .string(Redactor.placeholder), "size": .number(4)])
+        )
         #expect(ConfigItem(key: "replicas", value: .number(3)).sanitized.value == .number(3))
     }
 
     @Test func sanitizedManifestCarriesNoSecrets() throws {
         let manifest = ServiceManifest(
-            code: "billing", name: "Billing", version: "1.0", runtime: "swift",
+            code: "billing",
+            name: "Billing",
+            version: "1.0",
+            runtime: "swift",
             configs: [
                 ConfigItem(key: "dsn", value: .string("secret-dsn"), sensitive: true),
                 ConfigItem(key: "apiKey", value: .string("secret-key")),
@@ -131,8 +151,14 @@ struct RedactorTests {
 
     @Test func auditEventDetailsAreRedactedOnCreation() {
         let event = AuditEvent(
-            publisher: "broker", seq: 1, at: Date(timeIntervalSince1970: 0), action: "command.created", subject: "command:1",
-            actor: "operator:ann", details: .object(["payload": .object(["password": .string("hunter2"), "n": .number(1)])]))
+            publisher: "broker",
+            seq: 1,
+            at: Date(timeIntervalSince1970: 0),
+            action: "command.created",
+            subject: "command:1",
+            actor: "operator:ann",
+            details: .object(["payload": .object(["password": .string("hunter2"), "n": .number(1)])])
+        )
         #expect(event.details?["payload"]?["password"] == .string(Redactor.placeholder))
         #expect(event.details?["payload"]?["n"] == .number(1))
     }

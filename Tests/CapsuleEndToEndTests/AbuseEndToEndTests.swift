@@ -1,8 +1,8 @@
 import CapsuleDomain
 import CapsuleProtocol
 import CapsuleRuntime
-import CapsuleZMQ
 import CapsuleTestSupport
+import CapsuleZMQ
 import Foundation
 import Testing
 
@@ -22,13 +22,19 @@ struct AbuseEndToEndTests {
         let data = cluster.home.appendingPathComponent("data")
         let names = (try? FileManager.default.contentsOfDirectory(atPath: data.path)) ?? []
         return names.filter { $0.contains(".sqlite") }.reduce(0) { total, name in
-            total + ((try? FileManager.default.attributesOfItem(atPath: data.appendingPathComponent(name).path)[.size] as? Int) ?? 0)
+            total
+                + ((try? FileManager.default.attributesOfItem(atPath: data.appendingPathComponent(name).path)[.size]
+                    as? Int) ?? 0)
         }
     }
 
     /// Runs `flood` on a low-priority thread for `seconds` while watching billing-bridge's heartbeat
     /// age; returns the worst age seen and how many messages the flood sent.
-    static func underFlood(_ cluster: Cluster, seconds: Double, _ flood: @escaping @Sendable (Date) throws -> Int) throws -> (worstAge: Double, sent: Int) {
+    static func underFlood(
+        _ cluster: Cluster,
+        seconds: Double,
+        _ flood: @escaping @Sendable (Date) throws -> Int
+    ) throws -> (worstAge: Double, sent: Int) {
         let deadline = Date().addingTimeInterval(seconds)
         let sent = LockedBox(0)
         let done = LockedBox(false)
@@ -74,8 +80,10 @@ struct AbuseEndToEndTests {
                     sockets.append(socket)
                 }
                 let code = String(repeating: "x", count: 200_000)
-                let frames = WireCodec.encode(header: Header(type: .agentHello, id: "flood", sender: "x", ts: 0),
-                                              body: AgentHello(agentCode: code, services: [], manifestDigest: "0", software: "flood"))
+                let frames = WireCodec.encode(
+                    header: Header(type: .agentHello, id: "flood", sender: "x", ts: 0),
+                    body: AgentHello(agentCode: code, services: [], manifestDigest: "0", software: "flood")
+                )
                 var sent = 0
                 // On a loaded machine the first CURVE handshakes can take longer than the window:
                 // the flood lasts until then, at most 30 s more.
@@ -90,11 +98,16 @@ struct AbuseEndToEndTests {
             Thread.sleep(forTimeInterval: 2)
             let added = Self.storeBytes(cluster) - before
             let events = try cluster.audit().count - eventsBefore
-            print("abuse[\(Self.keys) fresh keys × hellos with 200 KB codes for \(Int(Self.seconds)) s]: sent \(sent) messages, "
-                  + "audit events added \(events), stores +\(added) bytes, billing-bridge worst heartbeat age \(String(format: "%.1f", worst)) s (stale at 3 s)")
+            print(
+                "abuse[\(Self.keys) fresh keys × hellos with 200 KB codes for \(Int(Self.seconds)) s]: sent \(sent) messages, "
+                    + "audit events added \(events), stores +\(added) bytes, billing-bridge worst heartbeat age \(String(format: "%.1f", worst)) s (stale at 3 s)"
+            )
             #expect(sent > 0)
             #expect(added < Self.windows * Self.keys * 32_000, "the flood added \(added) bytes")
-            #expect(events <= Self.windows * 2 * Self.keys + 2, "refusals are aggregated per key and window: \(events) events")
+            #expect(
+                events <= Self.windows * 2 * Self.keys + 2,
+                "refusals are aggregated per key and window: \(events) events"
+            )
             #expect(worst < 3, "billing-bridge went \(worst) s without a heartbeat")
             #expect(try cluster.status(of: "billing-bridge")?.status == "HEALTHY")
         }
@@ -111,9 +124,17 @@ struct AbuseEndToEndTests {
             Thread.sleep(forTimeInterval: 1)
             let before = Self.storeBytes(cluster)
             let eventsBefore = try cluster.audit().count
-            let frames = WireCodec.encode(topic: Topic.heartbeat(floodId),
-                                          header: Header(type: .heartbeat, id: "f", sender: floodId, ts: 0, seq: 1),
-                                          body: Heartbeat(agentId: floodId, agentCode: "flood", manifestDigest: "0", intervalSeconds: 1, services: []))
+            let frames = WireCodec.encode(
+                topic: Topic.heartbeat(floodId),
+                header: Header(type: .heartbeat, id: "f", sender: floodId, ts: 0, seq: 1),
+                body: Heartbeat(
+                    agentId: floodId,
+                    agentCode: "flood",
+                    manifestDigest: "0",
+                    intervalSeconds: 1,
+                    services: []
+                )
+            )
             nonisolated(unsafe) let publisher = flood.publisher!
             let (worst, sent) = try Self.underFlood(cluster, seconds: Self.seconds) { deadline in
                 var sent = 0
@@ -123,9 +144,12 @@ struct AbuseEndToEndTests {
             Thread.sleep(forTimeInterval: 2)
             let added = Self.storeBytes(cluster) - before
             let events = try cluster.audit().count - eventsBefore
-            let throttled = try cluster.audit(action: "peer.throttled").filter { $0.subject == "agent:\(floodId)" }.count
-            print("abuse[1 enrolled key flooding ingest for \(Int(Self.seconds)) s]: sent \(sent) heartbeats, audit events added \(events) "
-                  + "(peer.throttled \(throttled)), stores +\(added) bytes, billing-bridge worst heartbeat age \(String(format: "%.1f", worst)) s (stale at 3 s)")
+            let throttled = try cluster.audit(action: "peer.throttled").filter { $0.subject == "agent:\(floodId)" }
+                .count
+            print(
+                "abuse[1 enrolled key flooding ingest for \(Int(Self.seconds)) s]: sent \(sent) heartbeats, audit events added \(events) "
+                    + "(peer.throttled \(throttled)), stores +\(added) bytes, billing-bridge worst heartbeat age \(String(format: "%.1f", worst)) s (stale at 3 s)"
+            )
             #expect(sent > 1_000)
             #expect(throttled >= 1 && throttled <= Self.windows, "throttling is one event per key and window")
             #expect(added < Self.windows * 1_000_000)

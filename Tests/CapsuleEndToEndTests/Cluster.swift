@@ -17,7 +17,9 @@ final class Cluster: @unchecked Sendable {
     private let lock = NSLock()
 
     init() throws {
-        home = FileManager.default.temporaryDirectory.appendingPathComponent("capsule-e2e-\(UUID().uuidString.prefix(8))")
+        home = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "capsule-e2e-\(UUID().uuidString.prefix(8))"
+        )
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
         ports = (Self.freePort(), Self.freePort(), Self.freePort())
         metricsPorts = (Self.freePort(), Self.freePort(), Self.freePort())
@@ -28,13 +30,16 @@ final class Cluster: @unchecked Sendable {
             kill(process.processIdentifier, SIGKILL)
         }
         // CAPSULE_E2E_KEEP=1 keeps the home (logs, databases) for a look after a failure.
-        if ProcessInfo.processInfo.environment["CAPSULE_E2E_KEEP"] == nil { try? FileManager.default.removeItem(at: home) }
+        if ProcessInfo.processInfo.environment["CAPSULE_E2E_KEEP"] == nil {
+            try? FileManager.default.removeItem(at: home)
+        }
     }
 
     /// The directory holding the built executables (next to the test bundle).
     static let binDirectory: URL = {
         var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<4 where !FileManager.default.fileExists(atPath: url.appendingPathComponent("capsule-broker").path) {
+        for _ in 0..<4 where !FileManager.default.fileExists(atPath: url.appendingPathComponent("capsule-broker").path)
+        {
             url = url.deletingLastPathComponent()
         }
         return url
@@ -48,27 +53,48 @@ final class Cluster: @unchecked Sendable {
     func log(_ name: String) -> URL { home.appendingPathComponent("\(name).log") }
 
     @discardableResult
-    func start(_ name: String, _ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> TestProcess {
+    func start(
+        _ name: String,
+        _ executable: String,
+        _ arguments: [String],
+        environment: [String: String] = [:]
+    ) throws -> TestProcess {
         var env = ProcessInfo.processInfo.environment
         env["CAPSULE_HOME"] = home.path
         for (key, value) in environment { env[key] = value }
         // A restarted process appends to the same log, so a run's whole story stays in one file.
-        let process = try TestProcess(Self.binDirectory.appendingPathComponent(executable).path, arguments, environment: env,
-                                      output: log(name).path, append: true)
+        let process = try TestProcess(
+            Self.binDirectory.appendingPathComponent(executable).path,
+            arguments,
+            environment: env,
+            output: log(name).path,
+            append: true
+        )
         lock.withLock { processes[name] = process }
         return process
     }
 
     func startBroker(extra: [String] = []) throws {
-        try start("broker", "capsule-broker", commonArgs + thresholds + [
-            "--ingest-bind", "tcp://127.0.0.1:\(ports.ingest)", "--bus-bind", "tcp://127.0.0.1:\(ports.bus)",
-            "--router-bind", "tcp://127.0.0.1:\(ports.router)", "--metrics-bind", "127.0.0.1:\(metricsPorts.broker)",
-        ] + extra)
-        try waitFor("broker.json") { FileManager.default.fileExists(atPath: self.home.appendingPathComponent("broker.json").path) }
+        try start(
+            "broker",
+            "capsule-broker",
+            commonArgs + thresholds + [
+                "--ingest-bind", "tcp://127.0.0.1:\(ports.ingest)", "--bus-bind", "tcp://127.0.0.1:\(ports.bus)",
+                "--router-bind", "tcp://127.0.0.1:\(ports.router)", "--metrics-bind",
+                "127.0.0.1:\(metricsPorts.broker)",
+            ] + extra
+        )
+        try waitFor("broker.json") {
+            FileManager.default.fileExists(atPath: self.home.appendingPathComponent("broker.json").path)
+        }
     }
 
     func startAggregator(extra: [String] = []) throws {
-        try start("aggregator", "capsule-aggregator", commonArgs + thresholds + ["--metrics-bind", "127.0.0.1:\(metricsPorts.aggregator)"] + extra)
+        try start(
+            "aggregator",
+            "capsule-aggregator",
+            commonArgs + thresholds + ["--metrics-bind", "127.0.0.1:\(metricsPorts.aggregator)"] + extra
+        )
     }
 
     func startAudit(extra: [String] = []) throws {
@@ -76,7 +102,9 @@ final class Cluster: @unchecked Sendable {
     }
 
     func startDemoService(agentCode: String = "demo-swift", name: String = "demo", extra: [String] = []) throws {
-        var args = commonArgs + ["--heartbeat-seconds", "1", "--health-file", healthFile.path, "--agent-code", agentCode] + extra
+        var args =
+            commonArgs + ["--heartbeat-seconds", "1", "--health-file", healthFile.path, "--agent-code", agentCode]
+            + extra
         if !FileManager.default.fileExists(atPath: home.appendingPathComponent("keys/agent-\(agentCode).key").path) {
             args += ["--token", try mintToken(agentCode: agentCode)]
         }
@@ -98,7 +126,9 @@ final class Cluster: @unchecked Sendable {
             result = try ctl(args)
         }
         let value = try? JSONValue.parse(result.stdout)
-        guard result.exitCode == 0, let token = value?["token"]?.stringValue, let id = value?["record"]?["id"]?.stringValue else {
+        guard result.exitCode == 0, let token = value?["token"]?.stringValue,
+            let id = value?["record"]?["id"]?.stringValue
+        else {
             throw ClusterError.timeout("token create: \(result.stderr)")
         }
         return (token, id)
@@ -143,8 +173,11 @@ final class Cluster: @unchecked Sendable {
 
     /// Runs capsulectl with this cluster's home.
     func ctl(_ arguments: [String]) throws -> CTLResult {
-        try TestProcess.run(Self.binDirectory.appendingPathComponent("capsulectl").path, arguments + ["--home", home.path],
-                            environment: ProcessInfo.processInfo.environment)
+        try TestProcess.run(
+            Self.binDirectory.appendingPathComponent("capsulectl").path,
+            arguments + ["--home", home.path],
+            environment: ProcessInfo.processInfo.environment
+        )
     }
 
     /// capsulectl's JSON: ISO 8601 dates with milliseconds.
@@ -152,9 +185,16 @@ final class Cluster: @unchecked Sendable {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .custom { decoder in
             let text = try decoder.singleValueContainer().decode(String.self)
-            if let date = try? Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true)) { return date }
+            if let date = try? Date(
+                text,
+                strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true)
+            ) {
+                return date
+            }
             if let date = try? Date(text, strategy: .iso8601) { return date }
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not an ISO 8601 date: \(text)"))
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: "not an ISO 8601 date: \(text)")
+            )
         }
         return decoder
     }()
@@ -181,8 +221,12 @@ final class Cluster: @unchecked Sendable {
     }
 
     /// Polls `condition` every 200 ms for at most `seconds`; records a failure with the logs if it never holds.
-    func waitFor(_ what: String, seconds: Double = 30, sourceLocation: SourceLocation = #_sourceLocation,
-                 _ condition: () throws -> Bool) throws {
+    func waitFor(
+        _ what: String,
+        seconds: Double = 30,
+        sourceLocation: SourceLocation = #_sourceLocation,
+        _ condition: () throws -> Bool
+    ) throws {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if try condition() { return }
@@ -218,4 +262,3 @@ final class BlockingExecutor: TaskExecutor, @unchecked Sendable {
 func blocking<T>(_ body: () throws -> T) async throws -> T {
     try await withTaskExecutorPreference(BlockingExecutor()) { try body() }
 }
-

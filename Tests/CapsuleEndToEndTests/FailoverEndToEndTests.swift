@@ -38,17 +38,26 @@ struct FailoverEndToEndTests {
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         } == 0
     }
 
     /// Rows of one publisher in the audit store: (rows, distinct seqs, incarnations).
-    static func auditCounts(_ store: any SQLStore, publisher: String) throws -> (rows: Int, distinct: Int, incarnations: Int) {
+    static func auditCounts(
+        _ store: any SQLStore,
+        publisher: String
+    ) throws -> (rows: Int, distinct: Int, incarnations: Int) {
         try store.read { db in
-            let row = try SQLRow.fetchOne(db, sql: """
-                SELECT COUNT(*) AS n, COUNT(DISTINCT (incarnation, seq)) AS d, COUNT(DISTINCT incarnation) AS i
-                FROM audit_event WHERE publisher = ?
-                """, arguments: [publisher])
+            let row = try SQLRow.fetchOne(
+                db,
+                sql: """
+                    SELECT COUNT(*) AS n, COUNT(DISTINCT (incarnation, seq)) AS d, COUNT(DISTINCT incarnation) AS i
+                    FROM audit_event WHERE publisher = ?
+                    """,
+                arguments: [publisher]
+            )
             return (row?["n"] ?? 0, row?["d"] ?? 0, row?["i"] ?? 0)
         }
     }
@@ -57,7 +66,8 @@ struct FailoverEndToEndTests {
     static func journalLastSeq(_ store: any SQLStore) throws -> Int {
         try store.read { db in
             let newest = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM journal") ?? 0
-            let floor = Int(try String.fetchOne(db, sql: "SELECT value FROM journal_meta WHERE key = 'lastSeq'") ?? "0") ?? 0
+            let floor =
+                Int(try String.fetchOne(db, sql: "SELECT value FROM journal_meta WHERE key = 'lastSeq'") ?? "0") ?? 0
             return max(newest, floor)
         }
     }
@@ -72,28 +82,42 @@ struct FailoverEndToEndTests {
             let (routerA, routerB) = (Self.portTriple(), Self.portTriple())
             let brokers = "tcp://127.0.0.1:\(routerA),tcp://127.0.0.1:\(routerB)"
             func brokerArgs(_ home: URL, _ router: Int) -> [String] {
-                ["--home", home.path, "--store", store, "--lease-seconds", "\(Self.leaseSeconds)",
-                 "--ingest-bind", "tcp://127.0.0.1:\(router - 2)", "--bus-bind", "tcp://127.0.0.1:\(router - 1)",
-                 "--router-bind", "tcp://127.0.0.1:\(router)"] + cluster.thresholds
+                [
+                    "--home", home.path, "--store", store, "--lease-seconds", "\(Self.leaseSeconds)",
+                    "--ingest-bind", "tcp://127.0.0.1:\(router - 2)", "--bus-bind", "tcp://127.0.0.1:\(router - 1)",
+                    "--router-bind", "tcp://127.0.0.1:\(router)",
+                ] + cluster.thresholds
             }
-            func ctl(_ arguments: [String]) throws -> Cluster.CTLResult { try cluster.ctl(arguments + ["--broker", brokers]) }
+            func ctl(_ arguments: [String]) throws -> Cluster.CTLResult {
+                try cluster.ctl(arguments + ["--broker", brokers])
+            }
 
             // Broker A takes the lease; B, with the same keys copied over, stands by.
             try cluster.start("broker-a", "capsule-broker", brokerArgs(cluster.home, routerA))
             try cluster.waitFor("broker A serving") { try ctl(["token", "list"]).exitCode == 0 }
             try FileManager.default.createDirectory(at: homeB, withIntermediateDirectories: true)
-            try FileManager.default.copyItem(at: cluster.home.appendingPathComponent("keys"), to: homeB.appendingPathComponent("keys"))
+            try FileManager.default.copyItem(
+                at: cluster.home.appendingPathComponent("keys"),
+                to: homeB.appendingPathComponent("keys")
+            )
             try cluster.start("broker-b", "capsule-broker", brokerArgs(homeB, routerB))
 
             // The standby refuses with an error naming the active broker.
             let keyPair = try KeyFile.read(cluster.home.appendingPathComponent("keys/operator.key"))
             let (info, serverKey) = try BrokerInfo.resolve(home: CapsuleHome(path: cluster.home.path))
-            let direct = try RequestClient(endpoint: "tcp://127.0.0.1:\(routerB)", keyPair: keyPair, serverKey: serverKey,
-                                           sender: "operator:local-owner", timeout: 3)
+            let direct = try RequestClient(
+                endpoint: "tcp://127.0.0.1:\(routerB)",
+                keyPair: keyPair,
+                serverKey: serverKey,
+                sender: "operator:local-owner",
+                timeout: 3
+            )
             var refusal: ErrorBody?
             // Until its first look at the lease, a new standby says only that it is one.
             try cluster.waitFor("broker B standing by, naming broker A") {
-                do { _ = try direct.call(BrokerOps.ClusterInfo.self, .init()) } catch let error as ErrorBody { refusal = error }
+                do { _ = try direct.call(BrokerOps.ClusterInfo.self, .init()) } catch let error as ErrorBody {
+                    refusal = error
+                }
                 return refusal?.code == .standby && refusal?.activeBroker != nil
             }
             #expect(refusal?.activeBroker == "tcp://127.0.0.1:\(routerA)", "\(String(describing: refusal))")
@@ -107,10 +131,15 @@ struct FailoverEndToEndTests {
             try cluster.setHealth("UP")
             for index in 0..<3 {
                 let token = try cluster.mintToken(agentCode: "edge-\(index)")
-                try cluster.start("agent-\(index)", "capsule-demo-service", cluster.commonArgs + [
-                    "--heartbeat-seconds", "1", "--health-file", cluster.healthFile.path, "--agent-code", "edge-\(index)",
-                    "--code", "svc-\(index)", "--token", token, "--broker", brokers,
-                ])
+                try cluster.start(
+                    "agent-\(index)",
+                    "capsule-demo-service",
+                    cluster.commonArgs + [
+                        "--heartbeat-seconds", "1", "--health-file", cluster.healthFile.path, "--agent-code",
+                        "edge-\(index)",
+                        "--code", "svc-\(index)", "--token", token, "--broker", brokers,
+                    ]
+                )
             }
             try cluster.waitFor("three services HEALTHY") {
                 let rows = try cluster.ctlJSON([ServiceStatusRow].self, ["status", "--broker", brokers]) ?? []
@@ -119,16 +148,27 @@ struct FailoverEndToEndTests {
 
             // Pending commands: edge-2 stops, and three commands wait for it in the store.
             cluster.stop("agent-2", signal: SIGTERM)
-            let client = try RequestClient(endpoint: "tcp://127.0.0.1:\(routerA)", keyPair: keyPair, serverKey: serverKey,
-                                           sender: "operator:local-owner", timeout: 5,
-                                           routers: ["tcp://127.0.0.1:\(routerA)", "tcp://127.0.0.1:\(routerB)"])
+            let client = try RequestClient(
+                endpoint: "tcp://127.0.0.1:\(routerA)",
+                keyPair: keyPair,
+                serverKey: serverKey,
+                sender: "operator:local-owner",
+                timeout: 5,
+                routers: ["tcp://127.0.0.1:\(routerA)", "tcp://127.0.0.1:\(routerB)"]
+            )
             var pending: [String] = []
             try cluster.waitFor("three commands queued for edge-2") {
-                let created = try client.call(BrokerOps.CommandCreate.self, .init(service: "svc-2", action: "flush-cache"))
+                let created = try client.call(
+                    BrokerOps.CommandCreate.self,
+                    .init(service: "svc-2", action: "flush-cache")
+                )
                 if created.status == .pending { pending.append(created.id) }
                 return pending.count >= 3
             }
-            let done = try client.call(BrokerOps.CommandCreate.self, .init(service: "svc-0", action: "flush-cache", waitSeconds: 10))
+            let done = try client.call(
+                BrokerOps.CommandCreate.self,
+                .init(service: "svc-0", action: "flush-cache", waitSeconds: 10)
+            )
             #expect(done.status == .succeeded)
 
             // The long form: a fleet of raw agents heartbeating through broker A, and commands in flight to them.
@@ -138,24 +178,35 @@ struct FailoverEndToEndTests {
                 var tokens: [String] = []
                 while tokens.count < Self.fleetAgents {
                     let batch = min(BrokerOps.TokenCreateBatch.maxCount, Self.fleetAgents - tokens.count)
-                    tokens += try client.call(BrokerOps.TokenCreateBatch.self, .init(name: "fleet", count: batch, firstIndex: tokens.count + 1))
-                        .tokens.map(\.token)
+                    tokens += try client.call(
+                        BrokerOps.TokenCreateBatch.self,
+                        .init(name: "fleet", count: batch, firstIndex: tokens.count + 1)
+                    )
+                    .tokens.map(\.token)
                 }
-                let started = try RawFleet(routers: ["tcp://127.0.0.1:\(routerA)", "tcp://127.0.0.1:\(routerB)"],
-                                           ingests: ["tcp://127.0.0.1:\(routerA - 2)", "tcp://127.0.0.1:\(routerB - 2)"],
-                                           serverKey: serverKey, tokens: tokens)
+                let started = try RawFleet(
+                    routers: ["tcp://127.0.0.1:\(routerA)", "tcp://127.0.0.1:\(routerB)"],
+                    ingests: ["tcp://127.0.0.1:\(routerA - 2)", "tcp://127.0.0.1:\(routerB - 2)"],
+                    serverKey: serverKey,
+                    tokens: tokens
+                )
                 fleet = started
                 try cluster.waitFor("\(Self.fleetAgents) raw agents welcomed by broker A", seconds: 180) {
                     started.welcomed(by: 0) >= Self.fleetAgents
                 }
                 try cluster.waitFor("commands in flight to the fleet", seconds: 120) {
                     let index = inFlight.count
-                    if let created = try? client.call(BrokerOps.CommandCreate.self, .init(service: "fleet-svc-\(index)", action: "noop")) {
+                    if let created = try? client.call(
+                        BrokerOps.CommandCreate.self,
+                        .init(service: "fleet-svc-\(index)", action: "noop")
+                    ) {
                         inFlight.append(created.id)
                     }
                     return inFlight.count >= Self.fleetCommands
                 }
-                print("failover: \(Self.fleetAgents) raw agents heartbeating every second, \(inFlight.count) commands in flight at the kill")
+                print(
+                    "failover: \(Self.fleetAgents) raw agents heartbeating every second, \(inFlight.count) commands in flight at the kill"
+                )
             }
             defer { fleet?.shutdown() }
 
@@ -163,10 +214,17 @@ struct FailoverEndToEndTests {
             let killedAt = Date()
             cluster.stop("broker-a", signal: SIGKILL)
             var servedAfter: Double?
-            let standby = try RequestClient(endpoint: "tcp://127.0.0.1:\(routerB)", keyPair: keyPair, serverKey: serverKey,
-                                            sender: "operator:local-owner", timeout: 1)
+            let standby = try RequestClient(
+                endpoint: "tcp://127.0.0.1:\(routerB)",
+                keyPair: keyPair,
+                serverKey: serverKey,
+                sender: "operator:local-owner",
+                timeout: 1
+            )
             try cluster.waitFor("broker B serving", seconds: 20) {
-                if (try? standby.call(BrokerOps.ClusterInfo.self, .init())) != nil { servedAfter = Date().timeIntervalSince(killedAt) }
+                if (try? standby.call(BrokerOps.ClusterInfo.self, .init())) != nil {
+                    servedAfter = Date().timeIntervalSince(killedAt)
+                }
                 return servedAfter != nil
             }
             let served = try #require(servedAfter)
@@ -177,24 +235,38 @@ struct FailoverEndToEndTests {
             let reroutedAt = Date()
             for service in ["svc-0", "svc-1"] {
                 try cluster.waitFor("\(service) routed through broker B", seconds: 15) {
-                    let record = try? client.call(BrokerOps.CommandCreate.self, .init(service: service, action: "flush-cache", waitSeconds: 3))
+                    let record = try? client.call(
+                        BrokerOps.CommandCreate.self,
+                        .init(service: service, action: "flush-cache", waitSeconds: 3)
+                    )
                     return record?.status == .succeeded
                 }
             }
-            print("failover: agents routed again \(String(format: "%.2f", Date().timeIntervalSince(reroutedAt))) s after broker B served")
+            print(
+                "failover: agents routed again \(String(format: "%.2f", Date().timeIntervalSince(reroutedAt))) s after broker B served"
+            )
             if let fleet {
-                try cluster.waitFor("every raw agent welcomed by broker B", seconds: 60) { fleet.welcomed(by: 1) >= Self.fleetAgents }
+                try cluster.waitFor("every raw agent welcomed by broker B", seconds: 60) {
+                    fleet.welcomed(by: 1) >= Self.fleetAgents
+                }
                 let routed = Date().timeIntervalSince(killedAt) - served
-                print("failover: all \(Self.fleetAgents) raw agents routed through broker B \(String(format: "%.2f", routed)) s after it served (\(String(format: "%.2f", routed + served)) s after the kill)")
+                print(
+                    "failover: all \(Self.fleetAgents) raw agents routed through broker B \(String(format: "%.2f", routed)) s after it served (\(String(format: "%.2f", routed + served)) s after the kill)"
+                )
                 #expect(routed <= 15, "all agents routed within 15 s of the standby serving")
             }
             #expect(client.router == "tcp://127.0.0.1:\(routerB)")
 
             // edge-2 comes back (to broker B, on its own) and runs each pending command exactly once.
-            try cluster.start("agent-2", "capsule-demo-service", cluster.commonArgs + [
-                "--heartbeat-seconds", "1", "--health-file", cluster.healthFile.path, "--agent-code", "edge-2", "--code", "svc-2",
-                "--broker", brokers,
-            ])
+            try cluster.start(
+                "agent-2",
+                "capsule-demo-service",
+                cluster.commonArgs + [
+                    "--heartbeat-seconds", "1", "--health-file", cluster.healthFile.path, "--agent-code", "edge-2",
+                    "--code", "svc-2",
+                    "--broker", brokers,
+                ]
+            )
             for id in pending {
                 try cluster.waitFor("command \(id) terminal") {
                     (try? client.call(BrokerOps.CommandGet.self, .init(id: id)))?.status.isTerminal == true
@@ -218,7 +290,9 @@ struct FailoverEndToEndTests {
                 counts = try Self.auditCounts(auditStore, publisher: "broker")
                 return counts.distinct >= journalled && journalled > 0
             }
-            print("failover: broker journal \(journalled) events; audit rows \(counts.rows), lost \(journalled - counts.distinct), duplicated \(counts.rows - counts.distinct)")
+            print(
+                "failover: broker journal \(journalled) events; audit rows \(counts.rows), lost \(journalled - counts.distinct), duplicated \(counts.rows - counts.distinct)"
+            )
             #expect(counts.rows == journalled, "every journalled event stored once")
             #expect(counts.distinct == journalled)
             #expect(counts.incarnations == 1, "one journal incarnation across the failover")
@@ -234,17 +308,23 @@ struct FailoverEndToEndTests {
             }
             for id in pending + inFlight {
                 let terminal = try auditStore.read { db in
-                    try Int.fetchOne(db, sql: """
-                        SELECT COUNT(*) FROM audit_event WHERE subject = ?
-                        AND action IN ('command.succeeded', 'command.failed', 'command.expired', 'command.cancelled')
-                        """, arguments: ["command:\(id)"])
+                    try Int.fetchOne(
+                        db,
+                        sql: """
+                            SELECT COUNT(*) FROM audit_event WHERE subject = ?
+                            AND action IN ('command.succeeded', 'command.failed', 'command.expired', 'command.cancelled')
+                            """,
+                        arguments: ["command:\(id)"]
+                    )
                 }
                 #expect(terminal == 1, "command \(id) ended \(terminal ?? 0) times")
                 if terminal == 1 { endedOnce += 1 }
             }
             let final = try Self.auditCounts(auditStore, publisher: "broker")
             let finalJournal = try Self.journalLastSeq(brokerStore)
-            print("failover: commands ended exactly once: \(endedOnce) of \(pending.count + inFlight.count); executed by the fleet \(fleet?.executions ?? 0) of \(inFlight.count) (redelivered results \(fleet?.redeliveries ?? 0)); audit events lost \(finalJournal - final.distinct), duplicated \(final.rows - final.distinct)")
+            print(
+                "failover: commands ended exactly once: \(endedOnce) of \(pending.count + inFlight.count); executed by the fleet \(fleet?.executions ?? 0) of \(inFlight.count) (redelivered results \(fleet?.redeliveries ?? 0)); audit events lost \(finalJournal - final.distinct), duplicated \(final.rows - final.distinct)"
+            )
             #expect(fleet.map { $0.executions == inFlight.count } ?? true, "no command ran twice")
             cluster.stopAll()
         }

@@ -43,7 +43,12 @@ struct FaultEndToEndTests {
 
         /// One heartbeat that flips every service (UP on even rounds, DEGRADED on odd ones).
         func next() throws {
-            try peer.heartbeat(agentId: agentId, code: "storm", services: codes, health: round % 2 == 0 ? .up : .degraded)
+            try peer.heartbeat(
+                agentId: agentId,
+                code: "storm",
+                services: codes,
+                health: round % 2 == 0 ? .up : .degraded
+            )
             round += 1
         }
     }
@@ -72,19 +77,29 @@ struct FaultEndToEndTests {
         // The journal's position: its newest row, or what it remembers after pruning every row.
         let sent = try read(cluster.home.appendingPathComponent("data/\(publisher).sqlite")) { db in
             let newest = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM journal") ?? 0
-            let pruned = try db.tableExists("journal_meta")
-                ? Int(try String.fetchOne(db, sql: "SELECT value FROM journal_meta WHERE key = 'lastSeq'") ?? "0") ?? 0 : 0
+            let pruned =
+                try db.tableExists("journal_meta")
+                ? Int(try String.fetchOne(db, sql: "SELECT value FROM journal_meta WHERE key = 'lastSeq'") ?? "0") ?? 0
+                : 0
             return max(newest, pruned)
         }
         let audit = cluster.home.appendingPathComponent("data/audit.sqlite")
-        guard FileManager.default.fileExists(atPath: audit.path) else { return Counts(sent: sent, stored: 0, distinct: 0, minSeq: 0, maxSeq: 0) }
+        guard FileManager.default.fileExists(atPath: audit.path) else {
+            return Counts(sent: sent, stored: 0, distinct: 0, minSeq: 0, maxSeq: 0)
+        }
         return try read(audit) { db in
             // The file appears before the audit writer's migration has created its tables.
-            guard try db.tableExists("audit_event") else { return Counts(sent: sent, stored: 0, distinct: 0, minSeq: 0, maxSeq: 0) }
-            let row = try Row.fetchOne(db, sql: """
-                SELECT COUNT(*) AS n, COUNT(DISTINCT seq) AS d, COALESCE(MIN(seq), 0) AS lo, COALESCE(MAX(seq), 0) AS hi
-                FROM audit_event WHERE publisher = ?
-                """, arguments: [publisher])!
+            guard try db.tableExists("audit_event") else {
+                return Counts(sent: sent, stored: 0, distinct: 0, minSeq: 0, maxSeq: 0)
+            }
+            let row = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT COUNT(*) AS n, COUNT(DISTINCT seq) AS d, COALESCE(MIN(seq), 0) AS lo, COALESCE(MAX(seq), 0) AS hi
+                    FROM audit_event WHERE publisher = ?
+                    """,
+                arguments: [publisher]
+            )!
             return Counts(sent: sent, stored: row["n"], distinct: row["d"], minSeq: row["lo"], maxSeq: row["hi"])
         }
     }
@@ -92,16 +107,21 @@ struct FaultEndToEndTests {
     /// Per subject, every transition starts where the previous one ended: nothing doubled, nothing missed.
     static func brokenChains(_ cluster: Cluster) throws -> [String] {
         try read(cluster.home.appendingPathComponent("data/audit.sqlite")) { db in
-            let rows = try Row.fetchAll(db, sql: """
-                SELECT subject, fromStatus, toStatus FROM audit_event
-                WHERE publisher = 'aggregator' AND action = 'service.transition' ORDER BY subject, seq
-                """)
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT subject, fromStatus, toStatus FROM audit_event
+                    WHERE publisher = 'aggregator' AND action = 'service.transition' ORDER BY subject, seq
+                    """
+            )
             var last: [String: String] = [:]
             var broken: [String] = []
             for row in rows {
                 let subject: String = row["subject"]
                 let from: String? = row["fromStatus"]
-                if let previous = last[subject], previous != from { broken.append("\(subject): \(previous) then \(from ?? "null")") }
+                if let previous = last[subject], previous != from {
+                    broken.append("\(subject): \(previous) then \(from ?? "null")")
+                }
                 last[subject] = row["toStatus"]
             }
             return broken
@@ -118,7 +138,11 @@ struct FaultEndToEndTests {
         return Date().timeIntervalSince(started)
     }
 
-    private func runStorm(_ cluster: Cluster, killing victim: String, restart: () throws -> Void) throws -> (kills: Int, seconds: Double) {
+    private func runStorm(
+        _ cluster: Cluster,
+        killing victim: String,
+        restart: () throws -> Void
+    ) throws -> (kills: Int, seconds: Double) {
         let storm = try Storm(cluster: cluster, services: Self.services)
         let started = Date()
         let killRounds = Set([1, 2, 3, 4].map { Self.rounds * $0 / 5 })
@@ -156,7 +180,9 @@ struct FaultEndToEndTests {
             }
             let recovery = try Self.settle(cluster, publisher: "aggregator")
             let counts = try Self.counts(cluster, publisher: "aggregator")
-            print("fault[audit kill -9 ×\(kills)]: \(counts) storm=\(String(format: "%.1f", duration))s recovery=\(String(format: "%.1f", recovery))s")
+            print(
+                "fault[audit kill -9 ×\(kills)]: \(counts) storm=\(String(format: "%.1f", duration))s recovery=\(String(format: "%.1f", recovery))s"
+            )
             #expect(counts.sent >= Self.services * Self.rounds)
             #expect(counts.stored == counts.sent)
             #expect(counts.duplicates == 0)
@@ -176,7 +202,9 @@ struct FaultEndToEndTests {
             let (kills, duration) = try runStorm(cluster, killing: "aggregator") { try cluster.startAggregator() }
             let recovery = try Self.settle(cluster, publisher: "aggregator")
             let counts = try Self.counts(cluster, publisher: "aggregator")
-            print("fault[aggregator kill -9 ×\(kills)]: \(counts) storm=\(String(format: "%.1f", duration))s recovery=\(String(format: "%.1f", recovery))s")
+            print(
+                "fault[aggregator kill -9 ×\(kills)]: \(counts) storm=\(String(format: "%.1f", duration))s recovery=\(String(format: "%.1f", recovery))s"
+            )
             #expect(counts.stored == counts.sent)
             #expect(counts.duplicates == 0)
             #expect(counts.lost == 0)
@@ -195,7 +223,9 @@ struct FaultEndToEndTests {
             var ids: [String] = []
             let decoder = Cluster.ctlDecoder
             for _ in 0..<12 {
-                let created = try cluster.ctl(["action", "run", "billing-bridge", "slow-task", "--payload", #"{"ms":1500}"#, "--no-wait", "--json"])
+                let created = try cluster.ctl([
+                    "action", "run", "billing-bridge", "slow-task", "--payload", #"{"ms":1500}"#, "--no-wait", "--json",
+                ])
                 #expect(created.exitCode == 0, "\(created.stderr)")
                 ids.append(try decoder.decode(CommandRecord.self, from: Data(created.stdout.utf8)).id)
             }
@@ -209,9 +239,13 @@ struct FaultEndToEndTests {
                 return ids.allSatisfy { id in final.first { $0.id == id }?.status.isTerminal == true }
             }
             let recovery = Date().timeIntervalSince(killedAt)
-            let ran = ((try? String(contentsOf: executions, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+            let ran = ((try? String(contentsOf: executions, encoding: .utf8)) ?? "").split(separator: "\n").map(
+                String.init
+            )
             let succeeded = final.filter { ids.contains($0.id) && $0.status == .succeeded }.count
-            print("fault[broker kill -9 with \(ids.count) commands pending]: succeeded=\(succeeded) executions=\(ran.count) distinct=\(Set(ran).count) recovery=\(String(format: "%.1f", recovery))s")
+            print(
+                "fault[broker kill -9 with \(ids.count) commands pending]: succeeded=\(succeeded) executions=\(ran.count) distinct=\(Set(ran).count) recovery=\(String(format: "%.1f", recovery))s"
+            )
             #expect(Set(ran).count == ran.count, "a command ran twice on the agent")
             #expect(Set(ran).isSubset(of: Set(ids)))
             #expect(succeeded == ids.count)
@@ -234,14 +268,20 @@ struct FaultEndToEndTests {
             try cluster.startBroker()
             try cluster.startAggregator()
             try cluster.startDemoService()
-            try cluster.waitFor("billing-bridge HEALTHY") { try cluster.status(of: "billing-bridge")?.status == "HEALTHY" }
+            try cluster.waitFor("billing-bridge HEALTHY") {
+                try cluster.status(of: "billing-bridge")?.status == "HEALTHY"
+            }
             try cluster.setHealth("DEGRADED")
-            try cluster.waitFor("billing-bridge UNHEALTHY") { try cluster.status(of: "billing-bridge")?.status == "UNHEALTHY" }
+            try cluster.waitFor("billing-bridge UNHEALTHY") {
+                try cluster.status(of: "billing-bridge")?.status == "UNHEALTHY"
+            }
 
             try cluster.startAudit()
             let recovery = try Self.settle(cluster, publisher: "aggregator", seconds: 60)
             _ = try Self.settle(cluster, publisher: "broker", seconds: 60)
-            let transitions = try cluster.audit(subject: "service:billing-bridge", action: "service.transition").map { "\($0.from ?? "-")→\($0.to ?? "-")" }
+            let transitions = try cluster.audit(subject: "service:billing-bridge", action: "service.transition").map {
+                "\($0.from ?? "-")→\($0.to ?? "-")"
+            }
             print("fault[late audit join]: history \(transitions) recovered in \(String(format: "%.1f", recovery))s")
             #expect(transitions.contains("HEALTHY→UNHEALTHY"))
             #expect(transitions.contains { $0.hasSuffix("→HEALTHY") })
@@ -259,12 +299,16 @@ struct FaultEndToEndTests {
             try cluster.startWithDemoService()
             _ = try Self.settle(cluster, publisher: "broker", seconds: 60)
             let journal = cluster.home.appendingPathComponent("data/broker.sqlite")
-            let pruned = { try Self.read(journal) { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM journal") ?? 0 } }
+            let pruned = {
+                try Self.read(journal) { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM journal") ?? 0 }
+            }
             try cluster.waitFor("the broker's journal pruned after acknowledgements") { try pruned() == 0 }
 
             cluster.stop("audit", signal: SIGKILL)
             for suffix in ["", "-wal", "-shm"] {
-                try? FileManager.default.removeItem(at: cluster.home.appendingPathComponent("data/audit.sqlite\(suffix)"))
+                try? FileManager.default.removeItem(
+                    at: cluster.home.appendingPathComponent("data/audit.sqlite\(suffix)")
+                )
             }
             #expect(try cluster.ctl(["token", "create", "--name", "after-reset"]).exitCode == 0)
             try cluster.startAudit()
@@ -272,7 +316,9 @@ struct FaultEndToEndTests {
             let holes = try cluster.audit(action: "audit.journal_hole")
             #expect(holes.count <= 2, "one record per publisher journal, not one per event: \(holes.count)")
             #expect(holes.allSatisfy { $0.result == .failure && $0.subject.hasPrefix("journal:") })
-            try cluster.waitFor("the event written after the reset stored") { !(try cluster.audit(action: "token.created")).isEmpty }
+            try cluster.waitFor("the event written after the reset stored") {
+                !(try cluster.audit(action: "token.created")).isEmpty
+            }
             // Acknowledgements resumed: the broker prunes its journal again.
             try cluster.waitFor("the broker's journal pruned again") { try pruned() == 0 }
         }

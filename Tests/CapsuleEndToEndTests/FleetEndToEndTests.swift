@@ -12,8 +12,13 @@ struct FleetEndToEndTests {
     private func operatorClient(_ cluster: Cluster) throws -> RequestClient {
         let home = CapsuleHome(path: cluster.home.path)
         let (info, serverKey) = try BrokerInfo.resolve(home: home)
-        return try RequestClient(endpoint: info.router, keyPair: try KeyFile.read(home.keyFile("operator")), serverKey: serverKey,
-                                 sender: "operator:local-owner", timeout: 10)
+        return try RequestClient(
+            endpoint: info.router,
+            keyPair: try KeyFile.read(home.keyFile("operator")),
+            serverKey: serverKey,
+            sender: "operator:local-owner",
+            timeout: 10
+        )
     }
 
     /// Three agents of 1,000 services each, reported and heartbeating through raw peers.
@@ -25,8 +30,11 @@ struct FleetEndToEndTests {
             let agentId = try peer.hello(code: code, token: try cluster.mintToken(agentCode: code)).get()
             try peer.openPublisher()
             let codes = (0..<1_000).map { String(format: "\(code)-svc-%04d", $0) }
-            let report = ServiceReport(agentId: agentId, agentCode: code,
-                                       services: codes.map { ServiceManifest(code: $0, name: $0, version: "1", runtime: "raw") })
+            let report = ServiceReport(
+                agentId: agentId,
+                agentCode: code,
+                services: codes.map { ServiceManifest(code: $0, name: $0, version: "1", runtime: "raw") }
+            )
             try peer.publish(topic: Topic.report(agentId), .serviceReport, report)
             try peer.heartbeat(agentId: agentId, code: code, services: codes)
             peers.append(peer)
@@ -34,7 +42,11 @@ struct FleetEndToEndTests {
         try cluster.waitFor("3,000 services HEALTHY", seconds: 60) {
             for (index, peer) in peers.enumerated() {
                 let code = "bulk-\(index)"
-                try peer.heartbeat(agentId: peer.sender, code: code, services: (0..<1_000).map { String(format: "\(code)-svc-%04d", $0) })
+                try peer.heartbeat(
+                    agentId: peer.sender,
+                    code: code,
+                    services: (0..<1_000).map { String(format: "\(code)-svc-%04d", $0) }
+                )
             }
             return try cluster.ctlJSON(StatusSummary.self, ["status", "--summary"])?.services["HEALTHY"] == 3_000
         }
@@ -79,11 +91,13 @@ struct FleetEndToEndTests {
             do {
                 try cluster.waitFor("the summary to agree with the full list", seconds: 60) {
                     guard let rows = try cluster.ctlJSON([ServiceStatusRow].self, ["status"]),
-                          let summary = try cluster.ctlJSON(StatusSummary.self, ["status", "--summary"]) else { return false }
+                        let summary = try cluster.ctlJSON(StatusSummary.self, ["status", "--summary"])
+                    else { return false }
                     var counted: [String: Int] = [:]
                     for row in rows { counted[row.status, default: 0] += 1 }
                     let reported = summary.services.filter { $0.value > 0 }
-                    disagreement = "summary \(reported) (total \(summary.totalServices)), list \(counted) (\(rows.count) rows)"
+                    disagreement =
+                        "summary \(reported) (total \(summary.totalServices)), list \(counted) (\(rows.count) rows)"
                     return summary.totalServices == rows.count && rows.count == 3_000 && reported == counted
                         && summary.services.values.reduce(0, +) == rows.count
                 }
@@ -93,10 +107,15 @@ struct FleetEndToEndTests {
             }
 
             // A cursor that was tampered with, or belongs to another query, is refused clearly.
-            #expect(throws: ErrorBody.self) { try client.call(AggregatorOps.StatusList.self, .init(limit: 10, cursor: "not-a-cursor")) }
+            #expect(throws: ErrorBody.self) {
+                try client.call(AggregatorOps.StatusList.self, .init(limit: 10, cursor: "not-a-cursor"))
+            }
             let first = try client.call(AggregatorOps.StatusList.self, .init(limit: 10))
             do {
-                _ = try client.call(AggregatorOps.StatusList.self, .init(prefix: "bulk-2", limit: 10, cursor: first.next))
+                _ = try client.call(
+                    AggregatorOps.StatusList.self,
+                    .init(prefix: "bulk-2", limit: 10, cursor: first.next)
+                )
                 Issue.record("a cursor of another query was accepted")
             } catch let error as ErrorBody {
                 #expect(error.code == .badCursor, "\(error)")
@@ -110,9 +129,13 @@ struct FleetEndToEndTests {
             defer { cluster.stopAll() }
             try cluster.startControlPlane()
             let file = cluster.home.appendingPathComponent("minted.txt")
-            let minted = try cluster.ctl(["token", "create", "--name", "fleet", "--count", "600", "--out", file.path, "--expires", "10m"])
+            let minted = try cluster.ctl([
+                "token", "create", "--name", "fleet", "--count", "600", "--out", file.path, "--expires", "10m",
+            ])
             #expect(minted.exitCode == 0, "\(minted.stderr)")
-            let lines = try String(contentsOf: file, encoding: .utf8).split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+            let lines = try String(contentsOf: file, encoding: .utf8).split(separator: "\n").map {
+                $0.split(separator: " ").map(String.init)
+            }
             #expect(lines.count == 600)
             #expect(Set(lines.map { $0[0] }).count == 600, "600 names")
             #expect(Set(lines.map { $0[1] }).count == 600, "600 distinct tokens")
@@ -148,14 +171,24 @@ struct FleetEndToEndTests {
             try cluster.startControlPlane()
             let count = 200
             let file = cluster.home.appendingPathComponent("swarm-tokens.txt")
-            #expect(try cluster.ctl(["token", "create", "--name", "swarm", "--count", "\(count)", "--out", file.path]).exitCode == 0)
-            let tokens = try String(contentsOf: file, encoding: .utf8).split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) }
+            #expect(
+                try cluster.ctl(["token", "create", "--name", "swarm", "--count", "\(count)", "--out", file.path])
+                    .exitCode == 0
+            )
+            let tokens = try String(contentsOf: file, encoding: .utf8).split(separator: "\n").compactMap {
+                $0.split(separator: " ").last.map(String.init)
+            }
             #expect(tokens.count == count)
             let swarm = try Swarm(cluster: cluster, tokens: tokens, servicesPerAgent: 2)
             let client = try operatorClient(cluster)
 
-            func routed() -> Int { (try? client.call(BrokerOps.Stats.self, NoParams(), timeout: 2))?.agentsConnected ?? -1 }
-            func healthy() -> Int { (try? client.call(AggregatorOps.StatusSummaryOp.self, NoParams(), timeout: 2))?.services["HEALTHY"] ?? -1 }
+            func routed() -> Int {
+                (try? client.call(BrokerOps.Stats.self, NoParams(), timeout: 2))?.agentsConnected ?? -1
+            }
+            func healthy() -> Int {
+                (try? client.call(AggregatorOps.StatusSummaryOp.self, NoParams(), timeout: 2))?.services["HEALTHY"]
+                    ?? -1
+            }
 
             try swarm.run(seconds: 90) { routed() == count && healthy() == 2 * count }
             #expect(swarm.welcomed == count, "every agent enrolled and welcomed")
@@ -169,8 +202,10 @@ struct FleetEndToEndTests {
             let restarted = Date()
             try swarm.run(seconds: 90) { routed() == count && healthy() == 2 * count }
             let settled = Date().timeIntervalSince(restarted)
-            try swarm.run(seconds: 1) // read the welcomes the broker sent as it routed the last agents
-            print("fleet[200 agents]: routed and HEALTHY again \(String(format: "%.1f", settled)) s after the broker restarted")
+            try swarm.run(seconds: 1)  // read the welcomes the broker sent as it routed the last agents
+            print(
+                "fleet[200 agents]: routed and HEALTHY again \(String(format: "%.1f", settled)) s after the broker restarted"
+            )
             #expect(routed() == count, "every agent routed again")
             #expect(healthy() == 2 * count, "every service HEALTHY again")
             let twice = swarm.agents.filter { $0.disconnects > 1 }.map(\.code)

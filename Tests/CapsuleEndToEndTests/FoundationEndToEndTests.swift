@@ -16,7 +16,9 @@ struct FoundationEndToEndTests {
             try cluster.startDemoService()
 
             // UP → HEALTHY.
-            try cluster.waitFor("billing-bridge HEALTHY") { try cluster.status(of: "billing-bridge")?.status == "HEALTHY" }
+            try cluster.waitFor("billing-bridge HEALTHY") {
+                try cluster.status(of: "billing-bridge")?.status == "HEALTHY"
+            }
             let healthy = try #require(try cluster.status(of: "billing-bridge"))
             #expect(healthy.healthStatus == "UP")
             #expect(healthy.agentStatus == "ONLINE")
@@ -24,12 +26,16 @@ struct FoundationEndToEndTests {
 
             // DEGRADED → UNHEALTHY, with the latest health beside the effective status.
             try cluster.setHealth("DEGRADED")
-            try cluster.waitFor("billing-bridge UNHEALTHY") { try cluster.status(of: "billing-bridge")?.status == "UNHEALTHY" }
+            try cluster.waitFor("billing-bridge UNHEALTHY") {
+                try cluster.status(of: "billing-bridge")?.status == "UNHEALTHY"
+            }
             #expect(try cluster.status(of: "billing-bridge")?.healthStatus == "DEGRADED")
 
             // The agent dies: after the offline threshold the service is OFFLINE, with a reason.
             cluster.stop("demo", signal: SIGKILL)
-            try cluster.waitFor("billing-bridge OFFLINE") { try cluster.status(of: "billing-bridge")?.status == "OFFLINE" }
+            try cluster.waitFor("billing-bridge OFFLINE") {
+                try cluster.status(of: "billing-bridge")?.status == "OFFLINE"
+            }
             let offline = try #require(try cluster.status(of: "billing-bridge"))
             #expect(offline.reason.contains("no heartbeat for"))
             #expect(offline.agentStatus == "OFFLINE")
@@ -37,12 +43,16 @@ struct FoundationEndToEndTests {
             // The agent restarts and reports UP: HEALTHY again, same agent identity.
             try cluster.setHealth("UP")
             try cluster.startDemoService()
-            try cluster.waitFor("billing-bridge HEALTHY again") { try cluster.status(of: "billing-bridge")?.status == "HEALTHY" }
+            try cluster.waitFor("billing-bridge HEALTHY again") {
+                try cluster.status(of: "billing-bridge")?.status == "HEALTHY"
+            }
             #expect(try cluster.status(of: "billing-bridge")?.agentId == healthy.agentId)
 
             // Every transition is in the audit store exactly once, in order.
-            let expected: [(String?, String)] = [("UNKNOWN", "HEALTHY"), ("HEALTHY", "UNHEALTHY"), ("UNHEALTHY", "STALE"),
-                                                 ("STALE", "OFFLINE"), ("OFFLINE", "HEALTHY")]
+            let expected: [(String?, String)] = [
+                ("UNKNOWN", "HEALTHY"), ("HEALTHY", "UNHEALTHY"), ("UNHEALTHY", "STALE"),
+                ("STALE", "OFFLINE"), ("OFFLINE", "HEALTHY"),
+            ]
             var transitions: [(String?, String)] = []
             try cluster.waitFor("transitions in the audit store") {
                 transitions = try cluster.audit(subject: "service:billing-bridge", action: "service.transition")
@@ -92,7 +102,9 @@ struct FoundationEndToEndTests {
 
             // Confirmation required: refused before anything is created.
             let before = try cluster.ctlJSON([CommandRecord].self, ["commands"])?.count ?? -1
-            let unconfirmed = try cluster.ctl(["action", "run", "billing-bridge", "rotate-credentials", "--payload", #"{"reason":"audit"}"#])
+            let unconfirmed = try cluster.ctl([
+                "action", "run", "billing-bridge", "rotate-credentials", "--payload", #"{"reason":"audit"}"#,
+            ])
             #expect(unconfirmed.exitCode != 0)
             #expect(unconfirmed.stderr.contains("requires --confirm"))
             #expect(try cluster.ctlJSON([CommandRecord].self, ["commands"])?.count == before)
@@ -101,12 +113,17 @@ struct FoundationEndToEndTests {
             let notJSON = try cluster.ctl(["action", "run", "billing-bridge", "set-health", "--payload", "{status: UP"])
             #expect(notJSON.exitCode != 0)
             #expect(notJSON.stderr.contains("not valid JSON"))
-            let badSchema = try cluster.ctl(["action", "run", "billing-bridge", "set-health", "--payload", #"{"status":"SIDEWAYS"}"#])
+            let badSchema = try cluster.ctl([
+                "action", "run", "billing-bridge", "set-health", "--payload", #"{"status":"SIDEWAYS"}"#,
+            ])
             #expect(badSchema.exitCode != 0)
             #expect(badSchema.stderr.contains("$.status"))
 
             // With --confirm it runs.
-            let confirmed = try cluster.ctl(["action", "run", "billing-bridge", "rotate-credentials", "--confirm", "--payload", #"{"reason":"audit"}"#])
+            let confirmed = try cluster.ctl([
+                "action", "run", "billing-bridge", "rotate-credentials", "--confirm", "--payload",
+                #"{"reason":"audit"}"#,
+            ])
             #expect(confirmed.exitCode == 0, "\(confirmed.stderr)")
 
             // Commands are listed, and their lifecycle is audited.
@@ -132,7 +149,10 @@ struct FoundationEndToEndTests {
             let header = try FileHandle(forReadingFrom: URL(fileURLWithPath: backupFile)).readData(ofLength: 16)
             #expect(String(decoding: header, as: UTF8.self).hasPrefix("SQLite format 3"))
             #expect((try FileManager.default.attributesOfItem(atPath: backupFile)[.posixPermissions] as? Int) == 0o600)
-            #expect(try cluster.ctl(["backup", "audit-backup.sqlite"]).exitCode != 0, "a backup never overwrites a file")
+            #expect(
+                try cluster.ctl(["backup", "audit-backup.sqlite"]).exitCode != 0,
+                "a backup never overwrites a file"
+            )
 
             // Unknown flags and statuses are refused by the CLI itself.
             let badFlag = try cluster.ctl(["status", "--frobnicate"])

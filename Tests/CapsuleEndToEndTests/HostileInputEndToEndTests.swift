@@ -1,8 +1,8 @@
 import CapsuleDomain
 import CapsuleProtocol
 import CapsuleRuntime
-import CapsuleZMQ
 import CapsuleTestSupport
+import CapsuleZMQ
 import Foundation
 import Testing
 
@@ -19,8 +19,13 @@ struct HostileInputEndToEndTests {
             peer = try RawPeer(cluster: cluster)
             agentId = try peer.hello(code: code, token: try cluster.mintToken(agentCode: code)).get()
             try peer.openPublisher()
-            let manifest = ServiceManifest(code: service, name: "Raw", version: "1", runtime: "raw",
-                                           actions: [ActionDefinition(name: "echo", timeoutSeconds: 30)])
+            let manifest = ServiceManifest(
+                code: service,
+                name: "Raw",
+                version: "1",
+                runtime: "raw",
+                actions: [ActionDefinition(name: "echo", timeoutSeconds: 30)]
+            )
             let report = ServiceReport(agentId: agentId, agentCode: code, services: [manifest])
             try cluster.waitFor("\(service) HEALTHY") {
                 try peer.publish(topic: Topic.report(agentId), .serviceReport, report)
@@ -58,7 +63,9 @@ struct HostileInputEndToEndTests {
         let data = cluster.home.appendingPathComponent("data")
         let names = (try? FileManager.default.contentsOfDirectory(atPath: data.path)) ?? []
         return names.filter { $0.contains(".sqlite") }.reduce(0) { total, name in
-            total + ((try? FileManager.default.attributesOfItem(atPath: data.appendingPathComponent(name).path)[.size] as? Int) ?? 0)
+            total
+                + ((try? FileManager.default.attributesOfItem(atPath: data.appendingPathComponent(name).path)[.size]
+                    as? Int) ?? 0)
         }
     }
 
@@ -75,17 +82,26 @@ struct HostileInputEndToEndTests {
             let dispatch = try #require(try agent.nextDispatch())
             #expect(dispatch.commandId == first.id)
             let huge = String(repeating: "m", count: 131_000)
-            let refusal = try #require(try agent.result(CommandResult(commandId: first.id, success: true, message: huge)))
+            let refusal = try #require(
+                try agent.result(CommandResult(commandId: first.id, success: true, message: huge))
+            )
             #expect(refusal.header.type == .error)
             #expect(try refusal.decode(ErrorBody.self).code == .oversized, "the agent learns why")
-            try cluster.waitFor("the oversized result ends the command FAILED") { try command(cluster, first.id)?.status == .failed }
+            try cluster.waitFor("the oversized result ends the command FAILED") {
+                try command(cluster, first.id)?.status == .failed
+            }
             #expect(try command(cluster, first.id)?.errorCode == "result_too_large")
 
             // A long message under the cap is kept, cut with a visible marker.
             let second = try created(try cluster.ctl(["action", "run", "raw-svc", "echo", "--no-wait", "--json"]))
             _ = try #require(try agent.nextDispatch())
-            _ = try agent.result(CommandResult(commandId: second.id, success: true, message: String(repeating: "n", count: 50_000)), wait: 0.5)
-            try cluster.waitFor("the second command SUCCEEDED") { try command(cluster, second.id)?.status == .succeeded }
+            _ = try agent.result(
+                CommandResult(commandId: second.id, success: true, message: String(repeating: "n", count: 50_000)),
+                wait: 0.5
+            )
+            try cluster.waitFor("the second command SUCCEEDED") {
+                try command(cluster, second.id)?.status == .succeeded
+            }
             let message = try #require(try command(cluster, second.id)?.message)
             #expect(message.utf8.count < 5_000 && message.contains("…[cut"))
 
@@ -111,17 +127,27 @@ struct HostileInputEndToEndTests {
             let cluster = try Cluster()
             defer { cluster.stopAll() }
             try cluster.startControlPlane()
-            for index in 0..<3 { #expect(try cluster.ctl(["token", "create", "--name", "before-\(index)"]).exitCode == 0) }
+            for index in 0..<3 {
+                #expect(try cluster.ctl(["token", "create", "--name", "before-\(index)"]).exitCode == 0)
+            }
             try cluster.waitFor("the first tokens audited") { try cluster.audit(action: "token.created").count >= 3 }
 
             cluster.stop("broker", signal: SIGKILL)
             let database = cluster.home.appendingPathComponent("data/broker.sqlite")
             for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: database.path + suffix) }
-            #expect(FileManager.default.createFile(atPath: database.path, contents: Data()), "truncate the store to 0 bytes")
-            let refused = try cluster.start("broker-refused", "capsule-broker", cluster.commonArgs + cluster.thresholds + [
-                "--ingest-bind", "tcp://127.0.0.1:\(cluster.ports.ingest)", "--bus-bind", "tcp://127.0.0.1:\(cluster.ports.bus)",
-                "--router-bind", "tcp://127.0.0.1:\(cluster.ports.router)",
-            ])
+            #expect(
+                FileManager.default.createFile(atPath: database.path, contents: Data()),
+                "truncate the store to 0 bytes"
+            )
+            let refused = try cluster.start(
+                "broker-refused",
+                "capsule-broker",
+                cluster.commonArgs + cluster.thresholds + [
+                    "--ingest-bind", "tcp://127.0.0.1:\(cluster.ports.ingest)", "--bus-bind",
+                    "tcp://127.0.0.1:\(cluster.ports.bus)",
+                    "--router-bind", "tcp://127.0.0.1:\(cluster.ports.router)",
+                ]
+            )
             refused.waitUntilExit()
             #expect(refused.terminationStatus != 0, "an empty store must not start silently")
             let said = (try? String(contentsOf: cluster.log("broker-refused"), encoding: .utf8)) ?? ""
@@ -129,10 +155,13 @@ struct HostileInputEndToEndTests {
 
             try cluster.startBroker(extra: ["--init-store"])
             try cluster.waitFor("operator access again") { try cluster.ctl(["token", "list"]).exitCode == 0 }
-            for index in 0..<3 { #expect(try cluster.ctl(["token", "create", "--name", "after-\(index)"]).exitCode == 0) }
+            for index in 0..<3 {
+                #expect(try cluster.ctl(["token", "create", "--name", "after-\(index)"]).exitCode == 0)
+            }
             try cluster.waitFor("the new incarnation's events stored") {
                 let names = try cluster.audit(action: "token.created").compactMap { $0.details?["name"]?.stringValue }
-                return (0..<3).allSatisfy { names.contains("after-\($0)") } && (0..<3).allSatisfy { names.contains("before-\($0)") }
+                return (0..<3).allSatisfy { names.contains("after-\($0)") }
+                    && (0..<3).allSatisfy { names.contains("before-\($0)") }
             }
             let incarnations = Set(try cluster.audit(action: "token.created").map(\.incarnation))
             #expect(incarnations.count == 2, "two broker incarnations side by side: \(incarnations)")
@@ -140,11 +169,18 @@ struct HostileInputEndToEndTests {
             // A store that is gone altogether, while the broker key remains, is refused the same way.
             cluster.stop("broker", signal: SIGKILL)
             for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: database.path + suffix) }
-            let missing = try cluster.start("broker-missing", "capsule-broker", cluster.commonArgs + cluster.thresholds + [
-                "--ingest-bind", "tcp://127.0.0.1:\(cluster.ports.ingest)", "--bus-bind", "tcp://127.0.0.1:\(cluster.ports.bus)",
-                "--router-bind", "tcp://127.0.0.1:\(cluster.ports.router)",
-            ])
-            let refusedInTime = (try? cluster.waitFor("the broker to refuse a missing store", seconds: 30) { !missing.isRunning }) != nil
+            let missing = try cluster.start(
+                "broker-missing",
+                "capsule-broker",
+                cluster.commonArgs + cluster.thresholds + [
+                    "--ingest-bind", "tcp://127.0.0.1:\(cluster.ports.ingest)", "--bus-bind",
+                    "tcp://127.0.0.1:\(cluster.ports.bus)",
+                    "--router-bind", "tcp://127.0.0.1:\(cluster.ports.router)",
+                ]
+            )
+            let refusedInTime =
+                (try? cluster.waitFor("the broker to refuse a missing store", seconds: 30) { !missing.isRunning })
+                != nil
             #expect(refusedInTime, "a missing store must not start silently")
             if !refusedInTime { cluster.stop("broker-missing") }
             missing.waitUntilExit()
@@ -165,7 +201,9 @@ struct HostileInputEndToEndTests {
             try FileManager.default.createDirectory(at: ledger, withIntermediateDirectories: true)
             let executions = cluster.home.appendingPathComponent("executions.log")
             try cluster.startWithDemoService(extra: ["--executions-file", executions.path])
-            let run = try cluster.ctl(["action", "run", "billing-bridge", "slow-task", "--payload", #"{"ms":10}"#, "--json"])
+            let run = try cluster.ctl([
+                "action", "run", "billing-bridge", "slow-task", "--payload", #"{"ms":10}"#, "--json",
+            ])
             #expect(run.exitCode != 0)
             let record = try created(run)
             #expect(record.status == .failed)
@@ -185,7 +223,11 @@ struct HostileInputEndToEndTests {
             let agentId = try #require(try cluster.status(of: "billing-bridge")?.agentId)
 
             // Dispatched, then the agent is disabled while it runs: its result still counts.
-            let running = try created(try cluster.ctl(["action", "run", "billing-bridge", "slow-task", "--payload", #"{"ms":1500}"#, "--no-wait", "--json"]))
+            let running = try created(
+                try cluster.ctl([
+                    "action", "run", "billing-bridge", "slow-task", "--payload", #"{"ms":1500}"#, "--no-wait", "--json",
+                ])
+            )
             try cluster.waitFor("slow task RUNNING") { try command(cluster, running.id)?.status == .running }
             #expect(try cluster.ctl(["agent", "disable", agentId]).exitCode == 0)
             try cluster.waitFor("the running command SUCCEEDED although the agent is now disabled") {
@@ -200,7 +242,9 @@ struct HostileInputEndToEndTests {
             // A command created while the agent was away and then held over a disable goes out after enable.
             #expect(try cluster.ctl(["agent", "enable", agentId]).exitCode == 0)
             cluster.stop("demo", signal: SIGTERM)
-            let queued = try cluster.ctl(["action", "run", "billing-bridge", "slow-task", "--payload", #"{"ms":10}"#, "--no-wait", "--json"])
+            let queued = try cluster.ctl([
+                "action", "run", "billing-bridge", "slow-task", "--payload", #"{"ms":10}"#, "--no-wait", "--json",
+            ])
             #expect(queued.exitCode == 0, "\(queued.stderr)")
             #expect(queued.stderr.contains("queued"), "the CLI warns that the agent is not connected: \(queued.stderr)")
             let held = try created(queued)
@@ -211,7 +255,9 @@ struct HostileInputEndToEndTests {
             #expect(try cluster.ctl(["agent", "enable", agentId]).exitCode == 0)
             cluster.stop("demo", signal: SIGTERM)
             try cluster.startDemoService(extra: ["--executions-file", executions.path])
-            try cluster.waitFor("the held command runs after enable") { try command(cluster, held.id)?.status == .succeeded }
+            try cluster.waitFor("the held command runs after enable") {
+                try command(cluster, held.id)?.status == .succeeded
+            }
             let ran = (try String(contentsOf: executions, encoding: .utf8)).split(separator: "\n").map(String.init)
             #expect(ran == [running.id, held.id], "each ran once, in order")
             // --require-online refuses instead of queueing.
@@ -236,8 +282,17 @@ struct HostileInputEndToEndTests {
             for _ in 0..<20 {
                 let peer = try RawPeer(cluster: cluster)
                 for _ in 0..<40 {
-                    let hello = AgentHello(agentCode: code, services: [], manifestDigest: "0", software: "flood", enrollmentToken: nil)
-                    try peer.dealer.send(WireCodec.encode(header: peer.header(.agentHello), body: hello), dontWait: true)
+                    let hello = AgentHello(
+                        agentCode: code,
+                        services: [],
+                        manifestDigest: "0",
+                        software: "flood",
+                        enrollmentToken: nil
+                    )
+                    try peer.dealer.send(
+                        WireCodec.encode(header: peer.header(.agentHello), body: hello),
+                        dontWait: true
+                    )
                 }
                 peers.append(peer)
             }
@@ -247,17 +302,30 @@ struct HostileInputEndToEndTests {
             #expect((try? forged.get()) == nil)
             if case .failure(let error) = forged { #expect(error.code == .invalidIdentifier) }
             Thread.sleep(forTimeInterval: 3)
-            try cluster.waitFor("refusals audited") { try cluster.audit(action: "agent.enrollment_refused").count >= 20 }
+            try cluster.waitFor("refusals audited") {
+                try cluster.audit(action: "agent.enrollment_refused").count >= 20
+            }
             let refusals = try cluster.audit(action: "agent.enrollment_refused")
-            #expect(refusals.count <= 21 + 1, "one refusal event per key per window, not one per hello: \(refusals.count)")
+            #expect(
+                refusals.count <= 21 + 1,
+                "one refusal event per key per window, not one per hello: \(refusals.count)"
+            )
             #expect(refusals.allSatisfy { !$0.subject.contains("\n") && !($0.reason ?? "").contains("\n") })
-            #expect(refusals.allSatisfy { ($0.details?["agentCode"]?.stringValue?.utf8.count ?? 0) < 200 }, "claimed codes are cut")
+            #expect(
+                refusals.allSatisfy { ($0.details?["agentCode"]?.stringValue?.utf8.count ?? 0) < 200 },
+                "claimed codes are cut"
+            )
             let added = storeBytes(cluster) - before
             #expect(added < 1_000_000, "the flood added \(added) bytes to the stores")
-            #expect(try cluster.status(of: "billing-bridge")?.status == "HEALTHY", "the well-behaved agent kept its status")
+            #expect(
+                try cluster.status(of: "billing-bridge")?.status == "HEALTHY",
+                "the well-behaved agent kept its status"
+            )
             let audit = try cluster.ctl(["audit", "--limit", "200"])
-            #expect(!audit.stdout.split(separator: "\n").contains { $0.contains("FAKE row") && !$0.contains("\\n") },
-                    "no forged row in capsulectl audit")
+            #expect(
+                !audit.stdout.split(separator: "\n").contains { $0.contains("FAKE row") && !$0.contains("\\n") },
+                "no forged row in capsulectl audit"
+            )
             withExtendedLifetime(peers) {}
         }
     }
@@ -273,10 +341,17 @@ struct HostileInputEndToEndTests {
             agent.peer.sender = "agt_somebodyelse"
             for _ in 0..<150 { try agent.peer.heartbeat(agentId: "agt_somebodyelse", code: "raw-agent", services: []) }
             agent.peer.sender = agent.agentId
-            try agent.peer.heartbeat(agentId: agent.agentId, code: "raw-agent", services: ["raw-svc"] + (0..<2_500).map { "junk-\($0)" })
+            try agent.peer.heartbeat(
+                agentId: agent.agentId,
+                code: "raw-agent",
+                services: ["raw-svc"] + (0..<2_500).map { "junk-\($0)" }
+            )
             Thread.sleep(forTimeInterval: 2)
             try cluster.waitFor("the forgery audited") { !(try cluster.audit(action: "agent_token.rejected").isEmpty) }
-            #expect(try cluster.audit(action: "agent_token.rejected").count == 1, "150 forgeries, one event (a summary follows at the window's end)")
+            #expect(
+                try cluster.audit(action: "agent_token.rejected").count == 1,
+                "150 forgeries, one event (a summary follows at the window's end)"
+            )
             let summary = try #require(try cluster.ctlJSON(StatusSummary.self, ["status", "--summary"]))
             #expect(summary.totalServices == 1, "only the declared service: \(summary)")
             #expect(summary.services.values.reduce(0, +) == 1, "the counts agree with the total: \(summary.services)")
@@ -293,8 +368,15 @@ struct HostileInputEndToEndTests {
             let pair = try KeyFile.read(keyFile)
             let (info, serverKey) = try BrokerInfo.resolve(home: CapsuleHome(path: cluster.home.path))
             let context = ZMQContext()
-            let (sub, monitor) = try SocketFactory.monitoredClient(.sub, context: context, endpoint: info.bus, keyPair: pair, serverKey: serverKey,
-                                                                    options: .internalLink(), monitored: true)
+            let (sub, monitor) = try SocketFactory.monitoredClient(
+                .sub,
+                context: context,
+                endpoint: info.bus,
+                keyPair: pair,
+                serverKey: serverKey,
+                options: .internalLink(),
+                monitored: true
+            )
             try sub.subscribe("")
             var refused = false
             var received = 0
@@ -331,7 +413,9 @@ struct HostileInputEndToEndTests {
             #expect(try command(cluster, record.id)?.oneTime == nil, "gone after the first read")
             try cluster.waitFor("the read audited") { !(try cluster.audit(action: "command.secret_read").isEmpty) }
             Thread.sleep(forTimeInterval: 1)
-            for name in try FileManager.default.contentsOfDirectory(atPath: cluster.home.appendingPathComponent("data").path) {
+            for name in try FileManager.default.contentsOfDirectory(
+                atPath: cluster.home.appendingPathComponent("data").path
+            ) {
                 let bytes = try Data(contentsOf: cluster.home.appendingPathComponent("data/\(name)"))
                 #expect(bytes.range(of: Data(key.utf8)) == nil, "the one-time key is in data/\(name)")
             }
@@ -353,7 +437,10 @@ struct HostileInputEndToEndTests {
                     && manifests.contains { $0.subject == "service:billing-bridge" } && !succeeded.isEmpty
             }
             let done = try #require(try cluster.audit(action: "command.succeeded").first)
-            #expect(done.details?["durationMs"] != nil && done.details?["startedAt"] != nil && done.details?["completedAt"] != nil)
+            #expect(
+                done.details?["durationMs"] != nil && done.details?["startedAt"] != nil
+                    && done.details?["completedAt"] != nil
+            )
             #expect(done.actor.hasPrefix("agent:agt_"), "actors name principals as kind:id")
             let registered = try #require(try cluster.audit(action: "agent.registered").first)
             #expect(registered.subject.hasPrefix("agent:agt_") && registered.actor == registered.subject)
@@ -370,7 +457,10 @@ struct HostileInputEndToEndTests {
             try cluster.startControlPlane()
             let badOperator = try cluster.ctl(["operator", "add", "eve\nFAKE", "--role", "owner"])
             #expect(badOperator.exitCode != 0)
-            #expect(badOperator.stderr.split(separator: "\n").count == 1 || badOperator.stderr.contains("identifier"), "\(badOperator.stderr)")
+            #expect(
+                badOperator.stderr.split(separator: "\n").count == 1 || badOperator.stderr.contains("identifier"),
+                "\(badOperator.stderr)"
+            )
             let badToken = try cluster.ctl(["token", "create", "--name", "two words"])
             #expect(badToken.exitCode != 0)
             #expect(badToken.stderr.contains("identifier"), "\(badToken.stderr)")
@@ -382,7 +472,10 @@ struct HostileInputEndToEndTests {
             // A symbolic link where the backup folder should be is refused, not followed.
             let outside = cluster.home.appendingPathComponent("elsewhere")
             try FileManager.default.createDirectory(at: outside, withIntermediateDirectories: true)
-            try FileManager.default.createSymbolicLink(at: cluster.home.appendingPathComponent("backups"), withDestinationURL: outside)
+            try FileManager.default.createSymbolicLink(
+                at: cluster.home.appendingPathComponent("backups"),
+                withDestinationURL: outside
+            )
             #expect(try cluster.ctl(["backup", "fine.sqlite"]).exitCode != 0)
             #expect((try FileManager.default.contentsOfDirectory(atPath: outside.path)).isEmpty)
         }

@@ -22,7 +22,9 @@ struct NetnsEndToEndTests {
     /// Root, and network namespaces can actually be created here (not, say, in an unprivileged container).
     static let canRun: Bool = {
         guard getuid() == 0 else { return false }
-        let ip = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        let ip = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
         guard let ip else {
             // No iproute2 yet: the script installs it with apt-get.
             return FileManager.default.isExecutableFile(atPath: "/usr/bin/apt-get")
@@ -40,7 +42,8 @@ struct NetnsEndToEndTests {
     /// The directory holding the built executables: this test binary's directory or one above it.
     static let binDirectory: URL = {
         var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<5 where !FileManager.default.fileExists(atPath: url.appendingPathComponent("capsule-broker").path) {
+        for _ in 0..<5 where !FileManager.default.fileExists(atPath: url.appendingPathComponent("capsule-broker").path)
+        {
             url = url.deletingLastPathComponent()
         }
         return url
@@ -51,24 +54,34 @@ struct NetnsEndToEndTests {
         try await blocking {
             let script = Self.repositoryRoot.appendingPathComponent("deploy/netns/netns-e2e.sh")
             try #require(FileManager.default.fileExists(atPath: script.path), "missing \(script.path)")
-            try #require(FileManager.default.fileExists(atPath: Self.binDirectory.appendingPathComponent("capsule-broker").path),
-                         "no capsule-broker next to the test binary (looked in \(Self.binDirectory.path))")
+            try #require(
+                FileManager.default.fileExists(atPath: Self.binDirectory.appendingPathComponent("capsule-broker").path),
+                "no capsule-broker next to the test binary (looked in \(Self.binDirectory.path))"
+            )
 
             // Output goes to a file, not a pipe: nothing the script leaves behind can hold the test up.
-            let output = FileManager.default.temporaryDirectory.appendingPathComponent("netns-e2e-\(UUID().uuidString.prefix(8)).log")
+            let output = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "netns-e2e-\(UUID().uuidString.prefix(8)).log"
+            )
             defer { try? FileManager.default.removeItem(at: output) }
             var environment = ProcessInfo.processInfo.environment
             environment["CAPSULE_BIN"] = Self.binDirectory.path
             // The script's daemons run for a minute or more: started through ChildProcess, they keep
             // no descriptor of this process (see TestProcess).
-            let run = try TestProcess("/bin/bash", [script.path], environment: environment, output: output.path, append: false)
+            let run = try TestProcess(
+                "/bin/bash",
+                [script.path],
+                environment: environment,
+                output: output.path,
+                append: false
+            )
             let pid = run.processIdentifier
 
             // The script bounds itself (a watchdog at 170 s); this is the backstop.
             var status = run.wait(seconds: 240)
             let timedOut = status == nil
             if timedOut {
-                kill(pid, SIGTERM)   // the script's trap stops its processes and removes the namespaces
+                kill(pid, SIGTERM)  // the script's trap stops its processes and removes the namespaces
                 status = run.wait(seconds: 30)
                 if status == nil {
                     kill(pid, SIGKILL)
@@ -77,7 +90,7 @@ struct NetnsEndToEndTests {
             }
 
             let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
-            print(text)   // the timeline, in the CI log
+            print(text)  // the timeline, in the CI log
             let lastLine = text.split(separator: "\n").last.map(String.init) ?? ""
             #expect(!timedOut, "netns-e2e.sh did not finish within 240 s")
             #expect(status == .exited(0), "netns-e2e.sh ended with \(status.map { "\($0)" } ?? "no status")")
@@ -86,7 +99,12 @@ struct NetnsEndToEndTests {
     }
 
     static func runQuietly(_ argv: [String]) -> Int32 {
-        guard let output = try? TestProcess.run(argv[0], Array(argv.dropFirst()), environment: ProcessInfo.processInfo.environment)
+        guard
+            let output = try? TestProcess.run(
+                argv[0],
+                Array(argv.dropFirst()),
+                environment: ProcessInfo.processInfo.environment
+            )
         else { return -1 }
         return output.exitCode == 0 ? 0 : 1
     }

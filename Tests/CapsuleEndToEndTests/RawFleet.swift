@@ -1,8 +1,8 @@
 import CapsuleDomain
 import CapsuleProtocol
 import CapsuleRuntime
-import CapsuleZMQ
 import CapsuleTestSupport
+import CapsuleZMQ
 import Foundation
 import Synchronization
 
@@ -39,7 +39,8 @@ final class RawFleet: @unchecked Sendable {
     private let context = ZMQContext(ioThreads: 1)
     private let finished = DispatchSemaphore(value: 0)
 
-    init(routers: [String], ingests: [String], serverKey: CurveKey, tokens: [String], resultDelay: Double = 1.5) throws {
+    init(routers: [String], ingests: [String], serverKey: CurveKey, tokens: [String], resultDelay: Double = 1.5) throws
+    {
         self.routers = routers
         count = tokens.count
         self.resultDelay = resultDelay
@@ -49,12 +50,35 @@ final class RawFleet: @unchecked Sendable {
             var options = ZMQSocketOptions()
             options.linger = 0
             options.reconnectInterval = 200
-            let dealer = try SocketFactory.client(.dealer, context: context, endpoint: routers[0], keyPair: pair, serverKey: serverKey, options: options)
-            let publisher = try SocketFactory.client(.pub, context: context, endpoint: ingests[0], keyPair: pair, serverKey: serverKey, options: options)
+            let dealer = try SocketFactory.client(
+                .dealer,
+                context: context,
+                endpoint: routers[0],
+                keyPair: pair,
+                serverKey: serverKey,
+                options: options
+            )
+            let publisher = try SocketFactory.client(
+                .pub,
+                context: context,
+                endpoint: ingests[0],
+                keyPair: pair,
+                serverKey: serverKey,
+                options: options
+            )
             for other in ingests.dropFirst() { try publisher.connect(other) }
             let code = "fleet-\(index)"
-            agents.append(Agent(code: code, service: "fleet-svc-\(index)", token: token, dealer: dealer, publisher: publisher, router: 0,
-                                factory: MessageFactory(sender: code)))
+            agents.append(
+                Agent(
+                    code: code,
+                    service: "fleet-svc-\(index)",
+                    token: token,
+                    dealer: dealer,
+                    publisher: publisher,
+                    router: 0,
+                    factory: MessageFactory(sender: code)
+                )
+            )
         }
         self.agents = agents
         let thread = Thread { [self] in
@@ -84,8 +108,13 @@ final class RawFleet: @unchecked Sendable {
 
     private func hello(_ agent: inout Agent) {
         agent.lastHello = now()
-        let body = AgentHello(agentCode: agent.code, services: [agent.service], manifestDigest: "0", software: "raw-fleet",
-                              enrollmentToken: agent.agentId == nil ? agent.token : nil)
+        let body = AgentHello(
+            agentCode: agent.code,
+            services: [agent.service],
+            manifestDigest: "0",
+            software: "raw-fleet",
+            enrollmentToken: agent.agentId == nil ? agent.token : nil
+        )
         _ = try? agent.dealer.send(WireCodec.encode(header: agent.factory.plain(.agentHello), body: body))
     }
 
@@ -121,18 +150,31 @@ final class RawFleet: @unchecked Sendable {
                         state.withLock { $0.welcomedBy[index] = router }
                     case .commandDispatch:
                         guard let dispatch = try? decoded.decode(CommandDispatch.self) else { continue }
-                        _ = try? agents[index].dealer.send(WireCodec.encode(header: agents[index].factory.plain(.commandAck),
-                                                                            body: CommandRef(commandId: dispatch.commandId)))
+                        _ = try? agents[index].dealer.send(
+                            WireCodec.encode(
+                                header: agents[index].factory.plain(.commandAck),
+                                body: CommandRef(commandId: dispatch.commandId)
+                            )
+                        )
                         if let done = agents[index].done[dispatch.commandId] {
                             state.withLock { $0.redeliveries += 1 }
-                            _ = try? agents[index].dealer.send(WireCodec.encode(header: agents[index].factory.plain(.commandResult), body: done))
+                            _ = try? agents[index].dealer.send(
+                                WireCodec.encode(header: agents[index].factory.plain(.commandResult), body: done)
+                            )
                         } else if !pending.contains(where: { $0.result.commandId == dispatch.commandId }) {
-                            pending.append((now() + resultDelay, index, CommandResult(commandId: dispatch.commandId, success: true, message: "ok")))
+                            pending.append(
+                                (
+                                    now() + resultDelay, index,
+                                    CommandResult(commandId: dispatch.commandId, success: true, message: "ok")
+                                )
+                            )
                         }
                     case .error:
                         let error = (try? decoded.decode(ErrorBody.self)) ?? ErrorBody(.internal, "")
                         if error.code == .standby {
-                            let target = error.activeBroker.flatMap { routers.firstIndex(of: $0) } ?? (agents[index].router + 1) % routers.count
+                            let target =
+                                error.activeBroker.flatMap { routers.firstIndex(of: $0) } ?? (agents[index].router + 1)
+                                % routers.count
                             move(&agents[index], index: index, to: target)
                         }
                     default:
@@ -145,7 +187,9 @@ final class RawFleet: @unchecked Sendable {
                 guard item.due <= current else { return false }
                 agents[item.agent].done[item.result.commandId] = item.result
                 state.withLock { $0.executions += 1 }
-                _ = try? agents[item.agent].dealer.send(WireCodec.encode(header: agents[item.agent].factory.plain(.commandResult), body: item.result))
+                _ = try? agents[item.agent].dealer.send(
+                    WireCodec.encode(header: agents[item.agent].factory.plain(.commandResult), body: item.result)
+                )
                 return true
             }
             for index in agents.indices {
@@ -159,15 +203,41 @@ final class RawFleet: @unchecked Sendable {
                 lastBeat = current
                 for index in agents.indices {
                     guard let agentId = agents[index].agentId else { continue }
-                    let manifest = ServiceManifest(code: agents[index].service, name: "fleet", version: "1", runtime: "raw",
-                                                   actions: [ActionDefinition(name: "noop")])
+                    let manifest = ServiceManifest(
+                        code: agents[index].service,
+                        name: "fleet",
+                        version: "1",
+                        runtime: "raw",
+                        actions: [ActionDefinition(name: "noop")]
+                    )
                     let report = ServiceReport(agentId: agentId, agentCode: agents[index].code, services: [manifest])
-                    _ = try? agents[index].publisher.send(WireCodec.encode(topic: Topic.report(agentId),
-                                                                            header: agents[index].factory.sequenced(.serviceReport), body: report))
-                    let beat = Heartbeat(agentId: agentId, agentCode: agents[index].code, manifestDigest: report.digest, intervalSeconds: 1,
-                                         services: [ServiceHealth(code: agents[index].service, health: HealthReport(status: .up), sampledAt: Date())])
-                    _ = try? agents[index].publisher.send(WireCodec.encode(topic: Topic.heartbeat(agentId),
-                                                                            header: agents[index].factory.sequenced(.heartbeat), body: beat))
+                    _ = try? agents[index].publisher.send(
+                        WireCodec.encode(
+                            topic: Topic.report(agentId),
+                            header: agents[index].factory.sequenced(.serviceReport),
+                            body: report
+                        )
+                    )
+                    let beat = Heartbeat(
+                        agentId: agentId,
+                        agentCode: agents[index].code,
+                        manifestDigest: report.digest,
+                        intervalSeconds: 1,
+                        services: [
+                            ServiceHealth(
+                                code: agents[index].service,
+                                health: HealthReport(status: .up),
+                                sampledAt: Date()
+                            )
+                        ]
+                    )
+                    _ = try? agents[index].publisher.send(
+                        WireCodec.encode(
+                            topic: Topic.heartbeat(agentId),
+                            header: agents[index].factory.sequenced(.heartbeat),
+                            body: beat
+                        )
+                    )
                 }
             }
         }

@@ -1,8 +1,8 @@
 import CapsuleDomain
 import CapsuleProtocol
 import CapsuleRuntime
-import CapsuleZMQ
 import CapsuleTestSupport
+import CapsuleZMQ
 import Foundation
 
 /// A hand-driven agent speaking protocol v1 directly over real sockets, for hostile-peer tests.
@@ -72,14 +72,24 @@ final class RawPeer {
 
     /// Says hello; returns the agentId on welcome, or the error code.
     func hello(code: String, token: String?, services: [String] = []) throws -> Result<String, ErrorBody> {
-        let body = AgentHello(agentCode: code, services: services, manifestDigest: "0", software: "raw-peer", enrollmentToken: token)
-        guard let reply = try request(.agentHello, body) else { return .failure(ErrorBody(code: "no_reply", message: "")) }
+        let body = AgentHello(
+            agentCode: code,
+            services: services,
+            manifestDigest: "0",
+            software: "raw-peer",
+            enrollmentToken: token
+        )
+        guard let reply = try request(.agentHello, body) else {
+            return .failure(ErrorBody(code: "no_reply", message: ""))
+        }
         if reply.header.type == .agentWelcome {
             let welcome = try reply.decode(AgentWelcome.self)
             sender = welcome.agentId
             return .success(welcome.agentId)
         }
-        return .failure((try? reply.decode(ErrorBody.self)) ?? ErrorBody(code: "unexpected", message: reply.header.type.rawValue))
+        return .failure(
+            (try? reply.decode(ErrorBody.self)) ?? ErrorBody(code: "unexpected", message: reply.header.type.rawValue)
+        )
     }
 
     /// Opens the PUB link to ingest and waits for its handshake plus the subscription's arrival.
@@ -119,7 +129,10 @@ final class RawPeer {
 
     func heartbeat(agentId: String, code: String, services: [String], health: HealthStatus = .up) throws {
         let samples = services.map { ServiceHealth(code: $0, health: HealthReport(status: health), sampledAt: Date()) }
-        try publish(topic: Topic.heartbeat(agentId), .heartbeat,
-                    Heartbeat(agentId: agentId, agentCode: code, manifestDigest: "0", intervalSeconds: 1, services: samples))
+        try publish(
+            topic: Topic.heartbeat(agentId),
+            .heartbeat,
+            Heartbeat(agentId: agentId, agentCode: code, manifestDigest: "0", intervalSeconds: 1, services: samples)
+        )
     }
 }

@@ -2,15 +2,19 @@ import CapsuleDomain
 import CapsuleProtocol
 import CapsuleRuntime
 import CapsuleStore
-import CapsuleZMQ
 import CapsuleTestSupport
+import CapsuleZMQ
 import Foundation
 import Testing
 
 /// Trust: enrollment, ZAP, identity binding, roles and redaction, against the real processes.
 @Suite(.serialized)
 struct SecurityEndToEndTests {
-    private func tokenRecord(_ cluster: Cluster, agentCode: String? = nil, expires: String = "10m") throws -> (String, String) {
+    private func tokenRecord(
+        _ cluster: Cluster,
+        agentCode: String? = nil,
+        expires: String = "10m"
+    ) throws -> (String, String) {
         try cluster.mintTokenRecord(agentCode: agentCode, expires: expires)
     }
 
@@ -31,8 +35,13 @@ struct SecurityEndToEndTests {
             #expect(agentId.hasPrefix("agt_"))
 
             #expect(errorCode(try RawPeer(cluster: cluster).hello(code: "raw-b", token: good)) == "token_used")
-            #expect(errorCode(try RawPeer(cluster: cluster).hello(code: "raw-c", token: nil)) == "enrollment_token_required")
-            #expect(errorCode(try RawPeer(cluster: cluster).hello(code: "raw-d", token: "cap_not_a_real_token")) == "token_invalid")
+            #expect(
+                errorCode(try RawPeer(cluster: cluster).hello(code: "raw-c", token: nil)) == "enrollment_token_required"
+            )
+            #expect(
+                errorCode(try RawPeer(cluster: cluster).hello(code: "raw-d", token: "cap_not_a_real_token"))
+                    == "token_invalid"
+            )
 
             let (revoked, revokedId) = try tokenRecord(cluster)
             #expect(try cluster.ctl(["token", "revoke", revokedId]).exitCode == 0)
@@ -43,7 +52,9 @@ struct SecurityEndToEndTests {
             #expect(errorCode(try RawPeer(cluster: cluster).hello(code: "raw-f", token: short)) == "token_expired")
 
             let (bound, _) = try tokenRecord(cluster, agentCode: "raw-g")
-            #expect(errorCode(try RawPeer(cluster: cluster).hello(code: "raw-h", token: bound)) == "token_code_mismatch")
+            #expect(
+                errorCode(try RawPeer(cluster: cluster).hello(code: "raw-h", token: bound)) == "token_code_mismatch"
+            )
 
             // A later start reuses the key and needs no token.
             let again = try RawPeer(cluster: cluster, keyPair: first.keyPair)
@@ -70,10 +81,15 @@ struct SecurityEndToEndTests {
             try cluster.startControlPlane()
 
             let owner = try RawPeer(cluster: cluster)
-            let ownerId = try owner.hello(code: "owner-agent", token: try tokenRecord(cluster).0, services: ["svc-a"]).get()
+            let ownerId = try owner.hello(code: "owner-agent", token: try tokenRecord(cluster).0, services: ["svc-a"])
+                .get()
             try owner.openPublisher()
             let manifest = ServiceManifest(code: "svc-a", name: "A", version: "1", runtime: "raw")
-            try owner.publish(topic: Topic.report(ownerId), .serviceReport, ServiceReport(agentId: ownerId, agentCode: "owner-agent", services: [manifest]))
+            try owner.publish(
+                topic: Topic.report(ownerId),
+                .serviceReport,
+                ServiceReport(agentId: ownerId, agentCode: "owner-agent", services: [manifest])
+            )
             try owner.heartbeat(agentId: ownerId, code: "owner-agent", services: ["svc-a"])
             try cluster.waitFor("svc-a HEALTHY") {
                 try owner.heartbeat(agentId: ownerId, code: "owner-agent", services: ["svc-a"])
@@ -87,14 +103,21 @@ struct SecurityEndToEndTests {
 
             // Nor enrol claiming the service, which is refused naming its owner.
             let claim = try stray.hello(code: "stray-agent", token: try tokenRecord(cluster).0, services: ["svc-a"])
-            guard case .failure(let refusal) = claim else { Issue.record("a stray agent enrolled claiming svc-a"); return }
+            guard case .failure(let refusal) = claim else {
+                Issue.record("a stray agent enrolled claiming svc-a")
+                return
+            }
             #expect(refusal.code == "service_owned")
             #expect(refusal.message.contains(ownerId))
 
             // Enrolled under its own code, its reports and heartbeats for svc-a are dropped.
             let strayId = try stray.hello(code: "stray-agent", token: try tokenRecord(cluster).0).get()
             try stray.openPublisher()
-            try stray.publish(topic: Topic.report(strayId), .serviceReport, ServiceReport(agentId: strayId, agentCode: "stray-agent", services: [manifest]))
+            try stray.publish(
+                topic: Topic.report(strayId),
+                .serviceReport,
+                ServiceReport(agentId: strayId, agentCode: "stray-agent", services: [manifest])
+            )
             for _ in 0..<5 {
                 try stray.heartbeat(agentId: strayId, code: "stray-agent", services: ["svc-a"], health: .down)
                 try owner.heartbeat(agentId: ownerId, code: "owner-agent", services: ["svc-a"])
@@ -103,7 +126,9 @@ struct SecurityEndToEndTests {
             let row = try #require(try cluster.status(of: "svc-a"))
             #expect(row.agentId == ownerId)
             #expect(row.status == "HEALTHY")
-            try cluster.waitFor("claim refusal audited") { !(try cluster.audit(action: "service.claim_refused").isEmpty) }
+            try cluster.waitFor("claim refusal audited") {
+                !(try cluster.audit(action: "service.claim_refused").isEmpty)
+            }
         }
     }
 
@@ -117,7 +142,11 @@ struct SecurityEndToEndTests {
             let agentId = try peer.hello(code: "liar", token: try tokenRecord(cluster).0).get()
             try peer.openPublisher()
             let manifest = ServiceManifest(code: "svc-liar", name: "L", version: "1", runtime: "raw")
-            try peer.publish(topic: Topic.report(agentId), .serviceReport, ServiceReport(agentId: agentId, agentCode: "liar", services: [manifest]))
+            try peer.publish(
+                topic: Topic.report(agentId),
+                .serviceReport,
+                ServiceReport(agentId: agentId, agentCode: "liar", services: [manifest])
+            )
             try cluster.waitFor("svc-liar HEALTHY") {
                 try peer.heartbeat(agentId: agentId, code: "liar", services: ["svc-liar"])
                 return try cluster.status(of: "svc-liar")?.status == "HEALTHY"
@@ -129,7 +158,8 @@ struct SecurityEndToEndTests {
             peer.sender = agentId
             try cluster.waitFor("agent_token.rejected audited") {
                 try cluster.audit(action: "agent_token.rejected").contains {
-                    $0.details?["claimed"] == .string("agt_somebodyelse") && $0.details?["actual"] == .string("agent:\(agentId)")
+                    $0.details?["claimed"] == .string("agt_somebodyelse")
+                        && $0.details?["actual"] == .string("agent:\(agentId)")
                 }
             }
 
@@ -148,9 +178,17 @@ struct SecurityEndToEndTests {
             // Revoke: the very next message is refused and its connection cut; reconnecting fails ZAP.
             #expect(try cluster.ctl(["agent", "revoke", agentId]).exitCode == 0)
             try peer.heartbeat(agentId: agentId, code: "liar", services: ["svc-liar"])
-            #expect(try peer.waitForPublisherEvent(.disconnected, seconds: 10), "the revoked agent's connection was not cut")
-            #expect(try peer.waitForPublisherEvent(.handshakeFailedAuth, seconds: 10), "the revoked key was let back in")
-            try cluster.waitFor("svc-liar OFFLINE (revoked)") { try cluster.status(of: "svc-liar")?.reason == "agent revoked" }
+            #expect(
+                try peer.waitForPublisherEvent(.disconnected, seconds: 10),
+                "the revoked agent's connection was not cut"
+            )
+            #expect(
+                try peer.waitForPublisherEvent(.handshakeFailedAuth, seconds: 10),
+                "the revoked key was let back in"
+            )
+            try cluster.waitFor("svc-liar OFFLINE (revoked)") {
+                try cluster.status(of: "svc-liar")?.reason == "agent revoked"
+            }
             #expect(try cluster.ctl(["agent", "enable", agentId]).exitCode != 0, "a revoked agent was re-enabled")
             #expect(!(try cluster.audit(action: "agent.revoked").isEmpty))
         }
@@ -189,18 +227,25 @@ struct SecurityEndToEndTests {
 
             let plantedPassword = "PLANTED-PASSWORD-7731"
             let plantedToken = "PLANTED-TOKEN-5521"
-            let flush = try cluster.ctl(["action", "run", "billing-bridge", "flush-cache", "--json", "--payload",
-                                         #"{"password":"\#(plantedPassword)","note":"ok"}"#])
+            let flush = try cluster.ctl([
+                "action", "run", "billing-bridge", "flush-cache", "--json", "--payload",
+                #"{"password":"\#(plantedPassword)","note":"ok"}"#,
+            ])
             #expect(flush.exitCode == 0, "\(flush.stderr)")
             // The handler saw the raw value (21 characters), not "[REDACTED]" (10).
             #expect(flush.stdout.contains(#""receivedInputChars" : 21"#))
-            let rotate = try cluster.ctl(["action", "run", "billing-bridge", "rotate-credentials", "--confirm", "--payload",
-                                          #"{"reason":"rotation","apiToken":"\#(plantedToken)"}"#])
+            let rotate = try cluster.ctl([
+                "action", "run", "billing-bridge", "rotate-credentials", "--confirm", "--payload",
+                #"{"reason":"rotation","apiToken":"\#(plantedToken)"}"#,
+            ])
             #expect(rotate.exitCode == 0, "\(rotate.stderr)")
 
             var outputs: [String] = []
-            for args in [["status", "--json"], ["service", "show", "billing-bridge"], ["service", "show", "billing-bridge", "--json"],
-                         ["commands", "--json"], ["audit", "--json", "--limit", "1000"], ["audit"]] {
+            for args in [
+                ["status", "--json"], ["service", "show", "billing-bridge"],
+                ["service", "show", "billing-bridge", "--json"],
+                ["commands", "--json"], ["audit", "--json", "--limit", "1000"], ["audit"],
+            ] {
                 outputs.append(try cluster.ctl(args).stdout)
             }
             outputs.append(flush.stdout)
@@ -239,7 +284,10 @@ struct SecurityEndToEndTests {
 
             // A token minted by the local owner for exactly this code moves the identity to a new key.
             let replacement = try RawPeer(cluster: cluster)
-            #expect(try replacement.hello(code: "edge-1", token: try tokenRecord(cluster, agentCode: "edge-1").0).get() == agentId)
+            #expect(
+                try replacement.hello(code: "edge-1", token: try tokenRecord(cluster, agentCode: "edge-1").0).get()
+                    == agentId
+            )
             // The old key is revoked: ZAP refuses its handshake outright.
             let old = try RawPeer(cluster: cluster, keyPair: original.keyPair)
             #expect(errorCode(try old.hello(code: "edge-1", token: nil)) != nil)
@@ -252,7 +300,14 @@ struct SecurityEndToEndTests {
             let minted = try cluster.ctl(["token", "create", "--name", "x", "--agent-code", "edge-1", "--key", keyFile])
             #expect(minted.exitCode == 0, "\(minted.stderr)")
             let third = try RawPeer(cluster: cluster)
-            #expect(errorCode(try third.hello(code: "edge-1", token: minted.stdout.trimmingCharacters(in: .whitespacesAndNewlines))) == "agent_code_taken")
+            #expect(
+                errorCode(
+                    try third.hello(
+                        code: "edge-1",
+                        token: minted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                    )
+                ) == "agent_code_taken"
+            )
         }
     }
 
@@ -265,7 +320,9 @@ struct SecurityEndToEndTests {
             try cluster.startAggregator()
             try cluster.startAudit()
             try cluster.startDemoService()
-            try cluster.waitFor("billing-bridge HEALTHY") { try cluster.status(of: "billing-bridge")?.status == "HEALTHY" }
+            try cluster.waitFor("billing-bridge HEALTHY") {
+                try cluster.status(of: "billing-bridge")?.status == "HEALTHY"
+            }
 
             let flood = try RawPeer(cluster: cluster)
             let floodId = try flood.hello(code: "flood", token: try tokenRecord(cluster).0).get()
@@ -280,8 +337,10 @@ struct SecurityEndToEndTests {
                 Thread.sleep(forTimeInterval: 0.2)
             }
             #expect(try cluster.status(of: "billing-bridge")?.status == "HEALTHY")
-            #expect(try cluster.audit(action: "peer.throttled").filter { $0.subject == "agent:\(floodId)" }.count == 1,
-                    "throttling is audited once per key per minute, with a count")
+            #expect(
+                try cluster.audit(action: "peer.throttled").filter { $0.subject == "agent:\(floodId)" }.count == 1,
+                "throttling is audited once per key per minute, with a count"
+            )
         }
     }
 }

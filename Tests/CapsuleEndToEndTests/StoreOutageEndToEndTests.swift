@@ -24,11 +24,17 @@ struct StoreOutageEndToEndTests {
             let cluster = try Cluster()
             try cluster.setHealth("UP")
             try cluster.startBroker(extra: ["--store", store])
-            try cluster.start("aggregator", "capsule-aggregator", cluster.commonArgs + cluster.thresholds + ["--store", store])
+            try cluster.start(
+                "aggregator",
+                "capsule-aggregator",
+                cluster.commonArgs + cluster.thresholds + ["--store", store]
+            )
             try cluster.start("audit", "capsule-audit", cluster.commonArgs + ["--store", store])
             try cluster.waitFor("operator access") { try cluster.ctl(["token", "list"]).exitCode == 0 }
             try cluster.startDemoService()
-            try cluster.waitFor("billing-bridge HEALTHY") { try cluster.status(of: "billing-bridge")?.status == "HEALTHY" }
+            try cluster.waitFor("billing-bridge HEALTHY") {
+                try cluster.status(of: "billing-bridge")?.status == "HEALTHY"
+            }
 
             try postgres.stop()
             let stoppedAt = Date()
@@ -46,10 +52,17 @@ struct StoreOutageEndToEndTests {
             var answered = 0
             var unanswered = 0
             while Date().timeIntervalSince(stoppedAt) < Self.outage {
-                if try cluster.status(of: "billing-bridge")?.status == "UNHEALTHY" { answered += 1 } else { unanswered += 1 }
+                if try cluster.status(of: "billing-bridge")?.status == "UNHEALTHY" {
+                    answered += 1
+                } else {
+                    unanswered += 1
+                }
                 Thread.sleep(forTimeInterval: 0.5)
             }
-            #expect(unanswered == 0, "status went unanswered \(unanswered) times during the outage (answered \(answered))")
+            #expect(
+                unanswered == 0,
+                "status went unanswered \(unanswered) times during the outage (answered \(answered))"
+            )
             try postgres.restart()
             let restartedAt = Date()
 
@@ -71,12 +84,29 @@ struct StoreOutageEndToEndTests {
                 journalled = try FailoverEndToEndTests.journalLastSeq(aggregator)
                 counts = try FailoverEndToEndTests.auditCounts(audit, publisher: "aggregator")
                 let degraded = try audit.read { db in
-                    try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM audit_event WHERE subject = 'service:billing-bridge' AND toStatus = 'UNHEALTHY'")
+                    try Int.fetchOne(
+                        db,
+                        sql:
+                            "SELECT COUNT(*) FROM audit_event WHERE subject = 'service:billing-bridge' AND toStatus = 'UNHEALTHY'"
+                    )
                 }
                 return counts.distinct >= journalled && (degraded ?? 0) >= 1
             }
-            print(String(format: "outage: PostgreSQL stopped %.0f s; status answered from memory %d times, %d not; writes refused as unavailable; writes accepted %.1f s after the restart, audit caught up %.1f s after it: aggregator journal %d events, audit rows %d, lost %d, duplicated %d",
-                         Self.outage, answered, unanswered, writable, Date().timeIntervalSince(restartedAt), journalled, counts.rows, journalled - counts.distinct, counts.rows - counts.distinct))
+            print(
+                String(
+                    format:
+                        "outage: PostgreSQL stopped %.0f s; status answered from memory %d times, %d not; writes refused as unavailable; writes accepted %.1f s after the restart, audit caught up %.1f s after it: aggregator journal %d events, audit rows %d, lost %d, duplicated %d",
+                    Self.outage,
+                    answered,
+                    unanswered,
+                    writable,
+                    Date().timeIntervalSince(restartedAt),
+                    journalled,
+                    counts.rows,
+                    journalled - counts.distinct,
+                    counts.rows - counts.distinct
+                )
+            )
             #expect(counts.rows == journalled, "aggregator events stored once each: \(counts), journal \(journalled)")
             #expect(counts.distinct == journalled)
             cluster.stopAll()

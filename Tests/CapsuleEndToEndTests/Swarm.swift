@@ -1,8 +1,8 @@
 import CapsuleDomain
 import CapsuleProtocol
 import CapsuleRuntime
-import CapsuleZMQ
 import CapsuleTestSupport
+import CapsuleZMQ
 import Foundation
 
 /// Many protocol-v1 agents in the test process, driven by one thread: each has its own CURVE key,
@@ -23,7 +23,14 @@ final class Swarm {
         var disconnects = 0
         var welcomes = 0
 
-        init(code: String, token: String, keyPair: CurveKeyPair, dealer: ZMQSocket, dealerMonitor: ZMQMonitor, publisher: ZMQSocket) {
+        init(
+            code: String,
+            token: String,
+            keyPair: CurveKeyPair,
+            dealer: ZMQSocket,
+            dealerMonitor: ZMQMonitor,
+            publisher: ZMQSocket
+        ) {
             self.code = code
             self.token = token
             self.keyPair = keyPair
@@ -47,8 +54,11 @@ final class Swarm {
             var options = ZMQSocketOptions.agent(jitter: Int32.random(in: 200...1_000))
             options.linger = 0
             let dealer = try ZMQSocket(context: context, type: .dealer, lingerMilliseconds: 0)
-            let monitor = try ZMQMonitor(context: context, target: dealer,
-                                         events: ZMQMonitorEvent.mask(.handshakeSucceeded, .disconnected))
+            let monitor = try ZMQMonitor(
+                context: context,
+                target: dealer,
+                events: ZMQMonitorEvent.mask(.handshakeSucceeded, .disconnected)
+            )
             try dealer.apply(options)
             try dealer.makeCurveClient(keyPair: keyPair, serverKey: serverKey)
             try dealer.connect(info.router)
@@ -56,8 +66,16 @@ final class Swarm {
             try publisher.apply(options)
             try publisher.makeCurveClient(keyPair: keyPair, serverKey: serverKey)
             try publisher.connect(info.ingest)
-            agents.append(Agent(code: "swarm-\(index)", token: token, keyPair: keyPair, dealer: dealer, dealerMonitor: monitor,
-                                publisher: publisher))
+            agents.append(
+                Agent(
+                    code: "swarm-\(index)",
+                    token: token,
+                    keyPair: keyPair,
+                    dealer: dealer,
+                    dealerMonitor: monitor,
+                    publisher: publisher
+                )
+            )
         }
     }
 
@@ -128,13 +146,23 @@ final class Swarm {
 
     private func header(_ agent: Agent, _ type: MessageType) -> Header {
         agent.seq += 1
-        return Header(type: type, id: "\(agent.code)-\(agent.seq)", sender: agent.agentId ?? agent.code, ts: MessageFactory.millis(Date()),
-                      seq: agent.seq)
+        return Header(
+            type: type,
+            id: "\(agent.code)-\(agent.seq)",
+            sender: agent.agentId ?? agent.code,
+            ts: MessageFactory.millis(Date()),
+            seq: agent.seq
+        )
     }
 
     private func hello(_ agent: Agent) throws {
-        let body = AgentHello(agentCode: agent.code, services: services(of: agent), manifestDigest: digest(agent), software: "swarm",
-                              enrollmentToken: agent.token)
+        let body = AgentHello(
+            agentCode: agent.code,
+            services: services(of: agent),
+            manifestDigest: digest(agent),
+            software: "swarm",
+            enrollmentToken: agent.token
+        )
         _ = try agent.dealer.send(WireCodec.encode(header: header(agent, .agentHello), body: body), dontWait: true)
     }
 
@@ -147,13 +175,25 @@ final class Swarm {
     private func report(_ agent: Agent) throws {
         guard let agentId = agent.agentId else { return }
         let body = ServiceReport(agentId: agentId, agentCode: agent.code, services: manifests(agent))
-        _ = try agent.publisher.send(WireCodec.encode(topic: Topic.report(agentId), header: header(agent, .serviceReport), body: body))
+        _ = try agent.publisher.send(
+            WireCodec.encode(topic: Topic.report(agentId), header: header(agent, .serviceReport), body: body)
+        )
     }
 
     private func heartbeat(_ agent: Agent) throws {
         guard let agentId = agent.agentId else { return }
-        let samples = services(of: agent).map { ServiceHealth(code: $0, health: HealthReport(status: .up), sampledAt: Date()) }
-        let body = Heartbeat(agentId: agentId, agentCode: agent.code, manifestDigest: digest(agent), intervalSeconds: 1, services: samples)
-        _ = try agent.publisher.send(WireCodec.encode(topic: Topic.heartbeat(agentId), header: header(agent, .heartbeat), body: body))
+        let samples = services(of: agent).map {
+            ServiceHealth(code: $0, health: HealthReport(status: .up), sampledAt: Date())
+        }
+        let body = Heartbeat(
+            agentId: agentId,
+            agentCode: agent.code,
+            manifestDigest: digest(agent),
+            intervalSeconds: 1,
+            services: samples
+        )
+        _ = try agent.publisher.send(
+            WireCodec.encode(topic: Topic.heartbeat(agentId), header: header(agent, .heartbeat), body: body)
+        )
     }
 }

@@ -1,10 +1,14 @@
 import CapsuleDomain
-@testable import CapsuleSidecar
 import Foundation
 import Testing
 
+@testable import CapsuleSidecar
+
 /// A manifest with one action whose argv and input schema are given (flow-style YAML).
-func manifest(argv: String, schema: String = "{type: object, properties: {cmd: {type: string}, file: {type: string}}}") -> String {
+func manifest(
+    argv: String,
+    schema: String = "{type: object, properties: {cmd: {type: string}, file: {type: string}}}"
+) -> String {
     """
     code: worker
     name: Worker
@@ -43,23 +47,28 @@ struct ArgvPolicyTests {
         #expect(error.reason.contains("a payload placeholder cannot choose what runs"))
     }
 
-    @Test(arguments: [
-        (#"["/bin/sh", "-c", "${payload.cmd}"]"#, "sh"),
-        (#"["sh", "-c", "${payload.cmd}"]"#, "sh"),
-        (#"["/usr/bin/bash", "-c", "${payload.cmd}"]"#, "bash"),
-        (#"["/usr/bin/env", "${payload.cmd}"]"#, "env"),
-        (#"["/usr/bin/env", "FOO=1", "/usr/bin/python3", "${payload.file}"]"#, "env"),
-        (#"["python3", "-c", "${payload.cmd}"]"#, "python3"),
-        (#"["/usr/bin/python3.11", "-c", "${payload.cmd}"]"#, "python3.11"),
-        (#"["/usr/bin/sudo", "/usr/bin/rm", "${payload.file}"]"#, "sudo"),
-        (#"["/usr/bin/perl", "-e", "${payload.cmd}"]"#, "perl"),
-        (#"["/usr/bin/xargs", "${payload.cmd}"]"#, "xargs"),
-        (#"["/bin/sh", "-c", "echo ${payload.cmd}"]"#, "sh"),
-    ] as [(String, String)])
+    @Test(
+        arguments: [
+            (#"["/bin/sh", "-c", "${payload.cmd}"]"#, "sh"),
+            (#"["sh", "-c", "${payload.cmd}"]"#, "sh"),
+            (#"["/usr/bin/bash", "-c", "${payload.cmd}"]"#, "bash"),
+            (#"["/usr/bin/env", "${payload.cmd}"]"#, "env"),
+            (#"["/usr/bin/env", "FOO=1", "/usr/bin/python3", "${payload.file}"]"#, "env"),
+            (#"["python3", "-c", "${payload.cmd}"]"#, "python3"),
+            (#"["/usr/bin/python3.11", "-c", "${payload.cmd}"]"#, "python3.11"),
+            (#"["/usr/bin/sudo", "/usr/bin/rm", "${payload.file}"]"#, "sudo"),
+            (#"["/usr/bin/perl", "-e", "${payload.cmd}"]"#, "perl"),
+            (#"["/usr/bin/xargs", "${payload.cmd}"]"#, "xargs"),
+            (#"["/bin/sh", "-c", "echo ${payload.cmd}"]"#, "sh"),
+        ] as [(String, String)]
+    )
     func aPayloadValueNeverReachesACommandInterpreter(argv: String, interpreter: String) throws {
         let error = try #require(refusal(manifest(argv: argv)))
         #expect(error.field == "actions[0].argv")
-        #expect(error.reason.contains("passes a payload value to \(interpreter), a command interpreter"), "\(error.reason)")
+        #expect(
+            error.reason.contains("passes a payload value to \(interpreter), a command interpreter"),
+            "\(error.reason)"
+        )
     }
 
     @Test(arguments: [
@@ -74,14 +83,16 @@ struct ArgvPolicyTests {
         #expect(parsed.actions.count == 1)
     }
 
-    @Test(arguments: [
-        (#"["/usr/bin/printf", "--file=${payload.file}"]"#, 1),
-        (#"["/usr/bin/printf", "${payload.file}.bak"]"#, 1),
-        (#"["/usr/bin/printf", "x", "${payload.file}${payload.cmd}"]"#, 2),
-        (#"["/usr/bin/printf", "${payload.}"]"#, 1),
-        (#"["/usr/bin/printf", "${payload.a b}"]"#, 1),
-        (#"["/usr/bin/printf", "${file}"]"#, 1),
-    ] as [(String, Int)])
+    @Test(
+        arguments: [
+            (#"["/usr/bin/printf", "--file=${payload.file}"]"#, 1),
+            (#"["/usr/bin/printf", "${payload.file}.bak"]"#, 1),
+            (#"["/usr/bin/printf", "x", "${payload.file}${payload.cmd}"]"#, 2),
+            (#"["/usr/bin/printf", "${payload.}"]"#, 1),
+            (#"["/usr/bin/printf", "${payload.a b}"]"#, 1),
+            (#"["/usr/bin/printf", "${file}"]"#, 1),
+        ] as [(String, Int)]
+    )
     func aPlaceholderMustBeAWholeArgument(argv: String, index: Int) throws {
         let error = try #require(refusal(manifest(argv: argv)))
         #expect(error.field == "actions[0].argv[\(index)]")
@@ -95,7 +106,10 @@ struct ArgvPolicyTests {
     }
 
     @Test func aPlaceholderWithoutAnySchemaIsRefused() throws {
-        let text = manifest(argv: #"["/bin/echo", "${payload.cmd}"]"#).replacingOccurrences(of: "\n    inputSchema: {type: object, properties: {cmd: {type: string}, file: {type: string}}}", with: "")
+        let text = manifest(argv: #"["/bin/echo", "${payload.cmd}"]"#).replacingOccurrences(
+            of: "\n    inputSchema: {type: object, properties: {cmd: {type: string}, file: {type: string}}}",
+            with: ""
+        )
         let error = try #require(refusal(text))
         #expect(error.field == "actions[0].argv[1]")
         #expect(error.reason.contains("names no property of inputSchema"))
@@ -129,16 +143,24 @@ struct ArgvPolicyTests {
     }
 
     @Test func anInvalidSchemaPatternIsRefused() throws {
-        let error = try #require(refusal(manifest(argv: #"["/bin/true"]"#,
-                                                  schema: "{type: object, properties: {cmd: {type: string, pattern: '([a-z'}}}")))
+        let error = try #require(
+            refusal(
+                manifest(
+                    argv: #"["/bin/true"]"#,
+                    schema: "{type: object, properties: {cmd: {type: string, pattern: '([a-z'}}}"
+                )
+            )
+        )
         #expect(error.field == "actions[0].inputSchema")
         #expect(error.reason.contains("$.properties.cmd.pattern: not a valid regular expression"))
     }
 
     @Test func theHealthCommandIsHeldToTheSameRules() throws {
         let text = manifest(argv: #"["/bin/true"]"#)
-            .replacingOccurrences(of: "{type: tcp, host: 127.0.0.1, port: 9, timeoutSeconds: 1}",
-                                  with: #"{type: command, argv: ["${payload.cmd}"], timeoutSeconds: 1}"#)
+            .replacingOccurrences(
+                of: "{type: tcp, host: 127.0.0.1, port: 9, timeoutSeconds: 1}",
+                with: #"{type: command, argv: ["${payload.cmd}"], timeoutSeconds: 1}"#
+            )
         let error = try #require(refusal(text))
         #expect(error.field == "health.argv[0]")
     }
@@ -147,7 +169,11 @@ struct ArgvPolicyTests {
 struct ArgvSubstitutionTests {
     @Test(arguments: ["-rf", "--force", "-", "--"])
     func aValueThatLooksLikeAnOptionIsRefused(_ value: String) throws {
-        guard case .failure(let refusal) = Sidecar.substitute(["/usr/bin/rm", "${payload.file}"], payload: .object(["file": .string(value)]))
+        guard
+            case .failure(let refusal) = Sidecar.substitute(
+                ["/usr/bin/rm", "${payload.file}"],
+                payload: .object(["file": .string(value)])
+            )
         else {
             Issue.record("\(value) reached rm as an option")
             return
@@ -157,12 +183,17 @@ struct ArgvSubstitutionTests {
 
     @Test(arguments: ["-rf", "--force", "-"])
     func afterDoubleDashTheValueIsTakenAsIs(_ value: String) {
-        #expect(Sidecar.substitute(["/usr/bin/rm", "--", "${payload.file}"], payload: .object(["file": .string(value)]))
-                    == .success(["/usr/bin/rm", "--", value]))
+        #expect(
+            Sidecar.substitute(["/usr/bin/rm", "--", "${payload.file}"], payload: .object(["file": .string(value)]))
+                == .success(["/usr/bin/rm", "--", value])
+        )
     }
 
     @Test func aDoubleDashAfterThePlaceholderDoesNotCount() {
-        let outcome = Sidecar.substitute(["/usr/bin/rm", "${payload.file}", "--"], payload: .object(["file": .string("-rf")]))
+        let outcome = Sidecar.substitute(
+            ["/usr/bin/rm", "${payload.file}", "--"],
+            payload: .object(["file": .string("-rf")])
+        )
         guard case .failure = outcome else {
             Issue.record("a -- after the placeholder protected it")
             return
@@ -170,26 +201,39 @@ struct ArgvSubstitutionTests {
     }
 
     @Test func aNumberThatIsNegativeIsAnOptionToo() {
-        guard case .failure = Sidecar.substitute(["/usr/bin/scale", "${payload.n}"], payload: .object(["n": .number(-3)])) else {
+        guard
+            case .failure = Sidecar.substitute(
+                ["/usr/bin/scale", "${payload.n}"],
+                payload: .object(["n": .number(-3)])
+            )
+        else {
             Issue.record("-3 was passed where it could be read as an option")
             return
         }
     }
 
     @Test func aValueWithDashesInsideIsFine() {
-        #expect(Sidecar.substitute(["/bin/echo", "${payload.name}"], payload: .object(["name": .string("a-b--c")]))
-                    == .success(["/bin/echo", "a-b--c"]))
+        #expect(
+            Sidecar.substitute(["/bin/echo", "${payload.name}"], payload: .object(["name": .string("a-b--c")]))
+                == .success(["/bin/echo", "a-b--c"])
+        )
     }
 
     @Test func objectsAndArraysBecomeOneCompactJSONArgument() {
         let payload: JSONValue = .object(["spec": .object(["b": .number(2), "a": .array([.bool(true)])])])
-        #expect(Sidecar.substitute(["/bin/echo", "${payload.spec}"], payload: payload) == .success(["/bin/echo", #"{"a":[true],"b":2}"#]))
+        #expect(
+            Sidecar.substitute(["/bin/echo", "${payload.spec}"], payload: payload)
+                == .success(["/bin/echo", #"{"a":[true],"b":2}"#])
+        )
     }
 
-    @Test(arguments: [
-        ("${payload.name}", "name"), ("${payload.a_b-9}", "a_b-9"), ("${payload.}", nil), ("${payload.a.b}", nil), ("$payload.a", nil),
-        ("${payload.a} ", nil), ("{payload.a}", nil),
-    ] as [(String, String?)])
+    @Test(
+        arguments: [
+            ("${payload.name}", "name"), ("${payload.a_b-9}", "a_b-9"), ("${payload.}", nil), ("${payload.a.b}", nil),
+            ("$payload.a", nil),
+            ("${payload.a} ", nil), ("{payload.a}", nil),
+        ] as [(String, String?)]
+    )
     func placeholderNames(argument: String, name: String?) {
         #expect(ArgvPolicy.placeholderName(argument) == name)
     }

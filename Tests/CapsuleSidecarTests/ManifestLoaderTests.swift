@@ -36,7 +36,10 @@ struct ManifestLoaderTests {
         #expect(manifest.code == "report-worker")
         #expect(manifest.health == .http(url: "http://127.0.0.1:8080/health", timeoutSeconds: 2))
         #expect(manifest.configs.count == 2)
-        #expect(manifest.configs[1].sensitive && manifest.configs[1].value == nil && manifest.configs[1].secretRef == "env:DB_PASSWORD")
+        #expect(
+            manifest.configs[1].sensitive && manifest.configs[1].value == nil
+                && manifest.configs[1].secretRef == "env:DB_PASSWORD"
+        )
         let action = try #require(manifest.actions.first)
         #expect(action.argv == ["/usr/bin/systemctl", "restart", "report-worker"])
         #expect(action.definition.dangerLevel == .high)
@@ -46,23 +49,47 @@ struct ManifestLoaderTests {
     }
 
     @Test func parsesJSONToo() throws {
-        let json = #"{"code":"x","name":"X","version":"1","runtime":"node","health":{"type":"tcp","host":"127.0.0.1","port":9000,"timeoutSeconds":1}}"#
+        let json =
+            #"{"code":"x","name":"X","version":"1","runtime":"node","health":{"type":"tcp","host":"127.0.0.1","port":9000,"timeoutSeconds":1}}"#
         let manifest = try ManifestLoader.parse(json, file: "m.json")
         #expect(manifest.health == .tcp(host: "127.0.0.1", port: 9000, timeoutSeconds: 1))
         #expect(manifest.actions.isEmpty)
     }
 
     @Test(arguments: [
-        ("name: X\nversion: '1'\nruntime: sh\nhealth: {type: tcp, host: h, port: 1, timeoutSeconds: 1}", "code", "is required"),
+        (
+            "name: X\nversion: '1'\nruntime: sh\nhealth: {type: tcp, host: h, port: 1, timeoutSeconds: 1}", "code",
+            "is required"
+        ),
         (valid + "\nextra: 1", "extra", "unknown key"),
         (valid.replacingOccurrences(of: "version: \"1.0\"", with: "version: 1"), "version", "expected a string"),
-        (valid.replacingOccurrences(of: "timeoutSeconds: 2", with: "timeoutSeconds: soon"), "health.timeoutSeconds", "expected a number"),
-        (valid.replacingOccurrences(of: #"argv: ["/usr/bin/systemctl", "restart", "report-worker"]"#, with: "argv: systemctl restart x"),
-         "actions[0].argv", "never a shell string"),
-        (valid.replacingOccurrences(of: "type: http", with: "type: ftp"), "health.type", "must be http, tcp or command"),
-        (valid.replacingOccurrences(of: "dangerLevel: high", with: "dangerLevel: apocalyptic"), "actions[0].dangerLevel", "LOW, MEDIUM"),
-        (valid.replacingOccurrences(of: "secretRef: env:DB_PASSWORD", with: "value: hunter2"), "configs[1].value", "sensitive item carries no value"),
-        (valid.replacingOccurrences(of: "    label: Restart", with: "    labl: Restart"), "actions[0].labl", "unknown key"),
+        (
+            valid.replacingOccurrences(of: "timeoutSeconds: 2", with: "timeoutSeconds: soon"), "health.timeoutSeconds",
+            "expected a number"
+        ),
+        (
+            valid.replacingOccurrences(
+                of: #"argv: ["/usr/bin/systemctl", "restart", "report-worker"]"#,
+                with: "argv: systemctl restart x"
+            ),
+            "actions[0].argv", "never a shell string"
+        ),
+        (
+            valid.replacingOccurrences(of: "type: http", with: "type: ftp"), "health.type",
+            "must be http, tcp or command"
+        ),
+        (
+            valid.replacingOccurrences(of: "dangerLevel: high", with: "dangerLevel: apocalyptic"),
+            "actions[0].dangerLevel", "LOW, MEDIUM"
+        ),
+        (
+            valid.replacingOccurrences(of: "secretRef: env:DB_PASSWORD", with: "value: hunter2"), "configs[1].value",
+            "sensitive item carries no value"
+        ),
+        (
+            valid.replacingOccurrences(of: "    label: Restart", with: "    labl: Restart"), "actions[0].labl",
+            "unknown key"
+        ),
         ("code: [unclosed", "(document)", "not valid YAML"),
     ])
     func refusesBadManifestsNamingTheField(text: String, field: String, reason: String) {
@@ -83,7 +110,8 @@ struct ManifestLoaderTests {
     }
 
     @Test func theDemoManifestIsValid() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         let manifest = try ManifestLoader.load(path: root.appendingPathComponent("deploy/demo/report-worker.yaml").path)
         #expect(manifest.code == "report-worker")
         #expect(manifest.actions.map(\.definition.name) == ["pause", "resume", "rotate-logs"])
@@ -104,7 +132,9 @@ struct ManifestLoaderBoundsTests {
     @Test(.timeLimit(.minutes(1)))
     func anAliasBombIsRefusedByTheNodeBudget() throws {
         #expect(Self.aliasBomb.utf8.count < 1_000, "a small file")
-        let error = try #require(throws: ManifestError.self) { try ManifestLoader.parse(Self.aliasBomb, file: "bomb.yaml") }
+        let error = try #require(throws: ManifestError.self) {
+            try ManifestLoader.parse(Self.aliasBomb, file: "bomb.yaml")
+        }
         #expect(error.field == "(document)")
         #expect(error.reason.contains("expands to more than \(ManifestLoader.maxNodes) YAML nodes"))
     }
@@ -117,7 +147,9 @@ struct ManifestLoaderBoundsTests {
             runtime: sh
             health: &probe {type: tcp, host: 127.0.0.1, port: 9, timeoutSeconds: 1}
             """
-        #expect(try ManifestLoader.parse(text, file: "m.yaml").health == .tcp(host: "127.0.0.1", port: 9, timeoutSeconds: 1))
+        #expect(
+            try ManifestLoader.parse(text, file: "m.yaml").health == .tcp(host: "127.0.0.1", port: 9, timeoutSeconds: 1)
+        )
     }
 
     @Test func aFileOverTheSizeCapIsRefusedBeforeParsing() throws {

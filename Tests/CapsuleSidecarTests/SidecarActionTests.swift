@@ -6,26 +6,37 @@ import Testing
 
 struct SidecarActionTests {
     @Test func placeholdersBecomeSingleArgumentsNeverShellWords() {
-        let argv = Sidecar.substitute(["/bin/echo", "${payload.name}", "--n", "${payload.count}", "${payload.missing}"],
-                                      payload: .object(["name": .string("a; rm -rf /"), "count": .number(3)]))
+        let argv = Sidecar.substitute(
+            ["/bin/echo", "${payload.name}", "--n", "${payload.count}", "${payload.missing}"],
+            payload: .object(["name": .string("a; rm -rf /"), "count": .number(3)])
+        )
         #expect(argv == .success(["/bin/echo", "a; rm -rf /", "--n", "3", ""]))
     }
 
     /// A value that starts with `-` could be read as an option; only after `--` is it taken as is.
     @Test func aValueThatLooksLikeAnOptionIsRefusedUnlessAfterDoubleDash() {
-        let refused = Sidecar.substitute(["/usr/bin/rm", "${payload.file}"], payload: .object(["file": .string("-rf")]))
+        let refused = Sidecar.substitute(
+            ["/usr/bin/rm", "${payload.file}"],
+            payload: .object(["file": .string("-rf")])
+        )
         guard case .failure(let refusal) = refused else {
             Issue.record("-rf must not reach rm as an option")
             return
         }
         #expect(refusal.message.contains("starts with '-'"))
         #expect(refusal.message.contains("\"--\""))
-        let taken = Sidecar.substitute(["/usr/bin/rm", "--", "${payload.file}"], payload: .object(["file": .string("-rf")]))
+        let taken = Sidecar.substitute(
+            ["/usr/bin/rm", "--", "${payload.file}"],
+            payload: .object(["file": .string("-rf")])
+        )
         #expect(taken == .success(["/usr/bin/rm", "--", "-rf"]))
     }
 
     @Test func runsArgvAndMapsTheOutcome() async {
-        let ok = await ProcessRunner.run(["/bin/sh", "-c", "echo '{\"message\":\"done\",\"n\":2}'"], timeoutSeconds: 10)
+        let ok = await ProcessRunner.run(
+            ["/bin/sh", "-c", "echo '{\"message\":\"done\",\"n\":2}'"],
+            timeoutSeconds: 10
+        )
         let result = Sidecar.result(ok)
         #expect(result.success)
         #expect(result.message == "done")
@@ -39,9 +50,12 @@ struct SidecarActionTests {
     }
 
     @Test func payloadArrivesOnStdinAndInTheEnvironment() async {
-        let outcome = await ProcessRunner.run(["/bin/sh", "-c", "cat; printf ' %s' \"$CAPSULE_PAYLOAD\""],
-                                              stdin: Data(#"{"a":1}"#.utf8), environment: ["CAPSULE_PAYLOAD": #"{"a":1}"#],
-                                              timeoutSeconds: 10)
+        let outcome = await ProcessRunner.run(
+            ["/bin/sh", "-c", "cat; printf ' %s' \"$CAPSULE_PAYLOAD\""],
+            stdin: Data(#"{"a":1}"#.utf8),
+            environment: ["CAPSULE_PAYLOAD": #"{"a":1}"#],
+            timeoutSeconds: 10
+        )
         #expect(outcome.stdout == #"{"a":1} {"a":1}"#)
     }
 
@@ -59,7 +73,9 @@ struct SidecarActionTests {
 
     @Test(arguments: [(0, HealthStatus.up), (1, .degraded), (2, .down), (7, .unknown)])
     func commandProbeMapsExitCodes(code: Int, expected: HealthStatus) async {
-        let report = await HealthProbe.check(.command(argv: ["/bin/sh", "-c", "echo state; exit \(code)"], timeoutSeconds: 5))
+        let report = await HealthProbe.check(
+            .command(argv: ["/bin/sh", "-c", "echo state; exit \(code)"], timeoutSeconds: 5)
+        )
         #expect(report.status == expected)
         #expect(report.message == "state")
     }
@@ -72,9 +88,13 @@ struct SidecarActionTests {
         address.sin_port = 0
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
         if listening { _ = listen(fd, 4) }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
         return (fd, Int(UInt16(bigEndian: address.sin_port)))
     }
 
@@ -94,10 +114,12 @@ struct SidecarActionTests {
     }
 
     /// A real listener answers one request with `response`; the probe maps the status line to health.
-    @Test(arguments: [("HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nhealthy", HealthStatus.up, "HTTP 200: healthy"),
-                      ("HTTP/1.0 503 Service Unavailable\r\n\r\ndraining", .down, "HTTP 503: draining"),
-                      ("HTTP/1.1 404 Not Found\r\n\r\n", .degraded, "HTTP 404"),
-                      ("garbage without a status line\r\n\r\n", .down, "not an HTTP answer")])
+    @Test(arguments: [
+        ("HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nhealthy", HealthStatus.up, "HTTP 200: healthy"),
+        ("HTTP/1.0 503 Service Unavailable\r\n\r\ndraining", .down, "HTTP 503: draining"),
+        ("HTTP/1.1 404 Not Found\r\n\r\n", .degraded, "HTTP 404"),
+        ("garbage without a status line\r\n\r\n", .down, "not an HTTP answer"),
+    ])
     func httpProbeReadsTheStatusLine(response: String, expected: HealthStatus, message: String) async {
         let (listener, port) = boundSocket(listening: true)
         defer { close(listener) }
@@ -148,8 +170,10 @@ struct ProcessRunnerPipeTests {
     /// Output over the cap is read to the end (the program is never blocked on a full pipe) and kept
     /// up to the cap.
     @Test func outputOverTheCapIsDrainedAndCut() async {
-        let outcome = await ProcessRunner.run(["/bin/sh", "-c", "head -c 300000 /dev/zero | tr '\\\\0' 'z'; echo done >&2"],
-                                              timeoutSeconds: 10)
+        let outcome = await ProcessRunner.run(
+            ["/bin/sh", "-c", "head -c 300000 /dev/zero | tr '\\\\0' 'z'; echo done >&2"],
+            timeoutSeconds: 10
+        )
         #expect(outcome.exitCode == 0)
         #expect(outcome.stdout.utf8.count == ProcessRunner.outputCap)
         #expect(outcome.stderr == "done\n")

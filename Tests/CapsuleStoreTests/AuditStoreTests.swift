@@ -2,9 +2,9 @@ import CapsuleAudit
 import CapsuleDomain
 import CapsuleProtocol
 import CapsuleStore
+import CapsuleTestSupport
 import Foundation
 import GRDB
-import CapsuleTestSupport
 import Testing
 
 /// Runs `body` with a fresh AuditStore on `backend`, removed afterwards.
@@ -17,11 +17,25 @@ func withAuditStore<T>(_ backend: StoreBackend = .sqlite, _ body: (AuditStore, S
 }
 
 func event(
-    _ publisher: String, _ seq: UInt64, at seconds: Double = 0, action: String = "service.transition",
-    subject: String = "service:api", actor: String = "system", result: AuditResult = .success, reason: String? = nil
+    _ publisher: String,
+    _ seq: UInt64,
+    at seconds: Double = 0,
+    action: String = "service.transition",
+    subject: String = "service:api",
+    actor: String = "system",
+    result: AuditResult = .success,
+    reason: String? = nil
 ) -> AuditEvent {
-    AuditEvent(publisher: publisher, seq: seq, at: now.addingTimeInterval(seconds), action: action, subject: subject,
-               actor: actor, result: result, reason: reason ?? "\(publisher)#\(seq)")
+    AuditEvent(
+        publisher: publisher,
+        seq: seq,
+        at: now.addingTimeInterval(seconds),
+        action: action,
+        subject: subject,
+        actor: actor,
+        result: result,
+        reason: reason ?? "\(publisher)#\(seq)"
+    )
 }
 
 func filter(_ configure: (inout AuditFilter) -> Void) -> AuditFilter {
@@ -32,20 +46,36 @@ func filter(_ configure: (inout AuditFilter) -> Void) -> AuditFilter {
 }
 
 struct AuditStoreInsertTests {
-    @Test(arguments: StoreBackend.all) func outOfOrderAndDuplicatedEventsAreStoredOnceAndTheCursorFollowsTheContiguousPrefix(backend: StoreBackend) throws {
+    @Test(arguments: StoreBackend.all)
+    func outOfOrderAndDuplicatedEventsAreStoredOnceAndTheCursorFollowsTheContiguousPrefix(backend: StoreBackend) throws
+    {
         try withAuditStore(backend) { store, _ throws in
             #expect(try store.insert([event("broker", 3), event("broker", 1)]) == ["broker": 1])
             #expect(try store.insert([event("broker", 2), event("broker", 2), event("broker", 3)]) == ["broker": 3])
-            #expect(try store.insert([event("broker", 5), event("aggregator", 2)]) == ["broker": 3, "aggregator": 0], "gaps hold the cursor")
-            #expect(try store.insert([event("broker", 4), event("aggregator", 1), event("aggregator", 1)]) == ["broker": 5, "aggregator": 2])
-            #expect(try store.insert([event("broker", 1), event("broker", 5)]) == ["broker": 5], "replays change nothing")
+            #expect(
+                try store.insert([event("broker", 5), event("aggregator", 2)]) == ["broker": 3, "aggregator": 0],
+                "gaps hold the cursor"
+            )
+            #expect(
+                try store.insert([event("broker", 4), event("aggregator", 1), event("aggregator", 1)]) == [
+                    "broker": 5, "aggregator": 2,
+                ]
+            )
+            #expect(
+                try store.insert([event("broker", 1), event("broker", 5)]) == ["broker": 5],
+                "replays change nothing"
+            )
             #expect(try store.cursors() == ["broker": 5, "aggregator": 2])
 
             let all = try store.query(filter { $0.ascending = true })
             let keys = all.map { "\($0.event.publisher)#\($0.event.seq)" }
             #expect(keys.count == 7)
             #expect(Set(keys).count == keys.count, "each (publisher, seq) exactly once: \(keys)")
-            #expect(Set(keys) == ["broker#1", "broker#2", "broker#3", "broker#4", "broker#5", "aggregator#1", "aggregator#2"])
+            #expect(
+                Set(keys) == [
+                    "broker#1", "broker#2", "broker#3", "broker#4", "broker#5", "aggregator#1", "aggregator#2",
+                ]
+            )
             #expect(all.map(\.id) == all.map(\.id).sorted())
         }
     }
@@ -84,7 +114,8 @@ struct AuditStoreInsertTests {
     /// is still redacted before it is written.
     @Test(arguments: StoreBackend.all) func detailsAreRedactedOnInsert(backend: StoreBackend) throws {
         try withAuditStore(backend) { store, _ throws in
-            let json = #"{"publisher":"broker","seq":1,"at":0,"action":"command.created","subject":"command:1","actor":"operator:ann","result":"SUCCESS","details":{"payload":{"password":"hunter2","n":1}}}"#
+            let json =
+                #"{"publisher":"broker","seq":1,"at":0,"action":"command.created","subject":"command:1","actor":"operator:ann","result":"SUCCESS","details":{"payload":{"password":"hunter2","n":1}}}"#
             let decoded = try WireCodec.fromJSON(AuditEvent.self, Data(json.utf8))
             #expect(decoded.details?["payload"]?["password"] == .string("hunter2"), "decoding bypasses the initializer")
             try store.insert([decoded])
@@ -105,10 +136,34 @@ struct AuditStoreQueryTests {
         event("broker", 2, at: 1, action: "command.created", subject: "command:c1", actor: "operator:ann"),
         event("broker", 3, at: 2, action: "command.running", subject: "command:c1", actor: "agent:agt_1"),
         event("aggregator", 1, at: 3, action: "service.transition", subject: "service:api", actor: "system"),
-        event("broker", 4, at: 4, action: "command.failed", subject: "command:c1", actor: "agent:agt_1", result: .failure),
-        event("broker", 5, at: 5, action: "command.rejected", subject: "command:c1", actor: "agent:agt_1", result: .failure),
+        event(
+            "broker",
+            4,
+            at: 4,
+            action: "command.failed",
+            subject: "command:c1",
+            actor: "agent:agt_1",
+            result: .failure
+        ),
+        event(
+            "broker",
+            5,
+            at: 5,
+            action: "command.rejected",
+            subject: "command:c1",
+            actor: "agent:agt_1",
+            result: .failure
+        ),
         event("aggregator", 2, at: 6, action: "agent.transition", subject: "agent:agt_1", actor: "system"),
-        event("broker", 6, at: 7, action: "operator.denied", subject: "broker:command.create", actor: "operator:bob", result: .failure),
+        event(
+            "broker",
+            6,
+            at: 7,
+            action: "operator.denied",
+            subject: "broker:command.create",
+            actor: "operator:bob",
+            result: .failure
+        ),
         event("broker", 7, at: 8, action: "commander.x", subject: "x", actor: "system"),
         event("aggregator", 3, at: 9, action: "service.transition", subject: "service:api", actor: "system"),
     ]
@@ -122,12 +177,19 @@ struct AuditStoreQueryTests {
 
     /// "publisher#seq" of the matches, oldest first.
     func matches(_ store: AuditStore, _ configure: (inout AuditFilter) -> Void) throws -> [String] {
-        try store.query(filter { $0.ascending = true; configure(&$0) }).map { "\($0.event.publisher)#\($0.event.seq)" }
+        try store.query(
+            filter {
+                $0.ascending = true
+                configure(&$0)
+            }
+        ).map { "\($0.event.publisher)#\($0.event.seq)" }
     }
 
     @Test(arguments: StoreBackend.all) func bySubject(backend: StoreBackend) throws {
         try seeded(backend) { store throws in
-            #expect(try matches(store) { $0.subject = "command:c1" } == ["broker#2", "broker#3", "broker#4", "broker#5"])
+            #expect(
+                try matches(store) { $0.subject = "command:c1" } == ["broker#2", "broker#3", "broker#4", "broker#5"]
+            )
             #expect(try matches(store) { $0.subject = "command:" }.isEmpty, "subject is exact")
         }
     }
@@ -142,8 +204,10 @@ struct AuditStoreQueryTests {
     @Test(arguments: StoreBackend.all, ["command.", "command.*"])
     func byActionPrefix(backend: StoreBackend, _ prefix: String) throws {
         try seeded(backend) { store throws in
-            #expect(try matches(store) { $0.action = prefix } == ["broker#2", "broker#3", "broker#4", "broker#5"],
-                    "command. must not match commander.x")
+            #expect(
+                try matches(store) { $0.action = prefix } == ["broker#2", "broker#3", "broker#4", "broker#5"],
+                "command. must not match commander.x"
+            )
         }
     }
 
@@ -151,16 +215,29 @@ struct AuditStoreQueryTests {
         try seeded(backend) { store throws in
             #expect(try matches(store) { $0.actor = "agent:agt_1" } == ["broker#3", "broker#4", "broker#5"])
             #expect(try matches(store) { $0.result = .failure } == ["broker#4", "broker#5", "broker#6"])
-            #expect(try matches(store) { $0.actor = "agent:agt_1"; $0.result = .failure; $0.action = "command.failed" } == ["broker#4"])
+            #expect(
+                try matches(store) {
+                    $0.actor = "agent:agt_1"
+                    $0.result = .failure
+                    $0.action = "command.failed"
+                } == ["broker#4"]
+            )
         }
     }
 
     @Test(arguments: StoreBackend.all) func bySinceAndUntilInclusive(backend: StoreBackend) throws {
         try seeded(backend) { store throws in
-            #expect(try matches(store) { $0.since = now.addingTimeInterval(7) } == ["broker#6", "broker#7", "aggregator#3"])
+            #expect(
+                try matches(store) { $0.since = now.addingTimeInterval(7) } == ["broker#6", "broker#7", "aggregator#3"]
+            )
             #expect(try matches(store) { $0.until = now.addingTimeInterval(1) } == ["broker#1", "broker#2"])
-            #expect(try matches(store) { $0.since = now.addingTimeInterval(3); $0.until = now.addingTimeInterval(4) }
-                == ["aggregator#1", "broker#4"])
+            #expect(
+                try matches(store) {
+                    $0.since = now.addingTimeInterval(3)
+                    $0.until = now.addingTimeInterval(4)
+                }
+                    == ["aggregator#1", "broker#4"]
+            )
         }
     }
 
@@ -169,12 +246,22 @@ struct AuditStoreQueryTests {
             let all = try store.query(filter { $0.ascending = true })
             #expect(all.count == Self.events.count)
             let cut = all[6].id
-            let newer = try store.query(filter { $0.afterId = cut; $0.ascending = true })
+            let newer = try store.query(
+                filter {
+                    $0.afterId = cut
+                    $0.ascending = true
+                }
+            )
             #expect(newer.map(\.id) == Array(all.dropFirst(7)).map(\.id))
             #expect(newer.allSatisfy { $0.id > cut })
 
             try store.insert([event("broker", 8, at: 10)])
-            let followed = try store.query(filter { $0.afterId = all.last!.id; $0.ascending = true })
+            let followed = try store.query(
+                filter {
+                    $0.afterId = all.last!.id
+                    $0.ascending = true
+                }
+            )
             #expect(followed.map { $0.event.seq } == [8])
         }
     }
@@ -184,7 +271,9 @@ struct AuditStoreQueryTests {
             var newest = AuditFilter()
             newest.limit = 3
             let records = try store.query(newest)
-            #expect(records.map { "\($0.event.publisher)#\($0.event.seq)" } == ["aggregator#3", "broker#7", "broker#6"])
+            #expect(
+                records.map { "\($0.event.publisher)#\($0.event.seq)" } == ["aggregator#3", "broker#7", "broker#6"]
+            )
             #expect(try store.query(AuditFilter()).count == Self.events.count, "default limit is 100")
             var zero = AuditFilter()
             zero.limit = 0
@@ -207,10 +296,12 @@ struct AuditStoreMigrationTests {
             let queue = try DatabaseQueue(path: url.path)
             try AuditStore.migrator.migrate(queue, upTo: "v1")
             try queue.write { db in
-                try db.execute(sql: """
-                    INSERT INTO audit_event (publisher, seq, at, action, subject, actor, result)
-                    VALUES ('broker', 1, 0, 'agent.registered', 'agent:a', 'system', 'SUCCESS')
-                    """)
+                try db.execute(
+                    sql: """
+                        INSERT INTO audit_event (publisher, seq, at, action, subject, actor, result)
+                        VALUES ('broker', 1, 0, 'agent.registered', 'agent:a', 'system', 'SUCCESS')
+                        """
+                )
                 try db.execute(sql: "INSERT INTO publisher_cursor (publisher, lastSeq) VALUES ('broker', 1)")
             }
             try queue.close()
@@ -258,7 +349,12 @@ struct AuditStoreRetentionAndPagingTests {
                 page.beforeId = last
             }
             #expect(newestFirst == (1...25).reversed().map(UInt64.init))
-            let ascending = try store.query(filter { $0.ascending = true; $0.afterId = 20 })
+            let ascending = try store.query(
+                filter {
+                    $0.ascending = true
+                    $0.afterId = 20
+                }
+            )
             #expect(ascending.map(\.event.seq) == [21, 22, 23, 24, 25])
         }
     }

@@ -1,10 +1,10 @@
 import CapsuleDomain
-import CapsuleProtocol
 import CapsulePostgres
+import CapsuleProtocol
 import CapsuleStore
+import CapsuleTestSupport
 import Foundation
 import GRDB
-import CapsuleTestSupport
 import Testing
 
 /// Runs `body` with a fresh directory under the system temp dir and removes it afterwards.
@@ -17,7 +17,8 @@ func withTemporaryDirectory<T>(_ body: (URL) throws -> T) throws -> T {
 
 /// Runs `body` with a fresh BrokerStore on `backend` (a file in a temporary folder, or schemas of
 /// their own in the test cluster), removed afterwards.
-func withBrokerStore<T>(_ backend: StoreBackend = .sqlite, _ body: (BrokerStore, StoreFixture) throws -> T) throws -> T {
+func withBrokerStore<T>(_ backend: StoreBackend = .sqlite, _ body: (BrokerStore, StoreFixture) throws -> T) throws -> T
+{
     try StoreFixture.with(backend) { fixture in
         let store = BrokerStore(database: try fixture.open(BrokerStore.schema))
         defer { store.database.close() }
@@ -27,9 +28,23 @@ func withBrokerStore<T>(_ backend: StoreBackend = .sqlite, _ body: (BrokerStore,
 
 let now = Date(timeIntervalSince1970: 1_700_000_000)
 
-func command(_ id: String = "cmd_1", payload: JSONValue = .object(["replicas": .number(3)]), expiresIn: Double = 300) -> CommandRecord {
-    CommandRecord(id: id, serviceCode: "billing", agentId: "agt_1", action: "scale", payload: payload, status: .pending,
-                  actor: "operator:ann", createdAt: now, updatedAt: now, expiresAt: now.addingTimeInterval(expiresIn))
+func command(
+    _ id: String = "cmd_1",
+    payload: JSONValue = .object(["replicas": .number(3)]),
+    expiresIn: Double = 300
+) -> CommandRecord {
+    CommandRecord(
+        id: id,
+        serviceCode: "billing",
+        agentId: "agt_1",
+        action: "scale",
+        payload: payload,
+        status: .pending,
+        actor: "operator:ann",
+        createdAt: now,
+        updatedAt: now,
+        expiresAt: now.addingTimeInterval(expiresIn)
+    )
 }
 
 /// Enrols `key` as agent `code` the way the broker does: with a fresh registration token (the store
@@ -38,14 +53,24 @@ func command(_ id: String = "cmd_1", payload: JSONValue = .object(["replicas": .
 func enroll(_ store: BrokerStore, code: String, key: String, at time: Date = now) throws -> BrokerStore.Enrolment {
     let hash = "hash-\(code)-\(key)-\(UUID().uuidString)"
     return try store.database.write { db in
-        _ = try BrokerStore.createToken(db, name: code, hash: hash, agentCode: nil, expiresAt: time.addingTimeInterval(3600),
-                                        actor: "operator:ann", actorRole: .operator, now: time)
+        _ = try BrokerStore.createToken(
+            db,
+            name: code,
+            hash: hash,
+            agentCode: nil,
+            expiresAt: time.addingTimeInterval(3600),
+            actor: "operator:ann",
+            actorRole: .operator,
+            now: time
+        )
         return try BrokerStore.enroll(db, code: code, publicKey: key, tokenHash: hash, services: [], now: time).get()
     }
 }
 
 struct BrokerStoreEnrollmentTests {
-    @Test(arguments: StoreBackend.all) func enrollmentReturnsAnIdAndStoresTheKeyAndTheAgent(backend: StoreBackend) throws {
+    @Test(arguments: StoreBackend.all) func enrollmentReturnsAnIdAndStoresTheKeyAndTheAgent(
+        backend: StoreBackend
+    ) throws {
         try withBrokerStore(backend) { store, _ in
             let enrolled = try enroll(store, code: "edge-1", key: "KEY-A")
             #expect(enrolled.agentId.hasPrefix("agt_"))
@@ -74,7 +99,8 @@ struct BrokerStoreEnrollmentTests {
         }
     }
 
-    @Test(arguments: StoreBackend.all) func enrollingTheSameCodeWithAnotherKeyIsAConflict(backend: StoreBackend) throws {
+    @Test(arguments: StoreBackend.all) func enrollingTheSameCodeWithAnotherKeyIsAConflict(backend: StoreBackend) throws
+    {
         try withBrokerStore(backend) { store, _ in
             let first = try enroll(store, code: "edge-1", key: "KEY-A")
             let error = try #require(throws: StoreError.self) {
@@ -92,13 +118,17 @@ struct BrokerStoreEnrollmentTests {
         }
     }
 
-    @Test(arguments: StoreBackend.all) func distinctCodesGetDistinctIdsAndAgentsPageByCode(backend: StoreBackend) throws {
+    @Test(arguments: StoreBackend.all) func distinctCodesGetDistinctIdsAndAgentsPageByCode(backend: StoreBackend) throws
+    {
         try withBrokerStore(backend) { store, _ in
             let b = try enroll(store, code: "edge-b", key: "KEY-B")
             let a = try enroll(store, code: "edge-a", key: "KEY-A")
             let c = try enroll(store, code: "edge-c", key: "KEY-C")
             #expect(Set([a.agentId, b.agentId, c.agentId]).count == 3)
-            #expect(try store.agents(after: nil, limit: 10).map(\.code) == ["edge-a", "edge-b", "edge-c"], "ordered by code")
+            #expect(
+                try store.agents(after: nil, limit: 10).map(\.code) == ["edge-a", "edge-b", "edge-c"],
+                "ordered by code"
+            )
             #expect(try store.agents(after: nil, limit: 2).map(\.code) == ["edge-a", "edge-b"])
             #expect(try store.agents(after: "edge-b", limit: 2).map(\.code) == ["edge-c"])
             try store.database.write { db in _ = try BrokerStore.setAgentState(db, agentId: b.agentId, to: .disabled) }
@@ -120,7 +150,12 @@ struct BrokerStoreEnrollmentTests {
         try withBrokerStore(backend) { store, _ in
             let agent = try enroll(store, code: "edge-1", key: "KEY-A").agentId
             _ = try store.database.write { db in
-                try BrokerStore.claimServices(db, agentId: agent, manifests: [ServiceManifest(code: "api", name: "API", version: "1", runtime: "go")], now: now)
+                try BrokerStore.claimServices(
+                    db,
+                    agentId: agent,
+                    manifests: [ServiceManifest(code: "api", name: "API", version: "1", runtime: "go")],
+                    now: now
+                )
             }
             let refusal = try store.database.write { db in try BrokerStore.forgetAgent(db, agentId: agent) }
             guard case .failure(let notRevoked) = refusal else {
@@ -128,17 +163,32 @@ struct BrokerStoreEnrollmentTests {
                 return
             }
             #expect(notRevoked.message.contains("revoke it first"))
-            #expect(try store.database.write { db in try BrokerStore.setAgentState(db, agentId: agent, to: .disabled) } == .success(.active))
-            #expect(try store.database.write { db in try BrokerStore.setAgentState(db, agentId: agent, to: .revoked) } == .success(.disabled))
-            guard case .failure(let final) = try store.database.write({ db in try BrokerStore.setAgentState(db, agentId: agent, to: .active) }) else {
+            #expect(
+                try store.database.write { db in try BrokerStore.setAgentState(db, agentId: agent, to: .disabled) }
+                    == .success(.active)
+            )
+            #expect(
+                try store.database.write { db in try BrokerStore.setAgentState(db, agentId: agent, to: .revoked) }
+                    == .success(.disabled)
+            )
+            guard
+                case .failure(let final) = try store.database.write({ db in
+                    try BrokerStore.setAgentState(db, agentId: agent, to: .active)
+                })
+            else {
                 Issue.record("revocation is final")
                 return
             }
             #expect(final.code == .finalState)
-            #expect(try store.database.write { db in try BrokerStore.forgetAgent(db, agentId: agent) } == .success(["api"]))
+            #expect(
+                try store.database.write { db in try BrokerStore.forgetAgent(db, agentId: agent) } == .success(["api"])
+            )
             #expect(try store.agent(id: agent) == nil)
             #expect(try store.services().isEmpty)
-            #expect(try store.principal(publicKey: "KEY-A")?.state == .revoked, "the revoked key stays known, so ZAP keeps refusing it")
+            #expect(
+                try store.principal(publicKey: "KEY-A")?.state == .revoked,
+                "the revoked key stays known, so ZAP keeps refusing it"
+            )
         }
     }
 
@@ -163,9 +213,13 @@ struct BrokerStoreEnrollmentTests {
     @Test(arguments: StoreBackend.all) func operatorsAreAddedOnceRemovedAndPaged(backend: StoreBackend) throws {
         try withBrokerStore(backend) { store, _ in
             for name in ["cy", "ann", "bo"] {
-                _ = try store.database.write { db in try BrokerStore.addOperator(db, name: name, publicKey: "KEY-\(name)", role: .viewer, now: now).get() }
+                _ = try store.database.write { db in
+                    try BrokerStore.addOperator(db, name: name, publicKey: "KEY-\(name)", role: .viewer, now: now).get()
+                }
             }
-            let clash = try store.database.write { db in try BrokerStore.addOperator(db, name: "ann", publicKey: "KEY-other", role: .owner, now: now) }
+            let clash = try store.database.write { db in
+                try BrokerStore.addOperator(db, name: "ann", publicKey: "KEY-other", role: .owner, now: now)
+            }
             guard case .failure(let conflict) = clash else {
                 Issue.record("a second active ann must be refused")
                 return
@@ -181,21 +235,40 @@ struct BrokerStoreEnrollmentTests {
 }
 
 struct BrokerStoreServiceTests {
-    @Test(arguments: StoreBackend.all) func claimsAreRefusedForServicesOwnedByAnotherAgent(backend: StoreBackend) throws {
+    @Test(arguments: StoreBackend.all) func claimsAreRefusedForServicesOwnedByAnotherAgent(backend: StoreBackend) throws
+    {
         try withBrokerStore(backend) { store, _ in
             let a = try enroll(store, code: "edge-a", key: "KEY-A").agentId
             let b = try enroll(store, code: "edge-b", key: "KEY-B").agentId
-            let billing = ServiceManifest(code: "billing", name: "Billing", version: "1", runtime: "swift",
-                                          configs: [ConfigItem(key: "dsn", value: .string("secret-dsn"), sensitive: true)])
-            #expect(try store.database.write { db in try BrokerStore.claimServices(db, agentId: a, manifests: [billing.sanitized], now: now) }.isEmpty)
+            let billing = ServiceManifest(
+                code: "billing",
+                name: "Billing",
+                version: "1",
+                runtime: "swift",
+                configs: [ConfigItem(key: "dsn", value: .string("secret-dsn"), sensitive: true)]
+            )
+            #expect(
+                try store.database.write { db in
+                    try BrokerStore.claimServices(db, agentId: a, manifests: [billing.sanitized], now: now)
+                }.isEmpty
+            )
 
             var updated = billing
             updated.version = "2"
-            #expect(try store.database.write { db in try BrokerStore.claimServices(db, agentId: a, manifests: [updated.sanitized], now: now) }.isEmpty,
-                    "the owner may update")
+            #expect(
+                try store.database.write { db in
+                    try BrokerStore.claimServices(db, agentId: a, manifests: [updated.sanitized], now: now)
+                }.isEmpty,
+                "the owner may update"
+            )
 
             let refused = try store.database.write { db in
-                try BrokerStore.claimServices(db, agentId: b, manifests: [billing, ServiceManifest(code: "search", name: "S", version: "1", runtime: "go")], now: now)
+                try BrokerStore.claimServices(
+                    db,
+                    agentId: b,
+                    manifests: [billing, ServiceManifest(code: "search", name: "S", version: "1", runtime: "go")],
+                    now: now
+                )
             }
             #expect(refused == ["service billing is owned by agent \(a)"])
 
@@ -204,9 +277,16 @@ struct BrokerStoreServiceTests {
             #expect(services.map(\.code) == ["billing"])
             #expect(services.map(\.agentId) == [a])
             #expect(services.first?.manifest.version == "2")
-            #expect(try store.database.write { db in
-                try BrokerStore.claimServices(db, agentId: b, manifests: [ServiceManifest(code: "search", name: "S", version: "1", runtime: "go")], now: now)
-            }.isEmpty)
+            #expect(
+                try store.database.write { db in
+                    try BrokerStore.claimServices(
+                        db,
+                        agentId: b,
+                        manifests: [ServiceManifest(code: "search", name: "S", version: "1", runtime: "go")],
+                        now: now
+                    )
+                }.isEmpty
+            )
             #expect(try store.services().map(\.agentId).sorted() == [a, b].sorted())
             #expect(services.first?.manifest.configs.first?.value == nil, "stored manifests are sanitised")
         }
@@ -214,9 +294,13 @@ struct BrokerStoreServiceTests {
 }
 
 struct BrokerStoreCommandTests {
-    @Test(arguments: StoreBackend.all) func commandsPersistWithTheirSealedPayloadUntilTerminal(backend: StoreBackend) throws {
+    @Test(arguments: StoreBackend.all) func commandsPersistWithTheirSealedPayloadUntilTerminal(
+        backend: StoreBackend
+    ) throws {
         try withBrokerStore(backend) { store, _ in
-            var record = command(payload: Redactor.redact(.object(["replicas": .number(3), "password": .string("hunter2")])))
+            var record = command(
+                payload: Redactor.redact(.object(["replicas": .number(3), "password": .string("hunter2")]))
+            )
             try store.database.write { db in try BrokerStore.insert(db, record, sealedPayload: Data("opaque".utf8)) }
             #expect(try store.command(id: "cmd_1")?.payload["password"] == .string(Redactor.placeholder))
             #expect(try store.liveCommands().map(\.0.id) == ["cmd_1"])
@@ -226,7 +310,10 @@ struct BrokerStoreCommandTests {
             record.startedAt = now.addingTimeInterval(1)
             record.deliveries = 2
             try store.database.write { db in try BrokerStore.update(db, record) }
-            #expect(try store.database.read { db in try BrokerStore.sealedPayload(db, id: "cmd_1") } == Data("opaque".utf8), "kept while live")
+            #expect(
+                try store.database.read { db in try BrokerStore.sealedPayload(db, id: "cmd_1") } == Data("opaque".utf8),
+                "kept while live"
+            )
 
             record.status = .succeeded
             record.success = true
@@ -234,9 +321,17 @@ struct BrokerStoreCommandTests {
             record.data = .object(["key": .string("[ONE-TIME]")])
             record.completedAt = now.addingTimeInterval(3)
             try store.database.write { db in
-                try BrokerStore.update(db, record, sealedOneTime: Data("sealed-key".utf8), oneTimeExpiresAt: now.addingTimeInterval(600))
+                try BrokerStore.update(
+                    db,
+                    record,
+                    sealedOneTime: Data("sealed-key".utf8),
+                    oneTimeExpiresAt: now.addingTimeInterval(600)
+                )
             }
-            #expect(try store.database.read { db in try BrokerStore.sealedPayload(db, id: "cmd_1") } == nil, "dropped when terminal")
+            #expect(
+                try store.database.read { db in try BrokerStore.sealedPayload(db, id: "cmd_1") } == nil,
+                "dropped when terminal"
+            )
             let stored = try #require(try store.command(id: "cmd_1"))
             #expect(stored.status == .succeeded)
             #expect(stored.startedAt == now.addingTimeInterval(1))
@@ -272,7 +367,9 @@ struct BrokerStoreCommandTests {
     @Test(arguments: StoreBackend.all) func duplicateCommandIdIsRefused(backend: StoreBackend) throws {
         try withBrokerStore(backend) { store, _ in
             try store.database.write { db in try BrokerStore.insert(db, command(), sealedPayload: nil) }
-            #expect(throws: (any Error).self) { try store.database.write { db in try BrokerStore.insert(db, command(), sealedPayload: nil) } }
+            #expect(throws: (any Error).self) {
+                try store.database.write { db in try BrokerStore.insert(db, command(), sealedPayload: nil) }
+            }
         }
     }
 }
@@ -287,8 +384,13 @@ struct BrokerStoreMigrationTests {
             try BrokerStore.migrator.migrate(queue, upTo: "v1")
             try queue.write { db in
                 #expect(try BrokerStore.migrator.appliedIdentifiers(db) == ["v1"])
-                try db.execute(sql: "INSERT INTO principal (publicKey, kind, identity, role, state, createdAt) VALUES ('K', 'agent', 'agt_old', NULL, 'ACTIVE', 0)")
-                try db.execute(sql: "INSERT INTO agent (id, code, publicKey, createdAt) VALUES ('agt_old', 'edge-old', 'K', 0)")
+                try db.execute(
+                    sql:
+                        "INSERT INTO principal (publicKey, kind, identity, role, state, createdAt) VALUES ('K', 'agent', 'agt_old', NULL, 'ACTIVE', 0)"
+                )
+                try db.execute(
+                    sql: "INSERT INTO agent (id, code, publicKey, createdAt) VALUES ('agt_old', 'edge-old', 'K', 0)"
+                )
                 try db.execute(sql: "INSERT INTO journal (seq, event) VALUES (7, '{}')")
             }
             try queue.close()
@@ -296,7 +398,9 @@ struct BrokerStoreMigrationTests {
             let store = try BrokerStore(url: url)
             let schema = try (store.database as! SQLiteStore).pool.read { db in
                 (
-                    missing: try ["principal", "agent", "service", "command", "journal"].filter { try !db.tableExists($0) },
+                    missing: try ["principal", "agent", "service", "command", "journal"].filter {
+                        try !db.tableExists($0)
+                    },
                     completed: try BrokerStore.migrator.hasCompletedMigrations(db),
                     applied: try BrokerStore.migrator.appliedIdentifiers(db)
                 )
@@ -324,8 +428,13 @@ struct BrokerStoreMigrationTests {
             try PostgresMigrator.migrate(old, schema: BrokerStore.schema, upTo: "v1")
             #expect(try PostgresMigrator.applied(old) == ["v1"])
             try old.write { db in
-                try db.execute(sql: "INSERT INTO principal (publicKey, kind, identity, role, state, createdAt) VALUES ('K', 'agent', 'agt_old', NULL, 'ACTIVE', 0)")
-                try db.execute(sql: "INSERT INTO agent (id, code, publicKey, createdAt) VALUES ('agt_old', 'edge-old', 'K', 0)")
+                try db.execute(
+                    sql:
+                        "INSERT INTO principal (publicKey, kind, identity, role, state, createdAt) VALUES ('K', 'agent', 'agt_old', NULL, 'ACTIVE', 0)"
+                )
+                try db.execute(
+                    sql: "INSERT INTO agent (id, code, publicKey, createdAt) VALUES ('agt_old', 'edge-old', 'K', 0)"
+                )
                 try db.execute(sql: "INSERT INTO journal (seq, event) VALUES (7, '{}')")
             }
             #expect(throws: (any Error).self, "no lease table yet") {
@@ -337,7 +446,9 @@ struct BrokerStoreMigrationTests {
             defer { store.database.close() }
             let migrated = try #require(store.database as? PostgresStore)
             #expect(try PostgresMigrator.applied(migrated) == BrokerStore.postgresMigrations.map(\.id))
-            #expect(try store.database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM broker_lease") } == 0)
+            #expect(
+                try store.database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM broker_lease") } == 0
+            )
             #expect(try store.agent(code: "edge-old")?.id == "agt_old")
             let journal = try EventJournal(publisher: BrokerStore.publisher, store: store.database)
             #expect(journal.lastSeq == 7, "the old sequence continues")

@@ -1,14 +1,22 @@
 import CapsuleDomain
 import CapsuleProtocol
 import CapsuleStore
+import CapsuleTestSupport
 import Foundation
 import GRDB
-import CapsuleTestSupport
 import Testing
 
 struct EventJournalTests {
     func event(_ index: Int, details: JSONValue? = nil) -> AuditEvent {
-        AuditEvent(publisher: "ignored", seq: 999, at: now, action: "test.event", subject: "n:\(index)", actor: "system", details: details)
+        AuditEvent(
+            publisher: "ignored",
+            seq: 999,
+            at: now,
+            action: "test.event",
+            subject: "n:\(index)",
+            actor: "system",
+            details: details
+        )
     }
 
     func append(_ journal: EventJournal, _ pool: any SQLStore, _ count: Int, from start: Int = 0) throws {
@@ -17,11 +25,18 @@ struct EventJournalTests {
         }
     }
 
-    func page(_ journal: EventJournal, _ pool: any SQLStore, after: UInt64, incarnation: String? = nil) throws -> JournalPage {
+    func page(
+        _ journal: EventJournal,
+        _ pool: any SQLStore,
+        after: UInt64,
+        incarnation: String? = nil
+    ) throws -> JournalPage {
         try pool.read { db in try journal.page(db, after: after, incarnation: incarnation) }
     }
 
-    @Test(arguments: StoreBackend.all) func appendStampsPublisherIncarnationAndNextSequence(backend: StoreBackend) throws {
+    @Test(arguments: StoreBackend.all) func appendStampsPublisherIncarnationAndNextSequence(
+        backend: StoreBackend
+    ) throws {
         try withBrokerStore(backend) { store, _ in
             let journal = try EventJournal(publisher: "broker", store: store.database)
             #expect(journal.incarnation.hasPrefix("inc_"), "a new store starts a new incarnation")
@@ -42,14 +57,21 @@ struct EventJournalTests {
             let journal = try EventJournal(publisher: "broker", store: store.database)
             let batch = WriteBatch(store: store.database, journal: journal)
             var outcomes: [String] = []
-            batch.add({ db in try journal.append(db, self.event(0)).seq }) { outcomes.append("first \(String(describing: try? $0.get()))") }
+            batch.add({ db in try journal.append(db, self.event(0)).seq }) {
+                outcomes.append("first \(String(describing: try? $0.get()))")
+            }
             batch.add({ db -> UInt64 in
                 _ = try journal.append(db, self.event(1))
                 throw StoreError(.conflict, "a write that fails")
             }) { outcomes.append("second \((try? $0.get()) == nil ? "failed" : "ok")") }
-            batch.add({ db in try journal.append(db, self.event(2)).seq }) { outcomes.append("third \(String(describing: try? $0.get()))") }
+            batch.add({ db in try journal.append(db, self.event(2)).seq }) {
+                outcomes.append("third \(String(describing: try? $0.get()))")
+            }
             batch.commit()
-            #expect(outcomes == ["first Optional(1)", "second failed", "third Optional(2)"], "the failed step's seq is reused: no gap")
+            #expect(
+                outcomes == ["first Optional(1)", "second failed", "third Optional(2)"],
+                "the failed step's seq is reused: no gap"
+            )
             #expect(try page(journal, store.database, after: 0).events.map(\.seq) == [1, 2])
             #expect(try page(journal, store.database, after: 0).events.map(\.subject) == ["n:0", "n:2"])
         }
@@ -63,7 +85,10 @@ struct EventJournalTests {
             let heavy = String(repeating: "x", count: 2_000)
             try store.database.write { db in
                 for index in 0..<200 {
-                    try journal.append(db, event(index, details: .object((0..<7).reduce(into: [:]) { $0["k\($1)"] = .string(heavy) })))
+                    try journal.append(
+                        db,
+                        event(index, details: .object((0..<7).reduce(into: [:]) { $0["k\($1)"] = .string(heavy) }))
+                    )
                 }
             }
             var seen: [UInt64] = []
@@ -71,7 +96,10 @@ struct EventJournalTests {
             while true {
                 let page = try page(journal, store.database, after: after)
                 guard let last = page.events.last?.seq else { break }
-                #expect(WireCodec.json(page).count < WireCodec.maxBodyBytes, "a page of \(page.events.count) events is too big")
+                #expect(
+                    WireCodec.json(page).count < WireCodec.maxBodyBytes,
+                    "a page of \(page.events.count) events is too big"
+                )
                 seen += page.events.map(\.seq)
                 after = last
             }
@@ -88,7 +116,8 @@ struct EventJournalTests {
             try store.database.write { db in
                 try journal.append(db, event(0))
                 // As the old code journalled it: a 300 KB reason and details, straight into the table.
-                let legacy = #"{"publisher":"broker","seq":2,"at":0,"action":"command.succeeded","subject":"command:c","actor":"agent:a","result":"SUCCESS","reason":"\#(huge)","details":{"message":"\#(huge)"}}"#
+                let legacy =
+                    #"{"publisher":"broker","seq":2,"at":0,"action":"command.succeeded","subject":"command:c","actor":"agent:a","result":"SUCCESS","reason":"\#(huge)","details":{"message":"\#(huge)"}}"#
                 try db.execute(sql: "INSERT INTO journal (seq, event) VALUES (2, ?)", arguments: [legacy])
             }
             let reopened = try EventJournal(publisher: "broker", store: store.database)
@@ -99,16 +128,24 @@ struct EventJournalTests {
         }
     }
 
-    @Test(arguments: StoreBackend.all) func acknowledgedEventsArePrunedAndTheSequenceNeverRestarts(backend: StoreBackend) throws {
+    @Test(arguments: StoreBackend.all) func acknowledgedEventsArePrunedAndTheSequenceNeverRestarts(
+        backend: StoreBackend
+    ) throws {
         try withBrokerStore(backend) { store, _ in
             let journal = try EventJournal(publisher: "broker", store: store.database)
             try append(journal, store.database, 5)
-            #expect(try store.database.write { db in try journal.acknowledge(db, upTo: 2, incarnation: journal.incarnation) })
+            #expect(
+                try store.database.write { db in try journal.acknowledge(db, upTo: 2, incarnation: journal.incarnation)
+                }
+            )
             let afterFirst = try page(journal, store.database, after: 0)
             #expect(afterFirst.events.map(\.seq) == [3, 4, 5])
             #expect(afterFirst.prunedThrough == 2, "the page says what can no longer be replayed")
             #expect(try store.database.write { db in try journal.acknowledge(db, upTo: 1, incarnation: nil) })
-            #expect(try page(journal, store.database, after: 0).prunedThrough == 2, "an older acknowledgement never lowers it")
+            #expect(
+                try page(journal, store.database, after: 0).prunedThrough == 2,
+                "an older acknowledgement never lowers it"
+            )
             #expect(try store.database.write { db in try journal.acknowledge(db, upTo: 5, incarnation: nil) })
             #expect(try page(journal, store.database, after: 0).events.isEmpty)
             // Reopened after a full prune, the sequence continues.
@@ -121,7 +158,9 @@ struct EventJournalTests {
 
     /// Design §6: a publisher whose store was restored from an older copy must not hand the audit
     /// writer new events under sequence numbers it has already stored.
-    @Test(arguments: StoreBackend.all) func anAcknowledgementBeyondTheJournalStartsANewIncarnation(backend: StoreBackend) throws {
+    @Test(arguments: StoreBackend.all) func anAcknowledgementBeyondTheJournalStartsANewIncarnation(
+        backend: StoreBackend
+    ) throws {
         try withBrokerStore(backend) { store, _ in
             let journal = try EventJournal(publisher: "broker", store: store.database)
             try append(journal, store.database, 3)
@@ -136,21 +175,29 @@ struct EventJournalTests {
             let page = try page(restored, store.database, after: 0, incarnation: old)
             #expect(page.incarnation == fresh, "asking for the old incarnation answers with the new one")
             #expect(page.events.map(\.seq) == [1, 2])
-            #expect(page.events.map(\.subject) == ["n:100", "n:101"], "the events journalled since the restore move to the new incarnation")
+            #expect(
+                page.events.map(\.subject) == ["n:100", "n:101"],
+                "the events journalled since the restore move to the new incarnation"
+            )
             #expect(page.events.allSatisfy { $0.incarnation == fresh })
         }
     }
 }
 
 struct WriteBatchTests {
-    @Test(arguments: StoreBackend.all) func aFailedTransactionFailsEveryStepNewestFirstAndWritesNothing(backend: StoreBackend) throws {
+    @Test(arguments: StoreBackend.all) func aFailedTransactionFailsEveryStepNewestFirstAndWritesNothing(
+        backend: StoreBackend
+    ) throws {
         try withBrokerStore(backend) { store, url in
             let journal = try EventJournal(publisher: "broker", store: store.database)
             let batch = WriteBatch(store: store.database, journal: journal)
             var order: [Int] = []
             for index in 0..<3 {
                 batch.add({ db in
-                    _ = try journal.append(db, AuditEvent(publisher: "", seq: 0, at: now, action: "a", subject: "s", actor: "x"))
+                    _ = try journal.append(
+                        db,
+                        AuditEvent(publisher: "", seq: 0, at: now, action: "a", subject: "s", actor: "x")
+                    )
                     if index == 2 { try db.execute(sql: "INSERT INTO no_such_table VALUES (1)") }
                 }) { outcome in
                     if case .failure = outcome { order.append(-index) } else { order.append(index) }

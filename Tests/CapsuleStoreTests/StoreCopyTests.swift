@@ -18,7 +18,10 @@ struct StoreCopyTests {
                 try broker.database.write { db in
                     try BrokerStore.insert(db, command(), sealedPayload: Data("sealed".utf8))
                     for index in 0..<5 {
-                        try journal.append(db, AuditEvent(publisher: "", seq: 0, at: now, action: "test", subject: "s\(index)", actor: "x"))
+                        try journal.append(
+                            db,
+                            AuditEvent(publisher: "", seq: 0, at: now, action: "test", subject: "s\(index)", actor: "x")
+                        )
                     }
                 }
                 let audit = AuditStore(database: try sqlite.open(AuditStore.schema))
@@ -37,10 +40,16 @@ struct StoreCopyTests {
                 #expect(try moved.agent(code: "edge-7") == (try broker.agent(code: "edge-7")))
                 #expect(try moved.command(id: "cmd_1") == (try broker.command(id: "cmd_1")))
                 let movedJournal = try EventJournal(publisher: BrokerStore.publisher, store: brokerTarget)
-                #expect(movedJournal.incarnation == journal.incarnation && movedJournal.lastSeq == 5, "the journal goes on")
+                #expect(
+                    movedJournal.incarnation == journal.incarnation && movedJournal.lastSeq == 5,
+                    "the journal goes on"
+                )
                 let movedAudit = AuditStore(database: auditTarget)
                 #expect(try movedAudit.cursors() == (try audit.cursors()))
-                #expect(try movedAudit.query(filter { $0.limit = 3 }).map(\.id) == (try audit.query(filter { $0.limit = 3 })).map(\.id))
+                #expect(
+                    try movedAudit.query(filter { $0.limit = 3 }).map(\.id)
+                        == (try audit.query(filter { $0.limit = 3 })).map(\.id)
+                )
                 try movedAudit.insert([event("broker", 2_501)])
                 #expect(try movedAudit.lastId() == 2_501, "new rows get ids after the copied ones")
 

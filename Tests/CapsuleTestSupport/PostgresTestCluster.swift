@@ -1,7 +1,7 @@
-import CapsulePostgres
+package import CapsulePostgres
 import CapsuleRuntime
-import CapsuleStore
-import Foundation
+package import CapsuleStore
+package import Foundation
 import Synchronization
 
 /// A private PostgreSQL cluster for the tests of one process: started on first use in a temporary
@@ -22,7 +22,8 @@ package final class PostgresTestCluster: Sendable {
 
     /// The repository's `scripts/pg-cluster.sh`.
     package static var script: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
             .appendingPathComponent("scripts/pg-cluster.sh").path
     }
 
@@ -74,7 +75,10 @@ package final class PostgresTestCluster: Sendable {
     package func destroy() { _ = try? Self.run(Self.script, ["destroy", directory.path]) }
 
     /// A location of its own in this cluster: the same database, schemas prefixed with `prefix`.
-    package func location(prefix: String = "t" + UUID().uuidString.prefix(8).lowercased(), timeoutSeconds: Double = 5) -> PostgresLocation {
+    package func location(
+        prefix: String = "t" + UUID().uuidString.prefix(8).lowercased(),
+        timeoutSeconds: Double = 5
+    ) -> PostgresLocation {
         var location = PostgresLocation(url)!
         location.schemaPrefix = prefix
         location.timeoutSeconds = timeoutSeconds
@@ -92,7 +96,10 @@ package final class PostgresTestCluster: Sendable {
     @discardableResult
     static func run(_ executable: String, _ arguments: [String]) throws -> String {
         // The cluster goes when this process does, even if it crashes (see pg-cluster.sh).
-        let environment = ProcessInfo.processInfo.environment.merging(["CAPSULE_PG_OWNER_PID": "\(getpid())"]) { _, new in new }
+        let environment = ProcessInfo.processInfo.environment.merging(["CAPSULE_PG_OWNER_PID": "\(getpid())"]) {
+            _,
+            new in new
+        }
         let output: TestProcess.Output
         do {
             output = try TestProcess.run(executable, arguments, environment: environment)
@@ -100,7 +107,10 @@ package final class PostgresTestCluster: Sendable {
             throw PostgresClusterError(description: "cannot run \(executable): \(error)")
         }
         guard output.exitCode == 0 else {
-            throw PostgresClusterError(description: "\(executable) \(arguments.joined(separator: " ")) failed (exit \(output.exitCode)): \(output.stderr)\(output.stdout)")
+            throw PostgresClusterError(
+                description:
+                    "\(executable) \(arguments.joined(separator: " ")) failed (exit \(output.exitCode)): \(output.stderr)\(output.stdout)"
+            )
         }
         return output.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
@@ -125,7 +135,9 @@ package final class StoreFixture: Sendable {
 
     package init(_ backend: StoreBackend) throws {
         self.backend = backend
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("capsule-store-tests-\(UUID().uuidString)")
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "capsule-store-tests-\(UUID().uuidString)"
+        )
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         postgres = backend == .postgres ? try PostgresTestCluster.shared().location() : nil
     }
@@ -139,7 +151,8 @@ package final class StoreFixture: Sendable {
     /// The `--store` value daemons take for this fixture.
     package var storeFlag: String? {
         guard let postgres else { return nil }
-        var text = "postgres://\(postgres.user)@\(postgres.host):\(postgres.port)/\(postgres.database)?schema=\(postgres.schemaPrefix)"
+        var text =
+            "postgres://\(postgres.user)@\(postgres.host):\(postgres.port)/\(postgres.database)?schema=\(postgres.schemaPrefix)"
         text += "&timeout=\(Int(postgres.timeoutSeconds))"
         return text
     }
@@ -150,7 +163,9 @@ package final class StoreFixture: Sendable {
         guard let postgres else { return }
         let store = PostgresStore(location: postgres, schema: "public")
         for name in ["broker", "aggregator", "audit"] {
-            _ = try? store.write { db in try db.execute(sql: "DROP SCHEMA IF EXISTS \"\(postgres.schema(name))\" CASCADE") }
+            _ = try? store.write { db in
+                try db.execute(sql: "DROP SCHEMA IF EXISTS \"\(postgres.schema(name))\" CASCADE")
+            }
         }
         store.close()
     }

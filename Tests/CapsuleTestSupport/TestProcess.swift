@@ -1,5 +1,5 @@
-import CapsuleRuntime
-import Foundation
+package import CapsuleRuntime
+package import Foundation
 
 /// A child of a test, started through ``ChildProcess`` (posix_spawn keeping no other descriptor of
 /// the test process) and reaped with `waitpid`. Foundation's `Process` learns that a child ended from
@@ -19,13 +19,26 @@ package final class TestProcess: @unchecked Sendable {
     private var exit: ChildProcess.Exit?
 
     /// Starts `path` with stdin from /dev/null and stdout and stderr to `output`.
-    package init(_ path: String, _ arguments: [String], environment: [String: String], output: String, append: Bool) throws {
+    package init(
+        _ path: String,
+        _ arguments: [String],
+        environment: [String: String],
+        output: String,
+        append: Bool
+    ) throws {
         let input = open("/dev/null", O_RDONLY | O_CLOEXEC)
         let out = open(output, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0o644)
         defer { for fd in [input, out] where fd >= 0 { close(fd) } }
         guard input >= 0, out >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
         do {
-            processIdentifier = try ChildProcess.spawn(path, arguments, environment: environment, stdin: input, stdout: out, stderr: out)
+            processIdentifier = try ChildProcess.spawn(
+                path,
+                arguments,
+                environment: environment,
+                stdin: input,
+                stdout: out,
+                stderr: out
+            )
         } catch {
             throw POSIXError(POSIXErrorCode(rawValue: error.errno) ?? .EIO)
         }
@@ -57,7 +70,8 @@ package final class TestProcess: @unchecked Sendable {
 
     /// Runs a program to its end, its output captured through files (no pipe another child could hold).
     package static func run(_ path: String, _ arguments: [String], environment: [String: String]) throws -> Output {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("capsule-run-\(UUID().uuidString)").path
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("capsule-run-\(UUID().uuidString)")
+            .path
         defer {
             unlink(base + ".out")
             unlink(base + ".err")
@@ -69,7 +83,14 @@ package final class TestProcess: @unchecked Sendable {
         guard input >= 0, out >= 0, err >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
         let pid: pid_t
         do {
-            pid = try ChildProcess.spawn(path, arguments, environment: environment, stdin: input, stdout: out, stderr: err)
+            pid = try ChildProcess.spawn(
+                path,
+                arguments,
+                environment: environment,
+                stdin: input,
+                stdout: out,
+                stderr: err
+            )
         } catch {
             throw POSIXError(POSIXErrorCode(rawValue: error.errno) ?? .EIO)
         }
@@ -79,7 +100,6 @@ package final class TestProcess: @unchecked Sendable {
         return Output(exitCode: exit.code, stdout: stdout, stderr: stderr)
     }
 }
-
 
 /// A GET over a plain socket to 127.0.0.1 (the tests need no HTTP client): the status (0 when
 /// nothing answered) and the body.
@@ -94,7 +114,9 @@ package enum LoopbackHTTP {
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard rc == 0 else { throw POSIXError(.ECONNREFUSED) }
         let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)

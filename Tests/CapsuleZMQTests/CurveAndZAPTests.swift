@@ -1,10 +1,11 @@
 import CZeroMQ
-@testable import CapsuleBroker
 import CapsuleStore
 import CapsuleZMQ
 import Foundation
 import Synchronization
 import Testing
+
+@testable import CapsuleBroker
 
 /// The socket layer against real libzmq on loopback: CURVE, ZAP, metadata, caps, monitor events.
 struct CurveAndZAPTests {
@@ -20,16 +21,27 @@ struct CurveAndZAPTests {
     /// Answers every pending ZAP request the way the broker does: the request's frames as the broker
     /// reads them, and the decision from the broker's own ``ZAPHandler/decide(mechanism:domain:publicKey:principal:)``.
     /// Returns the decisions taken, with their domain.
-    private func answerZAP(_ zap: ZMQSocket, principals: [String: Principal]) throws -> [(domain: String, decision: ZAPHandler.Decision)] {
+    private func answerZAP(
+        _ zap: ZMQSocket,
+        principals: [String: Principal]
+    ) throws -> [(domain: String, decision: ZAPHandler.Decision)] {
         var decisions: [(domain: String, decision: ZAPHandler.Decision)] = []
         while let request = try zap.receive(maxFrames: 16, maxBytes: 4_096) {
             let frames = request.frames
             let domain = String(decoding: frames[2], as: UTF8.self)
             let mechanism = String(decoding: frames[5], as: UTF8.self)
             let key = frames.count > 6 ? CurveKey(bytes: [UInt8](frames[6]))?.z85 : nil
-            let decision = ZAPHandler.decide(mechanism: mechanism, domain: domain, publicKey: key, principal: key.flatMap { principals[$0] })
+            let decision = ZAPHandler.decide(
+                mechanism: mechanism,
+                domain: domain,
+                publicKey: key,
+                principal: key.flatMap { principals[$0] }
+            )
             decisions.append((domain, decision))
-            try zap.send([Data("1.0".utf8), frames[1], Data(decision.status.utf8), Data(decision.text.utf8), Data(decision.userId.utf8), Data()])
+            try zap.send([
+                Data("1.0".utf8), frames[1], Data(decision.status.utf8), Data(decision.text.utf8),
+                Data(decision.userId.utf8), Data(),
+            ])
         }
         return decisions
     }
@@ -42,8 +54,14 @@ struct CurveAndZAPTests {
         let server = try CurveKeyPair.generate()
         let agent = try CurveKeyPair.generate()
         let stranger = try CurveKeyPair.generate()
-        let principals = [agent.publicKey.z85: Principal(publicKey: agent.publicKey.z85, kind: .agent, identity: "agt_000000000001",
-                                                         createdAt: Date(timeIntervalSince1970: 1_700_000_000))]
+        let principals = [
+            agent.publicKey.z85: Principal(
+                publicKey: agent.publicKey.z85,
+                kind: .agent,
+                identity: "agt_000000000001",
+                createdAt: Date(timeIntervalSince1970: 1_700_000_000)
+            )
+        ]
 
         let zap = try ZMQSocket(context: context, type: .rep, lingerMilliseconds: 0)
         try zap.bind("inproc://zeromq.zap.01")
@@ -74,7 +92,9 @@ struct CurveAndZAPTests {
         var strangerEvents: [ZMQMonitorEvent] = []
         var ingestEvents: [ZMQMonitorEvent] = []
         var decisions: [(domain: String, decision: ZAPHandler.Decision)] = []
-        for _ in 0..<200 where onIngest.isEmpty || onRouter.isEmpty || !ingestEvents.contains(where: { $0.kind == .handshakeFailedAuth }) {
+        for _ in 0..<200
+        where onIngest.isEmpty || onRouter.isEmpty || !ingestEvents.contains(where: { $0.kind == .handshakeFailedAuth })
+        {
             var poller = ZMQPoller()
             poller.add(zap)
             poller.add(ingest)
@@ -88,7 +108,10 @@ struct CurveAndZAPTests {
             while let event = try strangerMonitor.next() { strangerEvents.append(event) }
         }
 
-        #expect(onIngest.map(\.frames) == [[Data("heartbeat".utf8), Data("second frame".utf8)]], "only the enrolled agent publishes on ingest")
+        #expect(
+            onIngest.map(\.frames) == [[Data("heartbeat".utf8), Data("second frame".utf8)]],
+            "only the enrolled agent publishes on ingest"
+        )
         #expect(onIngest.first?.userId == agent.publicKey.z85)
         // ZAP 300 is a temporary refusal (the key may be enrolled later): the broker's side reports
         // it, and the client is dropped silently, never completing its handshake.
@@ -97,9 +120,20 @@ struct CurveAndZAPTests {
         #expect(!strangerEvents.contains { $0.kind == .handshakeSucceeded })
         #expect(onRouter.last?.frames.last == Data("agent.hello".utf8), "the unknown key reaches the router")
         #expect(onRouter.last?.userId == stranger.publicKey.z85)
-        #expect(decisions.contains { $0.domain == "ingest" && $0.decision == ZAPHandler.Decision(status: "300", text: "key not enrolled", userId: "") })
-        #expect(decisions.contains { $0.domain == "router" && $0.decision.status == "200" && $0.decision.userId == stranger.publicKey.z85 })
-        for socket in [agentPush, strangerPush, strangerMonitor.socket, strangerDealer, ingestMonitor.socket, ingest, router, zap] { socket.close() }
+        #expect(
+            decisions.contains {
+                $0.domain == "ingest"
+                    && $0.decision == ZAPHandler.Decision(status: "300", text: "key not enrolled", userId: "")
+            }
+        )
+        #expect(
+            decisions.contains {
+                $0.domain == "router" && $0.decision.status == "200" && $0.decision.userId == stranger.publicKey.z85
+            }
+        )
+        for socket in [
+            agentPush, strangerPush, strangerMonitor.socket, strangerDealer, ingestMonitor.socket, ingest, router, zap,
+        ] { socket.close() }
     }
 
     @Test func curveServerWithoutZAPHandlerFailsClosed() throws {
@@ -140,7 +174,10 @@ struct CurveAndZAPTests {
         // Small frames survive (so a receiver can still read a header); this one is not small.
         #expect(big.frames.allSatisfy { $0.count <= ZMQSocket.keptFrameBytes })
         let headed = try #require(try pull.receive(maxFrames: 4, maxBytes: 1_000))
-        #expect(headed.oversized && headed.frames == [Data("head".utf8), Data()], "the header frame is kept, the large one dropped")
+        #expect(
+            headed.oversized && headed.frames == [Data("head".utf8), Data()],
+            "the header frame is kept, the large one dropped"
+        )
         let many = try #require(try pull.receive(maxFrames: 4, maxBytes: 1_000))
         #expect(many.oversized)
         let fine = try #require(try pull.receive(maxFrames: 4, maxBytes: 1_000))

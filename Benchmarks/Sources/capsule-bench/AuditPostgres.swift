@@ -30,23 +30,28 @@ enum AuditPostgresBench {
             switch arguments[index] {
             case "--events":
                 index += 1
-                guard index < arguments.count, let value = Int(arguments[index]), value >= 1_000 else { throw BenchError("--events needs a number ≥ 1000") }
+                guard index < arguments.count, let value = Int(arguments[index]), value >= 1_000 else {
+                    throw BenchError("--events needs a number ≥ 1000")
+                }
                 events = value
             case "--bin":
                 index += 1
                 guard index < arguments.count else { throw BenchError("--bin needs a directory") }
                 bin = URL(fileURLWithPath: arguments[index])
             case "--keep-home": keepHome = true
-            default: throw BenchError("audit-postgres takes --events N, --bin DIR, --keep-home; got \(arguments[index])")
+            default:
+                throw BenchError("audit-postgres takes --events N, --bin DIR, --keep-home; got \(arguments[index])")
             }
             index += 1
         }
-        let binDirectory = bin ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        let binDirectory =
+            bin ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
         print(try run(events: events, bin: binDirectory, keepHome: keepHome).joined(separator: "\n"))
     }
 
     static var script: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("scripts/pg-cluster.sh").path
     }
 
@@ -55,7 +60,9 @@ enum AuditPostgresBench {
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("capsule-bench-pg-\(UUID().uuidString)")
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "capsule-bench-pg-\(UUID().uuidString)"
+        )
         _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: output) }
         let handle = try FileHandle(forWritingTo: output)
@@ -66,14 +73,20 @@ enum AuditPostgresBench {
         while process.isRunning { usleep(20_000) }
         try handle.close()
         let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
-        guard process.terminationStatus == 0 else { throw BenchError("\(arguments.joined(separator: " ")) failed: \(text)") }
+        guard process.terminationStatus == 0 else {
+            throw BenchError("\(arguments.joined(separator: " ")) failed: \(text)")
+        }
         return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     static func run(events: Int, bin: URL, keepHome: Bool) throws -> [String] {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("capsule-bench-pg-\(getpid())")
         progress("audit-postgres: starting a private PostgreSQL cluster in \(directory.path) (fsync on)")
-        let url = try shell([script, "start", directory.path], environment: ["CAPSULE_PG_FSYNC": "on", "CAPSULE_PG_OWNER_PID": "\(getpid())"])
+        let url =
+            try shell(
+                [script, "start", directory.path],
+                environment: ["CAPSULE_PG_FSYNC": "on", "CAPSULE_PG_OWNER_PID": "\(getpid())"]
+            )
             .split(separator: "\n").last.map(String.init) ?? ""
         defer { _ = try? shell([script, "destroy", directory.path]) }
         guard let location = PostgresLocation(url) else { throw BenchError("pg-cluster.sh printed no URL") }
@@ -89,12 +102,21 @@ enum AuditPostgresBench {
         try cluster.startAudit()
         let home = cluster.capsuleHome
         let (info, serverKey) = try BrokerInfo.resolve(home: home)
-        let client = try RequestClient(endpoint: info.router, keyPair: try KeyFile.read(home.keyFile("operator")), serverKey: serverKey,
-                                       sender: "operator:local-owner", timeout: 60)
-        try cluster.waitFor("the broker to answer", seconds: 30) { (try? client.call(BrokerOps.Stats.self, NoParams())) != nil }
+        let client = try RequestClient(
+            endpoint: info.router,
+            keyPair: try KeyFile.read(home.keyFile("operator")),
+            serverKey: serverKey,
+            sender: "operator:local-owner",
+            timeout: 60
+        )
+        try cluster.waitFor("the broker to answer", seconds: 30) {
+            (try? client.call(BrokerOps.Stats.self, NoParams())) != nil
+        }
         let audit = PostgresStore(location: location, schema: location.schema("audit"))
         defer { audit.close() }
-        func stored() throws -> Int { try audit.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM audit_event") ?? 0 } }
+        func stored() throws -> Int {
+            try audit.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM audit_event") ?? 0 }
+        }
         try cluster.waitFor("the audit writer's store", seconds: 30) { (try? stored()) != nil }
 
         progress("audit-postgres: audit writer stopped; the broker journals \(events) events")
@@ -103,7 +125,10 @@ enum AuditPostgresBench {
         var minted = 0
         while minted < events {
             let batch = min(BrokerOps.TokenCreateBatch.maxCount, events - minted)
-            _ = try client.call(BrokerOps.TokenCreateBatch.self, .init(name: "backlog", count: batch, firstIndex: minted + 1))
+            _ = try client.call(
+                BrokerOps.TokenCreateBatch.self,
+                .init(name: "backlog", count: batch, firstIndex: minted + 1)
+            )
             minted += batch
         }
         progress("audit-postgres: starting the audit writer; timing until it stored all \(events)")
@@ -114,15 +139,27 @@ enum AuditPostgresBench {
         let seconds = monotonic() - start
         let auditCPU = cpuSeconds(pid: pid) ?? 0
         let duplicates = try audit.read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) - COUNT(DISTINCT (publisher, incarnation, seq)) FROM audit_event") ?? -1
+            try Int.fetchOne(
+                db,
+                sql: "SELECT COUNT(*) - COUNT(DISTINCT (publisher, incarnation, seq)) FROM audit_event"
+            ) ?? -1
         }
 
         progress("audit-postgres: raw batched insert of the same \(events) rows into the same server")
         let raw = try RawPostgres.copyRows(location: location, schema: location.schema("audit"), rows: events)
         let capsuleRate = Double(events) / seconds
         return [
-            String(format: "audit writer → PostgreSQL %@ events/s (%@ events in %.2f s incl. the audit writer's start; its CPU %.2f s; duplicates %d)  |  raw postgres-nio batched insert of the same rows %@ rows/s (%.0f %% of raw); target ≥ 50,000/s",
-                   rate(capsuleRate), count(events), seconds, auditCPU, duplicates, rate(raw), capsuleRate / raw * 100),
+            String(
+                format:
+                    "audit writer → PostgreSQL %@ events/s (%@ events in %.2f s incl. the audit writer's start; its CPU %.2f s; duplicates %d)  |  raw postgres-nio batched insert of the same rows %@ rows/s (%.0f %% of raw); target ≥ 50,000/s",
+                rate(capsuleRate),
+                count(events),
+                seconds,
+                auditCPU,
+                duplicates,
+                rate(raw),
+                capsuleRate / raw * 100
+            ),
             "  PostgreSQL \(serverVersion), private cluster on loopback, fsync on; broker journal also in PostgreSQL; \(ProcessInfo.processInfo.activeProcessorCount) cores, load \(loadAverage())",
         ]
     }
@@ -133,18 +170,32 @@ enum RawPostgres {
     static func copyRows(location: PostgresLocation, schema: String, rows: Int) throws -> Double {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { try? group.syncShutdownGracefully() }
-        var configuration = PostgresConnection.Configuration(host: location.host, port: location.port, username: location.user,
-                                                             password: location.password, database: location.database, tls: .disable)
+        var configuration = PostgresConnection.Configuration(
+            host: location.host,
+            port: location.port,
+            username: location.user,
+            password: location.password,
+            database: location.database,
+            tls: .disable
+        )
         configuration.options.additionalStartupParameters = [("search_path", "\"\(schema)\"")]
         let logger = Logger(label: "capsule.bench.raw-postgres")
-        let connection = try PostgresConnection.connect(on: group.next(), configuration: configuration, id: 1, logger: logger).wait()
+        let connection = try PostgresConnection.connect(
+            on: group.next(),
+            configuration: configuration,
+            id: 1,
+            logger: logger
+        ).wait()
         defer { try? connection.close().wait() }
         func run(_ sql: String, _ binds: PostgresBindings = PostgresBindings()) throws -> PostgresQueryResult {
             try connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).wait()
         }
         _ = try run("DROP TABLE IF EXISTS raw_audit")
-        _ = try run("CREATE TABLE raw_audit (LIKE audit_event INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES)")
-        let columns = "publisher, incarnation, seq, at, action, subject, actor, result, fromStatus, toStatus, reason, details"
+        _ = try run(
+            "CREATE TABLE raw_audit (LIKE audit_event INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES)"
+        )
+        let columns =
+            "publisher, incarnation, seq, at, action, subject, actor, result, fromStatus, toStatus, reason, details"
         let source = try run("SELECT \(columns) FROM audit_event ORDER BY id LIMIT \(rows)").rows
         let start = monotonic()
         var offset = 0
@@ -163,7 +214,10 @@ enum RawPostgres {
                 values.append("(" + placeholders.joined(separator: ", ") + ")")
             }
             _ = try run("BEGIN")
-            _ = try run("INSERT INTO raw_audit (\(columns)) VALUES \(values.joined(separator: ", ")) ON CONFLICT DO NOTHING", binds)
+            _ = try run(
+                "INSERT INTO raw_audit (\(columns)) VALUES \(values.joined(separator: ", ")) ON CONFLICT DO NOTHING",
+                binds
+            )
             _ = try run("COMMIT")
             offset += page.count
         }

@@ -11,8 +11,13 @@ final class OperatorClient {
 
     init(home: CapsuleHome) throws {
         let (info, serverKey) = try BrokerInfo.resolve(home: home)
-        client = try RequestClient(endpoint: info.router, keyPair: try KeyFile.read(home.keyFile("operator")),
-                                   serverKey: serverKey, sender: "operator:local-owner", timeout: 5)
+        client = try RequestClient(
+            endpoint: info.router,
+            keyPair: try KeyFile.read(home.keyFile("operator")),
+            serverKey: serverKey,
+            sender: "operator:local-owner",
+            timeout: 5
+        )
     }
 
     /// Sends a request and waits (bounded) for its reply; returns the result or throws the error.
@@ -35,7 +40,9 @@ final class OperatorClient {
         let start = monotonic()
         let result = try call("aggregator", "aggregator.stats", timeout: 10)
         let end = monotonic()
-        guard let received = result["received"]?.intValue else { throw BenchError("aggregator.stats has no received count") }
+        guard let received = result["received"]?.intValue else {
+            throw BenchError("aggregator.stats has no received count")
+        }
         return Snapshot(received: received, at: (start + end) / 2, latency: end - start)
     }
 
@@ -56,7 +63,11 @@ final class OperatorClient {
 
 /// What the main thread tells every agent thread, and what they report back.
 final class AgentControl: Sendable {
-    enum Phase: Int { case idle = 0, run = 1, quit = 2 }
+    enum Phase: Int {
+        case idle = 0
+        case run = 1
+        case quit = 2
+    }
 
     final class Slot: Sendable {
         /// Heartbeats accepted by zmq_send, cumulative.
@@ -87,16 +98,27 @@ final class AgentControl: Sendable {
 /// With `nice` > 0 the thread and its libzmq I/O thread run at that niceness, so the load generator
 /// takes only CPU the daemons leave over (2-core machine: everything shares the same cores).
 enum BenchAgent {
-    static func start(index: Int, home: CapsuleHome, token: String, nice: Int32, control: AgentControl,
-                      welcomed: Handoff<String>) -> BenchThread {
+    static func start(
+        index: Int,
+        home: CapsuleHome,
+        token: String,
+        nice: Int32,
+        control: AgentControl,
+        welcomed: Handoff<String>
+    ) -> BenchThread {
         BenchThread(name: "bench-agent-\(index)") {
             if nice > 0 { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice) }
             try run(index: index, home: home, token: token, control: control, welcomed: welcomed)
         }
     }
 
-    private static func run(index: Int, home: CapsuleHome, token: String, control: AgentControl,
-                            welcomed: Handoff<String>) throws {
+    private static func run(
+        index: Int,
+        home: CapsuleHome,
+        token: String,
+        control: AgentControl,
+        welcomed: Handoff<String>
+    ) throws {
         let (info, serverKey) = try BrokerInfo.resolve(home: home)
         let context = ZMQContext()
         let keyPair = try CurveKeyPair.generate()
@@ -107,19 +129,34 @@ enum BenchAgent {
         dealerOptions.linger = 0
         dealerOptions.reconnectInterval = 100
         dealerOptions.handshakeInterval = 5_000
-        let dealer = try SocketFactory.client(.dealer, context: context, endpoint: info.router, keyPair: keyPair,
-                                              serverKey: serverKey, options: dealerOptions)
+        let dealer = try SocketFactory.client(
+            .dealer,
+            context: context,
+            endpoint: info.router,
+            keyPair: keyPair,
+            serverKey: serverKey,
+            options: dealerOptions
+        )
         defer { dealer.close() }
 
         // Hello → welcome.
         var factory = MessageFactory(sender: code)
-        let hello = AgentHello(agentCode: code, services: [serviceCode], manifestDigest: "0", software: "capsule-bench",
-                               enrollmentToken: token)
+        let hello = AgentHello(
+            agentCode: code,
+            services: [serviceCode],
+            manifestDigest: "0",
+            software: "capsule-bench",
+            enrollmentToken: token
+        )
         let helloHeader = factory.plain(.agentHello)
         try dealer.send(WireCodec.encode(header: helloHeader, body: hello), dontWait: false)
-        guard let welcome = try receive(dealer, seconds: 10) else { throw BenchError("\(code): no welcome within 10 s") }
+        guard let welcome = try receive(dealer, seconds: 10) else {
+            throw BenchError("\(code): no welcome within 10 s")
+        }
         guard welcome.header.type == .agentWelcome else {
-            let error = (try? welcome.decode(ErrorBody.self)).map { "\($0.code): \($0.message)" } ?? welcome.header.type.rawValue
+            let error =
+                (try? welcome.decode(ErrorBody.self)).map { "\($0.code): \($0.message)" }
+                ?? welcome.header.type.rawValue
             throw BenchError("\(code): hello refused: \(error)")
         }
         let agentId = try welcome.decode(AgentWelcome.self).agentId
@@ -148,10 +185,17 @@ enum BenchAgent {
         guard handshaken else { throw BenchError("\(code): no ingest handshake within 10 s") }
         Thread.sleep(forTimeInterval: 0.3)
 
-        let manifest = ServiceManifest(code: serviceCode, name: "Bench service \(index)", version: "1.0.0", runtime: "swift")
+        let manifest = ServiceManifest(
+            code: serviceCode,
+            name: "Bench service \(index)",
+            version: "1.0.0",
+            runtime: "swift"
+        )
         let report = ServiceReport(agentId: agentId, agentCode: code, services: [manifest])
         func publishReport() throws {
-            try publisher.send(WireCodec.encode(topic: Topic.report(agentId), header: factory.sequenced(.serviceReport), body: report))
+            try publisher.send(
+                WireCodec.encode(topic: Topic.report(agentId), header: factory.sequenced(.serviceReport), body: report)
+            )
         }
         try publishReport()
         welcomed.put(agentId)
@@ -171,9 +215,17 @@ enum BenchAgent {
                 control.slots[index].running.store(true, ordering: .releasing)
                 for _ in 0..<256 {
                     let body = Heartbeat(
-                        agentId: agentId, agentCode: code, manifestDigest: report.digest, intervalSeconds: 30,
-                        services: [ServiceHealth(code: serviceCode, health: HealthReport(status: .up), sampledAt: Date())])
-                    if try publisher.send(WireCodec.encode(topic: topic, header: factory.sequenced(.heartbeat), body: body)) {
+                        agentId: agentId,
+                        agentCode: code,
+                        manifestDigest: report.digest,
+                        intervalSeconds: 30,
+                        services: [
+                            ServiceHealth(code: serviceCode, health: HealthReport(status: .up), sampledAt: Date())
+                        ]
+                    )
+                    if try publisher.send(
+                        WireCodec.encode(topic: topic, header: factory.sequenced(.heartbeat), body: body)
+                    ) {
                         sent += 1
                     }
                 }
@@ -184,9 +236,15 @@ enum BenchAgent {
     }
 
     /// Re-publishes the report when the aggregator asks (a report lost on PUB); ignores anything else.
-    private static func answerDealer(_ dealer: ZMQSocket, publishReport: () throws -> Void, control: AgentControl) throws {
+    private static func answerDealer(
+        _ dealer: ZMQSocket,
+        publishReport: () throws -> Void,
+        control: AgentControl
+    ) throws {
         while let message = try dealer.receive() {
-            if let decoded = try? WireCodec.decode(message.frames, hasTopic: false), decoded.header.type == .reportRequest {
+            if let decoded = try? WireCodec.decode(message.frames, hasTopic: false),
+                decoded.header.type == .reportRequest
+            {
                 try publishReport()
                 control.countReportResent()
             }
@@ -224,8 +282,13 @@ enum CapsuleHeartbeats {
     /// One repetition: agents publish for `warmup + seconds`; the processing rate is Δreceived/Δt over the
     /// steady window after warm-up; then the agents stop and the backlog drains (bounded) before the
     /// totals are taken for the loss figure.
-    static func run(client: OperatorClient, control: AgentControl, cluster: BenchCluster,
-                    seconds: Double, warmup: Double) throws -> HeartbeatRun {
+    static func run(
+        client: OperatorClient,
+        control: AgentControl,
+        cluster: BenchCluster,
+        seconds: Double,
+        warmup: Double
+    ) throws -> HeartbeatRun {
         let brokerPID = cluster.broker!.processIdentifier
         let aggregatorPID = cluster.aggregator!.processIdentifier
         let selfPID = getpid()
@@ -266,10 +329,14 @@ enum CapsuleHeartbeats {
         }
         return HeartbeatRun(
             processedPerSecond: Double(second.received - first.received) / window,
-            sent: sent, received: last - base.received,
-            brokerForwarded: brokerEnd.forwarded - brokerBase.forwarded, brokerDropped: dropped,
+            sent: sent,
+            received: last - base.received,
+            brokerForwarded: brokerEnd.forwarded - brokerBase.forwarded,
+            brokerDropped: dropped,
             drainSeconds: drainSeconds,
-            brokerCPU: (cpu2.0 - cpu1.0) / window, aggregatorCPU: (cpu2.1 - cpu1.1) / window, benchCPU: (cpu2.2 - cpu1.2) / window,
+            brokerCPU: (cpu2.0 - cpu1.0) / window,
+            aggregatorCPU: (cpu2.1 - cpu1.1) / window,
+            benchCPU: (cpu2.2 - cpu1.2) / window,
             statsLatency: max(first.latency, second.latency)
         )
     }
@@ -309,9 +376,20 @@ enum CodecCost {
 
     static func sampleHeartbeat() -> (topic: String, header: Header, body: Heartbeat) {
         let agentId = "agt_5d1c9e07a2b4"
-        let header = Header(type: .heartbeat, id: UUID().uuidString, sender: agentId, ts: MessageFactory.millis(Date()), seq: 42)
-        let body = Heartbeat(agentId: agentId, agentCode: "billing-host-1", manifestDigest: "9f3b2c41d07e6a85", intervalSeconds: 30,
-                             services: [ServiceHealth(code: "billing-bridge", health: HealthReport(status: .up), sampledAt: Date())])
+        let header = Header(
+            type: .heartbeat,
+            id: UUID().uuidString,
+            sender: agentId,
+            ts: MessageFactory.millis(Date()),
+            seq: 42
+        )
+        let body = Heartbeat(
+            agentId: agentId,
+            agentCode: "billing-host-1",
+            manifestDigest: "9f3b2c41d07e6a85",
+            intervalSeconds: 30,
+            services: [ServiceHealth(code: "billing-bridge", health: HealthReport(status: .up), sampledAt: Date())]
+        )
         return (Topic.heartbeat(agentId), header, body)
     }
 

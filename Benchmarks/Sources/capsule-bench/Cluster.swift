@@ -45,9 +45,13 @@ final class BenchCluster {
         self.keepHome = keepHome
         for tool in ["capsule-broker", "capsule-aggregator", "capsulectl"]
         where !FileManager.default.isExecutableFile(atPath: bin.appendingPathComponent(tool).path) {
-            throw BenchError("\(tool) not found in \(bin.path); build it into the same scratch path (Benchmarks/run.sh does)")
+            throw BenchError(
+                "\(tool) not found in \(bin.path); build it into the same scratch path (Benchmarks/run.sh does)"
+            )
         }
-        home = FileManager.default.temporaryDirectory.appendingPathComponent("capsule-bench-\(UUID().uuidString.prefix(8))")
+        home = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "capsule-bench-\(UUID().uuidString.prefix(8))"
+        )
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
         if !keepHome { homeToRemove.withLock { [path = home.path] in $0 = path } }
         var chosen: [Int] = []
@@ -81,16 +85,21 @@ final class BenchCluster {
     }
 
     func start() throws {
-        broker = try launch("broker", "capsule-broker", [
-            "--home", home.path,
-            "--ingest-bind", "tcp://127.0.0.1:\(ports.ingest)", "--bus-bind", "tcp://127.0.0.1:\(ports.bus)",
-            "--router-bind", "tcp://127.0.0.1:\(ports.router)",
-            "--max-messages-per-second", "1000000", "--burst-messages", "1000000",
-        ] + daemonArguments)
+        broker = try launch(
+            "broker",
+            "capsule-broker",
+            [
+                "--home", home.path,
+                "--ingest-bind", "tcp://127.0.0.1:\(ports.ingest)", "--bus-bind", "tcp://127.0.0.1:\(ports.bus)",
+                "--router-bind", "tcp://127.0.0.1:\(ports.router)",
+                "--max-messages-per-second", "1000000", "--burst-messages", "1000000",
+            ] + daemonArguments
+        )
         let brokerJSON = home.appendingPathComponent("broker.json")
         let operatorKey = capsuleHome.keyFile("operator")
         try waitFor("broker.json and keys/operator.key", seconds: 20) {
-            FileManager.default.fileExists(atPath: brokerJSON.path) && FileManager.default.fileExists(atPath: operatorKey.path)
+            FileManager.default.fileExists(atPath: brokerJSON.path)
+                && FileManager.default.fileExists(atPath: operatorKey.path)
         }
         aggregator = try launch("aggregator", "capsule-aggregator", ["--home", home.path] + daemonArguments)
     }
@@ -121,7 +130,9 @@ final class BenchCluster {
             }
             Thread.sleep(forTimeInterval: 0.1)
         }
-        throw BenchError("timed out after \(Int(seconds)) s waiting for \(what); broker log: \(tail("broker")) aggregator log: \(tail("aggregator"))")
+        throw BenchError(
+            "timed out after \(Int(seconds)) s waiting for \(what); broker log: \(tail("broker")) aggregator log: \(tail("aggregator"))"
+        )
     }
 
     func tail(_ name: String) -> String {

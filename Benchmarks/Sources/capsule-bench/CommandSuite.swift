@@ -10,7 +10,13 @@ import GRDB
 /// many agents, `capsulectl` wall-clock times, and the audit writer's replay rate, each beside its
 /// raw baseline measured in this run.
 enum CommandSuite {
-    static func run(options: Options, bin: URL, relayMedian: Double, relayP99: Double, echoMedian: Double) throws -> [String] {
+    static func run(
+        options: Options,
+        bin: URL,
+        relayMedian: Double,
+        relayP99: Double,
+        echoMedian: Double
+    ) throws -> [String] {
         var lines: [String] = [""]
         let cluster = try BenchCluster(bin: bin, keepHome: options.keepHome)
         defer { cluster.stop() }
@@ -19,15 +25,25 @@ enum CommandSuite {
         try cluster.startAudit()
         let home = cluster.capsuleHome
         let (info, serverKey) = try BrokerInfo.resolve(home: home)
-        let client = try RequestClient(endpoint: info.router, keyPair: try KeyFile.read(home.keyFile("operator")), serverKey: serverKey,
-                                       sender: "operator:local-owner", timeout: 30)
-        try cluster.waitFor("the broker to answer", seconds: 20) { (try? client.call(BrokerOps.Stats.self, NoParams())) != nil }
+        let client = try RequestClient(
+            endpoint: info.router,
+            keyPair: try KeyFile.read(home.keyFile("operator")),
+            serverKey: serverKey,
+            sender: "operator:local-owner",
+            timeout: 30
+        )
+        try cluster.waitFor("the broker to answer", seconds: 20) {
+            (try? client.call(BrokerOps.Stats.self, NoParams())) != nil
+        }
 
         let agentCount = max(options.burstAgents, 1)
         var tokens: [String] = []
         while tokens.count < agentCount {
             let batch = min(BrokerOps.TokenCreateBatch.maxCount, agentCount - tokens.count)
-            tokens += try client.call(BrokerOps.TokenCreateBatch.self, .init(name: "cmd", count: batch, firstIndex: tokens.count + 1)).tokens.map(\.token)
+            tokens += try client.call(
+                BrokerOps.TokenCreateBatch.self,
+                .init(name: "cmd", count: batch, firstIndex: tokens.count + 1)
+            ).tokens.map(\.token)
         }
         progress("commands: \(agentCount) answering agents on one thread (nice \(options.nice))")
         let agents = CommandAgents(home: home, tokens: tokens, nice: options.nice)
@@ -40,7 +56,8 @@ enum CommandSuite {
         // The broker claims a service once it forwards the report; probe until every one answers.
         for service in services {
             try cluster.waitFor("\(service) to take commands", seconds: 30) {
-                (try? client.call(BrokerOps.CommandCreate.self, .init(service: service, action: "noop", waitSeconds: 5)))?.status == .succeeded
+                (try? client.call(BrokerOps.CommandCreate.self, .init(service: service, action: "noop", waitSeconds: 5)))?
+                    .status == .succeeded
             }
         }
         var created = services.count
@@ -49,27 +66,45 @@ enum CommandSuite {
         var roundTrips: [[Double]] = []
         for rep in 1...options.reps {
             progress("commands: \(options.requests) sequential action round trips, repetition \(rep)")
-            roundTrips.append(try CommandBench.roundTrip(client: client, service: services[0], requests: options.requests))
+            roundTrips.append(
+                try CommandBench.roundTrip(client: client, service: services[0], requests: options.requests)
+            )
             created += options.requests + 50
         }
         let medians = roundTrips.map { percentile($0, 0.5) }
         let p99s = roundTrips.map { percentile($0, 0.99) }
-        lines.append("action round trip   capsule command.create→agent→result, one request (waitSeconds) median \(microSummary(Summary(values: medians))), p99 \(micros(percentile(p99s, 0.5)))"
-                     + "  |  raw 2-hop CURVE relay median \(micros(relayMedian)), p99 \(micros(relayP99)); target ≤ 2× relay (\(micros(2 * relayMedian)))")
+        lines.append(
+            "action round trip   capsule command.create→agent→result, one request (waitSeconds) median \(microSummary(Summary(values: medians))), p99 \(micros(percentile(p99s, 0.5)))"
+                + "  |  raw 2-hop CURVE relay median \(micros(relayMedian)), p99 \(micros(relayP99)); target ≤ 2× relay (\(micros(2 * relayMedian)))"
+        )
 
         // 2. Pipelined commands, audit writer live.
         let pipe = try PipelinedOperator(home: home)
         var rates: [Double] = []
         var cpu: [(broker: Double, audit: Double, aggregator: Double)] = []
         for rep in 1...options.reps {
-            progress("commands: \(options.commands) pipelined over \(agentCount) agents (window 2000), repetition \(rep)")
-            let pids = (cluster.broker!.processIdentifier, cluster.audit!.processIdentifier, cluster.aggregator!.processIdentifier)
+            progress(
+                "commands: \(options.commands) pipelined over \(agentCount) agents (window 2000), repetition \(rep)"
+            )
+            let pids = (
+                cluster.broker!.processIdentifier, cluster.audit!.processIdentifier,
+                cluster.aggregator!.processIdentifier
+            )
             let before = (cpuSeconds(pid: pids.0) ?? 0, cpuSeconds(pid: pids.1) ?? 0, cpuSeconds(pid: pids.2) ?? 0)
-            let result = try CommandBench.pipelined(operator: pipe, services: services, count: options.commands, window: 2_000)
+            let result = try CommandBench.pipelined(
+                operator: pipe,
+                services: services,
+                count: options.commands,
+                window: 2_000
+            )
             let after = (cpuSeconds(pid: pids.0) ?? 0, cpuSeconds(pid: pids.1) ?? 0, cpuSeconds(pid: pids.2) ?? 0)
             rates.append(result.rate)
-            cpu.append(((after.0 - before.0) / Double(options.commands), (after.1 - before.1) / Double(options.commands),
-                        (after.2 - before.2) / Double(options.commands)))
+            cpu.append(
+                (
+                    (after.0 - before.0) / Double(options.commands), (after.1 - before.1) / Double(options.commands),
+                    (after.2 - before.2) / Double(options.commands)
+                )
+            )
             created += options.commands
         }
         progress("commands: waiting for the audit writer to store every command event")
@@ -80,31 +115,56 @@ enum CommandSuite {
             return audited.succeeded >= created
         }
         let settle = monotonic() - settleStart
-        lines.append("commands pipelined  capsule \(rateSummary(Summary(values: rates), unit: "commands/s")) end to end, audit writer live  |  raw pipelined echo: see round trips; target ≥ 10,000/s")
-        lines.append(String(format: "  CPU per command (µs, median): broker %.0f, audit writer %.0f, aggregator %.0f; audit store: %@ command.succeeded for %@ commands, %@ distinct (exactly once: %@), settled %.1f s after the last answer",
-                            percentile(cpu.map(\.broker), 0.5) * 1e6, percentile(cpu.map(\.audit), 0.5) * 1e6, percentile(cpu.map(\.aggregator), 0.5) * 1e6,
-                            count(audited.succeeded), count(created), count(audited.distinct),
-                            audited.succeeded == created && audited.distinct == created ? "yes" : "NO", settle))
+        lines.append(
+            "commands pipelined  capsule \(rateSummary(Summary(values: rates), unit: "commands/s")) end to end, audit writer live  |  raw pipelined echo: see round trips; target ≥ 10,000/s"
+        )
+        lines.append(
+            String(
+                format:
+                    "  CPU per command (µs, median): broker %.0f, audit writer %.0f, aggregator %.0f; audit store: %@ command.succeeded for %@ commands, %@ distinct (exactly once: %@), settled %.1f s after the last answer",
+                percentile(cpu.map(\.broker), 0.5) * 1e6,
+                percentile(cpu.map(\.audit), 0.5) * 1e6,
+                percentile(cpu.map(\.aggregator), 0.5) * 1e6,
+                count(audited.succeeded),
+                count(created),
+                count(audited.distinct),
+                audited.succeeded == created && audited.distinct == created ? "yes" : "NO",
+                settle
+            )
+        )
 
         // 3. A burst over every agent.
         progress("commands: burst of \(options.burst) over \(agentCount) agents")
         var bursts: [Double] = []
         for _ in 1...options.reps {
-            bursts.append(try CommandBench.pipelined(operator: pipe, services: services, count: options.burst, window: options.burst).seconds)
+            bursts.append(
+                try CommandBench.pipelined(
+                    operator: pipe,
+                    services: services,
+                    count: options.burst,
+                    window: options.burst
+                ).seconds
+            )
             created += options.burst
         }
-        lines.append("burst               capsule \(options.burst) commands over \(agentCount) agents, all answered in \(String(format: "%.3f", percentile(bursts, 0.5))) s (min \(String(format: "%.3f", bursts.min() ?? 0)), max \(String(format: "%.3f", bursts.max() ?? 0)))  |  target < 1 s")
+        lines.append(
+            "burst               capsule \(options.burst) commands over \(agentCount) agents, all answered in \(String(format: "%.3f", percentile(bursts, 0.5))) s (min \(String(format: "%.3f", bursts.min() ?? 0)), max \(String(format: "%.3f", bursts.max() ?? 0)))  |  target < 1 s"
+        )
 
         // 4. capsulectl, wall clock.
         progress("commands: capsulectl wall clock, \(options.cliRuns) runs each")
         let ctl = bin.appendingPathComponent("capsulectl")
-        let actionRuns = try (0..<options.cliRuns).map { _ in try wall(ctl, ["action", "run", services[0], "noop", "--home", cluster.home.path]) }
+        let actionRuns = try (0..<options.cliRuns).map { _ in
+            try wall(ctl, ["action", "run", services[0], "noop", "--home", cluster.home.path])
+        }
         let statusRuns = try (0..<options.cliRuns).map { _ in try wall(ctl, ["status", "--home", cluster.home.path]) }
         let trueRuns = try (0..<options.cliRuns).map { _ in try wall(URL(fileURLWithPath: "/bin/true"), []) }
         let oneShot = try RawBaselines.oneShots(runs: options.cliRuns)
         created += options.cliRuns
-        lines.append("capsulectl wall     action run median \(millis(percentile(actionRuns, 0.5))), p99 \(millis(percentile(actionRuns, 0.99))); status median \(millis(percentile(statusRuns, 0.5))) (\(agentCount) services)"
-                     + "  |  raw: process spawn (/bin/true) \(millis(percentile(trueRuns, 0.5))), one-shot CURVE connect+handshake+echo in process \(millis(percentile(oneShot, 0.5))); target ≤ 30 ms")
+        lines.append(
+            "capsulectl wall     action run median \(millis(percentile(actionRuns, 0.5))), p99 \(millis(percentile(actionRuns, 0.99))); status median \(millis(percentile(statusRuns, 0.5))) (\(agentCount) services)"
+                + "  |  raw: process spawn (/bin/true) \(millis(percentile(trueRuns, 0.5))), one-shot CURVE connect+handshake+echo in process \(millis(percentile(oneShot, 0.5))); target ≤ 30 ms"
+        )
 
         // 5. The audit writer replaying a backlog from the broker's journal.
         progress("audit: stopping the audit writer and journalling \(options.backlog) events")
@@ -113,7 +173,10 @@ enum CommandSuite {
         var minted = 0
         while minted < options.backlog {
             let batch = min(BrokerOps.TokenCreateBatch.maxCount, options.backlog - minted)
-            _ = try client.call(BrokerOps.TokenCreateBatch.self, .init(name: "backlog", count: batch, firstIndex: minted + 1))
+            _ = try client.call(
+                BrokerOps.TokenCreateBatch.self,
+                .init(name: "backlog", count: batch, firstIndex: minted + 1)
+            )
             minted += batch
         }
         progress("audit: restarting the audit writer; timing its replay")
@@ -126,9 +189,18 @@ enum CommandSuite {
         let replaySeconds = monotonic() - replayStart
         let auditCPU = cpuSeconds(pid: auditPID) ?? 0
         let raw = try RawSQLite.batchedInsert(rows: options.backlog)
-        lines.append(String(format: "audit replay        capsule %@ events/s (%@ events in %.2f s incl. the audit writer's start; its CPU %.2f s)  |  raw SQLite batched insert of the same rows %@ rows/s (%.0f %% of raw); target ≥ 50,000/s and ≥ 30 %% of raw",
-                            rate(Double(options.backlog) / replaySeconds), count(options.backlog), replaySeconds, auditCPU, rate(raw),
-                            Double(options.backlog) / replaySeconds / raw * 100))
+        lines.append(
+            String(
+                format:
+                    "audit replay        capsule %@ events/s (%@ events in %.2f s incl. the audit writer's start; its CPU %.2f s)  |  raw SQLite batched insert of the same rows %@ rows/s (%.0f %% of raw); target ≥ 50,000/s and ≥ 30 %% of raw",
+                rate(Double(options.backlog) / replaySeconds),
+                count(options.backlog),
+                replaySeconds,
+                auditCPU,
+                rate(raw),
+                Double(options.backlog) / replaySeconds / raw * 100
+            )
+        )
         return lines
     }
 
@@ -145,7 +217,11 @@ enum CommandSuite {
         try process.run()
         process.waitUntilExit()
         let seconds = monotonic() - start
-        guard process.terminationStatus == 0 else { throw BenchError("\(executable.lastPathComponent) \(arguments.prefix(3).joined(separator: " ")) exited \(process.terminationStatus)") }
+        guard process.terminationStatus == 0 else {
+            throw BenchError(
+                "\(executable.lastPathComponent) \(arguments.prefix(3).joined(separator: " ")) exited \(process.terminationStatus)"
+            )
+        }
         return seconds
     }
 
@@ -169,26 +245,36 @@ extension CommandBench {
 /// one transaction, the rows built beforehand (no JSON, no decoding).
 enum RawSQLite {
     static func batchedInsert(rows: Int) throws -> Double {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("capsule-raw-sqlite-\(UUID().uuidString.prefix(8))")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "capsule-raw-sqlite-\(UUID().uuidString.prefix(8))"
+        )
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         var configuration = Configuration()
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
-        let pool = try DatabasePool(path: directory.appendingPathComponent("raw.sqlite").path, configuration: configuration)
+        let pool = try DatabasePool(
+            path: directory.appendingPathComponent("raw.sqlite").path,
+            configuration: configuration
+        )
         try AuditStore.migrator.migrate(pool)
         let details = #"{"agentCode":"bench","expiresAt":"2026-12-01T00:00:00Z","name":"backlog-1"}"#
         let values: [[any DatabaseValueConvertible]] = (0..<rows).map { index in
-            ["broker", "inc_bench", index + 1, 1_800_000_000.0 + Double(index), "token.created", "token:tok_\(index)", "operator:local-owner",
-             "SUCCESS", "ACTIVE", "registration token backlog-\(index)", details]
+            [
+                "broker", "inc_bench", index + 1, 1_800_000_000.0 + Double(index), "token.created",
+                "token:tok_\(index)", "operator:local-owner",
+                "SUCCESS", "ACTIVE", "registration token backlog-\(index)", details,
+            ]
         }
         let start = monotonic()
         try pool.write { db in
-            let statement = try db.makeStatement(sql: """
-                INSERT OR IGNORE INTO audit_event (publisher, incarnation, seq, at, action, subject, actor, result, toStatus, reason, details)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """)
+            let statement = try db.makeStatement(
+                sql: """
+                    INSERT OR IGNORE INTO audit_event (publisher, incarnation, seq, at, action, subject, actor, result, toStatus, reason, details)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """
+            )
             for row in values { try statement.execute(arguments: StatementArguments(row)) }
         }
         return Double(rows) / (monotonic() - start)

@@ -48,20 +48,51 @@ final class CommandAgents: Sendable {
                 options.reconnectInterval = 100
                 options.sendHighWaterMark = 0
                 options.receiveHighWaterMark = 0
-                let dealer = try SocketFactory.client(.dealer, context: context, endpoint: info.router, keyPair: pair, serverKey: serverKey,
-                                                      options: options)
-                let publisher = try SocketFactory.client(.pub, context: context, endpoint: info.ingest, keyPair: pair, serverKey: serverKey,
-                                                         options: options)
+                let dealer = try SocketFactory.client(
+                    .dealer,
+                    context: context,
+                    endpoint: info.router,
+                    keyPair: pair,
+                    serverKey: serverKey,
+                    options: options
+                )
+                let publisher = try SocketFactory.client(
+                    .pub,
+                    context: context,
+                    endpoint: info.ingest,
+                    keyPair: pair,
+                    serverKey: serverKey,
+                    options: options
+                )
                 let code = "\(codeBase)-\(index)"
                 var factory = MessageFactory(sender: code)
-                let hello = AgentHello(agentCode: code, services: ["cmd-svc-\(index)"], manifestDigest: "0", software: "capsule-bench",
-                                       enrollmentToken: token)
+                let hello = AgentHello(
+                    agentCode: code,
+                    services: ["cmd-svc-\(index)"],
+                    manifestDigest: "0",
+                    software: "capsule-bench",
+                    enrollmentToken: token
+                )
                 try dealer.send(WireCodec.encode(header: factory.plain(.agentHello), body: hello), dontWait: false)
                 factory = MessageFactory(sender: code)
-                agents.append(Agent(dealer: dealer, publisher: publisher, factory: factory, agentId: nil, report: nil, code: code,
-                                    service: "cmd-svc-\(index)"))
+                agents.append(
+                    Agent(
+                        dealer: dealer,
+                        publisher: publisher,
+                        factory: factory,
+                        agentId: nil,
+                        report: nil,
+                        code: code,
+                        service: "cmd-svc-\(index)"
+                    )
+                )
             }
-            defer { for agent in agents { agent.dealer.close(); agent.publisher.close() } }
+            defer {
+                for agent in agents {
+                    agent.dealer.close()
+                    agent.publisher.close()
+                }
+            }
             var poller = ZMQPoller()
             for agent in agents { poller.add(agent.dealer) }
             var lastBeat = 0.0
@@ -75,17 +106,39 @@ final class CommandAgents: Sendable {
                             let welcome = try decoded.decode(AgentWelcome.self)
                             agents[index].agentId = welcome.agentId
                             agents[index].factory = MessageFactory(sender: welcome.agentId)
-                            let manifest = ServiceManifest(code: agents[index].service, name: "Command bench", version: "1", runtime: "bench",
-                                                           actions: [ActionDefinition(name: "noop")])
-                            agents[index].report = ServiceReport(agentId: welcome.agentId, agentCode: agents[index].code, services: [manifest])
+                            let manifest = ServiceManifest(
+                                code: agents[index].service,
+                                name: "Command bench",
+                                version: "1",
+                                runtime: "bench",
+                                actions: [ActionDefinition(name: "noop")]
+                            )
+                            agents[index].report = ServiceReport(
+                                agentId: welcome.agentId,
+                                agentCode: agents[index].code,
+                                services: [manifest]
+                            )
                             counters.ready.add(1, ordering: .relaxed)
                         case .commandDispatch:
                             let dispatch = try decoded.decode(CommandDispatch.self)
-                            try agents[index].dealer.send(WireCodec.encode(header: agents[index].factory.plain(.commandAck),
-                                                                           body: CommandRef(commandId: dispatch.commandId)), dontWait: false)
-                            try agents[index].dealer.send(WireCodec.encode(header: agents[index].factory.plain(.commandResult),
-                                                                           body: CommandResult(commandId: dispatch.commandId, success: true,
-                                                                                               message: "ok")), dontWait: false)
+                            try agents[index].dealer.send(
+                                WireCodec.encode(
+                                    header: agents[index].factory.plain(.commandAck),
+                                    body: CommandRef(commandId: dispatch.commandId)
+                                ),
+                                dontWait: false
+                            )
+                            try agents[index].dealer.send(
+                                WireCodec.encode(
+                                    header: agents[index].factory.plain(.commandResult),
+                                    body: CommandResult(
+                                        commandId: dispatch.commandId,
+                                        success: true,
+                                        message: "ok"
+                                    )
+                                ),
+                                dontWait: false
+                            )
                             counters.results.add(1, ordering: .relaxed)
                         default:
                             break
@@ -98,12 +151,33 @@ final class CommandAgents: Sendable {
                     for index in agents.indices {
                         guard let agentId = agents[index].agentId, let report = agents[index].report else { continue }
                         // The report again each beat until the broker surely has it (a PUB drops what it sends before the subscription).
-                        _ = try? agents[index].publisher.send(WireCodec.encode(topic: Topic.report(agentId),
-                                                                               header: agents[index].factory.sequenced(.serviceReport), body: report))
-                        let beat = Heartbeat(agentId: agentId, agentCode: agents[index].code, manifestDigest: report.digest, intervalSeconds: 2,
-                                             services: [ServiceHealth(code: agents[index].service, health: HealthReport(status: .up), sampledAt: Date())])
-                        _ = try? agents[index].publisher.send(WireCodec.encode(topic: Topic.heartbeat(agentId),
-                                                                               header: agents[index].factory.sequenced(.heartbeat), body: beat))
+                        _ = try? agents[index].publisher.send(
+                            WireCodec.encode(
+                                topic: Topic.report(agentId),
+                                header: agents[index].factory.sequenced(.serviceReport),
+                                body: report
+                            )
+                        )
+                        let beat = Heartbeat(
+                            agentId: agentId,
+                            agentCode: agents[index].code,
+                            manifestDigest: report.digest,
+                            intervalSeconds: 2,
+                            services: [
+                                ServiceHealth(
+                                    code: agents[index].service,
+                                    health: HealthReport(status: .up),
+                                    sampledAt: Date()
+                                )
+                            ]
+                        )
+                        _ = try? agents[index].publisher.send(
+                            WireCodec.encode(
+                                topic: Topic.heartbeat(agentId),
+                                header: agents[index].factory.sequenced(.heartbeat),
+                                body: beat
+                            )
+                        )
                     }
                 }
             }
@@ -129,15 +203,24 @@ final class PipelinedOperator {
         options.linger = 0
         options.sendHighWaterMark = 0
         options.receiveHighWaterMark = 0
-        dealer = try SocketFactory.client(.dealer, context: context, endpoint: info.router, keyPair: try KeyFile.read(home.keyFile("operator")),
-                                          serverKey: serverKey, options: options)
+        dealer = try SocketFactory.client(
+            .dealer,
+            context: context,
+            endpoint: info.router,
+            keyPair: try KeyFile.read(home.keyFile("operator")),
+            serverKey: serverKey,
+            options: options
+        )
     }
 
     deinit { dealer.close() }
 
     func send<Op: RequestOperation>(_ op: Op.Type, _ params: Op.Params) throws -> String {
         let header = factory.plain(.request)
-        try dealer.send(WireCodec.encode(header: header, body: OperationRequest(service: Op.service, op: Op.name, params: params)), dontWait: false)
+        try dealer.send(
+            WireCodec.encode(header: header, body: OperationRequest(service: Op.service, op: Op.name, params: params)),
+            dontWait: false
+        )
         return header.id
     }
 
@@ -149,7 +232,9 @@ final class PipelinedOperator {
         while monotonic() < deadline {
             _ = try poller.poll(timeoutMilliseconds: 20)
             while let message = try dealer.receive(maxFrames: 4, maxBytes: 1 << 22) {
-                guard let decoded = try? WireCodec.decode(message.frames, hasTopic: false), let corr = decoded.header.corr else { continue }
+                guard let decoded = try? WireCodec.decode(message.frames, hasTopic: false),
+                    let corr = decoded.header.corr
+                else { continue }
                 if try !body(corr, decoded) { return }
             }
         }
@@ -180,31 +265,45 @@ enum CommandBench {
             let start = monotonic()
             let record = try client.call(BrokerOps.CommandCreate.self, params)
             samples.append((monotonic() - start) * 1e6)
-            guard record.status == .succeeded else { throw BenchError("a round-trip command ended \(record.status.rawValue)") }
+            guard record.status == .succeeded else {
+                throw BenchError("a round-trip command ended \(record.status.rawValue)")
+            }
         }
         return samples
     }
 
     /// `count` commands over the agents' services, `window` outstanding at most, each answered when
     /// terminal; returns commands per second from the first send to the last terminal answer.
-    static func pipelined(operator client: PipelinedOperator, services: [String], count: Int, window: Int) throws -> (rate: Double, seconds: Double) {
+    static func pipelined(
+        operator client: PipelinedOperator,
+        services: [String],
+        count: Int,
+        window: Int
+    ) throws -> (rate: Double, seconds: Double) {
         var sent = 0
         var done = 0
         var outstanding = 0
         let start = monotonic()
         func top() throws {
             while outstanding < window && sent < count {
-                _ = try client.send(BrokerOps.CommandCreate.self, .init(service: services[sent % services.count], action: "noop", waitSeconds: 60))
+                _ = try client.send(
+                    BrokerOps.CommandCreate.self,
+                    .init(service: services[sent % services.count], action: "noop", waitSeconds: 60)
+                )
                 sent += 1
                 outstanding += 1
             }
         }
         try top()
         try client.receive(seconds: 300) { _, reply in
-            guard reply.header.type == .reply else { throw BenchError("a create was refused: \(reply.header.type.rawValue)") }
+            guard reply.header.type == .reply else {
+                throw BenchError("a create was refused: \(reply.header.type.rawValue)")
+            }
             let answer = try reply.decode(TypedReply<CommandRecord>.self)
             guard let record = answer.result, record.status == .succeeded else {
-                throw BenchError("a pipelined command did not succeed: \(answer.error.map { "\($0.code): \($0.message)" } ?? "\(answer.result?.status.rawValue ?? "?")")")
+                throw BenchError(
+                    "a pipelined command did not succeed: \(answer.error.map { "\($0.code): \($0.message)" } ?? "\(answer.result?.status.rawValue ?? "?")")"
+                )
             }
             done += 1
             outstanding -= 1
@@ -219,12 +318,20 @@ enum CommandBench {
     static func audited(home: URL) throws -> (succeeded: Int, distinct: Int, created: Int) {
         var configuration = Configuration()
         configuration.readonly = true
-        let queue = try DatabaseQueue(path: home.appendingPathComponent("data/audit.sqlite").path, configuration: configuration)
+        let queue = try DatabaseQueue(
+            path: home.appendingPathComponent("data/audit.sqlite").path,
+            configuration: configuration
+        )
         defer { try? queue.close() }
         return try queue.read { db in
-            (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM audit_event WHERE action = 'command.succeeded'") ?? 0,
-             try Int.fetchOne(db, sql: "SELECT COUNT(DISTINCT subject) FROM audit_event WHERE action = 'command.succeeded'") ?? 0,
-             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM audit_event WHERE action = 'command.created'") ?? 0)
+            (
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM audit_event WHERE action = 'command.succeeded'") ?? 0,
+                try Int.fetchOne(
+                    db,
+                    sql: "SELECT COUNT(DISTINCT subject) FROM audit_event WHERE action = 'command.succeeded'"
+                ) ?? 0,
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM audit_event WHERE action = 'command.created'") ?? 0
+            )
         }
     }
 }

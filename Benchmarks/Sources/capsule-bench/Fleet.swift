@@ -79,7 +79,9 @@ struct FleetOptions {
 
     static func parseRange(_ text: String) throws -> (Int32, Int32) {
         let parts = text.split(separator: "-").compactMap { Int32($0) }
-        guard parts.count == 2, parts[0] > 0, parts[1] >= parts[0] else { throw BenchError("--reconnect-ivl takes MIN-MAX in ms") }
+        guard parts.count == 2, parts[0] > 0, parts[1] >= parts[0] else {
+            throw BenchError("--reconnect-ivl takes MIN-MAX in ms")
+        }
         return (parts[0], parts[1])
     }
 
@@ -140,27 +142,27 @@ struct FleetOptions {
 /// What one phase measured; the table prints the Capsule and raw values side by side.
 struct PhaseFigures {
     var agents = 0
-    var settle: Double?           // first connect → every agent welcomed (raw: replied) and its PUB up
-    var healthy: Double?          // first connect → every service HEALTHY (Capsule only)
-    var routed: Int?              // broker route table (Capsule only)
+    var settle: Double?  // first connect → every agent welcomed (raw: replied) and its PUB up
+    var healthy: Double?  // first connect → every service HEALTHY (Capsule only)
+    var routed: Int?  // broker route table (Capsule only)
     var welcomed = 0
-    var serverCPU: Double?        // steady window, % of one core
+    var serverCPU: Double?  // steady window, % of one core
     var aggregatorCPU: Double?
     var auditCPU: Double?
     var simCPU: Double?
-    var serverRSSIdle: Int?       // KiB, before any agent
-    var serverRSS: Int?           // KiB, steady
+    var serverRSSIdle: Int?  // KiB, before any agent
+    var serverRSS: Int?  // KiB, steady
     var aggregatorRSS: Int?
     var auditRSS: Int?
     var heartbeatsPerSecond: Double?
-    var reconnectWelcomed: Double?     // restart → every agent welcomed again
-    var reconnectHeartbeats: Double?   // restart → every agent's heartbeat seen past the server
-    var reconnectHealthy: Double?      // restart → every service HEALTHY (Capsule)
+    var reconnectWelcomed: Double?  // restart → every agent welcomed again
+    var reconnectHeartbeats: Double?  // restart → every agent's heartbeat seen past the server
+    var reconnectHealthy: Double?  // restart → every service HEALTHY (Capsule)
     var minHealthyDuring: Int?
     var reconnectCPU: Double?
     var disconnectedTwice: Int?
     var maxDisconnects: Int?
-    var reconnectCurve: [(Double, Int, Int)] = []   // (s after restart, welcomed, heartbeats seen)
+    var reconnectCurve: [(Double, Int, Int)] = []  // (s after restart, welcomed, heartbeats seen)
     var perSecondWelcomed: [Double] = []
     var notes: [String] = []
     var pressure: [String: String] = [:]
@@ -180,12 +182,16 @@ final class FleetDriver {
 
     init(options: FleetOptions) throws {
         self.options = options
-        bin = options.bin ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        bin =
+            options.bin
+            ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
         for tool in ["capsule-broker", "capsule-aggregator", "capsule-audit", "capsulectl", "capsule-bench"]
         where !FileManager.default.isExecutableFile(atPath: bin.appendingPathComponent(tool).path) {
             throw BenchError("\(tool) not found in \(bin.path); Benchmarks/fleet.sh builds them into one scratch path")
         }
-        home = FileManager.default.temporaryDirectory.appendingPathComponent("capsule-fleet-\(UUID().uuidString.prefix(8))")
+        home = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "capsule-fleet-\(UUID().uuidString.prefix(8))"
+        )
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
         if !options.keepHome { homeToRemove.withLock { [path = home.path] in $0 = path } }
     }
@@ -203,12 +209,14 @@ final class FleetDriver {
 
     /// Worker process arguments shared by both phases.
     func workerArguments(index: Int, first: Int, count: Int) -> [String] {
-        var a = ["fleet-worker", "--index", "\(index)", "--first", "\(first)", "--count", "\(count)",
-                 "--services", "\(options.services)", "--heartbeat", "\(options.heartbeat)", "--shards", "\(options.shards)",
-                 "--io-threads", "\(options.ioThreads)",
-                 "--connect-rate", "\(options.connectRate / Double(options.processes))",
-                 "--zmtp-heartbeat", options.zmtpText, "--reconnect-ivl", "\(options.reconnect.0)-\(options.reconnect.1)",
-                 "--max-seconds", "3600"]
+        var a = [
+            "fleet-worker", "--index", "\(index)", "--first", "\(first)", "--count", "\(count)",
+            "--services", "\(options.services)", "--heartbeat", "\(options.heartbeat)", "--shards", "\(options.shards)",
+            "--io-threads", "\(options.ioThreads)",
+            "--connect-rate", "\(options.connectRate / Double(options.processes))",
+            "--zmtp-heartbeat", options.zmtpText, "--reconnect-ivl", "\(options.reconnect.0)-\(options.reconnect.1)",
+            "--max-seconds", "3600",
+        ]
         if options.processes > 0 { a += [] }
         return a
     }
@@ -218,9 +226,13 @@ final class FleetDriver {
         for w in 0..<options.processes {
             let first = w * options.agentsPerProcess
             let count = min(options.agentsPerProcess, options.agents - first)
-            let child = try FleetChild(name: "\(prefix)-\(w)", executable: bin.appendingPathComponent("capsule-bench"),
-                                       arguments: workerArguments(index: w, first: first, count: count) + extra(w),
-                                       nice: options.nice, logFile: home.appendingPathComponent("\(prefix)-\(w).log"))
+            let child = try FleetChild(
+                name: "\(prefix)-\(w)",
+                executable: bin.appendingPathComponent("capsule-bench"),
+                arguments: workerArguments(index: w, first: first, count: count) + extra(w),
+                nice: options.nice,
+                logFile: home.appendingPathComponent("\(prefix)-\(w).log")
+            )
             workers.append(child)
             children.append(child)
         }
@@ -269,25 +281,40 @@ final class FleetDriver {
         let router = "tcp://127.0.0.1:\(routerPort)"
         let ingest = "tcp://127.0.0.1:\(ingestPort)"
         func startServer(_ n: Int, countDistinct: Bool) throws -> FleetChild {
-            let child = try FleetChild(name: "raw-server", executable: bin.appendingPathComponent("capsule-bench"),
-                                       arguments: ["fleet-raw-server", "--router-bind", router, "--ingest-bind", ingest,
-                                                   "--secret", keyPair.secretKey.z85] + (countDistinct ? ["--count-distinct"] : []),
-                                       nice: 0, logFile: home.appendingPathComponent("raw-server-\(n).log"))
+            let child = try FleetChild(
+                name: "raw-server",
+                executable: bin.appendingPathComponent("capsule-bench"),
+                arguments: [
+                    "fleet-raw-server", "--router-bind", router, "--ingest-bind", ingest,
+                    "--secret", keyPair.secretKey.z85,
+                ] + (countDistinct ? ["--count-distinct"] : []),
+                nice: 0,
+                logFile: home.appendingPathComponent("raw-server-\(n).log")
+            )
             children.append(child)
             return child
         }
         var server = try startServer(0, countDistinct: false)
         Thread.sleep(forTimeInterval: 1)
         f.serverRSSIdle = rssKiB(pid: server.pid)
-        timeline("raw: server pid \(server.pid) on \(router) / \(ingest), RSS \(kib(f.serverRSSIdle)); \(options.processes) worker processes at nice \(options.nice)")
-        let workers = try startWorkers(extra: { _ in ["--raw", "--router", router, "--ingest", ingest, "--server-key", keyPair.publicKey.z85] },
-                                       prefix: "raw-worker")
+        timeline(
+            "raw: server pid \(server.pid) on \(router) / \(ingest), RSS \(kib(f.serverRSSIdle)); \(options.processes) worker processes at nice \(options.nice)"
+        )
+        let workers = try startWorkers(
+            extra: { _ in ["--raw", "--router", router, "--ingest", ingest, "--server-key", keyPair.publicKey.z85] },
+            prefix: "raw-worker"
+        )
         let n = options.agents
         let statusLine = { () -> String in
             let s = self.total(workers)
-            return "raw: started \(s.started) dealer up \(s.dealerUp) replied \(s.welcomed) pub up \(s.pubUp) hb sent \(s.hbSent) server RSS \(kib(rssKiB(pid: server.pid)))"
+            return
+                "raw: started \(s.started) dealer up \(s.dealerUp) replied \(s.welcomed) pub up \(s.pubUp) hb sent \(s.hbSent) server RSS \(kib(rssKiB(pid: server.pid)))"
         }
-        f.settle = waitUntil("raw: every agent connected (DEALER replied, PUB handshaken)", seconds: enrolBound, line: statusLine) {
+        f.settle = waitUntil(
+            "raw: every agent connected (DEALER replied, PUB handshaken)",
+            seconds: enrolBound,
+            line: statusLine
+        ) {
             let s = total(workers)
             return s.welcomed >= n && s.pubUp >= n
         }
@@ -309,10 +336,23 @@ final class FleetDriver {
         let s = total(workers)
         f.welcomed = s.welcomed
         if let before, let after {
-            f.notes.append(String(format: "raw server took %.0f ingest msgs/s during the window", Double(after.ingest - before.ingest) / options.window))
+            f.notes.append(
+                String(
+                    format: "raw server took %.0f ingest msgs/s during the window",
+                    Double(after.ingest - before.ingest) / options.window
+                )
+            )
         }
-        timeline(String(format: "raw: steady: server %.1f %% of a core, RSS %@ (%.1f KiB per agent over idle); simulator %.1f %%",
-                        f.serverCPU ?? .nan, kib(f.serverRSS), f.perAgentKiB ?? .nan, f.simCPU ?? .nan))
+        timeline(
+            String(
+                format:
+                    "raw: steady: server %.1f %% of a core, RSS %@ (%.1f KiB per agent over idle); simulator %.1f %%",
+                f.serverCPU ?? .nan,
+                kib(f.serverRSS),
+                f.perAgentKiB ?? .nan,
+                f.simCPU ?? .nan
+            )
+        )
 
         // SIGKILL the raw server, restart it on the same ports and key, and follow the reconnect.
         send(workers, "mark")
@@ -347,7 +387,9 @@ final class FleetDriver {
         let end = total(workers)
         f.disconnectedTwice = end.disconnectedTwice
         f.maxDisconnects = end.maxDisconnects
-        timeline("raw: reconnect: every agent replied again after \(seconds(welcomedAt)), every heartbeat seen after \(seconds(heartbeatsAt)); agents disconnected twice: \(end.disconnectedTwice)")
+        timeline(
+            "raw: reconnect: every agent replied again after \(seconds(welcomedAt)), every heartbeat seen after \(seconds(heartbeatsAt)); agents disconnected twice: \(end.disconnectedTwice)"
+        )
         for w in workers { w.stop() }
         children.removeAll { c in workers.contains { $0 === c } }
         server.stop()
@@ -381,7 +423,10 @@ final class FleetDriver {
 
         var capsuleHome: CapsuleHome { CapsuleHome(path: home.path) }
         var thresholds: [String] {
-            ["--heartbeat-seconds", "\(options.heartbeat)", "--stale-seconds", "\(options.stale)", "--offline-seconds", "\(options.offline)"]
+            [
+                "--heartbeat-seconds", "\(options.heartbeat)", "--stale-seconds", "\(options.stale)",
+                "--offline-seconds", "\(options.offline)",
+            ]
         }
 
         func launch(_ name: String, _ tool: String, _ arguments: [String]) throws -> Process {
@@ -390,7 +435,9 @@ final class FleetDriver {
             process.arguments = arguments
             process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("CAPSULE_") }
             let log = home.deletingLastPathComponent().appendingPathComponent("\(name).log")
-            if !FileManager.default.fileExists(atPath: log.path) { _ = FileManager.default.createFile(atPath: log.path, contents: nil) }
+            if !FileManager.default.fileExists(atPath: log.path) {
+                _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+            }
             let handle = try FileHandle(forWritingTo: log)
             handle.seekToEndOfFile()
             process.standardOutput = handle
@@ -408,10 +455,17 @@ final class FleetDriver {
             // The bus watcher is a measuring probe: an internal-service key the broker is told to trust
             // (the bus is closed to operators).
             let probe = try capsuleHome.loadOrCreateKeyPair("bench-probe")
-            broker = try launch("broker", "capsule-broker", ["--home", home.path, "--trust-service", "bench-probe=\(probe.publicKey.z85)",
-                "--ingest-bind", "tcp://127.0.0.1:\(ports.0)", "--bus-bind", "tcp://127.0.0.1:\(ports.1)",
-                "--router-bind", "tcp://127.0.0.1:\(ports.2)", "--max-messages-per-second", "5000", "--burst-messages", "10000",
-                "--log-level", "warning"] + thresholds)
+            broker = try launch(
+                "broker",
+                "capsule-broker",
+                [
+                    "--home", home.path, "--trust-service", "bench-probe=\(probe.publicKey.z85)",
+                    "--ingest-bind", "tcp://127.0.0.1:\(ports.0)", "--bus-bind", "tcp://127.0.0.1:\(ports.1)",
+                    "--router-bind", "tcp://127.0.0.1:\(ports.2)", "--max-messages-per-second", "5000",
+                    "--burst-messages", "10000",
+                    "--log-level", "warning",
+                ] + thresholds
+            )
         }
 
         func start() throws {
@@ -420,10 +474,17 @@ final class FleetDriver {
             let deadline = monotonic() + 30
             while monotonic() < deadline {
                 if FileManager.default.fileExists(atPath: capsuleHome.brokerInfoFile.path)
-                    && FileManager.default.fileExists(atPath: capsuleHome.keyFile("operator").path) { break }
+                    && FileManager.default.fileExists(atPath: capsuleHome.keyFile("operator").path)
+                {
+                    break
+                }
                 usleep(100_000)
             }
-            aggregator = try launch("aggregator", "capsule-aggregator", ["--home", home.path, "--log-level", "warning"] + thresholds)
+            aggregator = try launch(
+                "aggregator",
+                "capsule-aggregator",
+                ["--home", home.path, "--log-level", "warning"] + thresholds
+            )
             audit = try launch("audit", "capsule-audit", ["--home", home.path, "--log-level", "warning"])
         }
 
@@ -448,14 +509,26 @@ final class FleetDriver {
         let servicesTotal = n * options.services
         let daemons = Daemons(bin: bin, home: home, options: options)
         try daemons.start()
-        timeline("capsule: broker pid \(daemons.pids.broker), aggregator \(daemons.pids.aggregator), audit \(daemons.pids.audit); home \(daemons.home.path)")
-        let client = try RequestClient(endpoint: "tcp://127.0.0.1:\(daemons.ports.2)",
-                                       keyPair: try KeyFile.read(daemons.capsuleHome.keyFile("operator")),
-                                       serverKey: try BrokerInfo.resolve(home: daemons.capsuleHome).serverKey,
-                                       sender: "operator:local-owner", timeout: 10)
-        guard waitUntil("capsule: aggregator answers", seconds: 30, line: { "waiting for the aggregator" }, {
-            (try? client.call("aggregator", "aggregator.stats", timeout: 1)) != nil
-        }) != nil else { throw BenchError("the aggregator never answered aggregator.stats; logs in \(home.path)") }
+        timeline(
+            "capsule: broker pid \(daemons.pids.broker), aggregator \(daemons.pids.aggregator), audit \(daemons.pids.audit); home \(daemons.home.path)"
+        )
+        let client = try RequestClient(
+            endpoint: "tcp://127.0.0.1:\(daemons.ports.2)",
+            keyPair: try KeyFile.read(daemons.capsuleHome.keyFile("operator")),
+            serverKey: try BrokerInfo.resolve(home: daemons.capsuleHome).serverKey,
+            sender: "operator:local-owner",
+            timeout: 10
+        )
+        guard
+            waitUntil(
+                "capsule: aggregator answers",
+                seconds: 30,
+                line: { "waiting for the aggregator" },
+                {
+                    (try? client.call("aggregator", "aggregator.stats", timeout: 1)) != nil
+                }
+            ) != nil
+        else { throw BenchError("the aggregator never answered aggregator.stats; logs in \(home.path)") }
 
         // Which status ops exist on this branch.
         x.summaryOp = (try? client.call("aggregator", "status.summary", timeout: 3)) != nil
@@ -467,7 +540,9 @@ final class FleetDriver {
         let help = run(bin.appendingPathComponent("capsulectl"), ["status", "--help"], timeout: 10).stdout
         x.ctlSummary = help.contains("--summary")
         x.ctlOutputFlag = help.contains("--output") || help.contains("-o,") || help.contains("-o ")
-        timeline("capsule: status.summary \(x.summaryOp ? "exists" : "absent"), paged status.list \(x.pagedList ? "exists" : "absent"), capsulectl status --summary \(x.ctlSummary ? "exists" : "absent")")
+        timeline(
+            "capsule: status.summary \(x.summaryOp ? "exists" : "absent"), paged status.list \(x.pagedList ? "exists" : "absent"), capsulectl status --summary \(x.ctlSummary ? "exists" : "absent")"
+        )
 
         Thread.sleep(forTimeInterval: 2)
         let pids = daemons.pids
@@ -482,25 +557,44 @@ final class FleetDriver {
         tokens.reserveCapacity(n)
         while tokens.count < n {
             let want = min(500, n - tokens.count)
-            let params: [String: JSONValue] = ["name": .string("fleet"), "count": .number(Double(want)),
-                                               "firstIndex": .number(Double(tokens.count)), "expiresInSeconds": .number(7_200)]
+            let params: [String: JSONValue] = [
+                "name": .string("fleet"), "count": .number(Double(want)),
+                "firstIndex": .number(Double(tokens.count)), "expiresInSeconds": .number(7_200),
+            ]
             let result = try client.call("broker", "token.create_batch", .object(params), timeout: 30)
-            guard case .array(let list)? = result["tokens"] else { throw BenchError("token.create_batch returned no tokens") }
+            guard case .array(let list)? = result["tokens"] else {
+                throw BenchError("token.create_batch returned no tokens")
+            }
             tokens += list.compactMap { $0["token"]?.stringValue }
             if tokens.count % 1_000 == 0 { progress("minted \(tokens.count) tokens") }
         }
         x.mintSeconds = monotonic() - mintStart
         x.mintBulk = true
-        timeline(String(format: "capsule: minted %d tokens in %.1f s (%@)", n, x.mintSeconds, "token.create_batch, 500 a request"))
+        timeline(
+            String(
+                format: "capsule: minted %d tokens in %.1f s (%@)",
+                n,
+                x.mintSeconds,
+                "token.create_batch, 500 a request"
+            )
+        )
         for w in 0..<options.processes {
             let first = w * options.agentsPerProcess
             let count = min(options.agentsPerProcess, n - first)
-            try tokens[first..<(first + count)].joined(separator: "\n").write(to: home.appendingPathComponent("tokens-\(w)"), atomically: true, encoding: .utf8)
+            try tokens[first..<(first + count)].joined(separator: "\n").write(
+                to: home.appendingPathComponent("tokens-\(w)"),
+                atomically: true,
+                encoding: .utf8
+            )
         }
 
         // Enrol from zero.
-        let workers = try startWorkers(extra: { ["--home", daemons.home.path, "--tokens", self.home.appendingPathComponent("tokens-\($0)").path] },
-                                       prefix: "worker")
+        let workers = try startWorkers(
+            extra: {
+                ["--home", daemons.home.path, "--tokens", self.home.appendingPathComponent("tokens-\($0)").path]
+            },
+            prefix: "worker"
+        )
         let workerPIDs = workers.map(\.pid)
         let enrolStart = monotonic()
         let enrolPressure = PressureWindow()
@@ -512,7 +606,9 @@ final class FleetDriver {
             let c = bus.counts
             let t = monotonic() - enrolStart
             if welcomeCurve.isEmpty || t - welcomeCurve.last!.0 >= 4.5 { welcomeCurve.append((t, s.everWelcomed)) }
-            return "capsule: welcomed \(s.welcomed) routed \(routed) pub up \(s.pubUp) | \(c.text) | broker \(pct(enrolCPU.percent(pids.broker))) agg \(pct(enrolCPU.percent(pids.aggregator))) audit \(pct(enrolCPU.percent(pids.audit))) sim \(pct(enrolCPU.percent(workerPIDs))) | broker RSS \(kib(rssKiB(pid: pids.broker))) agg RSS \(kib(rssKiB(pid: pids.aggregator)))" + (s.helloErrors.isEmpty ? "" : " errors \(s.helloErrors)")
+            return
+                "capsule: welcomed \(s.welcomed) routed \(routed) pub up \(s.pubUp) | \(c.text) | broker \(pct(enrolCPU.percent(pids.broker))) agg \(pct(enrolCPU.percent(pids.aggregator))) audit \(pct(enrolCPU.percent(pids.audit))) sim \(pct(enrolCPU.percent(workerPIDs))) | broker RSS \(kib(rssKiB(pid: pids.broker))) agg RSS \(kib(rssKiB(pid: pids.aggregator)))"
+                + (s.helloErrors.isEmpty ? "" : " errors \(s.helloErrors)")
         }
         x.enrolled = waitUntil("capsule: every agent enrolled and welcomed", seconds: enrolBound, line: line) {
             total(workers).everWelcomed >= n
@@ -555,15 +651,19 @@ final class FleetDriver {
         let elapsed = cpu.elapsed
         f.heartbeatsPerSecond = Double(total(workers).hbSent - hb0) / elapsed
         if let agg0, let agg1 = try? client.call("aggregator", "aggregator.stats"),
-            let r0 = agg0["received"]?.intValue, let r1 = agg1["received"]?.intValue {
+            let r0 = agg0["received"]?.intValue, let r1 = agg1["received"]?.intValue
+        {
             x.aggregatorReceivedPerSecond = Double(r1 - r0) / elapsed
         }
         if let fwd0, let fwd1 = try? client.call("broker", "broker.stats"),
-            let r0 = fwd0["forwarded"]?.intValue, let r1 = fwd1["forwarded"]?.intValue {
+            let r0 = fwd0["forwarded"]?.intValue, let r1 = fwd1["forwarded"]?.intValue
+        {
             x.brokerForwardedPerSecond = Double(r1 - r0) / elapsed
             f.routed = fwd1["agentsConnected"]?.intValue
             if case .object(let drops)? = fwd1["dropped"] {
-                x.brokerDrops = drops.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.intValue ?? 0)" }.joined(separator: ", ")
+                x.brokerDrops = drops.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.intValue ?? 0)" }.joined(
+                    separator: ", "
+                )
             }
         }
         f.serverRSS = rssKiB(pid: pids.broker)
@@ -572,20 +672,39 @@ final class FleetDriver {
         f.welcomed = total(workers).welcomed
         x.steadyCounts = bus.counts
         if let perfProcess { x.perfReport = finishPerf(perfProcess) }
-        timeline(String(format: "capsule: steady: broker %.1f %%, aggregator %.1f %%, audit %.1f %% of a core; broker RSS %@ (%.1f KiB/agent over idle), aggregator RSS %@; simulator %.1f %%, driver %.1f %%",
-                        f.serverCPU ?? .nan, f.aggregatorCPU ?? .nan, f.auditCPU ?? .nan, kib(f.serverRSS), f.perAgentKiB ?? .nan,
-                        kib(f.aggregatorRSS), f.simCPU ?? .nan, x.driverCPU ?? .nan))
+        timeline(
+            String(
+                format:
+                    "capsule: steady: broker %.1f %%, aggregator %.1f %%, audit %.1f %% of a core; broker RSS %@ (%.1f KiB/agent over idle), aggregator RSS %@; simulator %.1f %%, driver %.1f %%",
+                f.serverCPU ?? .nan,
+                f.aggregatorCPU ?? .nan,
+                f.auditCPU ?? .nan,
+                kib(f.serverRSS),
+                f.perAgentKiB ?? .nan,
+                kib(f.aggregatorRSS),
+                f.simCPU ?? .nan,
+                x.driverCPU ?? .nan
+            )
+        )
 
         // Operator queries under load (not the full list: that one goes last).
         x.statsLatency = latency(options.queries * 5) { _ = try client.call("aggregator", "aggregator.stats") }
         x.brokerStatsLatency = latency(options.queries * 5) { _ = try client.call("broker", "broker.stats") }
-        if x.summaryOp { x.summaryLatency = latency(options.queries * 5) { _ = try client.call("aggregator", "status.summary") } }
+        if x.summaryOp {
+            x.summaryLatency = latency(options.queries * 5) { _ = try client.call("aggregator", "status.summary") }
+        }
         if x.pagedList {
-            x.pageLatency = latency(options.queries * 5) { _ = try client.call("aggregator", "status.list", .object(["limit": .number(100)])) }
+            x.pageLatency = latency(options.queries * 5) {
+                _ = try client.call("aggregator", "status.list", .object(["limit": .number(100)]))
+            }
         }
         if x.ctlSummary {
             x.ctlSummaryTimes = (0..<options.queries).map { _ in
-                let r = run(bin.appendingPathComponent("capsulectl"), ["status", "--summary", "--home", daemons.home.path], timeout: 30)
+                let r = run(
+                    bin.appendingPathComponent("capsulectl"),
+                    ["status", "--summary", "--home", daemons.home.path],
+                    timeout: 30
+                )
                 return (r.seconds, r.status, r.stderr)
             }
         }
@@ -603,12 +722,20 @@ final class FleetDriver {
             Thread.sleep(forTimeInterval: 1)
             let expected = total(workers).down
             x.flipped = expected
-            x.flipDown = waitUntil("capsule: \(expected) services UNHEALTHY", seconds: options.heartbeat * 4 + 10, line: line) {
+            x.flipDown = waitUntil(
+                "capsule: \(expected) services UNHEALTHY",
+                seconds: options.heartbeat * 4 + 10,
+                line: line
+            ) {
                 let c = bus.counts
                 return c["UNHEALTHY"] == expected && c["HEALTHY"] == servicesTotal - expected
             }
             send(workers, "flip 0")
-            x.flipUp = waitUntil("capsule: every service HEALTHY again", seconds: options.heartbeat * 4 + 10, line: line) {
+            x.flipUp = waitUntil(
+                "capsule: every service HEALTHY again",
+                seconds: options.heartbeat * 4 + 10,
+                line: line
+            ) {
                 bus.counts["HEALTHY"] == servicesTotal
             }
         }
@@ -630,7 +757,12 @@ final class FleetDriver {
                 let service = "fleet-\(agent)-s\(i % options.services)"
                 let t = monotonic()
                 do {
-                    _ = try client.call("broker", "command.create", .object(["service": .string(service), "action": .string("ping")]), timeout: 5)
+                    _ = try client.call(
+                        "broker",
+                        "command.create",
+                        .object(["service": .string(service), "action": .string("ping")]),
+                        timeout: 5
+                    )
                     created += 1
                     createTimes.append((monotonic() - t) * 1_000)
                 } catch let error as ErrorBody {
@@ -638,9 +770,14 @@ final class FleetDriver {
                 }
             }
             let createdIn = monotonic() - start
-            let done = waitUntil("capsule: \(created) commands SUCCEEDED", seconds: settled ? 60 : 20, line: { "commands succeeded \(bus.commandsSucceeded - before) / \(created)" }) {
-                bus.commandsSucceeded - before >= created
-            }
+            let done = waitUntil(
+                "capsule: \(created) commands SUCCEEDED",
+                seconds: settled ? 60 : 20,
+                line: { "commands succeeded \(bus.commandsSucceeded - before) / \(created)" },
+                {
+                    bus.commandsSucceeded - before >= created
+                }
+            )
             x.commandCreated = created
             x.commandRefused = refused
             x.commandCreateMedian = percentile(createTimes, 0.5)
@@ -658,7 +795,11 @@ final class FleetDriver {
             x.killed = s.killed
             let killedServices = s.killedServices
             var minOthersHealthy = Int.max
-            x.killedOffline = waitUntil("capsule: \(killedServices) services of \(s.killed) killed agents OFFLINE", seconds: options.offline + 30, line: line) {
+            x.killedOffline = waitUntil(
+                "capsule: \(killedServices) services of \(s.killed) killed agents OFFLINE",
+                seconds: options.offline + 30,
+                line: line
+            ) {
                 let c = bus.counts
                 minOthersHealthy = min(minOthersHealthy, c["HEALTHY"])
                 return c["OFFLINE"] >= killedServices
@@ -705,13 +846,18 @@ final class FleetDriver {
             if heartbeatsAt == nil && seen >= n { heartbeatsAt = t }
             if healthyAt == nil && heartbeatsAt != nil && healthy >= servicesTotal { healthyAt = t }
             let t2 = monotonic()
-            if routedAt == nil, let routed = (try? client.call("broker", "broker.stats", timeout: 1))?["agentsConnected"]?.intValue, routed >= n {
+            if routedAt == nil,
+                let routed = (try? client.call("broker", "broker.stats", timeout: 1))?["agentsConnected"]?.intValue,
+                routed >= n
+            {
                 routedAt = t
             }
             if monotonic() - t2 > 1.5 { progress(String(format: "slow broker.stats %.1f s", monotonic() - t2)) }
             if monotonic() - lastLine >= options.sample {
                 lastLine = monotonic()
-                timeline("capsule: reconnect +\(Int(t)) s: welcomed \(s.welcomed) pub up \(s.pubUp) heartbeats on the bus from \(seen) agents | \(bus.counts.text)")
+                timeline(
+                    "capsule: reconnect +\(Int(t)) s: welcomed \(s.welcomed) pub up \(s.pubUp) heartbeats on the bus from \(seen) agents | \(bus.counts.text)"
+                )
             }
             if welcomedAt != nil && heartbeatsAt != nil && healthyAt != nil && routedAt != nil { break }
             usleep(250_000)
@@ -731,24 +877,37 @@ final class FleetDriver {
         let end = total(workers)
         f.disconnectedTwice = end.disconnectedTwice
         f.maxDisconnects = end.maxDisconnects
-        timeline("capsule: reconnect: welcomed \(seconds(welcomedAt)), routed \(seconds(routedAt)), heartbeats on the bus \(seconds(heartbeatsAt)), every service HEALTHY \(seconds(healthyAt)); lowest HEALTHY \(f.minHealthyDuring ?? -1); agents disconnected twice \(end.disconnectedTwice)")
+        timeline(
+            "capsule: reconnect: welcomed \(seconds(welcomedAt)), routed \(seconds(routedAt)), heartbeats on the bus \(seconds(heartbeatsAt)), every service HEALTHY \(seconds(healthyAt)); lowest HEALTHY \(f.minHealthyDuring ?? -1); agents disconnected twice \(end.disconnectedTwice)"
+        )
         x.gaps = bus.gaps
 
         // The full list last: on a broker with a 256 KiB frame cap it may fail (and cost the aggregator its link).
         let listArgs = x.ctlOutputFlag ? ["status", "-o", "json"] : ["status", "--json"]
         x.ctlListArgs = listArgs.joined(separator: " ")
         x.ctlListTimes = (0..<options.queries).map { _ in
-            let r = run(bin.appendingPathComponent("capsulectl"), listArgs + ["--home", daemons.home.path], timeout: 60)
+            let r = run(
+                bin.appendingPathComponent("capsulectl"),
+                listArgs + ["--home", daemons.home.path],
+                timeout: 60
+            )
             var rows: Int?
-            if r.status == 0, let data = r.stdout.data(using: .utf8), let parsed = try? JSONSerialization.jsonObject(with: data) as? [Any] {
+            if r.status == 0, let data = r.stdout.data(using: .utf8),
+                let parsed = try? JSONSerialization.jsonObject(with: data) as? [Any]
+            {
                 rows = parsed.count
             } else if r.status == 0, let data = r.stdout.data(using: .utf8),
-                let parsed = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let items = parsed["items"] as? [Any] {
+                let parsed = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                let items = parsed["items"] as? [Any]
+            {
                 rows = items.count
             }
             return (r.seconds, r.status, rows.map { "\($0) rows" } ?? String(r.stderr.prefix(160)))
         }
-        timeline("capsule: capsulectl \(x.ctlListArgs): " + x.ctlListTimes.map { String(format: "%.2f s exit %d (%@)", $0.0, $0.1, $0.2) }.joined(separator: "; "))
+        timeline(
+            "capsule: capsulectl \(x.ctlListArgs): "
+                + x.ctlListTimes.map { String(format: "%.2f s exit %d (%@)", $0.0, $0.1, $0.2) }.joined(separator: "; ")
+        )
 
         for w in workers { w.stop() }
         children.removeAll { c in workers.contains { $0 === c } }
@@ -798,9 +957,12 @@ final class FleetDriver {
         let seconds = monotonic() - start
         _ = outDone.wait(timeout: .now() + 5)
         _ = errDone.wait(timeout: .now() + 5)
-        return RunResult(seconds: seconds, status: process.terminationStatus,
-                         stdout: String(decoding: outData.withLock { $0 }, as: UTF8.self),
-                         stderr: String(decoding: errData.withLock { $0 }, as: UTF8.self))
+        return RunResult(
+            seconds: seconds,
+            status: process.terminationStatus,
+            stdout: String(decoding: outData.withLock { $0 }, as: UTF8.self),
+            stderr: String(decoding: errData.withLock { $0 }, as: UTF8.self)
+        )
     }
 
     func latency(_ count: Int, _ body: () throws -> Void) -> (Double, Double)? {
@@ -816,8 +978,10 @@ final class FleetDriver {
     func startPerf(pid: Int32, seconds: Double) -> Process? {
         let perf = Process()
         perf.executableURL = URL(fileURLWithPath: "/usr/bin/perf")
-        perf.arguments = ["record", "-g", "-F", "199", "-p", "\(pid)", "-o", home.appendingPathComponent("broker.perf").path,
-                          "--", "sleep", "\(Int(seconds))"]
+        perf.arguments = [
+            "record", "-g", "-F", "199", "-p", "\(pid)", "-o", home.appendingPathComponent("broker.perf").path,
+            "--", "sleep", "\(Int(seconds))",
+        ]
         perf.standardOutput = FileHandle.nullDevice
         perf.standardError = FileHandle.nullDevice
         do { try perf.run() } catch { return nil }
@@ -828,14 +992,21 @@ final class FleetDriver {
         let deadline = monotonic() + 20
         while perf.isRunning && monotonic() < deadline { usleep(50_000) }
         if perf.isRunning { perf.terminate() }
-        let r = run(URL(fileURLWithPath: "/usr/bin/perf"), ["report", "--no-children", "--sort", "dso,symbol", "--stdio", "-g", "none",
-                                                             "--percent-limit", "1", "-i", home.appendingPathComponent("broker.perf").path],
-                    timeout: 60)
-        return r.stdout.split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.trimmingCharacters(in: .whitespaces).isEmpty }
-            .prefix(14).map { line in
-                let words = line.split(separator: " ").filter { $0 != "-" }
-                return "    " + words.joined(separator: " ")
-            }.joined(separator: "\n")
+        let r = run(
+            URL(fileURLWithPath: "/usr/bin/perf"),
+            [
+                "report", "--no-children", "--sort", "dso,symbol", "--stdio", "-g", "none",
+                "--percent-limit", "1", "-i", home.appendingPathComponent("broker.perf").path,
+            ],
+            timeout: 60
+        )
+        return r.stdout.split(separator: "\n").filter {
+            !$0.hasPrefix("#") && !$0.trimmingCharacters(in: .whitespaces).isEmpty
+        }
+        .prefix(14).map { line in
+            let words = line.split(separator: " ").filter { $0 != "-" }
+            return "    " + words.joined(separator: " ")
+        }.joined(separator: "\n")
     }
 }
 
@@ -916,11 +1087,24 @@ enum Fleet {
         let startedAt = Date()
         let load = loadAverage()
         let runPressure = PressureWindow()
-        driver.timeline("fleet: \(options.agents) agents × \(options.services) services, heartbeat \(options.heartbeat) s, stale/offline \(options.stale)/\(options.offline) s, \(options.processes) worker processes × \(options.shards) shards × \(options.ioThreads) I/O threads at nice \(options.nice), ZMTP heartbeat \(options.zmtpText), connect rate \(Int(options.connectRate))/s")
+        driver.timeline(
+            "fleet: \(options.agents) agents × \(options.services) services, heartbeat \(options.heartbeat) s, stale/offline \(options.stale)/\(options.offline) s, \(options.processes) worker processes × \(options.shards) shards × \(options.ioThreads) I/O threads at nice \(options.nice), ZMTP heartbeat \(options.zmtpText), connect rate \(Int(options.connectRate))/s"
+        )
         var raw: PhaseFigures?
         if !options.skipRaw { raw = try driver.runRaw() }
         var capsule: (PhaseFigures, CapsuleExtras)?
         if !options.skipCapsule { capsule = try driver.runCapsule(rawFigures: raw) }
-        FileHandle.standardOutput.write(Data((FleetReport.render(options: options, startedAt: startedAt, load: load, raw: raw, capsule: capsule, pressure: runPressure.text) + "\n").utf8))
+        FileHandle.standardOutput.write(
+            Data(
+                (FleetReport.render(
+                    options: options,
+                    startedAt: startedAt,
+                    load: load,
+                    raw: raw,
+                    capsule: capsule,
+                    pressure: runPressure.text
+                ) + "\n").utf8
+            )
+        )
     }
 }

@@ -151,7 +151,8 @@ struct StatusCounts: Sendable, Equatable {
     subscript(_ status: String) -> Int { byStatus[status] ?? 0 }
     var total: Int { byStatus.values.reduce(0, +) }
     var text: String {
-        ["HEALTHY", "UNHEALTHY", "STALE", "OFFLINE", "UNKNOWN"].map { "\($0.prefix(4).lowercased()) \(self[$0])" }.joined(separator: " ")
+        ["HEALTHY", "UNHEALTHY", "STALE", "OFFLINE", "UNKNOWN"].map { "\($0.prefix(4).lowercased()) \(self[$0])" }
+            .joined(separator: " ")
     }
 
     /// Finds `{STATUS: number}` pairs anywhere in a reply (the shape of a future `status.summary`).
@@ -214,14 +215,25 @@ final class BusWatcher: Sendable {
                 options.reconnectInterval = 200
                 options.handshakeInterval = 5_000
                 options.receiveHighWaterMark = 0
-                let sub = try SocketFactory.client(.sub, context: context, endpoint: info.bus, keyPair: keyPair, serverKey: serverKey,
-                                                   options: options)
+                let sub = try SocketFactory.client(
+                    .sub,
+                    context: context,
+                    endpoint: info.bus,
+                    keyPair: keyPair,
+                    serverKey: serverKey,
+                    options: options
+                )
                 defer { sub.close() }
                 // Every event: the aggregator numbers all of its events in one sequence, so a gap is only a gap if
                 // the subscription takes them all.
                 for prefix in ["evt.", "beacon.aggregator"] { try sub.subscribe(prefix) }
-                let requests = try RequestClient(endpoint: info.router, keyPair: operatorKey, serverKey: serverKey,
-                                                 sender: "operator:local-owner", timeout: 5)
+                let requests = try RequestClient(
+                    endpoint: info.router,
+                    keyPair: operatorKey,
+                    serverKey: serverKey,
+                    sender: "operator:local-owner",
+                    timeout: 5
+                )
                 ready.put("ok")
                 var poller = ZMQPoller()
                 poller.add(sub)
@@ -263,15 +275,22 @@ final class BusWatcher: Sendable {
                     // A gap in the aggregator's stream (say, while the broker was down): replay it.
                     let (last, beacon) = state.withLock { ($0.lastAggregatorSeq, $0.beaconSeq) }
                     if beacon > last, last > 0 {
-                        if let events = try? requests.call([AuditEvent].self, "aggregator", "journal.replay",
-                                                           .object(["after": .number(Double(last))]), timeout: 5) {
+                        if let events = try? requests.call(
+                            [AuditEvent].self,
+                            "aggregator",
+                            "journal.replay",
+                            .object(["after": .number(Double(last))]),
+                            timeout: 5
+                        ) {
                             let first = events.first?.seq ?? 0
                             state.withLock {
                                 if first > last + 1 { $0.gapsMissed += Int(first - last - 1) }
                                 $0.gapsFilled += events.count
                             }
                             for event in events { self.apply(event, replayed: true) }
-                            if events.isEmpty { state.withLock { $0.lastAggregatorSeq = max($0.lastAggregatorSeq, beacon) } }
+                            if events.isEmpty {
+                                state.withLock { $0.lastAggregatorSeq = max($0.lastAggregatorSeq, beacon) }
+                            }
                         }
                     }
                 }

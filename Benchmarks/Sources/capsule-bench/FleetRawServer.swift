@@ -22,11 +22,19 @@ enum FleetRawServer {
         while i < arguments.count {
             let next = i + 1 < arguments.count ? arguments[i + 1] : ""
             switch arguments[i] {
-            case "--router-bind": routerBind = next; i += 1
-            case "--ingest-bind": ingestBind = next; i += 1
-            case "--secret": secret = CurveKey(z85: next); i += 1
+            case "--router-bind":
+                routerBind = next
+                i += 1
+            case "--ingest-bind":
+                ingestBind = next
+                i += 1
+            case "--secret":
+                secret = CurveKey(z85: next)
+                i += 1
             case "--count-distinct": countDistinct = true
-            case "--max-seconds": maxSeconds = Double(next) ?? maxSeconds; i += 1
+            case "--max-seconds":
+                maxSeconds = Double(next) ?? maxSeconds
+                i += 1
             default: throw BenchError("fleet-raw-server: unknown argument \(arguments[i])")
             }
             i += 1
@@ -97,15 +105,21 @@ enum FleetRawServer {
                     var frames: [[UInt8]] = []
                     guard zmq_msg_recv(&msg, zap, ZMQ_DONTWAIT) >= 0 else { break }
                     while true {
-                        frames.append(Array(UnsafeRawBufferPointer(start: zmq_msg_data(&msg), count: zmq_msg_size(&msg))))
+                        frames.append(
+                            Array(UnsafeRawBufferPointer(start: zmq_msg_data(&msg), count: zmq_msg_size(&msg)))
+                        )
                         if zmq_msg_more(&msg) == 0 { break }
                         if zmq_msg_recv(&msg, zap, 0) < 0 { break }
                     }
                     zapRequests += 1
                     let requestId = frames.count > 1 ? frames[1] : []
                     let userId = Array("raw".utf8)
-                    for (index, frame) in [Array("1.0".utf8), requestId, Array("200".utf8), Array("OK".utf8), userId, []].enumerated() {
-                        _ = frame.withUnsafeBytes { zmq_send(zap, $0.baseAddress, $0.count, index < 5 ? ZMQ_SNDMORE : 0) }
+                    for (index, frame) in [
+                        Array("1.0".utf8), requestId, Array("200".utf8), Array("OK".utf8), userId, [],
+                    ].enumerated() {
+                        _ = frame.withUnsafeBytes {
+                            zmq_send(zap, $0.baseAddress, $0.count, index < 5 ? ZMQ_SNDMORE : 0)
+                        }
                     }
                 }
             }
@@ -113,7 +127,9 @@ enum FleetRawServer {
                 for _ in 0..<1_000 {
                     guard zmq_msg_recv(&msg, xsub, ZMQ_DONTWAIT) >= 0 else { break }
                     ingestMessages += 1
-                    if countDistinct, zmq_msg_size(&msg) > 3, zmq_msg_data(&msg).load(as: UInt8.self) == UInt8(ascii: "h") {
+                    if countDistinct, zmq_msg_size(&msg) > 3,
+                        zmq_msg_data(&msg).load(as: UInt8.self) == UInt8(ascii: "h")
+                    {
                         senders.insert(Data(bytes: zmq_msg_data(&msg), count: zmq_msg_size(&msg)))
                     }
                     while zmq_msg_more(&msg) != 0 {
@@ -142,7 +158,8 @@ enum FleetRawServer {
             let t = monotonic()
             if t - lastStats >= 1 {
                 lastStats = t
-                let line = "{\"ingest\":\(ingestMessages),\"router\":\(routerMessages),\"zap\":\(zapRequests),\"distinct\":\(senders.count)}\n"
+                let line =
+                    "{\"ingest\":\(ingestMessages),\"router\":\(routerMessages),\"zap\":\(zapRequests),\"distinct\":\(senders.count)}\n"
                 FileHandle.standardOutput.write(Data(line.utf8))
             }
         }

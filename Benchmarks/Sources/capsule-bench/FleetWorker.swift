@@ -89,7 +89,10 @@ struct WorkerOptions {
 
 /// Commands from the driver, applied by every shard on its own thread.
 enum WorkerCommand: Sendable {
-    case mark, flip(Double), kill(Double), restart, quit
+    case mark
+    case flip(Double)
+    case kill(Double)
+    case restart, quit
 }
 
 /// Counters one shard publishes; the main thread sums them into the stats line.
@@ -105,17 +108,38 @@ struct ShardStats: Sendable, Codable {
     var turns = 0, sweeps = 0
 
     mutating func add(_ o: ShardStats) {
-        agents += o.agents; started += o.started; alive += o.alive; dealerUp += o.dealerUp; welcomed += o.welcomed
-        everWelcomed += o.everWelcomed; pubUp += o.pubUp; hbSent += o.hbSent; hbSkipped += o.hbSkipped; hbDropped += o.hbDropped
-        reports += o.reports; reportRequests += o.reportRequests; hellos += o.hellos; dispatches += o.dispatches
-        results += o.results; cancels += o.cancels; dealerDisconnects += o.dealerDisconnects; pubDisconnects += o.pubDisconnects
-        handshakeFailures += o.handshakeFailures; disconnectedTwice += o.disconnectedTwice
-        maxDisconnects = max(maxDisconnects, o.maxDisconnects); hbSinceMark += o.hbSinceMark
-        down += o.down; killed += o.killed; killedServices += o.killedServices
-        if o.firstWelcomeAt > 0 { firstWelcomeAt = firstWelcomeAt == 0 ? o.firstWelcomeAt : min(firstWelcomeAt, o.firstWelcomeAt) }
+        agents += o.agents
+        started += o.started
+        alive += o.alive
+        dealerUp += o.dealerUp
+        welcomed += o.welcomed
+        everWelcomed += o.everWelcomed
+        pubUp += o.pubUp
+        hbSent += o.hbSent
+        hbSkipped += o.hbSkipped
+        hbDropped += o.hbDropped
+        reports += o.reports
+        reportRequests += o.reportRequests
+        hellos += o.hellos
+        dispatches += o.dispatches
+        results += o.results
+        cancels += o.cancels
+        dealerDisconnects += o.dealerDisconnects
+        pubDisconnects += o.pubDisconnects
+        handshakeFailures += o.handshakeFailures
+        disconnectedTwice += o.disconnectedTwice
+        maxDisconnects = max(maxDisconnects, o.maxDisconnects)
+        hbSinceMark += o.hbSinceMark
+        down += o.down
+        killed += o.killed
+        killedServices += o.killedServices
+        if o.firstWelcomeAt > 0 {
+            firstWelcomeAt = firstWelcomeAt == 0 ? o.firstWelcomeAt : min(firstWelcomeAt, o.firstWelcomeAt)
+        }
         lastWelcomeAt = max(lastWelcomeAt, o.lastWelcomeAt)
         for (k, v) in o.helloErrors { helloErrors[k, default: 0] += v }
-        turns += o.turns; sweeps += o.sweeps
+        turns += o.turns
+        sweeps += o.sweeps
     }
 
     /// One JSON line for the driver.
@@ -166,8 +190,13 @@ final class SimAgent {
 
     var manifests: [ServiceManifest] {
         serviceCodes.enumerated().map { index, code in
-            ServiceManifest(code: code, name: "Fleet service \(global)-\(index)", version: "1.0.0", runtime: "swift",
-                            actions: [ActionDefinition(name: "ping", description: "answers at once")])
+            ServiceManifest(
+                code: code,
+                name: "Fleet service \(global)-\(index)",
+                version: "1.0.0",
+                runtime: "swift",
+                actions: [ActionDefinition(name: "ping", description: "answers at once")]
+            )
         }
     }
 }
@@ -207,7 +236,8 @@ final class FleetShard: @unchecked Sendable {
     private var closingMonitors: [(monitor: ZMQMonitor, deadline: Double)] = []
     /// Only the events the agent acts on (not CONNECT_DELAYED, CONNECT_RETRIED, CLOSED, ... which a
     /// reconnect loop produces in numbers).
-    static let monitorEvents: Int32 = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_MONITOR_STOPPED
+    static let monitorEvents: Int32 =
+        ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_MONITOR_STOPPED
         | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
 
     init(options: WorkerOptions, context: ZMQContext, endpoints: (String, String, CurveKey), agents: [(Int, String?)]) {
@@ -241,8 +271,14 @@ final class FleetShard: @unchecked Sendable {
             guard let keyPair = try? CurveKeyPair.generate() else { continue }
             let code = "\(options.codePrefix)-\(global)"
             let services = (0..<options.services).map { "\(options.codePrefix)-\(global)-s\($0)" }
-            let agent = SimAgent(global: global, code: code, services: services, keyPair: keyPair, token: token,
-                                 phase: Double.random(in: 0..<options.heartbeat))
+            let agent = SimAgent(
+                global: global,
+                code: code,
+                services: services,
+                keyPair: keyPair,
+                token: token,
+                phase: Double.random(in: 0..<options.heartbeat)
+            )
             let index = agents.count
             agents.append(agent)
             wheel[min(slots - 1, Int(agent.phase / tick))].append(index)
@@ -256,7 +292,10 @@ final class FleetShard: @unchecked Sendable {
         var lastStats = -1.0
         let deadline = now + options.maxSeconds
         while !quitting && now < deadline {
-            for command in commands.withLock({ q -> [WorkerCommand] in defer { q.removeAll() }; return q }) { apply(command) }
+            for command in commands.withLock({ q -> [WorkerCommand] in
+                defer { q.removeAll() }
+                return q
+            }) { apply(command) }
             while nextStart < agents.count && now >= startedAt + Double(nextStart) * interval {
                 open(agents[nextStart], index: nextStart)
                 nextStart += 1
@@ -333,7 +372,8 @@ final class FleetShard: @unchecked Sendable {
                 }
             }
         case .kill(let fraction):
-            for (index, agent) in agents.enumerated() where agent.alive && stableFraction(agent.global, salt: 0xDEAD) < fraction {
+            for (index, agent) in agents.enumerated()
+            where agent.alive && stableFraction(agent.global, salt: 0xDEAD) < fraction {
                 close(agent)
                 agent.started = true
                 _ = index
@@ -346,7 +386,9 @@ final class FleetShard: @unchecked Sendable {
     // MARK: Sockets
 
     private func socketOptions() -> ZMQSocketOptions {
-        var o = ZMQSocketOptions.agent(jitter: Int32.random(in: options.reconnectMin...max(options.reconnectMin, options.reconnectMax)))
+        var o = ZMQSocketOptions.agent(
+            jitter: Int32.random(in: options.reconnectMin...max(options.reconnectMin, options.reconnectMax))
+        )
         o.reconnectIntervalMax = 30_000
         if let (ivl, timeout, ttl) = options.zmtp {
             o.heartbeatInterval = ivl
@@ -424,7 +466,9 @@ final class FleetShard: @unchecked Sendable {
         pollItems.removeAll(keepingCapacity: true)
         pollOwners.removeAll(keepingCapacity: true)
         for (index, agent) in agents.enumerated() where agent.alive {
-            for (kind, socket) in [(UInt8(0), agent.dealer), (1, agent.dealerMonitor?.socket), (2, agent.publisherMonitor?.socket)] {
+            for (kind, socket) in [
+                (UInt8(0), agent.dealer), (1, agent.dealerMonitor?.socket), (2, agent.publisherMonitor?.socket),
+            ] {
                 guard let socket, let fd = try? socket.getInt32(ZMQ_FD) else { continue }
                 pollItems.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0))
                 pollOwners.append((index, kind))
@@ -500,9 +544,13 @@ final class FleetShard: @unchecked Sendable {
 
     private func sendHello(_ agent: SimAgent, index: Int) {
         let digest = ManifestDigest.of(agent.manifests)
-        let hello = AgentHello(agentCode: agent.code, services: agent.serviceCodes, manifestDigest: digest,
-                               software: options.raw ? "raw-fleet" : "capsule-bench-fleet",
-                               enrollmentToken: agent.enrolled ? nil : agent.token)
+        let hello = AgentHello(
+            agentCode: agent.code,
+            services: agent.serviceCodes,
+            manifestDigest: digest,
+            software: options.raw ? "raw-fleet" : "capsule-bench-fleet",
+            enrollmentToken: agent.enrolled ? nil : agent.token
+        )
         send(agent, index: index, .agentHello, hello)
         agent.helloSentAt = now
         local.hellos += 1
@@ -526,8 +574,12 @@ final class FleetShard: @unchecked Sendable {
             guard let dispatch = try? decoded.decode(CommandDispatch.self) else { return }
             local.dispatches += 1
             send(agent, index: index, .commandAck, CommandRef(commandId: dispatch.commandId))
-            send(agent, index: index, .commandResult,
-                 CommandResult(commandId: dispatch.commandId, success: true, message: "pong", data: nil, error: nil))
+            send(
+                agent,
+                index: index,
+                .commandResult,
+                CommandResult(commandId: dispatch.commandId, success: true, message: "pong", data: nil, error: nil)
+            )
             local.results += 1
         case .commandCancel:
             local.cancels += 1
@@ -575,8 +627,13 @@ final class FleetShard: @unchecked Sendable {
             guard agent.reportDue, agent.welcomed, agent.pubUp, t >= agent.pubReadyAt, let report = agent.report,
                 let publisher = agent.publisher, let agentId = agent.agentId
             else { continue }
-            _ = try? publisher.send(WireCodec.encode(topic: Topic.report(agentId), header: agent.factory.sequenced(.serviceReport),
-                                                     body: report))
+            _ = try? publisher.send(
+                WireCodec.encode(
+                    topic: Topic.report(agentId),
+                    header: agent.factory.sequenced(.serviceReport),
+                    body: report
+                )
+            )
             local.reports += 1
             agent.reportDue = false
             pendingReports.remove(index)
@@ -590,9 +647,17 @@ final class FleetShard: @unchecked Sendable {
         let services = agent.serviceCodes.enumerated().map { s, code in
             ServiceHealth(code: code, health: HealthReport(status: agent.health[s]), sampledAt: sampled)
         }
-        let body = Heartbeat(agentId: agentId, agentCode: agent.code, manifestDigest: report.digest,
-                             intervalSeconds: options.heartbeat, services: services, droppedStale: 0)
-        if (try? publisher.send(WireCodec.encode(topic: Topic.heartbeat(agentId), header: agent.factory.sequenced(.heartbeat), body: body))) == true {
+        let body = Heartbeat(
+            agentId: agentId,
+            agentCode: agent.code,
+            manifestDigest: report.digest,
+            intervalSeconds: options.heartbeat,
+            services: services,
+            droppedStale: 0
+        )
+        if (try? publisher.send(
+            WireCodec.encode(topic: Topic.heartbeat(agentId), header: agent.factory.sequenced(.heartbeat), body: body)
+        )) == true {
             local.hbSent += 1
             agent.hbSinceMark = true
         } else {
@@ -624,11 +689,26 @@ final class FleetShard: @unchecked Sendable {
 
     private func publishStats() {
         var s = local
-        s.started = 0; s.alive = 0; s.dealerUp = 0; s.welcomed = 0; s.everWelcomed = 0; s.pubUp = 0
-        s.disconnectedTwice = 0; s.maxDisconnects = 0; s.hbSinceMark = 0; s.down = 0; s.killed = 0; s.killedServices = 0
+        s.started = 0
+        s.alive = 0
+        s.dealerUp = 0
+        s.welcomed = 0
+        s.everWelcomed = 0
+        s.pubUp = 0
+        s.disconnectedTwice = 0
+        s.maxDisconnects = 0
+        s.hbSinceMark = 0
+        s.down = 0
+        s.killed = 0
+        s.killedServices = 0
         for agent in agents {
             if agent.started { s.started += 1 }
-            if agent.alive { s.alive += 1 } else if agent.started { s.killed += 1; s.killedServices += agent.serviceCodes.count }
+            if agent.alive {
+                s.alive += 1
+            } else if agent.started {
+                s.killed += 1
+                s.killedServices += agent.serviceCodes.count
+            }
             if agent.dealerUp { s.dealerUp += 1 }
             if agent.welcomed { s.welcomed += 1 }
             if agent.everWelcomed { s.everWelcomed += 1 }
@@ -652,7 +732,9 @@ enum FleetWorker {
             let (info, key) = try BrokerInfo.resolve(home: CapsuleHome(path: home))
             endpoints = (info.router, info.ingest, key)
         } else {
-            guard let router = options.router, let ingest = options.ingest, let text = options.serverKey, let key = CurveKey(z85: text) else {
+            guard let router = options.router, let ingest = options.ingest, let text = options.serverKey,
+                let key = CurveKey(z85: text)
+            else {
                 throw BenchError("fleet-worker needs --home, or --router, --ingest and --server-key")
             }
             endpoints = (router, ingest, key)
@@ -660,7 +742,9 @@ enum FleetWorker {
         var tokens: [String] = []
         if let file = options.tokensFile {
             tokens = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").map(String.init)
-            guard tokens.count >= options.count else { throw BenchError("\(file) holds \(tokens.count) tokens, need \(options.count)") }
+            guard tokens.count >= options.count else {
+                throw BenchError("\(file) holds \(tokens.count) tokens, need \(options.count)")
+            }
         } else if !options.raw {
             throw BenchError("fleet-worker needs --tokens unless --raw")
         }

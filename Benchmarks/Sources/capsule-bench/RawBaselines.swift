@@ -30,8 +30,14 @@ enum RawBaselines {
 
     /// Starts a SUB on its own thread and context that counts `expected` messages whose first frame
     /// does not start with "p" (probes start with "p"). `ready` is set on the first probe.
-    static func startCounter(endpoint: String, serverKey: CurveKey, expected: Int, ready: StopFlag,
-                             result: Handoff<Received>, timeoutSeconds: Double) -> BenchThread {
+    static func startCounter(
+        endpoint: String,
+        serverKey: CurveKey,
+        expected: Int,
+        ready: StopFlag,
+        result: Handoff<Received>,
+        timeoutSeconds: Double
+    ) -> BenchThread {
         BenchThread(name: "raw-sub") {
             let context = ZMQContext()
             let keys = try CurveKeyPair.generate()
@@ -78,7 +84,9 @@ enum RawBaselines {
     static func sendProbes(_ socket: ZMQSocket, frames: [Data], ready: StopFlag) throws {
         let deadline = monotonic() + 15
         while !ready.isSet {
-            guard monotonic() < deadline else { throw BenchError("the subscriber never saw a probe (handshake failed?)") }
+            guard monotonic() < deadline else {
+                throw BenchError("the subscriber never saw a probe (handshake failed?)")
+            }
             try socket.send(frames)
             Thread.sleep(forTimeInterval: 0.005)
         }
@@ -97,8 +105,14 @@ enum RawBaselines {
         try pub.bind(anyLoopback)
         let ready = StopFlag()
         let result = Handoff<Received>()
-        let thread = startCounter(endpoint: try pub.lastEndpoint(), serverKey: server.publicKey, expected: messages,
-                                  ready: ready, result: result, timeoutSeconds: 60)
+        let thread = startCounter(
+            endpoint: try pub.lastEndpoint(),
+            serverKey: server.publicKey,
+            expected: messages,
+            ready: ready,
+            result: result,
+            timeoutSeconds: 60
+        )
         try sendProbes(pub, frames: [Data("probe".utf8)], ready: ready)
         let frames = [Data(repeating: UInt8(ascii: "M"), count: 200)]
         let start = monotonic()
@@ -117,8 +131,14 @@ enum RawBaselines {
         defer { proxy.stop() }
         let ready = StopFlag()
         let result = Handoff<Received>()
-        let thread = startCounter(endpoint: proxy.xpubEndpoint, serverKey: server.publicKey, expected: messages,
-                                  ready: ready, result: result, timeoutSeconds: 60)
+        let thread = startCounter(
+            endpoint: proxy.xpubEndpoint,
+            serverKey: server.publicKey,
+            expected: messages,
+            ready: ready,
+            result: result,
+            timeoutSeconds: 60
+        )
         let context = ZMQContext()
         let pub = try ZMQSocket(context: context, type: .pub, lingerMilliseconds: 0)
         defer { pub.close() }
@@ -158,8 +178,11 @@ enum RawBaselines {
             stop.set()
             try? echoThread.join(seconds: 5)
         }
-        return try roundTrips(endpoint: try endpoint.take(seconds: 10, what: "the raw router"), serverKey: server.publicKey,
-                              requests: requests)
+        return try roundTrips(
+            endpoint: try endpoint.take(seconds: 10, what: "the raw router"),
+            serverKey: server.publicKey,
+            requests: requests
+        )
     }
 
     /// DEALER → ROUTER relay → worker DEALER (echo) → relay → DEALER: the two hops of a Capsule request,
@@ -266,7 +289,10 @@ final class RawProxy: Sendable {
         let endpoints = Handoff<[String]>()
         let stopFlag = self.stopFlag
         thread = BenchThread(name: "raw-proxy") {
-            guard let context = zmq_ctx_new() else { endpoints.put([]); return }
+            guard let context = zmq_ctx_new() else {
+                endpoints.put([])
+                return
+            }
             defer { zmq_ctx_term(context) }
             guard let xsub = zmq_socket(context, ZMQ_XSUB), let xpub = zmq_socket(context, ZMQ_XPUB) else {
                 endpoints.put([])
@@ -283,8 +309,13 @@ final class RawProxy: Sendable {
                 zmq_setsockopt(socket, hwm, &zero, 4)
                 zmq_setsockopt(socket, ZMQ_LINGER, &zero, 4)
                 zmq_setsockopt(socket, ZMQ_CURVE_SERVER, &one, 4)
-                _ = serverSecret.bytes.withUnsafeBytes { zmq_setsockopt(socket, ZMQ_CURVE_SECRETKEY, $0.baseAddress, 32) }
-                guard zmq_bind(socket, RawBaselines.anyLoopback) == 0 else { endpoints.put([]); return }
+                _ = serverSecret.bytes.withUnsafeBytes {
+                    zmq_setsockopt(socket, ZMQ_CURVE_SECRETKEY, $0.baseAddress, 32)
+                }
+                guard zmq_bind(socket, RawBaselines.anyLoopback) == 0 else {
+                    endpoints.put([])
+                    return
+                }
                 var buffer = [CChar](repeating: 0, count: 256)
                 var size = buffer.count
                 zmq_getsockopt(socket, ZMQ_LAST_ENDPOINT, &buffer, &size)

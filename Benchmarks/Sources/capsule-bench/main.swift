@@ -59,7 +59,9 @@ struct Options {
         }
         func number<T: LosslessStringConvertible & Comparable>(_ type: T.Type, atLeast minimum: T) throws -> T {
             let name = arguments[index]
-            guard let parsed = T(try value()), parsed >= minimum else { throw BenchError("\(name) needs a number ≥ \(minimum)") }
+            guard let parsed = T(try value()), parsed >= minimum else {
+                throw BenchError("\(name) needs a number ≥ \(minimum)")
+            }
             return parsed
         }
         while index < arguments.count {
@@ -189,10 +191,14 @@ func runBench(_ options: Options) throws {
     var brokerP99: [Double] = []
     var agentNote = ""
     if !options.rawOnly {
-        let bin = options.bin ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        let bin =
+            options.bin
+            ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
         let cluster = try BenchCluster(bin: bin, keepHome: options.keepHome)
         defer { cluster.stop() }
-        progress("starting capsule-broker and capsule-aggregator (home \(cluster.home.path), ports \(cluster.ports.ingest)/\(cluster.ports.bus)/\(cluster.ports.router))")
+        progress(
+            "starting capsule-broker and capsule-aggregator (home \(cluster.home.path), ports \(cluster.ports.ingest)/\(cluster.ports.bus)/\(cluster.ports.router))"
+        )
         try cluster.start()
         let client = try OperatorClient(home: cluster.capsuleHome)
         var aggregatorUp = false
@@ -211,8 +217,16 @@ func runBench(_ options: Options) throws {
         for index in 0..<options.agents {
             let token = try cluster.mintToken(name: "bench-\(index)")
             let welcomed = Handoff<String>()
-            threads.append(BenchAgent.start(index: index, home: cluster.capsuleHome, token: token, nice: options.nice,
-                                            control: control, welcomed: welcomed))
+            threads.append(
+                BenchAgent.start(
+                    index: index,
+                    home: cluster.capsuleHome,
+                    token: token,
+                    nice: options.nice,
+                    control: control,
+                    welcomed: welcomed
+                )
+            )
             do {
                 _ = try welcomed.take(seconds: 20, what: "agent \(index) to be welcomed and connected")
             } catch {
@@ -227,12 +241,28 @@ func runBench(_ options: Options) throws {
         }
 
         for rep in 1...options.reps {
-            progress("capsule heartbeats: \(options.agents) agents, \(options.warmup) s warm-up + \(options.seconds) s window, repetition \(rep)")
-            heartbeatRuns.append(try CapsuleHeartbeats.run(client: client, control: control, cluster: cluster,
-                                                           seconds: options.seconds, warmup: options.warmup))
+            progress(
+                "capsule heartbeats: \(options.agents) agents, \(options.warmup) s warm-up + \(options.seconds) s window, repetition \(rep)"
+            )
+            heartbeatRuns.append(
+                try CapsuleHeartbeats.run(
+                    client: client,
+                    control: control,
+                    cluster: cluster,
+                    seconds: options.seconds,
+                    warmup: options.warmup
+                )
+            )
             let last = heartbeatRuns.last!
-            progress(String(format: "  processed %@ msgs/s; sent %@, received %@, drained in %.1f s", rate(last.processedPerSecond),
-                            count(last.sent), count(last.received), last.drainSeconds))
+            progress(
+                String(
+                    format: "  processed %@ msgs/s; sent %@, received %@, drained in %.1f s",
+                    rate(last.processedPerSecond),
+                    count(last.sent),
+                    count(last.received),
+                    last.drainSeconds
+                )
+            )
         }
         if control.reportsResent > 0 {
             agentNote = "; the aggregator asked for \(control.reportsResent) re-reports"
@@ -241,14 +271,31 @@ func runBench(_ options: Options) throws {
         let statusRows = try client.call("aggregator", "status.list")
         replyDecode = try CodecCost.jsonValueDecode(statusRows, iterations: 2_000)
         for rep in 1...options.reps {
-            progress("capsule round trips: \(options.requests) status.list, aggregator.stats and broker.stats, repetition \(rep)")
-            let samples = try CapsuleRoundTrip.measure(client: client, service: "aggregator", op: "status.list", requests: options.requests)
+            progress(
+                "capsule round trips: \(options.requests) status.list, aggregator.stats and broker.stats, repetition \(rep)"
+            )
+            let samples = try CapsuleRoundTrip.measure(
+                client: client,
+                service: "aggregator",
+                op: "status.list",
+                requests: options.requests
+            )
             capsuleMedian.append(percentile(samples, 0.5))
             capsuleP99.append(percentile(samples, 0.99))
-            let small = try CapsuleRoundTrip.measure(client: client, service: "aggregator", op: "aggregator.stats", requests: options.requests)
+            let small = try CapsuleRoundTrip.measure(
+                client: client,
+                service: "aggregator",
+                op: "aggregator.stats",
+                requests: options.requests
+            )
             statsMedian.append(percentile(small, 0.5))
             statsP99.append(percentile(small, 0.99))
-            let oneHop = try CapsuleRoundTrip.measure(client: client, service: "broker", op: "broker.stats", requests: options.requests)
+            let oneHop = try CapsuleRoundTrip.measure(
+                client: client,
+                service: "broker",
+                op: "broker.stats",
+                requests: options.requests
+            )
             brokerMedian.append(percentile(oneHop, 0.5))
             brokerP99.append(percentile(oneHop, 0.99))
         }
@@ -257,16 +304,27 @@ func runBench(_ options: Options) throws {
     // Commands at wire speed, the audit writer's replay and the CLI (issue 11).
     var commandLines: [String] = []
     if !options.rawOnly {
-        let bin = options.bin ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        commandLines = try CommandSuite.run(options: options, bin: bin, relayMedian: percentile(relayMedian, 0.5),
-                                            relayP99: percentile(relayP99, 0.5), echoMedian: percentile(echoMedian, 0.5))
+        let bin =
+            options.bin
+            ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        commandLines = try CommandSuite.run(
+            options: options,
+            bin: bin,
+            relayMedian: percentile(relayMedian, 0.5),
+            relayP99: percentile(relayP99, 0.5),
+            echoMedian: percentile(echoMedian, 0.5)
+        )
     }
 
     // The table.
     let formatter = ISO8601DateFormatter()
     emit("capsule-bench  \(formatter.string(from: startedAt))")
-    emit("machine: \(cores) cores (nproc), libzmq \(major).\(minor).\(patch), load average at start \(loadAtStart); other processes may be running")
-    emit("every figure: \(options.reps) repetitions, median (min, max); raw libzmq baselines measured in this same run, tcp://127.0.0.1, CURVE")
+    emit(
+        "machine: \(cores) cores (nproc), libzmq \(major).\(minor).\(patch), load average at start \(loadAtStart); other processes may be running"
+    )
+    emit(
+        "every figure: \(options.reps) repetitions, median (min, max); raw libzmq baselines measured in this same run, tcp://127.0.0.1, CURVE"
+    )
     emit("")
     let sizes = frames.map { "\($0.count)" }.joined(separator: "+")
     let rawBText = "raw libzmq PUB→XSUB/XPUB→SUB CURVE 3 frames (\(sizes) B) \(rateSummary(Summary(values: rawB)))"
@@ -282,30 +340,58 @@ func runBench(_ options: Options) throws {
         for run in heartbeatRuns { for (reason, value) in run.brokerDropped { dropped[reason, default: 0] += value } }
         let lost = sent - received
         let lossPercent = sent > 0 ? Double(lost) / Double(sent) * 100 : 0
-        emit("  \(options.agents) raw agents (1 service, UP, SNDHWM 1000, nice \(options.nice)), \(Int(options.seconds)) s window after \(options.warmup) s warm-up, Δreceived/Δt from aggregator.stats")
-        emit("  all repetitions: sent \(count(sent)) (zmq_send ok), broker forwarded \(count(forwarded)), aggregator received \(count(received)); lost \(count(lost)) (\(String(format: "%.1f", lossPercent)) %)\(agentNote)")
-        let dropText = dropped.isEmpty ? "none" : dropped.sorted { $0.key < $1.key }.map { "\($0.key) \(count($0.value))" }.joined(separator: ", ")
-        emit("  lost before the broker (agent PUB at HWM / ingest backlog) ≈ \(count(sent - forwarded - dropped.values.reduce(0, +))); broker drops: \(dropText); bus→aggregator ≈ \(count(max(0, forwarded - received))) (forwarded also counts the aggregator's own beacons, 1/s)")
+        emit(
+            "  \(options.agents) raw agents (1 service, UP, SNDHWM 1000, nice \(options.nice)), \(Int(options.seconds)) s window after \(options.warmup) s warm-up, Δreceived/Δt from aggregator.stats"
+        )
+        emit(
+            "  all repetitions: sent \(count(sent)) (zmq_send ok), broker forwarded \(count(forwarded)), aggregator received \(count(received)); lost \(count(lost)) (\(String(format: "%.1f", lossPercent)) %)\(agentNote)"
+        )
+        let dropText =
+            dropped.isEmpty
+            ? "none" : dropped.sorted { $0.key < $1.key }.map { "\($0.key) \(count($0.value))" }.joined(separator: ", ")
+        emit(
+            "  lost before the broker (agent PUB at HWM / ingest backlog) ≈ \(count(sent - forwarded - dropped.values.reduce(0, +))); broker drops: \(dropText); bus→aggregator ≈ \(count(max(0, forwarded - received))) (forwarded also counts the aggregator's own beacons, 1/s)"
+        )
         let cpu = { (values: [Double]) in String(format: "%.2f", percentile(values, 0.5)) }
         // CPU microseconds per processed heartbeat, per repetition, then the median.
         let perMessage = { (cores: KeyPath<HeartbeatRun, Double>) in
-            String(format: "%.1f", percentile(heartbeatRuns.map { $0[keyPath: cores] / $0.processedPerSecond * 1e6 }, 0.5))
+            String(
+                format: "%.1f",
+                percentile(heartbeatRuns.map { $0[keyPath: cores] / $0.processedPerSecond * 1e6 }, 0.5)
+            )
         }
-        emit("  CPU during the window (cores, median): broker \(cpu(heartbeatRuns.map(\.brokerCPU))) (\(perMessage(\.brokerCPU)) µs/msg), aggregator \(cpu(heartbeatRuns.map(\.aggregatorCPU))) (\(perMessage(\.aggregatorCPU)) µs/msg), bench process with the agents \(cpu(heartbeatRuns.map(\.benchCPU))); backlog drained \(String(format: "%.1f", percentile(heartbeatRuns.map(\.drainSeconds), 0.5))) s after stop")
+        emit(
+            "  CPU during the window (cores, median): broker \(cpu(heartbeatRuns.map(\.brokerCPU))) (\(perMessage(\.brokerCPU)) µs/msg), aggregator \(cpu(heartbeatRuns.map(\.aggregatorCPU))) (\(perMessage(\.aggregatorCPU)) µs/msg), bench process with the agents \(cpu(heartbeatRuns.map(\.benchCPU))); backlog drained \(String(format: "%.1f", percentile(heartbeatRuns.map(\.drainSeconds), 0.5))) s after stop"
+        )
     }
-    emit("raw PUB→SUB         raw libzmq CURVE PUB→SUB 1 frame 200 B, HWM 0: \(rateSummary(Summary(values: rawA)))" + (rawALost > 0 ? "; lost \(count(rawALost))" : ", none lost") + (rawBLost > 0 ? " (proxied path lost \(count(rawBLost)))" : ""))
-    let capsuleRTT = capsuleMedian.isEmpty
+    emit(
+        "raw PUB→SUB         raw libzmq CURVE PUB→SUB 1 frame 200 B, HWM 0: \(rateSummary(Summary(values: rawA)))"
+            + (rawALost > 0 ? "; lost \(count(rawALost))" : ", none lost")
+            + (rawBLost > 0 ? " (proxied path lost \(count(rawBLost)))" : "")
+    )
+    let capsuleRTT =
+        capsuleMedian.isEmpty
         ? "capsule (skipped)"
         : "capsule status.list median \(microSummary(Summary(values: capsuleMedian))), p99 \(micros(percentile(capsuleP99, 0.5)))"
-    emit("request round trip  \(capsuleRTT)  |  raw CURVE DEALER→ROUTER echo median \(microSummary(Summary(values: echoMedian))), p99 \(micros(percentile(echoP99, 0.5)))")
-    emit("                    (\(options.requests) sequential per repetition; status.list is 2 hops: DEALER→broker→aggregator→broker→DEALER)  |  raw 2-hop DEALER→ROUTER relay→worker echo median \(microSummary(Summary(values: relayMedian))), p99 \(micros(percentile(relayP99, 0.5)))")
+    emit(
+        "request round trip  \(capsuleRTT)  |  raw CURVE DEALER→ROUTER echo median \(microSummary(Summary(values: echoMedian))), p99 \(micros(percentile(echoP99, 0.5)))"
+    )
+    emit(
+        "                    (\(options.requests) sequential per repetition; status.list is 2 hops: DEALER→broker→aggregator→broker→DEALER)  |  raw 2-hop DEALER→ROUTER relay→worker echo median \(microSummary(Summary(values: relayMedian))), p99 \(micros(percentile(relayP99, 0.5)))"
+    )
     if !statsMedian.isEmpty {
         if let replyDecode {
-            emit("  status.list reply result is \(count(replyDecode.bytes)) B of JSON (\(options.agents) rows); decoding it into a JSONValue takes \(micros(replyDecode.micros)) in this process")
+            emit(
+                "  status.list reply result is \(count(replyDecode.bytes)) B of JSON (\(options.agents) rows); decoding it into a JSONValue takes \(micros(replyDecode.micros)) in this process"
+            )
         }
-        emit("  breakdown: capsule aggregator.stats (2 hops, small reply) median \(microSummary(Summary(values: statsMedian))), p99 \(micros(percentile(statsP99, 0.5))); broker.stats (1 hop, answered by the broker) median \(microSummary(Summary(values: brokerMedian))), p99 \(micros(percentile(brokerP99, 0.5)))")
+        emit(
+            "  breakdown: capsule aggregator.stats (2 hops, small reply) median \(microSummary(Summary(values: statsMedian))), p99 \(micros(percentile(statsP99, 0.5))); broker.stats (1 hop, answered by the broker) median \(microSummary(Summary(values: brokerMedian))), p99 \(micros(percentile(brokerP99, 0.5)))"
+        )
     }
-    emit("codec (1 heartbeat) WireCodec.encode(topic:header:body:) \(microSummary(Summary(values: encodeCosts))) per op; decode + Heartbeat body \(microSummary(Summary(values: decodeCosts))) per op  (\(options.codecIterations) iterations; zmq-notes: JSONEncoder 5.1 / JSONDecoder 7.4 µs)")
+    emit(
+        "codec (1 heartbeat) WireCodec.encode(topic:header:body:) \(microSummary(Summary(values: encodeCosts))) per op; decode + Heartbeat body \(microSummary(Summary(values: decodeCosts))) per op  (\(options.codecIterations) iterations; zmq-notes: JSONEncoder 5.1 / JSONDecoder 7.4 µs)"
+    )
     lines += commandLines
     print(lines.joined(separator: "\n"))
 }

@@ -43,7 +43,9 @@ final class CommandLedger {
         self.file = file
         self.capacity = capacity
         guard let file else { return }
-        if let legacy, let data = try? Data(contentsOf: legacy), let saved = try? JSONDecoder().decode([String: Entry].self, from: data) {
+        if let legacy, let data = try? Data(contentsOf: legacy),
+            let saved = try? JSONDecoder().decode([String: Entry].self, from: data)
+        {
             for (id, entry) in saved.sorted(by: { $0.key < $1.key }) {
                 entries[id] = entry
                 order.append(id)
@@ -54,8 +56,13 @@ final class CommandLedger {
         guard unreadable == nil else { return }
         // A command that was running when the agent died did not finish: report it failed.
         for (id, entry) in entries where entry == .running {
-            entries[id] = .finished(CommandResult(commandId: id, success: false,
-                                                  error: ErrorBody(.agentRestarted, "the agent restarted while the command ran")))
+            entries[id] = .finished(
+                CommandResult(
+                    commandId: id,
+                    success: false,
+                    error: ErrorBody(.agentRestarted, "the agent restarted while the command ran")
+                )
+            )
         }
         try? compact()
     }
@@ -110,7 +117,8 @@ final class CommandLedger {
             data = try Data(contentsOf: file)
         } catch {
             // Never rewritten over: the file may be all that says which commands already ran.
-            unreadable = "\(file.path) exists but cannot be read (\((error as NSError).localizedDescription)); fix or move it aside"
+            unreadable =
+                "\(file.path) exists but cannot be read (\((error as NSError).localizedDescription)); fix or move it aside"
             return
         }
         for line in data.split(separator: UInt8(ascii: "\n")) {
@@ -157,7 +165,9 @@ final class CommandLedger {
         }
         do throws(Unavailable) {
             try write(text, to: out, path: temporary)
-            guard fsync(out) == 0 else { throw Unavailable(reason: "\(temporary): \(String(cString: strerror(errno)))") }
+            guard fsync(out) == 0 else {
+                throw Unavailable(reason: "\(temporary): \(String(cString: strerror(errno)))")
+            }
         } catch {
             close(out)
             unlink(temporary)

@@ -17,7 +17,10 @@ enum ResultLimits {
         }
         let size = WireCodec.json(result).count
         guard size > maxBodyBytes else { return result }
-        return CommandResult(commandId: result.commandId, success: false,
-                             error: ErrorBody(.resultTooLarge, "result of \(size) bytes exceeds \(maxBodyBytes)"))
+        return CommandResult(
+            commandId: result.commandId,
+            success: false,
+            error: ErrorBody(.resultTooLarge, "result of \(size) bytes exceeds \(maxBodyBytes)")
+        )
     }
 }

@@ -40,8 +40,15 @@ final class AgentCore: LoopCore {
     private var sentResults: [String: String] = [:]
     private(set) var droppedStale = 0
 
-    init(loop: PollLoop, endpoints: Endpoints, agentCode: String, enrollmentToken: String?, logger: Logger,
-         now: @escaping @Sendable () -> Date, events: AsyncStream<AgentEvent>.Continuation) throws {
+    init(
+        loop: PollLoop,
+        endpoints: Endpoints,
+        agentCode: String,
+        enrollmentToken: String?,
+        logger: Logger,
+        now: @escaping @Sendable () -> Date,
+        events: AsyncStream<AgentEvent>.Continuation
+    ) throws {
         self.loop = loop
         self.endpoints = endpoints
         self.agentCode = agentCode
@@ -51,8 +58,14 @@ final class AgentCore: LoopCore {
         self.events = events
         self.factory = MessageFactory(sender: agentCode, now: now)
         failover = BrokerFailover(routers: endpoints.pair?.map(\.router) ?? [endpoints.router], now: now())
-        let link = try SocketFactory.monitoredClient(.dealer, context: loop.context, endpoint: endpoints.router,
-                                                     keyPair: endpoints.keyPair, serverKey: endpoints.serverKey, monitored: true)
+        let link = try SocketFactory.monitoredClient(
+            .dealer,
+            context: loop.context,
+            endpoint: endpoints.router,
+            keyPair: endpoints.keyPair,
+            serverKey: endpoints.serverKey,
+            monitored: true
+        )
         dealer = link.socket
         dealerMonitor = link.monitor!
         loop.register(dealer) { [unowned self] in self.drainDealer() }
@@ -75,8 +88,13 @@ final class AgentCore: LoopCore {
         for action in actions {
             switch action {
             case .sendHello:
-                let hello = AgentHello(agentCode: agentCode, services: manifests.map(\.code), manifestDigest: digest,
-                                       software: "CapsuleAgentKit/\(CapsuleVersion.current)", enrollmentToken: enrollmentToken)
+                let hello = AgentHello(
+                    agentCode: agentCode,
+                    services: manifests.map(\.code),
+                    manifestDigest: digest,
+                    software: "CapsuleAgentKit/\(CapsuleVersion.current)",
+                    enrollmentToken: enrollmentToken
+                )
                 let header = factory.plain(.agentHello)
                 helloId = header.id
                 _ = try? dealer.send(WireCodec.encode(header: header, body: hello))
@@ -86,11 +104,15 @@ final class AgentCore: LoopCore {
                 publishReport()
             case .reportRefusal(let error, let final):
                 if final {
-                    logger.error("The broker refused this agent; it will not retry until restarted.",
-                                 metadata: ["error.code": "\(error.code)", "error.message": "\(error.message)"])
+                    logger.error(
+                        "The broker refused this agent; it will not retry until restarted.",
+                        metadata: ["error.code": "\(error.code)", "error.message": "\(error.message)"]
+                    )
                 } else {
-                    logger.warning("The broker refused this agent for now; retrying every 30 s.",
-                                   metadata: ["error.code": "\(error.code)", "error.message": "\(error.message)"])
+                    logger.warning(
+                        "The broker refused this agent for now; retrying every 30 s.",
+                        metadata: ["error.code": "\(error.code)", "error.message": "\(error.message)"]
+                    )
                 }
             }
         }
@@ -110,7 +132,10 @@ final class AgentCore: LoopCore {
                 failover.disconnected(now: now(), endpoint: event.endpoint)
                 session.dealerDisconnected()
             case .handshakeFailedAuth, .handshakeFailedProtocol, .handshakeFailedNoDetail:
-                logger.info("Broker refused the handshake.", metadata: ["zmq.endpoint": "\(event.endpoint)", "zap.status": "\(event.value)"])
+                logger.info(
+                    "Broker refused the handshake.",
+                    metadata: ["zmq.endpoint": "\(event.endpoint)", "zap.status": "\(event.value)"]
+                )
             default:
                 break
             }
@@ -158,14 +183,24 @@ final class AgentCore: LoopCore {
             perform(session.helloRefused(error))
             return
         }
-        if let corr = decoded.header.corr, let commandId = sentResults.removeValue(forKey: corr), error.code == .oversized {
+        if let corr = decoded.header.corr, let commandId = sentResults.removeValue(forKey: corr),
+            error.code == .oversized
+        {
             // The broker could not read our result: say so in a result it can read.
-            sendResult(CommandResult(commandId: commandId, success: false,
-                                     error: ErrorBody(.resultTooLarge, "the result was too large for the broker: \(error.message)")))
+            sendResult(
+                CommandResult(
+                    commandId: commandId,
+                    success: false,
+                    error: ErrorBody(.resultTooLarge, "the result was too large for the broker: \(error.message)")
+                )
+            )
             return
         }
         // command_terminal, unknown_command: the broker already has the last word; nothing to resend.
-        logger.info("The broker refused a message.", metadata: ["error.code": "\(error.code)", "error.message": "\(error.message)"])
+        logger.info(
+            "The broker refused a message.",
+            metadata: ["error.code": "\(error.code)", "error.message": "\(error.message)"]
+        )
     }
 
     /// Moves the DEALER to another broker of the pair; the hello goes out once it is connected.
@@ -182,8 +217,13 @@ final class AgentCore: LoopCore {
         guard publisher == nil else { return }
         do {
             let (socket, monitor) = try SocketFactory.monitoredClient(
-                .pub, context: loop.context, endpoint: endpoints.ingest, keyPair: endpoints.keyPair, serverKey: endpoints.serverKey,
-                monitored: true)
+                .pub,
+                context: loop.context,
+                endpoint: endpoints.ingest,
+                keyPair: endpoints.keyPair,
+                serverKey: endpoints.serverKey,
+                monitored: true
+            )
             guard let monitor else { return }
             for other in endpoints.pair?.dropFirst() ?? [] { try socket.connect(other.ingest) }
             loop.register(monitor.socket) { [unowned self] in self.drainPublisherMonitor() }
@@ -207,7 +247,9 @@ final class AgentCore: LoopCore {
     private func publishReport() {
         guard let agentId = session.agentId, let publisher, !manifests.isEmpty else { return }
         let report = ServiceReport(agentId: agentId, agentCode: agentCode, services: manifests)
-        if (try? publisher.send(WireCodec.encode(topic: Topic.report(agentId), header: factory.sequenced(.serviceReport), body: report))) == true {
+        if (try? publisher.send(
+            WireCodec.encode(topic: Topic.report(agentId), header: factory.sequenced(.serviceReport), body: report)
+        )) == true {
             session.reportPublished()
         }
     }
@@ -233,13 +275,23 @@ final class AgentCore: LoopCore {
             droppedStale += 1
             return
         }
-        let body = Heartbeat(agentId: agentId, agentCode: agentCode, manifestDigest: digest, intervalSeconds: interval,
-                             services: samples, droppedStale: droppedStale)
-        _ = try? publisher.send(WireCodec.encode(topic: Topic.heartbeat(agentId), header: factory.sequenced(.heartbeat), body: body))
+        let body = Heartbeat(
+            agentId: agentId,
+            agentCode: agentCode,
+            manifestDigest: digest,
+            intervalSeconds: interval,
+            services: samples,
+            droppedStale: droppedStale
+        )
+        _ = try? publisher.send(
+            WireCodec.encode(topic: Topic.heartbeat(agentId), header: factory.sequenced(.heartbeat), body: body)
+        )
     }
 
     func acknowledge(_ commandId: String) {
-        _ = try? dealer.send(WireCodec.encode(header: factory.plain(.commandAck), body: CommandRef(commandId: commandId)))
+        _ = try? dealer.send(
+            WireCodec.encode(header: factory.plain(.commandAck), body: CommandRef(commandId: commandId))
+        )
     }
 
     func sendResult(_ result: CommandResult) {

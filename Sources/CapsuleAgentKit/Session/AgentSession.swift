@@ -16,7 +16,8 @@ struct AgentSession {
 
     /// Hello errors that no retry can fix: the token, the code or the key is wrong.
     static let finalRefusals: Set<ErrorBody.Code> = [
-        .tokenInvalid, .tokenUsed, .tokenExpired, .tokenRevoked, .tokenCodeMismatch, .agentCodeTaken, .agentCodeMismatch,
+        .tokenInvalid, .tokenUsed, .tokenExpired, .tokenRevoked, .tokenCodeMismatch, .agentCodeTaken,
+        .agentCodeMismatch,
         .agentRevoked, .notAnAgent, .enrollmentTokenRequired, .serviceOwned, .invalidIdentifier, .tooManyServices,
     ]
 

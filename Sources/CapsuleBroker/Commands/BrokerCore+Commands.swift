@@ -9,7 +9,13 @@ import Logging
 extension BrokerCore {
     func registerCommandOperations() {
         on(BrokerOps.CommandCreate.self) { core, params, context, respond in
-            core.createCommand(params, actor: context.principal.sender, retryOf: nil, respond: respond, context: context)
+            core.createCommand(
+                params,
+                actor: context.principal.sender,
+                retryOf: nil,
+                respond: respond,
+                context: context
+            )
         }
         on(BrokerOps.CommandGet.self) { core, params, context, respond in
             guard let record = core.commands.live[params.id]?.record ?? core.storedCommand(params.id) else {
@@ -19,8 +25,13 @@ extension BrokerCore {
         }
         on(BrokerOps.CommandWait.self) { core, params, context, _ in
             let seconds = max(0, min(params.timeoutSeconds ?? 60, BrokerOps.CommandWait.maxSeconds))
-            let waiter = CommandBook.Waiter(route: context.route, corr: context.corr, after: params.after,
-                                            deadline: core.now.addingTimeInterval(seconds), caller: context.principal.sender)
+            let waiter = CommandBook.Waiter(
+                route: context.route,
+                corr: context.corr,
+                after: params.after,
+                deadline: core.now.addingTimeInterval(seconds),
+                caller: context.principal.sender
+            )
             switch core.commands.wait(waiter, id: params.id, lookup: core.storedCommand) {
             case .success(let effects): core.perform(effects)
             case .failure(let error): throw error
@@ -30,10 +41,19 @@ extension BrokerCore {
             respond.succeed(try core.listCommands(params))
         }
         on(BrokerOps.CommandCancel.self) { core, params, context, respond in
-            let (outcome, effects) = core.commands.cancel(params.id, actor: context.principal.sender, agent: core.agentView(
-                core.commands.live[params.id]?.record.agentId ?? ""), now: core.now, lookup: core.storedCommand)
+            let (outcome, effects) = core.commands.cancel(
+                params.id,
+                actor: context.principal.sender,
+                agent: core.agentView(
+                    core.commands.live[params.id]?.record.agentId ?? ""
+                ),
+                now: core.now,
+                lookup: core.storedCommand
+            )
             core.perform(effects) { error in
-                if let error { return respond.fail(ErrorBody(.unavailable, "the cancel could not be stored (\(error))")) }
+                if let error {
+                    return respond.fail(ErrorBody(.unavailable, "the cancel could not be stored (\(error))"))
+                }
                 respond(outcome)
             }
         }
@@ -45,21 +65,48 @@ extension BrokerCore {
             // redacted copy. Secret fields cannot be replayed from it: the operator types them again.
             let redacted = original.payload.paths(where: { $0 == .string(Redactor.placeholder) })
             guard redacted.isEmpty else {
-                throw ErrorBody(.badRequest, "command \(original.id) had secret payload fields (\(redacted.joined(separator: ", "))); run the action again with --payload")
+                throw ErrorBody(
+                    .badRequest,
+                    "command \(original.id) had secret payload fields (\(redacted.joined(separator: ", "))); run the action again with --payload"
+                )
             }
-            core.createCommand(BrokerOps.CommandCreate.Params(service: original.serviceCode, action: original.action,
-                                                              payload: original.payload, confirm: params.confirm),
-                               actor: context.principal.sender, retryOf: original.id, respond: respond, context: context)
+            core.createCommand(
+                BrokerOps.CommandCreate.Params(
+                    service: original.serviceCode,
+                    action: original.action,
+                    payload: original.payload,
+                    confirm: params.confirm
+                ),
+                actor: context.principal.sender,
+                retryOf: original.id,
+                respond: respond,
+                context: context
+            )
         }
     }
 
-    private func createCommand(_ params: BrokerOps.CommandCreate.Params, actor: String, retryOf: String?, respond: Responder<CommandRecord>,
-                               context: RequestContext) {
+    private func createCommand(
+        _ params: BrokerOps.CommandCreate.Params,
+        actor: String,
+        retryOf: String?,
+        respond: Responder<CommandRecord>,
+        context: RequestContext
+    ) {
         let service = services[params.service]
-        let request = CommandBook.CreateRequest(id: IDs.make("cmd_", hexDigits: 16), params: params, actor: actor, now: now,
-                                                defaultTTL: settings.commandTTLSeconds, retryOf: retryOf)
-        switch commands.create(request, service: service?.manifest, agentId: service?.agentId,
-                               agent: service.map { agentView($0.agentId) } ?? .unknown) {
+        let request = CommandBook.CreateRequest(
+            id: IDs.make("cmd_", hexDigits: 16),
+            params: params,
+            actor: actor,
+            now: now,
+            defaultTTL: settings.commandTTLSeconds,
+            retryOf: retryOf
+        )
+        switch commands.create(
+            request,
+            service: service?.manifest,
+            agentId: service?.agentId,
+            agent: service.map { agentView($0.agentId) } ?? .unknown
+        ) {
         case .failure(let error):
             respond.fail(error)
         case .success(let (record, effects)):
@@ -67,11 +114,18 @@ extension BrokerCore {
             let waits = (params.waitSeconds ?? 0) > 0 && record.queued == nil
             perform(effects) { [unowned self] error in
                 if let error {
-                    respond.fail(ErrorBody(.unavailable, "the command could not be stored (\(error)); nothing was created"))
+                    respond.fail(
+                        ErrorBody(.unavailable, "the command could not be stored (\(error)); nothing was created")
+                    )
                 } else if waits {
                     let seconds = min(params.waitSeconds ?? 0, BrokerOps.CommandWait.maxSeconds)
-                    let waiter = CommandBook.Waiter(route: context.route, corr: context.corr, after: nil,
-                                                    deadline: now.addingTimeInterval(seconds), caller: actor)
+                    let waiter = CommandBook.Waiter(
+                        route: context.route,
+                        corr: context.corr,
+                        after: nil,
+                        deadline: now.addingTimeInterval(seconds),
+                        caller: actor
+                    )
                     switch commands.wait(waiter, id: record.id, lookup: storedCommand) {
                     case .success(let effects): perform(effects)
                     case .failure: respond.succeed(record)
@@ -88,16 +142,26 @@ extension BrokerCore {
         var before: (Double, String)?
         if let cursor = params.cursor {
             let key = try PageCursor.decode(cursor, query: query, count: 2)
-            guard let at = Double(key[0]) else { throw ErrorBody(.badCursor, "cursor is malformed; start again without a cursor") }
+            guard let at = Double(key[0]) else {
+                throw ErrorBody(.badCursor, "cursor is malformed; start again without a cursor")
+            }
             before = (at, key[1])
         }
         let agentId = params.agent.map { agent in agentCodes[agent] != nil ? agent : agentIds[agent] ?? agent }
         let limit = PageCursor.limit(params.limit)
-        let rows = try store.commands(before: before, limit: limit + 1, status: params.status, service: params.service, agentId: agentId)
+        let rows = try store.commands(
+            before: before,
+            limit: limit + 1,
+            status: params.status,
+            service: params.service,
+            agentId: agentId
+        )
         var builder = PageBuilder<CommandRecord>(limit: limit) { $0.estimatedSize }
         for row in rows where !builder.offer(commands.live[row.id]?.record ?? row) { break }
         let more = rows.count > builder.items.count
-        let next = more ? builder.items.last.map { PageCursor.encode([String($0.createdAt.storeValue), $0.id], query: query) } : nil
+        let next =
+            more
+            ? builder.items.last.map { PageCursor.encode([String($0.createdAt.storeValue), $0.id], query: query) } : nil
         return Page(items: builder.items, next: next)
     }
 
@@ -106,28 +170,41 @@ extension BrokerCore {
         var record = record
         if let secret = oneTimeSecrets[record.id], secret.actor == caller, record.status.isTerminal {
             oneTimeSecrets[record.id] = nil
-            if let opened = payloadBox.open(secret.sealed), let value = try? WireCodec.fromJSON(JSONValue.self, opened) {
+            if let opened = payloadBox.open(secret.sealed), let value = try? WireCodec.fromJSON(JSONValue.self, opened)
+            {
                 record.oneTime = value
             }
             let id = record.id
             let at = now
             let journal = self.journal
-            batch.add({ db -> AuditEvent in
-                try BrokerStore.clearOneTime(db, id: id)
-                return try journal.append(db, AuditEvent(
-                    publisher: "broker", seq: 0, at: at, action: "command.secret_read", subject: "command:\(id)", actor: caller,
-                    reason: "one-time result fields shown to \(caller) and deleted"))
-            }) { [unowned self] outcome in
-                switch outcome {
-                case .success(let event):
-                    publish(event)
-                    sendReply(to: route, corr: corr, result: record)
-                case .failure(let error):
-                    storeFailed(error, what: "clear one-time fields")
-                    record.oneTime = nil
-                    sendReply(to: route, corr: corr, result: record)
+            batch.add(
+                { db -> AuditEvent in
+                    try BrokerStore.clearOneTime(db, id: id)
+                    return try journal.append(
+                        db,
+                        AuditEvent(
+                            publisher: "broker",
+                            seq: 0,
+                            at: at,
+                            action: "command.secret_read",
+                            subject: "command:\(id)",
+                            actor: caller,
+                            reason: "one-time result fields shown to \(caller) and deleted"
+                        )
+                    )
+                },
+                done: { [unowned self] outcome in
+                    switch outcome {
+                    case .success(let event):
+                        publish(event)
+                        sendReply(to: route, corr: corr, result: record)
+                    case .failure(let error):
+                        storeFailed(error, what: "clear one-time fields")
+                        record.oneTime = nil
+                        sendReply(to: route, corr: corr, result: record)
+                    }
                 }
-            }
+            )
             return
         }
         sendReply(to: route, corr: corr, result: record)
@@ -138,14 +215,27 @@ extension BrokerCore {
         for (id, secret) in oneTimeSecrets where secret.expiresAt <= current {
             oneTimeSecrets[id] = nil
             let journal = self.journal
-            batch.add({ db -> AuditEvent in
-                try BrokerStore.clearOneTime(db, id: id)
-                return try journal.append(db, AuditEvent(
-                    publisher: "broker", seq: 0, at: current, action: "command.secret_expired", subject: "command:\(id)", actor: "system",
-                    reason: "one-time result fields were not read within \(Int(Self.oneTimeTTL)) s and were deleted"))
-            }) { [unowned self] outcome in
-                if case .success(let event) = outcome { publish(event) }
-            }
+            batch.add(
+                { db -> AuditEvent in
+                    try BrokerStore.clearOneTime(db, id: id)
+                    return try journal.append(
+                        db,
+                        AuditEvent(
+                            publisher: "broker",
+                            seq: 0,
+                            at: current,
+                            action: "command.secret_expired",
+                            subject: "command:\(id)",
+                            actor: "system",
+                            reason:
+                                "one-time result fields were not read within \(Int(Self.oneTimeTTL)) s and were deleted"
+                        )
+                    )
+                },
+                done: { [unowned self] outcome in
+                    if case .success(let event) = outcome { publish(event) }
+                }
+            )
         }
     }
 
@@ -170,49 +260,63 @@ extension BrokerCore {
         let journal = self.journal
         let at = now
         var sealedOneTime: [String: Data] = [:]
-        for case .change(let record, _, _, let oneTime?) in writes { sealedOneTime[record.id] = box.seal(WireCodec.json(oneTime)) }
-        batch.add({ (db: any SQLConnection) -> [AuditEvent] in
-            var events: [AuditEvent] = []
-            for effect in writes {
-                switch effect {
-                case .create(let record, let raw, let event):
-                    try BrokerStore.insert(db, record, sealedPayload: box.seal(WireCodec.json(raw)))
-                    events.append(try journal.append(db, event))
-                case .change(let record, _, let event, _):
-                    let sealed = sealedOneTime[record.id]
-                    try BrokerStore.update(db, record, sealedOneTime: sealed, oneTimeExpiresAt: sealed == nil ? nil : at.addingTimeInterval(Self.oneTimeTTL))
-                    events.append(try journal.append(db, event))
-                case .journal(let event):
-                    events.append(try journal.append(db, event))
-                default:
-                    break
-                }
-            }
-            return events
-        }) { [unowned self] outcome in
-            switch outcome {
-            case .success(let events):
-                for case .change(let record, _, _, _) in writes {
-                    if let sealed = sealedOneTime[record.id] {
-                        oneTimeSecrets[record.id] = OneTimeSecret(sealed: sealed, expiresAt: at.addingTimeInterval(Self.oneTimeTTL), actor: record.actor)
-                    }
-                }
-                events.forEach(publish)
-                countOutcomes(writes)
-                send(effects)
-                then?(nil)
-            case .failure(let error):
-                storeFailed(error, what: "store a command")
-                for effect in writes.reversed() {
-                    switch effect {
-                    case .create(let record, _, _): commands.discard(record.id)
-                    case .change(let record, let previous, _, _): commands.restore(previous, id: record.id)
-                    default: break
-                    }
-                }
-                then?(error)
-            }
+        for case .change(let record, _, _, let oneTime?) in writes {
+            sealedOneTime[record.id] = box.seal(WireCodec.json(oneTime))
         }
+        batch.add(
+            { (db: any SQLConnection) -> [AuditEvent] in
+                var events: [AuditEvent] = []
+                for effect in writes {
+                    switch effect {
+                    case .create(let record, let raw, let event):
+                        try BrokerStore.insert(db, record, sealedPayload: box.seal(WireCodec.json(raw)))
+                        events.append(try journal.append(db, event))
+                    case .change(let record, _, let event, _):
+                        let sealed = sealedOneTime[record.id]
+                        try BrokerStore.update(
+                            db,
+                            record,
+                            sealedOneTime: sealed,
+                            oneTimeExpiresAt: sealed == nil ? nil : at.addingTimeInterval(Self.oneTimeTTL)
+                        )
+                        events.append(try journal.append(db, event))
+                    case .journal(let event):
+                        events.append(try journal.append(db, event))
+                    default:
+                        break
+                    }
+                }
+                return events
+            },
+            done: { [unowned self] outcome in
+                switch outcome {
+                case .success(let events):
+                    for case .change(let record, _, _, _) in writes {
+                        if let sealed = sealedOneTime[record.id] {
+                            oneTimeSecrets[record.id] = OneTimeSecret(
+                                sealed: sealed,
+                                expiresAt: at.addingTimeInterval(Self.oneTimeTTL),
+                                actor: record.actor
+                            )
+                        }
+                    }
+                    events.forEach(publish)
+                    countOutcomes(writes)
+                    send(effects)
+                    then?(nil)
+                case .failure(let error):
+                    storeFailed(error, what: "store a command")
+                    for effect in writes.reversed() {
+                        switch effect {
+                        case .create(let record, _, _): commands.discard(record.id)
+                        case .change(let record, let previous, _, _): commands.restore(previous, id: record.id)
+                        default: break
+                        }
+                    }
+                    then?(error)
+                }
+            }
+        )
     }
 
     /// Commands created, and commands that just reached a terminal status (metrics).
@@ -220,7 +324,8 @@ extension BrokerCore {
         for effect in writes {
             switch effect {
             case .create: metrics.created()
-            case .change(let record, let previous, _, _) where record.status.isTerminal && previous?.record.status.isTerminal != true:
+            case .change(let record, let previous, _, _)
+            where record.status.isTerminal && previous?.record.status.isTerminal != true:
                 metrics.finished(record)
             default: break
             }
@@ -278,7 +383,8 @@ extension JSONValue {
     func paths(where predicate: (JSONValue) -> Bool, at path: String = "$") -> [String] {
         if predicate(self) { return [path] }
         switch self {
-        case .object(let object): return object.keys.sorted().flatMap { object[$0]!.paths(where: predicate, at: "\(path).\($0)") }
+        case .object(let object):
+            return object.keys.sorted().flatMap { object[$0]!.paths(where: predicate, at: "\(path).\($0)") }
         case .array(let items): return items.enumerated().flatMap { $1.paths(where: predicate, at: "\(path)[\($0)]") }
         default: return []
         }

@@ -82,7 +82,8 @@ struct CommandBook {
         // Back in its place by creation, not at the end: the agent still gets its commands oldest first.
         live[id] = previous
         var ids = byAgent[previous.record.agentId, default: []]
-        let index = ids.firstIndex { live[$0].map { $0.record.createdAt > previous.record.createdAt } ?? false } ?? ids.endIndex
+        let index =
+            ids.firstIndex { live[$0].map { $0.record.createdAt > previous.record.createdAt } ?? false } ?? ids.endIndex
         ids.insert(id, at: index)
         byAgent[previous.record.agentId] = ids
     }
@@ -104,53 +105,108 @@ struct CommandBook {
     /// Validates `request` against the service's declaration and the agent's state, and creates the
     /// command. Checks, in order: unknown service, unknown action, agent disabled or revoked,
     /// confirmation, input schema, `requireOnline`.
-    mutating func create(_ request: CreateRequest, service: ServiceManifest?, agentId: String?, agent: AgentView)
+    mutating func create(
+        _ request: CreateRequest,
+        service: ServiceManifest?,
+        agentId: String?,
+        agent: AgentView
+    )
         -> Result<(CommandRecord, [Effect]), ErrorBody>
     {
         let params = request.params
         guard let service, let agentId else {
-            return .failure(ErrorBody(.unknownService, "no service named \(SafeText.quoted(params.service, limit: 80)) (see capsulectl status)"))
+            return .failure(
+                ErrorBody(
+                    .unknownService,
+                    "no service named \(SafeText.quoted(params.service, limit: 80)) (see capsulectl status)"
+                )
+            )
         }
         guard let action = service.action(named: params.action) else {
             let names = service.actions.map(\.name).joined(separator: ", ")
-            return .failure(ErrorBody(.unknownAction,
-                "service \(service.code) has no action \(SafeText.quoted(params.action, limit: 80)) (actions: \(names.isEmpty ? "none" : names))"))
+            return .failure(
+                ErrorBody(
+                    .unknownAction,
+                    "service \(service.code) has no action \(SafeText.quoted(params.action, limit: 80)) (actions: \(names.isEmpty ? "none" : names))"
+                )
+            )
         }
         switch agent.state {
         case .disabled:
-            return .failure(ErrorBody(.agentDisabled, "the agent of \(service.code) (\(agentId)) is disabled; enable it first (capsulectl agent enable \(agentId))"))
+            return .failure(
+                ErrorBody(
+                    .agentDisabled,
+                    "the agent of \(service.code) (\(agentId)) is disabled; enable it first (capsulectl agent enable \(agentId))"
+                )
+            )
         case .revoked:
-            return .failure(ErrorBody(.agentRevoked, "the agent of \(service.code) (\(agentId)) is revoked; no command can reach it"))
+            return .failure(
+                ErrorBody(
+                    .agentRevoked,
+                    "the agent of \(service.code) (\(agentId)) is revoked; no command can reach it"
+                )
+            )
         case .active:
             break
         }
         if action.requiresConfirmation && params.confirm != true {
-            return .failure(ErrorBody(.confirmationRequired,
-                "action \(action.name) on \(service.code) is \(action.dangerLevel.rawValue) and requires --confirm"))
+            return .failure(
+                ErrorBody(
+                    .confirmationRequired,
+                    "action \(action.name) on \(service.code) is \(action.dangerLevel.rawValue) and requires --confirm"
+                )
+            )
         }
         let payload = params.payload ?? .object([:])
         if let schema = action.inputSchema {
             do {
                 try JSONSchemaValidator.validate(payload, against: schema)
             } catch {
-                return .failure(ErrorBody(.invalidPayload, "payload fails the input schema of \(action.name): \(error)"))
+                return .failure(
+                    ErrorBody(.invalidPayload, "payload fails the input schema of \(action.name): \(error)")
+                )
             }
         }
         let connected = agent.routable && agent.presence == "ONLINE"
         if params.requireOnline == true && !connected {
             let state = agent.routable ? agent.presence : "not connected"
-            return .failure(ErrorBody(.agentOffline, "the agent of \(service.code) is \(state); nothing was created (drop --require-online to queue it)"))
+            return .failure(
+                ErrorBody(
+                    .agentOffline,
+                    "the agent of \(service.code) is \(state); nothing was created (drop --require-online to queue it)"
+                )
+            )
         }
         let ttl = action.timeoutSeconds.map(Double.init) ?? request.defaultTTL
         var record = CommandRecord(
-            id: request.id, serviceCode: service.code, agentId: agentId, action: action.name, payload: Redactor.redact(payload),
-            status: .pending, actor: request.actor, createdAt: request.now, updatedAt: request.now,
-            expiresAt: request.now.addingTimeInterval(ttl), retryOf: request.retryOf)
+            id: request.id,
+            serviceCode: service.code,
+            agentId: agentId,
+            action: action.name,
+            payload: Redactor.redact(payload),
+            status: .pending,
+            actor: request.actor,
+            createdAt: request.now,
+            updatedAt: request.now,
+            expiresAt: request.now.addingTimeInterval(ttl),
+            retryOf: request.retryOf
+        )
         let event = AuditEvent(
-            publisher: "broker", seq: 0, at: request.now, action: "command.created", subject: "command:\(record.id)",
-            actor: request.actor, to: CommandStatus.pending.rawValue, reason: "\(action.name) on \(service.code)",
-            details: .object(["service": .string(service.code), "action": .string(action.name), "agentId": .string(agentId),
-                              "payload": record.payload].merging(request.retryOf.map { ["retryOf": .string($0)] } ?? [:]) { a, _ in a }))
+            publisher: "broker",
+            seq: 0,
+            at: request.now,
+            action: "command.created",
+            subject: "command:\(record.id)",
+            actor: request.actor,
+            to: CommandStatus.pending.rawValue,
+            reason: "\(action.name) on \(service.code)",
+            details: .object(
+                [
+                    "service": .string(service.code), "action": .string(action.name), "agentId": .string(agentId),
+                    "payload": record.payload,
+                ].merging(request.retryOf.map { ["retryOf": .string($0)] } ?? [:]) { a, _ in a }
+            )
+        )
         var effects: [Effect] = []
         if agent.routable {
             record.deliveries = 1
@@ -168,8 +224,13 @@ struct CommandBook {
     }
 
     private func dispatchBody(_ command: Live) -> CommandDispatch {
-        CommandDispatch(commandId: command.record.id, serviceCode: command.record.serviceCode, action: command.record.action,
-                        payload: command.raw, expiresAt: command.record.expiresAt)
+        CommandDispatch(
+            commandId: command.record.id,
+            serviceCode: command.record.serviceCode,
+            action: command.record.action,
+            payload: command.raw,
+            expiresAt: command.record.expiresAt
+        )
     }
 
     // MARK: Delivery
@@ -195,14 +256,33 @@ struct CommandBook {
     // MARK: Agent updates
 
     /// `command.ack` from `agentId`. `lookup` finds a command that is not live (terminal or unknown).
-    mutating func acknowledge(_ id: String, from agentId: String, now: Date, lookup: (String) -> CommandRecord?) -> [Effect] {
+    mutating func acknowledge(
+        _ id: String,
+        from agentId: String,
+        now: Date,
+        lookup: (String) -> CommandRecord?
+    ) -> [Effect] {
         guard var command = live[id] else {
             // Terminal: refused and journalled, no reply. Unknown: nothing.
             guard let stored = lookup(id) else { return [] }
-            return [agentRefusal(stored, event: "acknowledged", agentId: agentId, why: "command is already \(stored.status.rawValue)")]
+            return [
+                agentRefusal(
+                    stored,
+                    event: "acknowledged",
+                    agentId: agentId,
+                    why: "command is already \(stored.status.rawValue)"
+                )
+            ]
         }
         guard command.record.agentId == agentId else {
-            return [agentRefusal(command.record, event: "acknowledged", agentId: agentId, why: "agent \(agentId) does not own this command")]
+            return [
+                agentRefusal(
+                    command.record,
+                    event: "acknowledged",
+                    agentId: agentId,
+                    why: "agent \(agentId) does not own this command"
+                )
+            ]
         }
         guard command.record.status == .pending else { return [] }
         let previous = command
@@ -210,30 +290,70 @@ struct CommandBook {
         command.record.updatedAt = now
         command.record.startedAt = now
         live[id] = command
-        let event = transition(command.record, from: .pending, actor: "agent:\(agentId)", reason: "acknowledged by the agent", now: now)
-        return [.change(command.record, previous: previous, event: event, oneTime: nil)] + wake(id, record: command.record, from: .pending)
+        let event = transition(
+            command.record,
+            from: .pending,
+            actor: "agent:\(agentId)",
+            reason: "acknowledged by the agent",
+            now: now
+        )
+        return [.change(command.record, previous: previous, event: event, oneTime: nil)]
+            + wake(id, record: command.record, from: .pending)
     }
 
     /// `command.result` from `agentId`, whose encoded body took `bodyBytes`.
-    mutating func complete(_ result: CommandResult, from agentId: String, route: Data, corr: String, bodyBytes: Int, now: Date,
-                           lookup: (String) -> CommandRecord?) -> [Effect] {
+    mutating func complete(
+        _ result: CommandResult,
+        from agentId: String,
+        route: Data,
+        corr: String,
+        bodyBytes: Int,
+        now: Date,
+        lookup: (String) -> CommandRecord?
+    ) -> [Effect] {
         let id = result.commandId
         guard var command = live[id] else {
             if let stored = lookup(id) {
                 let why = "command is already \(stored.status.rawValue)"
                 guard stored.agentId == agentId else {
-                    return [agentRefusal(stored, event: "result", agentId: agentId, why: "agent \(agentId) does not own this command"),
-                            .agentError(route: route, corr: corr, ErrorBody(.unknownCommand, "\(id): not a command of this agent"))]
+                    return [
+                        agentRefusal(
+                            stored,
+                            event: "result",
+                            agentId: agentId,
+                            why: "agent \(agentId) does not own this command"
+                        ),
+                        .agentError(
+                            route: route,
+                            corr: corr,
+                            ErrorBody(.unknownCommand, "\(id): not a command of this agent")
+                        ),
+                    ]
                 }
-                return [agentRefusal(stored, event: "result", agentId: agentId, why: why),
-                        .agentError(route: route, corr: corr, ErrorBody(.commandTerminal, "\(id): \(why)"))]
+                return [
+                    agentRefusal(stored, event: "result", agentId: agentId, why: why),
+                    .agentError(route: route, corr: corr, ErrorBody(.commandTerminal, "\(id): \(why)")),
+                ]
             }
-            return [.agentError(route: route, corr: corr, ErrorBody(.unknownCommand, "\(SafeText.clean(id, limit: 64)): unknown command"))]
+            return [
+                .agentError(
+                    route: route,
+                    corr: corr,
+                    ErrorBody(.unknownCommand, "\(SafeText.clean(id, limit: 64)): unknown command")
+                )
+            ]
         }
         guard command.record.agentId == agentId else {
             // The same answer as for a command that does not exist: an agent learns nothing of others' commands.
-            return [agentRefusal(command.record, event: "result", agentId: agentId, why: "agent \(agentId) does not own this command"),
-                    .agentError(route: route, corr: corr, ErrorBody(.unknownCommand, "\(id): not a command of this agent"))]
+            return [
+                agentRefusal(
+                    command.record,
+                    event: "result",
+                    agentId: agentId,
+                    why: "agent \(agentId) does not own this command"
+                ),
+                .agentError(route: route, corr: corr, ErrorBody(.unknownCommand, "\(id): not a command of this agent")),
+            ]
         }
         let previous = command
         let from = command.record.status
@@ -243,9 +363,18 @@ struct CommandBook {
             command.record.status = .failed
             command.record.success = false
             command.record.errorCode = ErrorBody.Code.resultTooLarge.rawValue
-            command.record.errorMessage = "the agent's result of \(bodyBytes) bytes exceeds \(Self.maxResultBytes); it was refused"
-            effects.append(.agentError(route: route, corr: corr, ErrorBody(.oversized,
-                "\(id): result of \(bodyBytes) bytes exceeds \(Self.maxResultBytes); the command is FAILED (result_too_large)")))
+            command.record.errorMessage =
+                "the agent's result of \(bodyBytes) bytes exceeds \(Self.maxResultBytes); it was refused"
+            effects.append(
+                .agentError(
+                    route: route,
+                    corr: corr,
+                    ErrorBody(
+                        .oversized,
+                        "\(id): result of \(bodyBytes) bytes exceeds \(Self.maxResultBytes); the command is FAILED (result_too_large)"
+                    )
+                )
+            )
         } else {
             command.record.status = result.success ? .succeeded : .failed
             command.record.success = result.success
@@ -283,7 +412,13 @@ struct CommandBook {
 
     /// `command.cancel` by `actor`. A refusal (terminal or unknown command) comes with the effects
     /// that journal it.
-    mutating func cancel(_ id: String, actor: String, agent: AgentView, now: Date, lookup: (String) -> CommandRecord?)
+    mutating func cancel(
+        _ id: String,
+        actor: String,
+        agent: AgentView,
+        now: Date,
+        lookup: (String) -> CommandRecord?
+    )
         -> (Result<CommandRecord, ErrorBody>, [Effect])
     {
         guard var command = live[id] else {
@@ -291,7 +426,10 @@ struct CommandBook {
                 return (.failure(ErrorBody(.notCancellable, "unknown command \(SafeText.clean(id, limit: 64))")), [])
             }
             let why = "command is already \(stored.status.rawValue)"
-            return (.failure(ErrorBody(.notCancellable, why)), [.journal(rejected(stored, event: "cancelled", actor: actor, why: why, now: now))])
+            return (
+                .failure(ErrorBody(.notCancellable, why)),
+                [.journal(rejected(stored, event: "cancelled", actor: actor, why: why, now: now))]
+            )
         }
         let previous = command
         let from = command.record.status
@@ -299,11 +437,18 @@ struct CommandBook {
         command.record.updatedAt = now
         command.record.completedAt = now
         remove(id)
-        var effects: [Effect] = [.change(command.record, previous: previous,
-                                         event: transition(command.record, from: from, actor: actor, reason: "cancelled by \(actor)", now: now),
-                                         oneTime: nil)]
+        var effects: [Effect] = [
+            .change(
+                command.record,
+                previous: previous,
+                event: transition(command.record, from: from, actor: actor, reason: "cancelled by \(actor)", now: now),
+                oneTime: nil
+            )
+        ]
         if agent.routable {
-            effects.append(.cancel(agentId: command.record.agentId, CommandRef(commandId: id, reason: "cancelled by \(actor)")))
+            effects.append(
+                .cancel(agentId: command.record.agentId, CommandRef(commandId: id, reason: "cancelled by \(actor)"))
+            )
         }
         return (.success(command.record), effects + wake(id, record: command.record, from: from))
     }
@@ -327,10 +472,21 @@ struct CommandBook {
             command.record.updatedAt = now
             command.record.completedAt = now
             remove(command.record.id)
-            effects.append(.change(command.record, previous: previous,
-                                   event: transition(command.record, from: from, actor: "system", reason: reason, now: now), oneTime: nil))
+            effects.append(
+                .change(
+                    command.record,
+                    previous: previous,
+                    event: transition(command.record, from: from, actor: "system", reason: reason, now: now),
+                    oneTime: nil
+                )
+            )
             if agent(command.record.agentId).routable {
-                effects.append(.cancel(agentId: command.record.agentId, CommandRef(commandId: command.record.id, reason: "expired")))
+                effects.append(
+                    .cancel(
+                        agentId: command.record.agentId,
+                        CommandRef(commandId: command.record.id, reason: "expired")
+                    )
+                )
             }
             effects += wake(command.record.id, record: command.record, from: from)
         }
@@ -349,11 +505,19 @@ struct CommandBook {
             command.record.updatedAt = now
             command.record.completedAt = now
             remove(id)
-            effects.append(.change(command.record, previous: previous,
-                                   event: transition(command.record, from: from, actor: actor, reason: "service forgotten", now: now), oneTime: nil))
+            effects.append(
+                .change(
+                    command.record,
+                    previous: previous,
+                    event: transition(command.record, from: from, actor: actor, reason: "service forgotten", now: now),
+                    oneTime: nil
+                )
+            )
             // Sent only if a route is still known when it goes out (a handler that runs stops).
             if command.record.deliveries > 0 {
-                effects.append(.cancel(agentId: command.record.agentId, CommandRef(commandId: id, reason: "service forgotten")))
+                effects.append(
+                    .cancel(agentId: command.record.agentId, CommandRef(commandId: id, reason: "service forgotten"))
+                )
             }
             effects += wake(id, record: command.record, from: from)
         }
@@ -363,9 +527,12 @@ struct CommandBook {
     // MARK: Waiting
 
     /// Parks a `command.wait` until the command leaves `after` (or is terminal), or answers now.
-    mutating func wait(_ waiter: Waiter, id: String, lookup: (String) -> CommandRecord?) -> Result<[Effect], ErrorBody> {
+    mutating func wait(_ waiter: Waiter, id: String, lookup: (String) -> CommandRecord?) -> Result<[Effect], ErrorBody>
+    {
         guard let command = live[id] else {
-            guard let stored = lookup(id) else { return .failure(ErrorBody(.unknownCommand, "no command with id \(SafeText.clean(id, limit: 64))")) }
+            guard let stored = lookup(id) else {
+                return .failure(ErrorBody(.unknownCommand, "no command with id \(SafeText.clean(id, limit: 64))"))
+            }
             return .success([.reply(route: waiter.route, corr: waiter.corr, stored, caller: waiter.caller)])
         }
         if let after = waiter.after, command.record.status != after {
@@ -397,29 +564,66 @@ struct CommandBook {
 
     // MARK: Events
 
-    private func transition(_ record: CommandRecord, from: CommandStatus, actor: String, reason: String?, now: Date) -> AuditEvent {
-        var details: [String: JSONValue] = ["service": .string(record.serviceCode), "action": .string(record.action),
-                                            "agentId": .string(record.agentId)]
+    private func transition(
+        _ record: CommandRecord,
+        from: CommandStatus,
+        actor: String,
+        reason: String?,
+        now: Date
+    ) -> AuditEvent {
+        var details: [String: JSONValue] = [
+            "service": .string(record.serviceCode), "action": .string(record.action),
+            "agentId": .string(record.agentId),
+        ]
         if let data = record.data { details["data"] = data }
         if let code = record.errorCode { details["errorCode"] = .string(code) }
         if let startedAt = record.startedAt { details["startedAt"] = .number(startedAt.timeIntervalSince1970 * 1000) }
-        if let completedAt = record.completedAt { details["completedAt"] = .number(completedAt.timeIntervalSince1970 * 1000) }
+        if let completedAt = record.completedAt {
+            details["completedAt"] = .number(completedAt.timeIntervalSince1970 * 1000)
+        }
         if let duration = record.durationMs { details["durationMs"] = .number(Double(duration)) }
         if record.status.isTerminal { details["deliveries"] = .number(Double(record.deliveries)) }
         return AuditEvent(
-            publisher: "broker", seq: 0, at: now, action: "command.\(record.status.rawValue.lowercased())", subject: "command:\(record.id)",
-            actor: actor, result: record.status == .failed || record.status == .expired ? .failure : .success,
-            from: from.rawValue, to: record.status.rawValue, reason: reason, details: .object(details))
+            publisher: "broker",
+            seq: 0,
+            at: now,
+            action: "command.\(record.status.rawValue.lowercased())",
+            subject: "command:\(record.id)",
+            actor: actor,
+            result: record.status == .failed || record.status == .expired ? .failure : .success,
+            from: from.rawValue,
+            to: record.status.rawValue,
+            reason: reason,
+            details: .object(details)
+        )
     }
 
     private func agentRefusal(_ record: CommandRecord, event: String, agentId: String, why: String) -> Effect {
-        .agentRefusal(RefusalLedger.Refusal(action: "command.rejected", subject: "command:\(record.id)", actor: "agent:\(agentId)",
-                                            reason: why, details: ["event": .string(event)], from: record.status.rawValue),
-                      agentId: agentId)
+        .agentRefusal(
+            RefusalLedger.Refusal(
+                action: "command.rejected",
+                subject: "command:\(record.id)",
+                actor: "agent:\(agentId)",
+                reason: why,
+                details: ["event": .string(event)],
+                from: record.status.rawValue
+            ),
+            agentId: agentId
+        )
     }
 
     private func rejected(_ record: CommandRecord, event: String, actor: String, why: String, now: Date) -> AuditEvent {
-        AuditEvent(publisher: "broker", seq: 0, at: now, action: "command.rejected", subject: "command:\(record.id)", actor: actor,
-                   result: .failure, from: record.status.rawValue, reason: why, details: .object(["event": .string(event)]))
+        AuditEvent(
+            publisher: "broker",
+            seq: 0,
+            at: now,
+            action: "command.rejected",
+            subject: "command:\(record.id)",
+            actor: actor,
+            result: .failure,
+            from: record.status.rawValue,
+            reason: why,
+            details: .object(["event": .string(event)])
+        )
     }
 }

@@ -1,10 +1,10 @@
 import CapsuleCrypto
 import CapsuleProtocol
-import CapsuleRuntime
+package import CapsuleRuntime
 import CapsuleStore
-import CapsuleZMQ
+package import CapsuleZMQ
 import Foundation
-import Logging
+package import Logging
 
 /// Prepares the broker's home (keys, the local owner and internal service keys) and builds the
 /// service that runs it.
@@ -12,13 +12,19 @@ package enum Broker {
     /// Local principals created at first start, so processes sharing the home need no other flag.
     package static let internalServices = ["aggregator", "audit"]
 
-    package static func makeService(configuration: BrokerConfiguration, logger: Logger) throws -> LoopService<some LoopCore> {
+    package static func makeService(
+        configuration: BrokerConfiguration,
+        logger: Logger
+    ) throws -> LoopService<some LoopCore> {
         let home = configuration.home
         try home.prepare()
         let opener = configuration.store ?? .sqlite(directory: home.dataDirectory)
         if configuration.leaseSeconds != nil, !opener.isShared {
-            throw ConfigError(file: "--lease-seconds", key: nil,
-                              reason: "a broker pair needs a shared PostgreSQL store: pass --store postgres://… to both brokers")
+            throw ConfigError(
+                file: "--lease-seconds",
+                key: nil,
+                reason: "a broker pair needs a shared PostgreSQL store: pass --store postgres://… to both brokers"
+            )
         }
         // A broker key without its store: the store was lost or moved. Starting empty would silently
         // drop every enrolment, token and operator, so it takes an explicit --init-store.
@@ -26,10 +32,15 @@ package enum Broker {
             case let storeURL = directory.appendingPathComponent("broker.sqlite"),
             !FileManager.default.fileExists(atPath: storeURL.path), !configuration.initializeStore
         {
-            throw StoreError(.corrupt, "\(storeURL.path) is missing, but this home's broker key exists: restore the store from a backup, or pass --init-store to start a new, empty one (every agent must then enrol again)")
+            throw StoreError(
+                .corrupt,
+                "\(storeURL.path) is missing, but this home's broker key exists: restore the store from a backup, or pass --init-store to start a new, empty one (every agent must then enrol again)"
+            )
         }
         let keyPair = try home.loadOrCreateKeyPair("broker")
-        let store = BrokerStore(database: try opener.open(BrokerStore.schema, initialize: configuration.initializeStore))
+        let store = BrokerStore(
+            database: try opener.open(BrokerStore.schema, initialize: configuration.initializeStore)
+        )
         let now = configuration.now()
         var seeds: [Principal] = []
         for name in internalServices {
@@ -41,7 +52,15 @@ package enum Broker {
             seeds.append(Principal(publicKey: key.z85, kind: .service, identity: name, createdAt: now))
         }
         let owner = try home.loadOrCreateKeyPair("operator")
-        seeds.append(Principal(publicKey: owner.publicKey.z85, kind: .operator, identity: "local-owner", role: .owner, createdAt: now))
+        seeds.append(
+            Principal(
+                publicKey: owner.publicKey.z85,
+                kind: .operator,
+                identity: "local-owner",
+                role: .owner,
+                createdAt: now
+            )
+        )
         let info = BrokerInfo(
             ingest: BrokerConfiguration.advertised(configuration.ingestBind, host: configuration.advertiseHost),
             bus: BrokerConfiguration.advertised(configuration.busBind, host: configuration.advertiseHost),
@@ -61,16 +80,35 @@ package enum Broker {
             // The lease has a connection of its own, so renewals never wait behind the loop's writes.
             let leaseStore = try opener.open(BrokerStore.schema)
             let holder = "\(ProcessInfo.processInfo.hostName)/\(getpid())/\(UUID().uuidString.prefix(6).lowercased())"
-            keeper = LeaseKeeper(store: leaseStore, holder: holder, endpoint: info.router, seconds: seconds, logger: logger) { _ in
+            keeper = LeaseKeeper(
+                store: leaseStore,
+                holder: holder,
+                endpoint: info.router,
+                seconds: seconds,
+                logger: logger
+            ) { _ in
                 BrokerRestart.now()
             }
         }
         let lease = keeper
         let thread = LoopThread(name: "capsule-broker", context: context) { loop in
-            try BrokerNode(loop: loop, store: store, keeper: lease, standbyBind: configuration.routerBind, secretKey: keyPair.secretKey,
-                           maxMessageBytes: configuration.maxMessageBytes, logger: logger) { loop in
-                let core = try BrokerCore(configuration: configuration, store: store, keyPair: keyPair, payloadBox: payloadBox, loop: loop,
-                                          logger: logger)
+            try BrokerNode(
+                loop: loop,
+                store: store,
+                keeper: lease,
+                standbyBind: configuration.routerBind,
+                secretKey: keyPair.secretKey,
+                maxMessageBytes: configuration.maxMessageBytes,
+                logger: logger
+            ) { loop in
+                let core = try BrokerCore(
+                    configuration: configuration,
+                    store: store,
+                    keyPair: keyPair,
+                    payloadBox: payloadBox,
+                    loop: loop,
+                    logger: logger
+                )
                 try core.seed(principalsToSeed)
                 return core
             }
@@ -97,7 +135,12 @@ package enum Broker {
         }
         let key = SecretBox.generateKey()
         let hex = key.map { String(format: "%02x", $0) }.joined() + "\n"
-        guard FileManager.default.createFile(atPath: file.path, contents: Data(hex.utf8), attributes: [.posixPermissions: 0o600]),
+        guard
+            FileManager.default.createFile(
+                atPath: file.path,
+                contents: Data(hex.utf8),
+                attributes: [.posixPermissions: 0o600]
+            ),
             let box = SecretBox(key: key)
         else { throw ConfigError(file: file.path, key: nil, reason: "cannot write the payload key") }
         return box

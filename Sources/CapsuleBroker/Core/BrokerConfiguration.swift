@@ -1,8 +1,8 @@
-import CapsuleDomain
-import CapsuleRuntime
-import CapsuleStore
-import CapsuleZMQ
-import Foundation
+package import CapsuleDomain
+package import CapsuleRuntime
+package import CapsuleStore
+package import CapsuleZMQ
+package import Foundation
 
 /// Everything a broker needs to start.
 package struct BrokerConfiguration: Sendable {
@@ -82,6 +82,9 @@ package struct BrokerConfiguration: Sendable {
 
     /// The endpoint a client should dial for a bind address.
     static func advertised(_ bind: String, host: String) -> String {
-        bind.replacingOccurrences(of: "://*:", with: "://\(host):").replacingOccurrences(of: "://0.0.0.0:", with: "://\(host):")
+        bind.replacingOccurrences(of: "://*:", with: "://\(host):").replacingOccurrences(
+            of: "://0.0.0.0:",
+            with: "://\(host):"
+        )
     }
 }

@@ -36,7 +36,10 @@ struct OperationHandler {
 extension BrokerCore {
     /// Registers the handler of one broker operation. `body` answers through the responder, at
     /// once or later; an ``ErrorBody`` or ``StoreError`` it throws is the reply.
-    func on<Op: RequestOperation>(_ op: Op.Type, _ body: @escaping (BrokerCore, Op.Params, RequestContext, Responder<Op.Result>) throws -> Void) {
+    func on<Op: RequestOperation>(
+        _ op: Op.Type,
+        _ body: @escaping (BrokerCore, Op.Params, RequestContext, Responder<Op.Result>) throws -> Void
+    ) {
         precondition(Op.service == "broker", "\(Op.name) is not a broker operation")
         operations[Op.name] = OperationHandler { core, message, context in
             let respond = Responder<Op.Result>(core: core, route: context.route, corr: context.corr)
@@ -63,7 +66,11 @@ extension BrokerCore {
     /// Runs a broker operation (the caller's access was checked by ``OperationPolicy``).
     func answer(_ op: String, _ message: WireMessage, principal: Principal, route: Data) {
         guard let handler = operations[op] else {
-            sendReply(to: route, corr: message.header.id, error: ErrorBody(.unknownOp, "the broker has no operation \(SafeText.quoted(op, limit: 64))"))
+            sendReply(
+                to: route,
+                corr: message.header.id,
+                error: ErrorBody(.unknownOp, "the broker has no operation \(SafeText.quoted(op, limit: 64))")
+            )
             return
         }
         handler.run(self, message, RequestContext(principal: principal, route: route, corr: message.header.id))
@@ -77,24 +84,30 @@ extension BrokerCore {
         then: ((Result) -> Void)? = nil
     ) {
         let journal = self.journal
-        batch.add({ db -> Swift.Result<(Result, [AuditEvent]), StoreError> in
-            switch try work(db) {
-            case .success(let (result, events)): return .success((result, try events.map { try journal.append(db, $0) }))
-            case .failure(let refusal): return .failure(refusal)
+        batch.add(
+            { db -> Swift.Result<(Result, [AuditEvent]), StoreError> in
+                switch try work(db) {
+                case .success(let (result, events)):
+                    return .success((result, try events.map { try journal.append(db, $0) }))
+                case .failure(let refusal): return .failure(refusal)
+                }
+            },
+            done: { [unowned self] outcome in
+                switch outcome {
+                case .success(.success(let (result, events))):
+                    events.forEach(publish)
+                    then?(result)
+                    respond.succeed(result)
+                case .success(.failure(let refusal)):
+                    respond.fail(refusal.body)
+                case .failure(let error):
+                    storeFailed(error, what: "write")
+                    respond.fail(
+                        ErrorBody(.unavailable, "the broker's store could not be written (\(error)); nothing changed")
+                    )
+                }
             }
-        }) { [unowned self] outcome in
-            switch outcome {
-            case .success(.success(let (result, events))):
-                events.forEach(publish)
-                then?(result)
-                respond.succeed(result)
-            case .success(.failure(let refusal)):
-                respond.fail(refusal.body)
-            case .failure(let error):
-                storeFailed(error, what: "write")
-                respond.fail(ErrorBody(.unavailable, "the broker's store could not be written (\(error)); nothing changed"))
-            }
-        }
+        )
     }
 
     func registerOperations() {
@@ -103,4 +116,3 @@ extension BrokerCore {
         registerAdminOperations()
     }
 }
-

@@ -1,10 +1,10 @@
+import CZeroMQ
 import CapsuleCrypto
 import CapsuleDomain
 import CapsuleProtocol
 import CapsuleRuntime
 import CapsuleStore
 import CapsuleZMQ
-import CZeroMQ
 import Foundation
 import Logging
 
@@ -94,8 +94,14 @@ final class BrokerCore: LoopCore {
     /// How long one-time result fields are kept for their first read.
     static let oneTimeTTL: TimeInterval = 600
 
-    init(configuration: BrokerConfiguration, store: BrokerStore, keyPair: CurveKeyPair, payloadBox: SecretBox, loop: PollLoop,
-         logger: Logger) throws {
+    init(
+        configuration: BrokerConfiguration,
+        store: BrokerStore,
+        keyPair: CurveKeyPair,
+        payloadBox: SecretBox,
+        loop: PollLoop,
+        logger: Logger
+    ) throws {
         self.configuration = configuration
         self.payloadBox = payloadBox
         self.store = store
@@ -103,21 +109,38 @@ final class BrokerCore: LoopCore {
         self.logger = logger
         self.startedAt = configuration.now()
         self.factory = MessageFactory(sender: "broker", now: configuration.now)
-        self.rateLimiter = RateLimiter(ratePerSecond: configuration.maxMessagesPerSecond, burst: configuration.burstMessages)
+        self.rateLimiter = RateLimiter(
+            ratePerSecond: configuration.maxMessagesPerSecond,
+            burst: configuration.burstMessages
+        )
         journal = try EventJournal(publisher: BrokerStore.publisher, store: store.database)
         batch = WriteBatch(store: store.database, journal: journal)
-        settings = try store.settings() ?? Settings(
-            heartbeatSeconds: configuration.thresholds.heartbeatSeconds, staleSeconds: configuration.thresholds.staleSeconds,
-            offlineSeconds: configuration.thresholds.offlineSeconds, commandTTLSeconds: configuration.commandTTLSeconds,
-            retentionDays: configuration.retentionDays, version: 1)
+        settings =
+            try store.settings()
+            ?? Settings(
+                heartbeatSeconds: configuration.thresholds.heartbeatSeconds,
+                staleSeconds: configuration.thresholds.staleSeconds,
+                offlineSeconds: configuration.thresholds.offlineSeconds,
+                commandTTLSeconds: configuration.commandTTLSeconds,
+                retentionDays: configuration.retentionDays,
+                version: 1
+            )
         let payloadBox = payloadBox
-        commands = CommandBook(live: try store.liveCommands().map { record, sealed in
-            // A payload that cannot be opened (payload.key lost) goes out redacted.
-            let raw = sealed.flatMap { payloadBox.open($0) }.flatMap { try? WireCodec.fromJSON(JSONValue.self, $0) } ?? record.payload
-            return CommandBook.Live(record: record, raw: raw, oneTimeFields: [])
-        })
+        commands = CommandBook(
+            live: try store.liveCommands().map { record, sealed in
+                // A payload that cannot be opened (payload.key lost) goes out redacted.
+                let raw =
+                    sealed.flatMap { payloadBox.open($0) }.flatMap { try? WireCodec.fromJSON(JSONValue.self, $0) }
+                    ?? record.payload
+                return CommandBook.Live(record: record, raw: raw, oneTimeFields: [])
+            }
+        )
         for secret in try store.oneTimeSecrets() {
-            oneTimeSecrets[secret.id] = OneTimeSecret(sealed: secret.sealed, expiresAt: secret.expiresAt, actor: secret.actor)
+            oneTimeSecrets[secret.id] = OneTimeSecret(
+                sealed: secret.sealed,
+                expiresAt: secret.expiresAt,
+                actor: secret.actor
+            )
         }
         let context = loop.context
 
@@ -142,8 +165,11 @@ final class BrokerCore: LoopCore {
         try bus.bind(configuration.busBind)
 
         router = try ZMQSocket(context: context, type: .router)
-        routerMonitor = try ZMQMonitor(context: context, target: router,
-                                       events: ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CLOSED | ZMQ_EVENT_ACCEPTED)
+        routerMonitor = try ZMQMonitor(
+            context: context,
+            target: router,
+            events: ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CLOSED | ZMQ_EVENT_ACCEPTED
+        )
         var routerOptions = serverOptions
         routerOptions.routerMandatory = true
         try router.apply(routerOptions)
@@ -170,9 +196,11 @@ final class BrokerCore: LoopCore {
         let endpoints = (try ingest.lastEndpoint(), try bus.lastEndpoint(), try router.lastEndpoint())
         logger.info(
             "Broker listening.",
-            metadata: ["zmq.ingest": "\(endpoints.0)", "zmq.bus": "\(endpoints.1)", "zmq.router": "\(endpoints.2)",
-                       "principals": "\(principals.count)", "commands.live": "\(commands.liveCount)",
-                       "journal.incarnation": "\(journal.incarnation)", "journal.seq": "\(journal.lastSeq)"]
+            metadata: [
+                "zmq.ingest": "\(endpoints.0)", "zmq.bus": "\(endpoints.1)", "zmq.router": "\(endpoints.2)",
+                "principals": "\(principals.count)", "commands.live": "\(commands.liveCount)",
+                "journal.incarnation": "\(journal.incarnation)", "journal.seq": "\(journal.lastSeq)",
+            ]
         )
     }
 
@@ -201,13 +229,20 @@ final class BrokerCore: LoopCore {
     var now: Date { configuration.now() }
 
     var thresholds: StatusThresholds {
-        StatusThresholds(heartbeatSeconds: settings.heartbeatSeconds, staleSeconds: settings.staleSeconds, offlineSeconds: settings.offlineSeconds)
+        StatusThresholds(
+            heartbeatSeconds: settings.heartbeatSeconds,
+            staleSeconds: settings.staleSeconds,
+            offlineSeconds: settings.offlineSeconds
+        )
     }
 
     /// What the broker knows about one agent, for command decisions.
     func agentView(_ agentId: String) -> AgentView {
-        AgentView(state: agentStates[agentId] ?? .active, routable: agentRoutes[agentId] != nil,
-                  presence: presence.status(agentId, now: now, thresholds: thresholds))
+        AgentView(
+            state: agentStates[agentId] ?? .active,
+            routable: agentRoutes[agentId] != nil,
+            presence: presence.status(agentId, now: now, thresholds: thresholds)
+        )
     }
 
     /// Each agent's current key state, by agentId (a re-enrolled agent's old key is revoked, its
@@ -221,7 +256,9 @@ final class BrokerCore: LoopCore {
         }
         for identity in Set(changed.filter { $0.kind == .agent }.map(\.identity)) {
             let keys = changed.filter { $0.kind == .agent && $0.identity == identity }
-            agentStates[identity] = keys.contains { $0.state == .active } ? .active
+            agentStates[identity] =
+                keys.contains { $0.state == .active }
+                ? .active
                 : keys.contains { $0.state == .disabled } ? .disabled : .revoked
         }
     }
@@ -232,8 +269,10 @@ final class BrokerCore: LoopCore {
         while let message = try? zap.receive(maxFrames: 16, maxBytes: 4096) {
             let frames = message.frames
             guard frames.count >= 6 else {
-                _ = try? zap.send([Data("1.0".utf8), frames.count > 1 ? frames[1] : Data(), Data("400".utf8),
-                                   Data("bad ZAP request".utf8), Data(), Data()])
+                _ = try? zap.send([
+                    Data("1.0".utf8), frames.count > 1 ? frames[1] : Data(), Data("400".utf8),
+                    Data("bad ZAP request".utf8), Data(), Data(),
+                ])
                 continue
             }
             let domain = String(decoding: frames[2], as: UTF8.self)
@@ -244,18 +283,32 @@ final class BrokerCore: LoopCore {
             metrics.zapDecision(domain: domain, status: decision.status)
             if decision.status != "200" {
                 let address = String(decoding: frames[3], as: UTF8.self)
-                errorLog.log("zap|\(key ?? address)", level: .notice, "Refused a connection.", metadata: [
-                    "zap.domain": "\(domain)", "zap.reason": "\(decision.text)", "peer.key": "\(key ?? "-")",
-                    "peer.address": "\(SafeText.clean(address, limit: 64))",
-                ], logger: logger, now: now.timeIntervalSince1970)
-                refuse(RefusalLedger.Refusal(
-                    action: "peer.refused", subject: principal?.auditName ?? "key:\(key ?? "-")",
-                    actor: principal?.auditName ?? "key:\(key ?? "-")",
-                    reason: "connection to \(domain) refused: \(decision.text)",
-                    details: ["domain": .string(domain), "address": .string(SafeText.clean(address, limit: 64))]), key: key ?? address)
+                errorLog.log(
+                    "zap|\(key ?? address)",
+                    level: .notice,
+                    "Refused a connection.",
+                    metadata: [
+                        "zap.domain": "\(domain)", "zap.reason": "\(decision.text)", "peer.key": "\(key ?? "-")",
+                        "peer.address": "\(SafeText.clean(address, limit: 64))",
+                    ],
+                    logger: logger,
+                    now: now.timeIntervalSince1970
+                )
+                refuse(
+                    RefusalLedger.Refusal(
+                        action: "peer.refused",
+                        subject: principal?.auditName ?? "key:\(key ?? "-")",
+                        actor: principal?.auditName ?? "key:\(key ?? "-")",
+                        reason: "connection to \(domain) refused: \(decision.text)",
+                        details: ["domain": .string(domain), "address": .string(SafeText.clean(address, limit: 64))]
+                    ),
+                    key: key ?? address
+                )
             }
-            _ = try? zap.send([Data("1.0".utf8), frames[1], Data(decision.status.utf8), Data(decision.text.utf8),
-                               Data(decision.userId.utf8), Data()])
+            _ = try? zap.send([
+                Data("1.0".utf8), frames[1], Data(decision.status.utf8), Data(decision.text.utf8),
+                Data(decision.userId.utf8), Data(),
+            ])
         }
     }
 
@@ -295,13 +348,16 @@ final class BrokerCore: LoopCore {
     func record(_ events: [AuditEvent], then: (() -> Void)? = nil) {
         guard !events.isEmpty else { return }
         let journal = self.journal
-        batch.add({ db in try events.map { try journal.append(db, $0) } }) { [unowned self] outcome in
-            switch outcome {
-            case .success(let stamped): stamped.forEach(publish)
-            case .failure(let error): storeFailed(error, what: "journal an event")
+        batch.add(
+            { db in try events.map { try journal.append(db, $0) } },
+            done: { [unowned self] outcome in
+                switch outcome {
+                case .success(let stamped): stamped.forEach(publish)
+                case .failure(let error): storeFailed(error, what: "journal an event")
+                }
+                then?()
             }
-            then?()
-        }
+        )
     }
 
     /// Audits a refusal through the ledger (at once for the first of its kind per key and window).
@@ -311,8 +367,14 @@ final class BrokerCore: LoopCore {
 
     /// Logs a store failure at most once per 10 s, with a count (a full disk must not flood the log).
     func storeFailed(_ error: any Error, what: String) {
-        errorLog.log("store|\(what)", level: .error, "Could not write to the store.",
-                     metadata: ["store.operation": "\(what)", "error": "\(error)"], logger: logger, now: now.timeIntervalSince1970)
+        errorLog.log(
+            "store|\(what)",
+            level: .error,
+            "Could not write to the store.",
+            metadata: ["store.operation": "\(what)", "error": "\(error)"],
+            logger: logger,
+            now: now.timeIntervalSince1970
+        )
     }
 
     // MARK: Timers
@@ -321,7 +383,11 @@ final class BrokerCore: LoopCore {
         let current = now
         pendingRequests = pendingRequests.filter { _, pending in
             if pending.deadline > current { return true }
-            sendError(to: pending.client, corr: pending.originalId, ErrorBody(.timeout, "no reply from the service in time"))
+            sendError(
+                to: pending.client,
+                corr: pending.originalId,
+                ErrorBody(.timeout, "no reply from the service in time")
+            )
             return false
         }
         perform(commands.expire(now: current, agent: agentView))
@@ -333,8 +399,12 @@ final class BrokerCore: LoopCore {
 
     /// Connected peers, principals, live commands; the journal's depth every 5 s (one indexed read).
     private func updateGauges(now current: Date) {
-        metrics.peers(agents: agentRoutes.count, services: workers.values.filter { current.timeIntervalSince($0.lastSeen) < 10 }.count,
-                      principals: principals.count, liveCommands: commands.liveCount)
+        metrics.peers(
+            agents: agentRoutes.count,
+            services: workers.values.filter { current.timeIntervalSince($0.lastSeen) < 10 }.count,
+            principals: principals.count,
+            liveCommands: commands.liveCount
+        )
         ticksSinceDepth += 1
         guard ticksSinceDepth >= 20 else { return }
         ticksSinceDepth = 0

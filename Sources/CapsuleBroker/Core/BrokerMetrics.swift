@@ -28,18 +28,29 @@ struct BrokerMetrics {
     init() {
         var finished: [CommandStatus: Counter] = [:]
         for status in CommandStatus.allCases where status.isTerminal {
-            finished[status] = Counter(label: "capsule_broker_commands_finished_total", dimensions: [("status", status.rawValue)])
+            finished[status] = Counter(
+                label: "capsule_broker_commands_finished_total",
+                dimensions: [("status", status.rawValue)]
+            )
         }
         self.finished = finished
         roundTrip = [
-            .succeeded: Metrics.Timer(label: "capsule_broker_command_round_trip_seconds", dimensions: [("status", "SUCCEEDED")]),
-            .failed: Metrics.Timer(label: "capsule_broker_command_round_trip_seconds", dimensions: [("status", "FAILED")]),
+            .succeeded: Metrics.Timer(
+                label: "capsule_broker_command_round_trip_seconds",
+                dimensions: [("status", "SUCCEEDED")]
+            ),
+            .failed: Metrics.Timer(
+                label: "capsule_broker_command_round_trip_seconds",
+                dimensions: [("status", "FAILED")]
+            ),
         ]
         var zap: [String: Counter] = [:]
         for domain in Self.zapDomains + ["other"] {
             for outcome in Self.zapOutcomes.values.sorted() + ["other"] {
-                zap["\(domain)|\(outcome)"] = Counter(label: "capsule_broker_zap_decisions_total",
-                                                      dimensions: [("domain", domain), ("decision", outcome)])
+                zap["\(domain)|\(outcome)"] = Counter(
+                    label: "capsule_broker_zap_decisions_total",
+                    dimensions: [("domain", domain), ("decision", outcome)]
+                )
             }
         }
         self.zap = zap

@@ -22,7 +22,13 @@ extension BrokerCore {
         // Identity and rate first, before any byte of the body is decoded.
         guard let key = message.userId, let principal = principals[key], principal.state == .active else {
             let peer = message.userId.flatMap { principals[$0]?.sender } ?? message.userId ?? "unknown"
-            drops.drop("unauthorised", sender: peer, detail: "key not enrolled or not active", logger: logger, now: clock.timeIntervalSince1970)
+            drops.drop(
+                "unauthorised",
+                sender: peer,
+                detail: "key not enrolled or not active",
+                logger: logger,
+                now: clock.timeIntervalSince1970
+            )
             if let key = message.userId, principals[key]?.state == .revoked { cut(message, reason: "revoked key") }
             return
         }
@@ -31,18 +37,44 @@ extension BrokerCore {
             return
         }
         if message.oversized {
-            drops.drop("oversized", sender: principal.sender, detail: "\(message.byteCount) bytes", logger: logger, now: clock.timeIntervalSince1970)
+            drops.drop(
+                "oversized",
+                sender: principal.sender,
+                detail: "\(message.byteCount) bytes",
+                logger: logger,
+                now: clock.timeIntervalSince1970
+            )
             return
         }
         switch IngestGate.check(frames: message.frames, principal: principal) {
         case .drop(let reason, let detail):
-            drops.drop(reason, sender: principal.sender, detail: detail, logger: logger, now: clock.timeIntervalSince1970)
+            drops.drop(
+                reason,
+                sender: principal.sender,
+                detail: detail,
+                logger: logger,
+                now: clock.timeIntervalSince1970
+            )
         case .identityMismatch(let claimed, let type):
             identityMismatch(claimed: claimed, principal: principal, type: type)
         case .refuseReport(let code, let reason):
-            drops.drop(code.rawValue, sender: principal.sender, detail: reason, logger: logger, now: clock.timeIntervalSince1970)
-            refuse(RefusalLedger.Refusal(action: "service.claim_refused", subject: principal.auditName, actor: principal.auditName,
-                                         reason: reason, details: ["code": .string(code.rawValue)]), key: key)
+            drops.drop(
+                code.rawValue,
+                sender: principal.sender,
+                detail: reason,
+                logger: logger,
+                now: clock.timeIntervalSince1970
+            )
+            refuse(
+                RefusalLedger.Refusal(
+                    action: "service.claim_refused",
+                    subject: principal.auditName,
+                    actor: principal.auditName,
+                    reason: reason,
+                    details: ["code": .string(code.rawValue)]
+                ),
+                key: key
+            )
         case .forward(let type, let report):
             if type == .heartbeat {
                 presence.heartbeat(principal.identity, at: clock)
@@ -79,38 +111,61 @@ extension BrokerCore {
         }
         let at = now
         let journal = self.journal
-        batch.add({ db -> (refused: [String], events: [AuditEvent]) in
-            let refused = try BrokerStore.claimServices(db, agentId: agentId, manifests: manifests, now: at)
-            guard refused.isEmpty else { return (refused, []) }
-            let events = try changed.map { manifest in
-                try journal.append(db, AuditEvent(
-                    publisher: "broker", seq: 0, at: at, action: "service.reported", subject: "service:\(manifest.code)",
-                    actor: principal.auditName, reason: "\(manifest.name) \(manifest.version) (\(manifest.runtime))",
-                    details: .object([
-                        "agentId": .string(agentId), "version": .string(manifest.version),
-                        "actions": .array(manifest.actions.prefix(64).map { .string($0.name) }),
-                        "configs": .array(manifest.configs.prefix(64).map { .string($0.key) }),
-                        "digest": .string(ManifestDigest.of([manifest])),
-                    ])))
-            }
-            return ([], events)
-        }) { [unowned self] outcome in
-            switch outcome {
-            case .success(let result) where result.refused.isEmpty:
-                for manifest in manifests {
-                    services[manifest.code] = BrokerStore.ServiceRecord(code: manifest.code, agentId: agentId, manifest: manifest)
+        batch.add(
+            { db -> (refused: [String], events: [AuditEvent]) in
+                let refused = try BrokerStore.claimServices(db, agentId: agentId, manifests: manifests, now: at)
+                guard refused.isEmpty else { return (refused, []) }
+                let events = try changed.map { manifest in
+                    try journal.append(
+                        db,
+                        AuditEvent(
+                            publisher: "broker",
+                            seq: 0,
+                            at: at,
+                            action: "service.reported",
+                            subject: "service:\(manifest.code)",
+                            actor: principal.auditName,
+                            reason: "\(manifest.name) \(manifest.version) (\(manifest.runtime))",
+                            details: .object([
+                                "agentId": .string(agentId), "version": .string(manifest.version),
+                                "actions": .array(manifest.actions.prefix(64).map { .string($0.name) }),
+                                "configs": .array(manifest.configs.prefix(64).map { .string($0.key) }),
+                                "digest": .string(ManifestDigest.of([manifest])),
+                            ])
+                        )
+                    )
                 }
-                result.events.forEach(publish)
-                forward(frames, sender: principal.sender)
-            case .success(let result):
-                for reason in result.refused {
-                    refuse(RefusalLedger.Refusal(action: "service.claim_refused", subject: principal.auditName, actor: principal.auditName,
-                                                 reason: reason), key: principal.publicKey)
+                return ([], events)
+            },
+            done: { [unowned self] outcome in
+                switch outcome {
+                case .success(let result) where result.refused.isEmpty:
+                    for manifest in manifests {
+                        services[manifest.code] = BrokerStore.ServiceRecord(
+                            code: manifest.code,
+                            agentId: agentId,
+                            manifest: manifest
+                        )
+                    }
+                    result.events.forEach(publish)
+                    forward(frames, sender: principal.sender)
+                case .success(let result):
+                    for reason in result.refused {
+                        refuse(
+                            RefusalLedger.Refusal(
+                                action: "service.claim_refused",
+                                subject: principal.auditName,
+                                actor: principal.auditName,
+                                reason: reason
+                            ),
+                            key: principal.publicKey
+                        )
+                    }
+                case .failure(let error):
+                    storeFailed(error, what: "store a service report")
                 }
-            case .failure(let error):
-                storeFailed(error, what: "store a service report")
             }
-        }
+        )
     }
 
     /// Cuts the connection a message arrived on, so the peer must reconnect and face ZAP again.
@@ -123,21 +178,46 @@ extension BrokerCore {
 
     /// A peer over its message rate: dropped, counted, and audited once per window with a count.
     func throttled(_ principal: Principal) {
-        drops.drop("rate_limited", sender: principal.sender, detail: "over \(configuration.maxMessagesPerSecond) msgs/s", logger: logger,
-                   now: now.timeIntervalSince1970)
-        refuse(RefusalLedger.Refusal(action: "peer.throttled", subject: principal.auditName, actor: principal.auditName,
-                                     reason: "over \(configuration.maxMessagesPerSecond) messages per second; excess dropped"),
-               key: principal.publicKey)
+        drops.drop(
+            "rate_limited",
+            sender: principal.sender,
+            detail: "over \(configuration.maxMessagesPerSecond) msgs/s",
+            logger: logger,
+            now: now.timeIntervalSince1970
+        )
+        refuse(
+            RefusalLedger.Refusal(
+                action: "peer.throttled",
+                subject: principal.auditName,
+                actor: principal.auditName,
+                reason: "over \(configuration.maxMessagesPerSecond) messages per second; excess dropped"
+            ),
+            key: principal.publicKey
+        )
     }
 
     /// A message that claims another identity than its key: dropped and audited, aggregated (design §5).
     func identityMismatch(claimed: String, principal: Principal, type: MessageType) {
-        drops.drop("identity_mismatch", sender: principal.sender, detail: "claimed \(SafeText.clean(claimed, limit: 64))", logger: logger,
-                   now: now.timeIntervalSince1970)
-        refuse(RefusalLedger.Refusal(
-            action: "agent_token.rejected", subject: principal.auditName, actor: principal.auditName,
-            reason: "message claims identity \(SafeText.clean(claimed, limit: 80)) but arrived on the key of \(principal.auditName)",
-            details: ["claimed": .string(claimed), "actual": .string(principal.auditName), "messageType": .string(type.rawValue)]),
-            key: principal.publicKey)
+        drops.drop(
+            "identity_mismatch",
+            sender: principal.sender,
+            detail: "claimed \(SafeText.clean(claimed, limit: 64))",
+            logger: logger,
+            now: now.timeIntervalSince1970
+        )
+        refuse(
+            RefusalLedger.Refusal(
+                action: "agent_token.rejected",
+                subject: principal.auditName,
+                actor: principal.auditName,
+                reason:
+                    "message claims identity \(SafeText.clean(claimed, limit: 80)) but arrived on the key of \(principal.auditName)",
+                details: [
+                    "claimed": .string(claimed), "actual": .string(principal.auditName),
+                    "messageType": .string(type.rawValue),
+                ]
+            ),
+            key: principal.publicKey
+        )
     }
 }

@@ -24,8 +24,10 @@ struct DropCounter {
         guard loggedThisSecond <= 20 else { return }
         logger.warning(
             "Dropped a message.",
-            metadata: ["drop.reason": "\(reason)", "peer": "\(sender)", "drop.detail": "\(detail)",
-                       "drop.count": "\(counts[reason, default: 0])"]
+            metadata: [
+                "drop.reason": "\(reason)", "peer": "\(sender)", "drop.detail": "\(detail)",
+                "drop.count": "\(counts[reason, default: 0])",
+            ]
         )
     }
 
@@ -37,7 +39,9 @@ struct DropCounter {
         return counter
     }
 
-    private static var other: Counter { Counter(label: "capsule_broker_drops_total", dimensions: [("reason", "other")]) }
+    private static var other: Counter {
+        Counter(label: "capsule_broker_drops_total", dimensions: [("reason", "other")])
+    }
 
     var total: Int { counts.values.reduce(0, +) }
 }

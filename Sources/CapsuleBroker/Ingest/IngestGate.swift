@@ -1,7 +1,7 @@
 import CapsuleDomain
-import CapsuleProtocol
-import CapsuleStore
-import Foundation
+package import CapsuleProtocol
+package import CapsuleStore
+package import Foundation
 
 /// The broker's checks on one ingest message as a pure function: frames and the principal whose key
 /// they arrived on go in, a verdict comes out, and ``BrokerCore`` carries it out. Fuzzed by
@@ -40,11 +40,12 @@ package enum IngestGate {
         guard decoded.header.sender == principal.sender else {
             return .identityMismatch(claimed: decoded.header.sender, type: type)
         }
-        let allowed: Set<MessageType> = switch principal.kind {
-        case .agent: agentTypes
-        case .service: serviceTypes
-        case .operator: []  // operators publish nothing on ingest (docs/protocol.md §5)
-        }
+        let allowed: Set<MessageType> =
+            switch principal.kind {
+            case .agent: agentTypes
+            case .service: serviceTypes
+            case .operator: []  // operators publish nothing on ingest (docs/protocol.md §5)
+            }
         guard allowed.contains(type) else {
             return .drop(reason: "not_allowed", detail: "\(type.rawValue) on ingest from a \(principal.kind.rawValue)")
         }
@@ -55,7 +56,10 @@ package enum IngestGate {
             topicOK = decoded.topic == Topic.expected(for: type, sender: principal.sender)
         }
         guard topicOK else {
-            return .drop(reason: "topic_mismatch", detail: "topic \(SafeText.clean(decoded.topic ?? "", limit: 64)) for \(type.rawValue)")
+            return .drop(
+                reason: "topic_mismatch",
+                detail: "topic \(SafeText.clean(decoded.topic ?? "", limit: 64)) for \(type.rawValue)"
+            )
         }
         guard type == .serviceReport else { return .forward(type, report: nil) }
         let report: ServiceReport
@@ -64,7 +68,9 @@ package enum IngestGate {
         } catch {
             return .drop(reason: error.code.rawValue, detail: error.detail)
         }
-        guard report.agentId == principal.identity else { return .identityMismatch(claimed: report.agentId, type: type) }
+        guard report.agentId == principal.identity else {
+            return .identityMismatch(claimed: report.agentId, type: type)
+        }
         if let refusal = refusal(of: report) { return refusal }
         return .forward(type, report: report)
     }
@@ -73,23 +79,38 @@ package enum IngestGate {
     /// or action name that is not an identifier.
     static func refusal(of report: ServiceReport) -> Verdict? {
         guard report.services.count <= maxServicesPerAgent else {
-            return .refuseReport(code: .tooManyServices,
-                                 reason: "report declares \(report.services.count) services; an agent may declare at most \(maxServicesPerAgent)")
+            return .refuseReport(
+                code: .tooManyServices,
+                reason:
+                    "report declares \(report.services.count) services; an agent may declare at most \(maxServicesPerAgent)"
+            )
         }
         var seen = Set<String>()
         for manifest in report.services {
             guard Identifier.isValid(manifest.code) else {
-                return .refuseReport(code: .invalidIdentifier, reason: IdentifierError(what: "service code", value: manifest.code).description)
+                return .refuseReport(
+                    code: .invalidIdentifier,
+                    reason: IdentifierError(what: "service code", value: manifest.code).description
+                )
             }
             guard seen.insert(manifest.code).inserted else {
-                return .refuseReport(code: .invalidIdentifier, reason: "service code \(manifest.code) is declared twice")
+                return .refuseReport(
+                    code: .invalidIdentifier,
+                    reason: "service code \(manifest.code) is declared twice"
+                )
             }
             guard manifest.actions.count <= maxActionsPerService else {
-                return .refuseReport(code: .tooManyServices,
-                                     reason: "service \(manifest.code) declares \(manifest.actions.count) actions; at most \(maxActionsPerService)")
+                return .refuseReport(
+                    code: .tooManyServices,
+                    reason:
+                        "service \(manifest.code) declares \(manifest.actions.count) actions; at most \(maxActionsPerService)"
+                )
             }
             for action in manifest.actions where !Identifier.isValid(action.name) {
-                return .refuseReport(code: .invalidIdentifier, reason: IdentifierError(what: "action name", value: action.name).description)
+                return .refuseReport(
+                    code: .invalidIdentifier,
+                    reason: IdentifierError(what: "action name", value: action.name).description
+                )
             }
         }
         return nil

@@ -1,8 +1,8 @@
+import CZeroMQ
 import CapsuleProtocol
 import CapsuleRuntime
 import CapsuleStore
 import CapsuleZMQ
-import CZeroMQ
 import Foundation
 import Logging
 
@@ -25,8 +25,16 @@ final class BrokerNode: LoopCore {
     private var factory = MessageFactory(sender: "broker")
     private(set) var core: BrokerCore?
 
-    init(loop: PollLoop, store: BrokerStore, keeper: LeaseKeeper?, standbyBind: String, secretKey: CurveKey, maxMessageBytes: Int,
-         logger: Logger, makeCore: @escaping (PollLoop) throws -> BrokerCore) throws {
+    init(
+        loop: PollLoop,
+        store: BrokerStore,
+        keeper: LeaseKeeper?,
+        standbyBind: String,
+        secretKey: CurveKey,
+        maxMessageBytes: Int,
+        logger: Logger,
+        makeCore: @escaping (PollLoop) throws -> BrokerCore
+    ) throws {
         self.loop = loop
         self.keeper = keeper
         self.store = store
@@ -45,8 +53,13 @@ final class BrokerNode: LoopCore {
         standby = socket
         loop.register(socket) { [unowned self] in self.drainStandby() }
         loop.every(.milliseconds(50)) { [unowned self] in self.checkLease() }
-        logger.info("Broker standing by for the lease.", metadata: ["zmq.router": "\(standbyBind)", "lease.holder": "\(keeper.holder)",
-                                                                   "lease.seconds": "\(keeper.seconds)"])
+        logger.info(
+            "Broker standing by for the lease.",
+            metadata: [
+                "zmq.router": "\(standbyBind)", "lease.holder": "\(keeper.holder)",
+                "lease.seconds": "\(keeper.seconds)",
+            ]
+        )
         keeper.start()
     }
 
@@ -63,7 +76,8 @@ final class BrokerNode: LoopCore {
         if let active = status?.activeEndpoint {
             message = "this broker is the standby of a pair; the active broker is \(active)"
         } else if let problem = status?.problem {
-            message = "this broker is the standby of a pair and no broker is active: the lease cannot be checked (\(problem))"
+            message =
+                "this broker is the standby of a pair and no broker is active: the lease cannot be checked (\(problem))"
         } else {
             message = "this broker is the standby of a pair; no broker is active yet (the lease is being taken over)"
         }
@@ -73,7 +87,9 @@ final class BrokerNode: LoopCore {
             let frames = received.frames
             guard frames.count >= 2 else { return }
             let corr = (try? WireCodec.decode(Array(frames.dropFirst()), hasTopic: false))?.header.id
-            _ = try? standby.send([frames[0]] + WireCodec.encode(header: factory.plain(.error, corr: corr), body: error))
+            _ = try? standby.send(
+                [frames[0]] + WireCodec.encode(header: factory.plain(.error, corr: corr), body: error)
+            )
         }
     }
 
@@ -88,7 +104,10 @@ final class BrokerNode: LoopCore {
         store.database.setWriteFence(fence.sql, arguments: fence.arguments)
         do {
             core = try makeCore(loop)
-            logger.info("Broker active: holds the lease.", metadata: ["lease.holder": "\(keeper.holder)", "lease.epoch": "\(keeper.status.epoch)"])
+            logger.info(
+                "Broker active: holds the lease.",
+                metadata: ["lease.holder": "\(keeper.holder)", "lease.epoch": "\(keeper.status.epoch)"]
+            )
         } catch {
             logger.error("Won the lease but could not start serving; giving it up.", metadata: ["error": "\(error)"])
             keeper.abandon("could not start serving: \(error)")

@@ -1,6 +1,6 @@
-import CapsuleStore
+package import CapsuleStore
 import Foundation
-import Logging
+package import Logging
 import Synchronization
 
 /// Holds (or waits for) the broker lease on a thread of its own, over a store connection of its
@@ -36,8 +36,14 @@ package final class LeaseKeeper: Sendable {
     private let state = Mutex(State())
     private let clock = ContinuousClock()
 
-    package init(store: any SQLStore, holder: String, endpoint: String, seconds: Double, logger: Logger,
-                 onLost: @escaping @Sendable (String) -> Void) {
+    package init(
+        store: any SQLStore,
+        holder: String,
+        endpoint: String,
+        seconds: Double,
+        logger: Logger,
+        onLost: @escaping @Sendable (String) -> Void
+    ) {
         self.store = store
         self.holder = holder
         self.endpoint = endpoint
@@ -130,7 +136,10 @@ package final class LeaseKeeper: Sendable {
             return !state.lost && !state.stopped
         }
         guard first else { return }
-        logger.error("Lost the broker lease; this broker stops serving.", metadata: ["lease.holder": "\(holder)", "reason": "\(reason)"])
+        logger.error(
+            "Lost the broker lease; this broker stops serving.",
+            metadata: ["lease.holder": "\(holder)", "reason": "\(reason)"]
+        )
         onLost(reason)
     }
 }

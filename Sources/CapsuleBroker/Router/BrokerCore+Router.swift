@@ -25,11 +25,14 @@ extension BrokerCore {
         let principal = principals[key]
         // The rate is checked before anything is decoded; unknown keys also share one budget.
         if principal?.kind != .service {
-            let allowed = principal == nil
+            let allowed =
+                principal == nil
                 ? unknownKeyLimiter.allow(key, now: clock) && unknownKeys.allow("*", now: clock)
                 : rateLimiter.allow(key, now: clock)
             guard allowed else {
-                if let principal { throttled(principal) } else {
+                if let principal {
+                    throttled(principal)
+                } else {
                     drops.drop("rate_limited", sender: key, detail: "unenrolled key", logger: logger, now: clock)
                 }
                 return
@@ -41,11 +44,20 @@ extension BrokerCore {
             // The header frame survives, so the sender still learns why (an agent then sends a small
             // FAILED result instead of an oversized one).
             if message.frames.count == 3, let header = try? WireCodec.decodeHeader(message.frames[1]) {
-                sendError(to: route, corr: header.id, ErrorBody(.oversized,
-                    "\(header.type.rawValue) of \(message.byteCount) bytes exceeds the \(configuration.maxMessageBytes)-byte limit"))
+                sendError(
+                    to: route,
+                    corr: header.id,
+                    ErrorBody(
+                        .oversized,
+                        "\(header.type.rawValue) of \(message.byteCount) bytes exceeds the \(configuration.maxMessageBytes)-byte limit"
+                    )
+                )
                 if header.type == .commandResult, let principal, principal.kind == .agent {
                     // Nothing of the body was read, so the command is not known; the agent reports a small result instead.
-                    logger.notice("Refused an oversized command result.", metadata: ["agent.id": "\(principal.identity)"])
+                    logger.notice(
+                        "Refused an oversized command result.",
+                        metadata: ["agent.id": "\(principal.identity)"]
+                    )
                 }
             }
             return
@@ -64,33 +76,68 @@ extension BrokerCore {
             drops.drop(drop, sender: peer, detail: decoded.header.type.rawValue, logger: logger, now: clock)
             if cut { self.cut(message, reason: "revoked key") }
             if principal == nil {
-                refuse(RefusalLedger.Refusal(action: "peer.refused", subject: "key:\(key)", actor: "key:\(key)",
-                                             reason: "\(decoded.header.type.rawValue) from a key that is not enrolled"), key: key)
+                refuse(
+                    RefusalLedger.Refusal(
+                        action: "peer.refused",
+                        subject: "key:\(key)",
+                        actor: "key:\(key)",
+                        reason: "\(decoded.header.type.rawValue) from a key that is not enrolled"
+                    ),
+                    key: key
+                )
             }
             sendError(to: route, corr: corr, error)
         case .identityMismatch(let claimed):
             guard let principal else { return }
             identityMismatch(claimed: claimed, principal: principal, type: decoded.header.type)
-            sendError(to: route, corr: corr, ErrorBody(.identityMismatch, "sender \(SafeText.clean(claimed, limit: 64)) does not match this key"))
+            sendError(
+                to: route,
+                corr: corr,
+                ErrorBody(.identityMismatch, "sender \(SafeText.clean(claimed, limit: 64)) does not match this key")
+            )
         case .hello:
             handleHello(decoded, key: key, principal: principal, route: route, connection: message.sourceFD)
         case .agentAck:
-            guard let principal, let ack = decodeOrRefuse(CommandRef.self, decoded, route: route, peer: peer) else { return }
+            guard let principal, let ack = decodeOrRefuse(CommandRef.self, decoded, route: route, peer: peer) else {
+                return
+            }
             learnRoute(principal, route, connection: message.sourceFD)
             perform(commands.acknowledge(ack.commandId, from: principal.identity, now: now, lookup: storedCommand))
         case .agentResult:
-            guard let principal, let result = decodeOrRefuse(CommandResult.self, decoded, route: route, peer: peer) else { return }
+            guard let principal, let result = decodeOrRefuse(CommandResult.self, decoded, route: route, peer: peer)
+            else { return }
             learnRoute(principal, route, connection: message.sourceFD)
-            perform(commands.complete(result, from: principal.identity, route: route, corr: corr, bodyBytes: decoded.body.count,
-                                      now: now, lookup: storedCommand))
+            perform(
+                commands.complete(
+                    result,
+                    from: principal.identity,
+                    route: route,
+                    corr: corr,
+                    bodyBytes: decoded.body.count,
+                    now: now,
+                    lookup: storedCommand
+                )
+            )
         case .workerReady:
-            guard let principal, let ready = decodeOrRefuse(WorkerReady.self, decoded, route: route, peer: peer) else { return }
+            guard let principal, let ready = decodeOrRefuse(WorkerReady.self, decoded, route: route, peer: peer) else {
+                return
+            }
             guard ready.service == principal.identity else {
-                sendError(to: route, corr: corr, ErrorBody(.identityMismatch, "key of \(principal.identity) cannot serve \(SafeText.clean(ready.service, limit: 64))"))
+                sendError(
+                    to: route,
+                    corr: corr,
+                    ErrorBody(
+                        .identityMismatch,
+                        "key of \(principal.identity) cannot serve \(SafeText.clean(ready.service, limit: 64))"
+                    )
+                )
                 return
             }
             if workers[ready.service]?.route != route {
-                logger.info("Worker ready.", metadata: ["worker.service": "\(ready.service)", "worker.version": "\(ready.version ?? "-")"])
+                logger.info(
+                    "Worker ready.",
+                    metadata: ["worker.service": "\(ready.service)", "worker.version": "\(ready.version ?? "-")"]
+                )
             }
             workers[ready.service] = Worker(route: route, ready: ready, lastSeen: now)
         case .workerReply:
@@ -109,7 +156,13 @@ extension BrokerCore {
         do {
             return try message.decode(T.self)
         } catch {
-            drops.drop(error.code.rawValue, sender: peer, detail: error.detail, logger: logger, now: now.timeIntervalSince1970)
+            drops.drop(
+                error.code.rawValue,
+                sender: peer,
+                detail: error.detail,
+                logger: logger,
+                now: now.timeIntervalSince1970
+            )
             sendError(to: route, corr: message.header.id, ErrorBody(.malformedBody, error.detail))
             return nil
         }
@@ -130,7 +183,8 @@ extension BrokerCore {
 
     // MARK: Agents
 
-    private func handleHello(_ message: WireMessage, key: String, principal: Principal?, route: Data, connection: Int32) {
+    private func handleHello(_ message: WireMessage, key: String, principal: Principal?, route: Data, connection: Int32)
+    {
         let corr = message.header.id
         let hello: AgentHello
         do {
@@ -154,8 +208,11 @@ extension BrokerCore {
     func welcome(agentId: String, route: Data, corr: String, connection: Int32) {
         agentRoutes[agentId] = route
         if connection >= 0 { agentByConnection[connection] = agentId }
-        sendRouted(to: route, header: factory.plain(.agentWelcome, corr: corr),
-                   body: AgentWelcome(agentId: agentId, heartbeatSeconds: settings.heartbeatSeconds))
+        sendRouted(
+            to: route,
+            header: factory.plain(.agentWelcome, corr: corr),
+            body: AgentWelcome(agentId: agentId, heartbeatSeconds: settings.heartbeatSeconds)
+        )
         perform(commands.agentReady(agentId, agent: agentView(agentId), now: now))
     }
 
@@ -172,8 +229,15 @@ extension BrokerCore {
         }
         if let refusal = OperationPolicy.check(principal.caller, service: head.service, op: head.op) {
             if refusal.code == .forbidden {
-                refuse(RefusalLedger.Refusal(action: "operator.denied", subject: "\(head.service):\(SafeText.clean(head.op, limit: 64))",
-                                             actor: principal.auditName, reason: refusal.message), key: principal.publicKey)
+                refuse(
+                    RefusalLedger.Refusal(
+                        action: "operator.denied",
+                        subject: "\(head.service):\(SafeText.clean(head.op, limit: 64))",
+                        actor: principal.auditName,
+                        reason: refusal.message
+                    ),
+                    key: principal.publicKey
+                )
             }
             sendReply(to: route, corr: corr, error: refusal)
             return
@@ -183,21 +247,33 @@ extension BrokerCore {
             return
         }
         guard let worker = workers[head.service] else {
-            sendReply(to: route, corr: corr, error: ErrorBody(.serviceUnavailable, "\(head.service) is not connected to the broker"))
+            sendReply(
+                to: route,
+                corr: corr,
+                error: ErrorBody(.serviceUnavailable, "\(head.service) is not connected to the broker")
+            )
             return
         }
         // The body goes on unchanged; the caller travels in the forwarded header.
         let forwardId = MessageID.next()
         var timeout = configuration.requestTimeoutSeconds
         if head.op == AuditOps.Query.name { timeout += AuditFilter.maxWaitSeconds }
-        pendingRequests[forwardId] = PendingRequest(client: route, originalId: corr, deadline: now.addingTimeInterval(timeout))
+        pendingRequests[forwardId] = PendingRequest(
+            client: route,
+            originalId: corr,
+            deadline: now.addingTimeInterval(timeout)
+        )
         var header = factory.plain(.request, id: forwardId)
         header.caller = principal.sender
         let sent = (try? router.send([worker.route, WireCodec.json(header), message.body])) ?? false
         if !sent {
             pendingRequests[forwardId] = nil
             workers[head.service] = nil
-            sendReply(to: route, corr: corr, error: ErrorBody(.serviceUnavailable, "\(head.service) is not connected to the broker"))
+            sendReply(
+                to: route,
+                corr: corr,
+                error: ErrorBody(.serviceUnavailable, "\(head.service) is not connected to the broker")
+            )
         }
     }
 

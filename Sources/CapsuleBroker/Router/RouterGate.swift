@@ -25,8 +25,14 @@ enum RouterGate {
     static func admit(_ header: Header, principal: Principal?) -> Admission {
         if header.type == .agentHello { return .hello }
         guard let principal else {
-            return .refuse(ErrorBody(.notEnrolled, "this key is not enrolled; enrol an agent or ask an owner to add this operator key"),
-                           cut: false, drop: "unauthorised")
+            return .refuse(
+                ErrorBody(
+                    .notEnrolled,
+                    "this key is not enrolled; enrol an agent or ask an owner to add this operator key"
+                ),
+                cut: false,
+                drop: "unauthorised"
+            )
         }
         switch principal.state {
         case .revoked:
@@ -49,8 +55,11 @@ enum RouterGate {
         case (.reportRequest, .service): return .reportRequest
         case (.request, .operator), (.request, .service): return .request
         default:
-            return .refuse(ErrorBody(.notAllowed, "\(header.type.rawValue) is not accepted from a \(principal.kind.rawValue)"),
-                           cut: false, drop: "not_allowed")
+            return .refuse(
+                ErrorBody(.notAllowed, "\(header.type.rawValue) is not accepted from a \(principal.kind.rawValue)"),
+                cut: false,
+                drop: "not_allowed"
+            )
         }
     }
 
@@ -66,8 +75,10 @@ enum RouterGate {
         case .active: break
         }
         guard enrolledCode == hello.agentCode else {
-            return ErrorBody(.agentCodeMismatch,
-                "this key is enrolled as agent \(principal.identity) with code \(enrolledCode ?? "?"), not \(SafeText.clean(hello.agentCode, limit: 64))")
+            return ErrorBody(
+                .agentCodeMismatch,
+                "this key is enrolled as agent \(principal.identity) with code \(enrolledCode ?? "?"), not \(SafeText.clean(hello.agentCode, limit: 64))"
+            )
         }
         return nil
     }

@@ -60,10 +60,19 @@ struct RefusalLedger {
             events.append(event(entry.refusal, count: entry.repeats, now: now, summary: true))
         }
         if overflow > 0 {
-            events.append(AuditEvent(
-                publisher: "broker", seq: 0, at: now, action: "peer.refused", subject: "broker", actor: "system", result: .failure,
-                reason: "\(overflow) more refusals from keys beyond the first \(maxKeys) in \(Int(window)) s",
-                details: .object(["count": .number(Double(overflow))])))
+            events.append(
+                AuditEvent(
+                    publisher: "broker",
+                    seq: 0,
+                    at: now,
+                    action: "peer.refused",
+                    subject: "broker",
+                    actor: "system",
+                    result: .failure,
+                    reason: "\(overflow) more refusals from keys beyond the first \(maxKeys) in \(Int(window)) s",
+                    details: .object(["count": .number(Double(overflow))])
+                )
+            )
         }
         entries.removeAll(keepingCapacity: true)
         overflow = 0
@@ -77,7 +86,17 @@ struct RefusalLedger {
         details["count"] = .number(Double(count))
         details["windowSeconds"] = .number(window)
         let reason = summary ? "\(refusal.reason) (repeated \(count) more times in \(Int(window)) s)" : refusal.reason
-        return AuditEvent(publisher: "broker", seq: 0, at: now, action: refusal.action, subject: refusal.subject, actor: refusal.actor,
-                          result: .failure, from: refusal.from, reason: reason, details: .object(details))
+        return AuditEvent(
+            publisher: "broker",
+            seq: 0,
+            at: now,
+            action: refusal.action,
+            subject: refusal.subject,
+            actor: refusal.actor,
+            result: .failure,
+            from: refusal.from,
+            reason: reason,
+            details: .object(details)
+        )
     }
 }

@@ -40,7 +40,11 @@ struct ZAPHandler {
             // operator of any role reads it (design §5: whatever an operator can read is redacted).
             // Operators follow the audit trail through `audit.query` instead.
             if principal?.kind == .operator {
-                return Decision(status: "400", text: "bus is for internal services; operators follow the audit trail", userId: "")
+                return Decision(
+                    status: "400",
+                    text: "bus is for internal services; operators follow the audit trail",
+                    userId: ""
+                )
             }
             guard let principal, principal.kind == .service else {
                 return Decision(status: "300", text: "bus is for internal services", userId: "")

@@ -1,4 +1,4 @@
-import ArgumentParser
+package import ArgumentParser
 import CapsuleProtocol
 import CapsuleRuntime
 import Foundation
@@ -25,7 +25,8 @@ package enum ConfigArguments {
         knownFlags: Set<String>,
         repeatableFlags: Set<String> = []
     ) throws -> [String] {
-        try resolved(arguments, environment: environment, knownFlags: knownFlags, repeatableFlags: repeatableFlags).arguments
+        try resolved(arguments, environment: environment, knownFlags: knownFlags, repeatableFlags: repeatableFlags)
+            .arguments
     }
 
     /// Like ``resolve(_:environment:knownFlags:repeatableFlags:)``, with the config file's provenance.
@@ -42,7 +43,9 @@ package enum ConfigArguments {
         while index < arguments.count {
             let argument = arguments[index]
             if argument == "--config" {
-                guard index + 1 < arguments.count else { throw ConfigError(file: "--config", key: nil, reason: "needs a file path") }
+                guard index + 1 < arguments.count else {
+                    throw ConfigError(file: "--config", key: nil, reason: "needs a file path")
+                }
                 configPath = arguments[index + 1]
                 index += 2
                 continue
@@ -74,7 +77,8 @@ package enum ConfigArguments {
             }
         }
         if let configPath {
-            for (flag, values) in try load(configPath, knownFlags: knownFlags, repeatableFlags: repeatableFlags) where !given.contains(flag) && !fromEnvironment.contains(flag) {
+            for (flag, values) in try load(configPath, knownFlags: knownFlags, repeatableFlags: repeatableFlags)
+            where !given.contains(flag) && !fromEnvironment.contains(flag) {
                 configFlags.append(flag)
                 for value in values {
                     if value == "\u{0}true" {
@@ -90,7 +94,11 @@ package enum ConfigArguments {
 
     /// Reads a config file into flag → values. Unknown keys and wrong shapes are refused with the
     /// file, the key and the reason.
-    static func load(_ path: String, knownFlags: Set<String>, repeatableFlags: Set<String> = []) throws -> [(String, [String])] {
+    static func load(
+        _ path: String,
+        knownFlags: Set<String>,
+        repeatableFlags: Set<String> = []
+    ) throws -> [(String, [String])] {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw ConfigError(file: path, key: nil, reason: "cannot read the file")
         }
@@ -98,7 +106,11 @@ package enum ConfigArguments {
         do {
             root = try Yams.load(yaml: text)
         } catch {
-            throw ConfigError(file: path, key: nil, reason: "not valid YAML or JSON: \(String(describing: error).prefix(120))")
+            throw ConfigError(
+                file: path,
+                key: nil,
+                reason: "not valid YAML or JSON: \(String(describing: error).prefix(120))"
+            )
         }
         if root == nil { return [] }
         guard let mapping = root as? [String: Any] else {
@@ -106,11 +118,18 @@ package enum ConfigArguments {
         }
         var result: [(String, [String])] = []
         for key in mapping.keys.sorted() {
-            guard key != "config" else { throw ConfigError(file: path, key: key, reason: "a config file cannot name another config file") }
+            guard key != "config" else {
+                throw ConfigError(file: path, key: key, reason: "a config file cannot name another config file")
+            }
             guard knownFlags.contains(key) else {
                 let normalized = key.lowercased().replacingOccurrences(of: "_", with: "-")
-                let suggestion = knownFlags.sorted().map { ($0, editDistance($0, normalized)) }.filter { $0.1 <= 2 }.min { $0.1 < $1.1 }?.0
-                throw ConfigError(file: path, key: key, reason: "unknown key" + (suggestion.map { " (did you mean \($0)?)" } ?? ""))
+                let suggestion = knownFlags.sorted().map { ($0, editDistance($0, normalized)) }.filter { $0.1 <= 2 }.min
+                { $0.1 < $1.1 }?.0
+                throw ConfigError(
+                    file: path,
+                    key: key,
+                    reason: "unknown key" + (suggestion.map { " (did you mean \($0)?)" } ?? "")
+                )
             }
             let value = mapping[key]
             switch value {
@@ -128,7 +147,8 @@ package enum ConfigArguments {
 
     /// Levenshtein distance, for "did you mean" suggestions.
     package static func editDistance(_ a: String, _ b: String) -> Int {
-        let a = Array(a), b = Array(b)
+        let a = Array(a)
+        let b = Array(b)
         guard !a.isEmpty, !b.isEmpty else { return max(a.count, b.count) }
         var previous = Array(0...b.count)
         for i in 1...a.count {
@@ -184,8 +204,17 @@ package enum ConfigArguments {
 extension ConfigArguments {
     /// `arguments` merged with `CAPSULE_*` variables and `--config`, for the flags listed in `help`.
     /// A bad config file is thrown as a ``ConfigError`` (the caller prints one line and exits 2).
-    package static func processArguments(_ arguments: [String], environment: [String: String], help: String) throws -> Resolved {
-        try resolved(arguments, environment: environment, knownFlags: knownFlags(in: help), repeatableFlags: repeatableFlags(in: help))
+    package static func processArguments(
+        _ arguments: [String],
+        environment: [String: String],
+        help: String
+    ) throws -> Resolved {
+        try resolved(
+            arguments,
+            environment: environment,
+            knownFlags: knownFlags(in: help),
+            repeatableFlags: repeatableFlags(in: help)
+        )
     }
 }
 
@@ -198,8 +227,10 @@ package enum DaemonExit {
 
     /// One line on standard error: `capsule-broker: MESSAGE`.
     package static func printError(_ program: String, _ message: String) {
-        let line = message.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            .joined(separator: "; ")
+        let line = message.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+            !$0.isEmpty
+        }
+        .joined(separator: "; ")
         FileHandle.standardError.write(Data("\(program): \(line)\n".utf8))
     }
 
@@ -218,13 +249,20 @@ extension ParsableCommand {
     /// Parses `arguments` (merged with `CAPSULE_*` variables and `--config`) as this root command.
     /// Help and `--version` print and return 0; a usage error prints one line and returns 2. The
     /// command is returned when it should run.
-    package static func parseWithConfig(_ arguments: [String], environment: [String: String]) -> Result<any ParsableCommand, ExitStatus> {
+    package static func parseWithConfig(
+        _ arguments: [String],
+        environment: [String: String]
+    ) -> Result<any ParsableCommand, ExitStatus> {
         // A peer that closes a pipe or socket must never kill the process (SIGPIPE); writes report EPIPE instead.
         signal(SIGPIPE, SIG_IGN)
         let name = configuration.commandName ?? "capsule"
         let resolved: ConfigArguments.Resolved
         do {
-            resolved = try ConfigArguments.processArguments(arguments, environment: environment, help: helpMessage(columns: 10_000))
+            resolved = try ConfigArguments.processArguments(
+                arguments,
+                environment: environment,
+                help: helpMessage(columns: 10_000)
+            )
         } catch {
             DaemonExit.printError(name, DaemonExit.describe(error))
             return .failure(ExitStatus(DaemonExit.usage))
@@ -239,7 +277,9 @@ extension ParsableCommand {
             }
             var message = self.message(for: error)
             if message.hasSuffix(".") { message.removeLast() }
-            if let file = resolved.configFile, let key = resolved.configFlags.first(where: { message.contains("'--\($0)") }) {
+            if let file = resolved.configFile,
+                let key = resolved.configFlags.first(where: { message.contains("'--\($0)") })
+            {
                 DaemonExit.printError(name, "\(file): \(key): \(message)")
             } else {
                 DaemonExit.printError(name, "\(message) (see \(name) --help)")

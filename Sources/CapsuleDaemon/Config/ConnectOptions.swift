@@ -1,12 +1,15 @@
-import ArgumentParser
-import CapsuleDomain
-import CapsuleRuntime
-import CapsuleZMQ
+package import ArgumentParser
+package import CapsuleDomain
+package import CapsuleRuntime
+package import CapsuleZMQ
 import Foundation
 
 /// Flags shared by every process that connects to a broker.
 package struct ConnectOptions: ParsableArguments, Sendable {
-    @Option(help: "A YAML or JSON config file whose keys are these flags' long names; flags and CAPSULE_* variables win over it.")
+    @Option(
+        help:
+            "A YAML or JSON config file whose keys are these flags' long names; flags and CAPSULE_* variables win over it."
+    )
     package var config: String?
 
     @Option(help: "Capsule home directory (keys, config, data). Defaults to $CAPSULE_HOME or ~/.capsule.")
@@ -24,7 +27,10 @@ package struct ConnectOptions: ParsableArguments, Sendable {
     @Option(help: "The broker's CURVE public key: Z85 text or a file holding it.")
     package var brokerKey: String?
 
-    @Option(help: "The brokers of a pair, comma-separated routers (tcp://a:7403,tcp://b:7403); ingest and bus are at the router's port - 2 and - 1. Clients move to the active one on their own.")
+    @Option(
+        help:
+            "The brokers of a pair, comma-separated routers (tcp://a:7403,tcp://b:7403); ingest and bus are at the router's port - 2 and - 1. Clients move to the active one on their own."
+    )
     package var broker: String?
 
     package init() {}
@@ -33,7 +39,14 @@ package struct ConnectOptions: ParsableArguments, Sendable {
 
     /// Resolves endpoints and the broker key: flags first, then the home's `broker.json`, then defaults.
     package func resolveBroker() throws -> (info: BrokerInfo, serverKey: CurveKey) {
-        try BrokerInfo.resolve(home: capsuleHome, ingest: ingest, bus: bus, router: router, brokerKey: brokerKey, brokers: broker)
+        try BrokerInfo.resolve(
+            home: capsuleHome,
+            ingest: ingest,
+            bus: bus,
+            router: router,
+            brokerKey: brokerKey,
+            brokers: broker
+        )
     }
 }
 
@@ -43,7 +56,10 @@ package struct DaemonOptions: ParsableArguments, Sendable {
 
     @OptionGroup package var log: LogOptions
 
-    @Option(help: "Seconds between agent heartbeats (default 30). The broker stores these three at its first start; later, change them with capsulectl settings set. The aggregator uses them only until it has read the broker's settings.")
+    @Option(
+        help:
+            "Seconds between agent heartbeats (default 30). The broker stores these three at its first start; later, change them with capsulectl settings set. The aggregator uses them only until it has read the broker's settings."
+    )
     package var heartbeatSeconds: Double = 30
 
     @Option(help: "Seconds without news before a service reads STALE (default 60).")
@@ -64,7 +80,9 @@ package struct DaemonOptions: ParsableArguments, Sendable {
             throw ValidationError("--heartbeat-seconds, --stale-seconds and --offline-seconds must be positive")
         }
         guard staleSeconds <= offlineSeconds else {
-            throw ValidationError("--stale-seconds (\(staleSeconds)) must not exceed --offline-seconds (\(offlineSeconds))")
+            throw ValidationError(
+                "--stale-seconds (\(staleSeconds)) must not exceed --offline-seconds (\(offlineSeconds))"
+            )
         }
     }
 }

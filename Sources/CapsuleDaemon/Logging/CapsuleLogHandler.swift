@@ -1,5 +1,5 @@
-import Foundation
-import Logging
+package import Foundation
+package import Logging
 import Synchronization
 
 /// The daemons' log handler: one line per event on standard error, as logfmt (the default) or JSON.
@@ -24,8 +24,13 @@ package struct CapsuleLogHandler: LogHandler {
     private let format: Format
     private let sink: LogSink
 
-    package init(label: String, format: Format, level: Logger.Level = .info, sink: LogSink = .standardError,
-                 metadataProvider: Logger.MetadataProvider? = nil) {
+    package init(
+        label: String,
+        format: Format,
+        level: Logger.Level = .info,
+        sink: LogSink = .standardError,
+        metadataProvider: Logger.MetadataProvider? = nil
+    ) {
         self.label = label
         self.format = format
         self.logLevel = level
@@ -42,12 +47,27 @@ package struct CapsuleLogHandler: LogHandler {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
         if let own = event.metadata { merged.merge(own) { _, new in new } }
-        sink.write(Self.line(format: format, date: Date(), level: event.level, label: label, message: "\(event.message)", metadata: merged))
+        sink.write(
+            Self.line(
+                format: format,
+                date: Date(),
+                level: event.level,
+                label: label,
+                message: "\(event.message)",
+                metadata: merged
+            )
+        )
     }
 
     /// One formatted line, newline included.
-    package static func line(format: Format, date: Date, level: Logger.Level, label: String, message: String,
-                             metadata: Logger.Metadata) -> String {
+    package static func line(
+        format: Format,
+        date: Date,
+        level: Logger.Level,
+        label: String,
+        message: String,
+        metadata: Logger.Metadata
+    ) -> String {
         switch format {
         case .logfmt: return logfmtLine(date: date, level: level, label: label, message: message, metadata: metadata)
         case .json: return jsonLine(date: date, level: level, label: label, message: message, metadata: metadata)
@@ -59,8 +79,15 @@ package struct CapsuleLogHandler: LogHandler {
 
     // MARK: logfmt
 
-    static func logfmtLine(date: Date, level: Logger.Level, label: String, message: String, metadata: Logger.Metadata) -> String {
-        var line = "ts=\(LogTimestamp.iso8601(date)) level=\(level.rawValue) logger=\(logfmtValue(label)) msg=\(logfmtValue(message, alwaysQuote: true))"
+    static func logfmtLine(
+        date: Date,
+        level: Logger.Level,
+        label: String,
+        message: String,
+        metadata: Logger.Metadata
+    ) -> String {
+        var line =
+            "ts=\(LogTimestamp.iso8601(date)) level=\(level.rawValue) logger=\(logfmtValue(label)) msg=\(logfmtValue(message, alwaysQuote: true))"
         for key in metadata.keys.sorted() {
             let name = reserved.contains(key) ? "meta.\(key)" : key
             line += " \(logfmtKey(name))=\(logfmtValue(flatten(metadata[key]!)))"
@@ -71,19 +98,27 @@ package struct CapsuleLogHandler: LogHandler {
     /// Keys are kept to letters, digits and `._-/`; anything else becomes `_`, so a key can neither
     /// hold a space nor an `=`.
     static func logfmtKey(_ key: String) -> String {
-        let cleaned = String(key.unicodeScalars.map { scalar -> Character in
-            let allowed = CharacterSet.alphanumerics.contains(scalar) && scalar.isASCII || "._-/".unicodeScalars.contains(scalar)
-            return allowed ? Character(scalar) : "_"
-        })
+        let cleaned = String(
+            key.unicodeScalars.map { scalar -> Character in
+                let allowed =
+                    CharacterSet.alphanumerics.contains(scalar) && scalar.isASCII
+                    || "._-/".unicodeScalars.contains(scalar)
+                return allowed ? Character(scalar) : "_"
+            }
+        )
         return cleaned.isEmpty ? "_" : cleaned
     }
 
     static func logfmtValue(_ value: String, alwaysQuote: Bool = false) -> String {
-        let needsQuotes = alwaysQuote || value.isEmpty || value.unicodeScalars.contains { scalar in
-            scalar == " " || scalar == "=" || scalar == "\"" || scalar == "\\" || scalar.properties.generalCategory == .control
-                || scalar.properties.generalCategory == .lineSeparator || scalar.properties.generalCategory == .paragraphSeparator
-                || scalar.properties.generalCategory == .format
-        }
+        let needsQuotes =
+            alwaysQuote || value.isEmpty
+            || value.unicodeScalars.contains { scalar in
+                scalar == " " || scalar == "=" || scalar == "\"" || scalar == "\\"
+                    || scalar.properties.generalCategory == .control
+                    || scalar.properties.generalCategory == .lineSeparator
+                    || scalar.properties.generalCategory == .paragraphSeparator
+                    || scalar.properties.generalCategory == .format
+            }
         guard needsQuotes else { return value }
         var out = "\""
         for scalar in value.unicodeScalars {
@@ -95,7 +130,9 @@ package struct CapsuleLogHandler: LogHandler {
             case "\t": out += "\\t"
             default:
                 let category = scalar.properties.generalCategory
-                if category == .control || category == .lineSeparator || category == .paragraphSeparator || category == .format {
+                if category == .control || category == .lineSeparator || category == .paragraphSeparator
+                    || category == .format
+                {
                     out += "\\u{\(String(scalar.value, radix: 16))}"
                 } else {
                     out.unicodeScalars.append(scalar)
@@ -116,8 +153,15 @@ package struct CapsuleLogHandler: LogHandler {
 
     // MARK: JSON
 
-    static func jsonLine(date: Date, level: Logger.Level, label: String, message: String, metadata: Logger.Metadata) -> String {
-        var line = "{\"ts\":\"\(LogTimestamp.iso8601(date))\",\"level\":\"\(level.rawValue)\",\"logger\":\(jsonString(label)),\"msg\":\(jsonString(message))"
+    static func jsonLine(
+        date: Date,
+        level: Logger.Level,
+        label: String,
+        message: String,
+        metadata: Logger.Metadata
+    ) -> String {
+        var line =
+            "{\"ts\":\"\(LogTimestamp.iso8601(date))\",\"level\":\"\(level.rawValue)\",\"logger\":\(jsonString(label)),\"msg\":\(jsonString(message))"
         for key in metadata.keys.sorted() {
             let name = reserved.contains(key) ? "meta.\(key)" : key
             line += ",\(jsonString(name)):\(json(metadata[key]!))"
@@ -131,7 +175,8 @@ package struct CapsuleLogHandler: LogHandler {
         case .stringConvertible(let convertible): return jsonString(convertible.description)
         case .array(let items): return "[" + items.map(json).joined(separator: ",") + "]"
         case .dictionary(let object):
-            return "{" + object.keys.sorted().map { "\(jsonString($0)):\(json(object[$0]!))" }.joined(separator: ",") + "}"
+            return "{" + object.keys.sorted().map { "\(jsonString($0)):\(json(object[$0]!))" }.joined(separator: ",")
+                + "}"
         }
     }
 
@@ -188,7 +233,9 @@ package final class LogSink: Sendable {
             var bytes = Array(line.utf8)
             var offset = 0
             while offset < bytes.count {
-                let written = bytes.withUnsafeMutableBytes { Foundation.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+                let written = bytes.withUnsafeMutableBytes {
+                    Foundation.write(fd, $0.baseAddress! + offset, $0.count - offset)
+                }
                 if written < 0 && errno == EINTR { continue }
                 guard written > 0 else { return }
                 offset += written
@@ -205,7 +252,15 @@ package enum LogTimestamp {
         let millis = Int(totalMillis % 1000)
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
-                      Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), millis)
+        return String(
+            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+            Int(parts.tm_year) + 1900,
+            Int(parts.tm_mon) + 1,
+            Int(parts.tm_mday),
+            Int(parts.tm_hour),
+            Int(parts.tm_min),
+            Int(parts.tm_sec),
+            millis
+        )
     }
 }

@@ -1,5 +1,5 @@
-import ArgumentParser
-import Logging
+package import ArgumentParser
+package import Logging
 
 /// Log flags every executable shares.
 package struct LogOptions: ParsableArguments, Sendable {
@@ -13,7 +13,9 @@ package struct LogOptions: ParsableArguments, Sendable {
 
     package func validate() throws {
         guard Logger.Level(rawValue: logLevel.lowercased()) != nil else {
-            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical (got \(logLevel))")
+            throw ValidationError(
+                "--log-level must be one of trace, debug, info, notice, warning, error, critical (got \(logLevel))"
+            )
         }
     }
 

@@ -1,9 +1,9 @@
 import ArgumentParser
 import CapsuleHTTP
 import CapsuleProtocol
-import Foundation
+package import Foundation
 import Metrics
-import Prometheus
+package import Prometheus
 
 /// Picks the metrics backend for this process (only `main` calls it): swift-metrics, which the
 /// libraries use, writes into a Prometheus registry that the metrics listener reads.
@@ -37,12 +37,23 @@ package enum MetricsSetup {
     package static func makeRegistry(program: String, now: Date = Date()) -> PrometheusCollectorRegistry {
         let registry = PrometheusCollectorRegistry()
         registry.makeGauge(
-            descriptor: MetricNameDescriptor(metricName: "capsule_build_info", unitName: "", helpText: "Always 1; the labels name this build."),
-            labels: [("program", program), ("version", CapsuleVersion.current), ("commit", CapsuleVersion.commit ?? "unknown"),
-                     ("protocol", String(WireCodec.version))]
+            descriptor: MetricNameDescriptor(
+                metricName: "capsule_build_info",
+                unitName: "",
+                helpText: "Always 1; the labels name this build."
+            ),
+            labels: [
+                ("program", program), ("version", CapsuleVersion.current),
+                ("commit", CapsuleVersion.commit ?? "unknown"),
+                ("protocol", String(WireCodec.version)),
+            ]
         ).set(to: 1.0)
         registry.makeGauge(
-            descriptor: MetricNameDescriptor(metricName: "capsule_process_start_time", unitName: "seconds", helpText: "Start time of the process, Unix seconds.")
+            descriptor: MetricNameDescriptor(
+                metricName: "capsule_process_start_time",
+                unitName: "seconds",
+                helpText: "Start time of the process, Unix seconds."
+            )
         ).set(to: now.timeIntervalSince1970)
         return registry
     }

@@ -31,7 +31,9 @@ package struct SystemdNotifier: Sendable {
 
     /// `READY=1`, with a status line for `systemctl status`.
     @discardableResult
-    package func ready(status: String? = nil) -> Bool { send(["READY=1"] + (status.map { ["STATUS=\($0)"] } ?? []) + ["MAINPID=\(getpid())"]) }
+    package func ready(status: String? = nil) -> Bool {
+        send(["READY=1"] + (status.map { ["STATUS=\($0)"] } ?? []) + ["MAINPID=\(getpid())"])
+    }
 
     @discardableResult
     package func watchdog() -> Bool { send(["WATCHDOG=1"]) }
@@ -60,11 +62,16 @@ package struct SystemdNotifier: Sendable {
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             raw.copyBytes(from: pathBytes)
         }
-        let length = socklen_t(MemoryLayout<sockaddr_un>.offset(of: \sockaddr_un.sun_path)! + pathBytes.count + (pathBytes.first == 0 ? 0 : 1))
+        let length = socklen_t(
+            MemoryLayout<sockaddr_un>.offset(of: \sockaddr_un.sun_path)! + pathBytes.count
+                + (pathBytes.first == 0 ? 0 : 1)
+        )
         let bytes = Array(text.utf8)
         let sent = withUnsafePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
-                bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL), socketAddress, length) }
+                bytes.withUnsafeBytes {
+                    sendto(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL), socketAddress, length)
+                }
             }
         }
         return sent == bytes.count

@@ -1,10 +1,11 @@
-import CapsuleDomain
+package import CapsuleDomain
 import Foundation
 
 /// Operations the aggregator answers (docs/protocol.md §10, service `aggregator`).
 package enum AggregatorOps {
     package static let all: [any RequestOperation.Type] = [
-        StatusList.self, StatusSummaryOp.self, AgentsList.self, ServiceShow.self, Stats.self, JournalReplay.self, JournalAck.self,
+        StatusList.self, StatusSummaryOp.self, AgentsList.self, ServiceShow.self, Stats.self, JournalReplay.self,
+        JournalAck.self,
     ]
 
     package enum StatusList: RequestOperation {
@@ -16,7 +17,13 @@ package enum AggregatorOps {
             package var prefix: String?
             package var limit: Int?
             package var cursor: String?
-            package init(status: EffectiveStatus? = nil, agent: String? = nil, prefix: String? = nil, limit: Int? = nil, cursor: String? = nil) {
+            package init(
+                status: EffectiveStatus? = nil,
+                agent: String? = nil,
+                prefix: String? = nil,
+                limit: Int? = nil,
+                cursor: String? = nil
+            ) {
                 self.status = status
                 self.agent = agent
                 self.prefix = prefix

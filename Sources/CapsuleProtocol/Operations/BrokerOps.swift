@@ -1,5 +1,5 @@
-import CapsuleDomain
-import Foundation
+package import CapsuleDomain
+package import Foundation
 
 /// Operations the broker answers itself (docs/protocol.md §10, service `broker`).
 package enum BrokerOps {
@@ -32,8 +32,14 @@ package enum BrokerOps {
             /// round trip. A command that is queued (its agent not connected) is answered at once.
             package var waitSeconds: Double?
 
-            package init(service: String, action: String, payload: JSONValue? = nil, confirm: Bool? = nil, requireOnline: Bool? = nil,
-                         waitSeconds: Double? = nil) {
+            package init(
+                service: String,
+                action: String,
+                payload: JSONValue? = nil,
+                confirm: Bool? = nil,
+                requireOnline: Bool? = nil,
+                waitSeconds: Double? = nil
+            ) {
                 self.service = service
                 self.action = action
                 self.payload = payload
@@ -86,7 +92,13 @@ package enum BrokerOps {
             package var limit: Int?
             package var cursor: String?
 
-            package init(status: CommandStatus? = nil, service: String? = nil, agent: String? = nil, limit: Int? = nil, cursor: String? = nil) {
+            package init(
+                status: CommandStatus? = nil,
+                service: String? = nil,
+                agent: String? = nil,
+                limit: Int? = nil,
+                cursor: String? = nil
+            ) {
                 self.status = status
                 self.service = service
                 self.agent = agent
@@ -409,7 +421,14 @@ package struct Settings: Codable, Sendable, Hashable {
     /// Bumped on every change, so readers know when to apply.
     package var version: Int
 
-    package init(heartbeatSeconds: Double, staleSeconds: Double, offlineSeconds: Double, commandTTLSeconds: Double, retentionDays: Int, version: Int) {
+    package init(
+        heartbeatSeconds: Double,
+        staleSeconds: Double,
+        offlineSeconds: Double,
+        commandTTLSeconds: Double,
+        retentionDays: Int,
+        version: Int
+    ) {
         self.heartbeatSeconds = heartbeatSeconds
         self.staleSeconds = staleSeconds
         self.offlineSeconds = offlineSeconds
@@ -443,8 +462,17 @@ package struct ClusterInfo: Codable, Sendable, Hashable {
         package var commit: String?
         package var schemaVersion: String?
         package var protocolVersion: Int?
-        package init(name: String, connected: Bool, version: String? = nil, startedAt: Date? = nil, lastSeenAt: Date? = nil, lag: Int? = nil,
-                     commit: String? = nil, schemaVersion: String? = nil, protocolVersion: Int? = nil) {
+        package init(
+            name: String,
+            connected: Bool,
+            version: String? = nil,
+            startedAt: Date? = nil,
+            lastSeenAt: Date? = nil,
+            lag: Int? = nil,
+            commit: String? = nil,
+            schemaVersion: String? = nil,
+            protocolVersion: Int? = nil
+        ) {
             self.name = name
             self.connected = connected
             self.version = version

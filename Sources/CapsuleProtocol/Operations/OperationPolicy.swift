@@ -1,3 +1,5 @@
+import CapsuleDomain
+
 /// Every operation of protocol v1 and who may call it: the single place authorisation is decided.
 package enum OperationPolicy {
     /// Every operation, by service and name.
@@ -35,13 +37,13 @@ package enum OperationPolicy {
             return builtInServices.contains(name) || needed == .viewer
                 ? nil : ErrorBody(.forbidden, "\(op) needs the \(needed.rawValue) role; service \(name) may only read")
         case (.role(let needed), .operator(_, let role)):
-            return role >= needed ? nil : ErrorBody(.forbidden, "\(op) needs the \(needed.rawValue) role; this key has \(role.rawValue)")
+            return role >= needed
+                ? nil : ErrorBody(.forbidden, "\(op) needs the \(needed.rawValue) role; this key has \(role.rawValue)")
         case (.internalOnly(let allowed), .internalService(let name)):
-            return allowed.contains(name) ? nil : ErrorBody(.forbidden, "\(op) is only for \(allowed.sorted().joined(separator: ", "))")
+            return allowed.contains(name)
+                ? nil : ErrorBody(.forbidden, "\(op) is only for \(allowed.sorted().joined(separator: ", "))")
         case (.internalOnly(let allowed), .operator):
             return ErrorBody(.forbidden, "\(op) is only for \(allowed.sorted().joined(separator: ", "))")
         }
     }
 }
-
-import CapsuleDomain

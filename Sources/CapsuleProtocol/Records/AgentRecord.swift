@@ -1,4 +1,4 @@
-import Foundation
+package import Foundation
 
 /// An enrolled agent as the broker stores it (`agent.list`, `agent.disable` …).
 package struct AgentRecord: Sendable, Hashable, Codable {

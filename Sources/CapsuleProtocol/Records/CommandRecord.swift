@@ -1,5 +1,5 @@
-import CapsuleDomain
-import Foundation
+package import CapsuleDomain
+package import Foundation
 
 /// A command as the broker stores and reports it.
 package struct CommandRecord: Sendable, Hashable, Codable {
@@ -39,10 +39,25 @@ package struct CommandRecord: Sendable, Hashable, Codable {
     }
 
     package init(
-        id: String, serviceCode: String, agentId: String, action: String, payload: JSONValue, status: CommandStatus,
-        actor: String, createdAt: Date, updatedAt: Date, expiresAt: Date, startedAt: Date? = nil, completedAt: Date? = nil,
-        success: Bool? = nil, message: String? = nil, data: JSONValue? = nil, errorCode: String? = nil,
-        errorMessage: String? = nil, deliveries: Int = 0, retryOf: String? = nil
+        id: String,
+        serviceCode: String,
+        agentId: String,
+        action: String,
+        payload: JSONValue,
+        status: CommandStatus,
+        actor: String,
+        createdAt: Date,
+        updatedAt: Date,
+        expiresAt: Date,
+        startedAt: Date? = nil,
+        completedAt: Date? = nil,
+        success: Bool? = nil,
+        message: String? = nil,
+        data: JSONValue? = nil,
+        errorCode: String? = nil,
+        errorMessage: String? = nil,
+        deliveries: Int = 0,
+        retryOf: String? = nil
     ) {
         self.id = id
         self.serviceCode = serviceCode
@@ -66,7 +81,8 @@ package struct CommandRecord: Sendable, Hashable, Codable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case id, serviceCode, agentId, action, payload, status, actor, createdAt, updatedAt, expiresAt, startedAt, completedAt
+        case id, serviceCode, agentId, action, payload, status, actor, createdAt, updatedAt, expiresAt, startedAt,
+            completedAt
         case durationMs, success, message, data, errorCode, errorMessage, deliveries, retryOf, queued, oneTime
     }
 
@@ -124,6 +140,7 @@ package struct CommandRecord: Sendable, Hashable, Codable {
     /// About how many bytes this record takes as JSON, for page budgets.
     package var estimatedSize: Int {
         360 + id.utf8.count + serviceCode.utf8.count + agentId.utf8.count + action.utf8.count + actor.utf8.count
-            + payload.estimatedSize + (message?.utf8.count ?? 0) + (data?.estimatedSize ?? 0) + (errorMessage?.utf8.count ?? 0)
+            + payload.estimatedSize + (message?.utf8.count ?? 0) + (data?.estimatedSize ?? 0)
+            + (errorMessage?.utf8.count ?? 0)
     }
 }

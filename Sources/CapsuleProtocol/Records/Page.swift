@@ -32,18 +32,27 @@ package enum PageCursor {
     }
 
     package static func encode(_ key: [String], query: String) -> String {
-        let text = ([queryTag(query)] + key).map { $0.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "|", with: "%7C") }
-            .joined(separator: "|")
-        return "c1." + Data(text.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+        let text = ([queryTag(query)] + key).map {
+            $0.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "|", with: "%7C")
+        }
+        .joined(separator: "|")
+        return "c1."
+            + Data(text.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-")
             .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 
     /// The key parts of a cursor made by ``encode(_:query:)`` for the same query, with `count` parts.
     package static func decode(_ cursor: String, query: String, count: Int) throws(ErrorBody) -> [String] {
         guard cursor.hasPrefix("c1."), cursor.utf8.count <= 1_024 else {
-            throw ErrorBody(.badCursor, "cursor \(SafeText.quoted(cursor, limit: 40)) is not one this server issued; start again without a cursor")
+            throw ErrorBody(
+                .badCursor,
+                "cursor \(SafeText.quoted(cursor, limit: 40)) is not one this server issued; start again without a cursor"
+            )
         }
-        var base = String(cursor.dropFirst(3)).replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        var base = String(cursor.dropFirst(3)).replacingOccurrences(of: "-", with: "+").replacingOccurrences(
+            of: "_",
+            with: "/"
+        )
         while base.utf8.count % 4 != 0 { base += "=" }
         guard let data = Data(base64Encoded: base), let text = String(data: data, encoding: .utf8) else {
             throw ErrorBody(.badCursor, "cursor is malformed; start again without a cursor")
@@ -51,9 +60,14 @@ package enum PageCursor {
         let parts = text.split(separator: "|", omittingEmptySubsequences: false).map {
             $0.replacingOccurrences(of: "%7C", with: "|").replacingOccurrences(of: "%25", with: "%")
         }
-        guard parts.count == count + 1 else { throw ErrorBody(.badCursor, "cursor is malformed; start again without a cursor") }
+        guard parts.count == count + 1 else {
+            throw ErrorBody(.badCursor, "cursor is malformed; start again without a cursor")
+        }
         guard parts[0] == queryTag(query) else {
-            throw ErrorBody(.badCursor, "cursor belongs to another query (filters changed); start again without a cursor")
+            throw ErrorBody(
+                .badCursor,
+                "cursor belongs to another query (filters changed); start again without a cursor"
+            )
         }
         return Array(parts.dropFirst())
     }

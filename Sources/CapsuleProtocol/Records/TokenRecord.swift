@@ -1,5 +1,5 @@
-import CapsuleDomain
-import Foundation
+package import CapsuleDomain
+package import Foundation
 
 /// A registration token as stored: only the SHA-256 of the raw token is kept.
 package struct TokenRecord: Sendable, Hashable, Codable {
@@ -14,8 +14,17 @@ package struct TokenRecord: Sendable, Hashable, Codable {
     package var usedBy: String?
     package var usedAt: Date?
 
-    package init(id: String, name: String, agentCode: String?, status: TokenStatus, createdAt: Date, expiresAt: Date,
-                 createdBy: String, usedBy: String? = nil, usedAt: Date? = nil) {
+    package init(
+        id: String,
+        name: String,
+        agentCode: String?,
+        status: TokenStatus,
+        createdAt: Date,
+        expiresAt: Date,
+        createdBy: String,
+        usedBy: String? = nil,
+        usedAt: Date? = nil
+    ) {
         self.id = id
         self.name = name
         self.agentCode = agentCode

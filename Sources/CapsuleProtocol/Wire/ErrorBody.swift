@@ -2,11 +2,15 @@
 package struct ErrorBody: Codable, Sendable, Hashable, Error, CustomStringConvertible {
     /// An error code; on the wire, its `rawValue` string. New codes may appear; readers treat an
     /// unknown code by its message.
-    package struct Code: RawRepresentable, Codable, Sendable, Hashable, CustomStringConvertible, ExpressibleByStringLiteral {
+    package struct Code: RawRepresentable, Codable, Sendable, Hashable, CustomStringConvertible,
+        ExpressibleByStringLiteral
+    {
         package var rawValue: String
         package init(rawValue: String) { self.rawValue = rawValue }
         package init(stringLiteral value: String) { rawValue = value }
-        package init(from decoder: any Decoder) throws { rawValue = try decoder.singleValueContainer().decode(String.self) }
+        package init(from decoder: any Decoder) throws {
+            rawValue = try decoder.singleValueContainer().decode(String.self)
+        }
         package func encode(to encoder: any Encoder) throws {
             var container = encoder.singleValueContainer()
             try container.encode(rawValue)

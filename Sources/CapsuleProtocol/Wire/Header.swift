@@ -17,7 +17,15 @@ package struct Header: Codable, Sendable, Hashable {
     /// service name). Set only by the broker; workers trust it because only the broker reaches them.
     package var caller: String?
 
-    package init(type: MessageType, id: String, sender: String, ts: Int64, seq: UInt64 = 0, corr: String? = nil, caller: String? = nil) {
+    package init(
+        type: MessageType,
+        id: String,
+        sender: String,
+        ts: Int64,
+        seq: UInt64 = 0,
+        corr: String? = nil,
+        caller: String? = nil
+    ) {
         self.v = WireCodec.version
         self.type = type
         self.id = id

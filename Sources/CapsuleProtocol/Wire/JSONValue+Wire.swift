@@ -1,4 +1,4 @@
-import CapsuleDomain
+package import CapsuleDomain
 
 extension JSONValue {
     /// Converts any Encodable value to a JSON value (for replies).

@@ -1,5 +1,5 @@
 import CapsuleDomain
-import Foundation
+package import Foundation
 
 /// A decoded message: optional topic, header and the still-encoded body.
 package struct WireMessage: Sendable {
@@ -58,7 +58,9 @@ package enum WireCodec {
         }
         var topic: String?
         if hasTopic {
-            guard frames[0].count <= maxTopicBytes else { throw WireError(.oversized, "topic of \(frames[0].count) bytes") }
+            guard frames[0].count <= maxTopicBytes else {
+                throw WireError(.oversized, "topic of \(frames[0].count) bytes")
+            }
             guard let text = String(data: frames[0], encoding: .utf8) else {
                 throw WireError(.malformedHeader, "topic is not UTF-8")
             }
@@ -66,7 +68,9 @@ package enum WireCodec {
         }
         let headerData = frames[expected - 2]
         let body = frames[expected - 1]
-        guard headerData.count <= maxHeaderBytes else { throw WireError(.oversized, "header of \(headerData.count) bytes") }
+        guard headerData.count <= maxHeaderBytes else {
+            throw WireError(.oversized, "header of \(headerData.count) bytes")
+        }
         guard body.count <= maxBodyBytes else { throw WireError(.oversized, "body of \(body.count) bytes") }
         let header = try decodeHeader(headerData)
         return WireMessage(topic: topic, header: header, body: body)
@@ -87,7 +91,9 @@ package enum WireCodec {
         } catch {
             throw WireError(.malformedHeader, summary(error))
         }
-        guard raw.v == version else { throw WireError(.unsupportedVersion, "version \(raw.v), this build speaks \(version)") }
+        guard raw.v == version else {
+            throw WireError(.unsupportedVersion, "version \(raw.v), this build speaks \(version)")
+        }
         guard MessageType(rawValue: raw.type) != nil else {
             throw WireError(.unknownType, "type \"\(SafeText.clean(String(raw.type.prefix(64)), limit: 64))\"")
         }

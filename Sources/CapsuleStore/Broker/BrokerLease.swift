@@ -27,40 +27,63 @@ package enum BrokerLease {
 
     /// Takes the lease if it is free or lapsed, or renews it if `holder` has it, for `seconds`.
     /// Returns whether `holder` holds it now, and the holder either way.
-    package static func acquire(_ db: any SQLConnection, holder: String, endpoint: String, seconds: Double) throws -> (held: Bool, current: Holder?) {
-        let taken = try SQLRow.fetchAll(db, sql: """
-            INSERT INTO broker_lease (name, holder, endpoint, epoch, expiresAt)
-            VALUES (?, ?, ?, 1, \(serverNow) + ?)
-            ON CONFLICT (name) DO UPDATE SET
-                epoch = CASE WHEN broker_lease.holder = excluded.holder THEN broker_lease.epoch ELSE broker_lease.epoch + 1 END,
-                holder = excluded.holder, endpoint = excluded.endpoint, expiresAt = excluded.expiresAt
-            WHERE broker_lease.holder = excluded.holder OR broker_lease.expiresAt < \(serverNow)
-            RETURNING holder, endpoint, epoch, expiresAt - \(serverNow) AS remaining
-            """, arguments: [name, holder, endpoint, seconds])
+    package static func acquire(
+        _ db: any SQLConnection,
+        holder: String,
+        endpoint: String,
+        seconds: Double
+    ) throws -> (held: Bool, current: Holder?) {
+        let taken = try SQLRow.fetchAll(
+            db,
+            sql: """
+                INSERT INTO broker_lease (name, holder, endpoint, epoch, expiresAt)
+                VALUES (?, ?, ?, 1, \(serverNow) + ?)
+                ON CONFLICT (name) DO UPDATE SET
+                    epoch = CASE WHEN broker_lease.holder = excluded.holder THEN broker_lease.epoch ELSE broker_lease.epoch + 1 END,
+                    holder = excluded.holder, endpoint = excluded.endpoint, expiresAt = excluded.expiresAt
+                WHERE broker_lease.holder = excluded.holder OR broker_lease.expiresAt < \(serverNow)
+                RETURNING holder, endpoint, epoch, expiresAt - \(serverNow) AS remaining
+                """,
+            arguments: [name, holder, endpoint, seconds]
+        )
         if let row = taken.first { return (true, Self.holder(row)) }
         return (false, try current(db))
     }
 
     /// The current holder (lapsed or not), or nil before any broker took the lease.
     package static func current(_ db: any SQLConnection) throws -> Holder? {
-        try SQLRow.fetchOne(db, sql: "SELECT holder, endpoint, epoch, expiresAt - \(serverNow) AS remaining FROM broker_lease WHERE name = ?",
-                            arguments: [name]).map(Self.holder)
+        try SQLRow.fetchOne(
+            db,
+            sql:
+                "SELECT holder, endpoint, epoch, expiresAt - \(serverNow) AS remaining FROM broker_lease WHERE name = ?",
+            arguments: [name]
+        ).map(Self.holder)
     }
 
     /// Gives the lease up at once (a graceful shutdown), so the standby need not wait for it to lapse.
     package static func release(_ db: any SQLConnection, holder: String) throws {
-        try db.execute(sql: "UPDATE broker_lease SET expiresAt = 0 WHERE name = ? AND holder = ?", arguments: [name, holder])
+        try db.execute(
+            sql: "UPDATE broker_lease SET expiresAt = 0 WHERE name = ? AND holder = ?",
+            arguments: [name, holder]
+        )
     }
 
     /// A statement that fails (division by zero) unless `holder` still holds the lease at `epoch`
     /// and it has not lapsed: the first statement of every write transaction of the active broker.
     package static func fence(holder: String, epoch: Int64) -> (sql: String, arguments: SQLArguments) {
-        ("""
-        SELECT 1 / (SELECT COUNT(*) FROM broker_lease WHERE name = ? AND holder = ? AND epoch = ? AND expiresAt > \(serverNow))
-        """, [name, holder, epoch])
+        (
+            """
+            SELECT 1 / (SELECT COUNT(*) FROM broker_lease WHERE name = ? AND holder = ? AND epoch = ? AND expiresAt > \(serverNow))
+            """, [name, holder, epoch]
+        )
     }
 
     static func holder(_ row: SQLRow) -> Holder {
-        Holder(holder: row["holder"], endpoint: row["endpoint"], epoch: row["epoch"], remainingSeconds: row["remaining"])
+        Holder(
+            holder: row["holder"],
+            endpoint: row["endpoint"],
+            epoch: row["epoch"],
+            remainingSeconds: row["remaining"]
+        )
     }
 }

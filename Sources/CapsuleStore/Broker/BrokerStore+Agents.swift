@@ -1,6 +1,6 @@
-import CapsuleDomain
-import CapsuleProtocol
-import Foundation
+package import CapsuleDomain
+package import CapsuleProtocol
+package import Foundation
 
 /// Agents, token enrolment and service ownership.
 extension BrokerStore {
@@ -10,8 +10,13 @@ extension BrokerStore {
         """
 
     private static func agent(_ row: SQLRow) -> AgentRecord {
-        AgentRecord(id: row["id"], code: row["code"], publicKey: row["publicKey"],
-                    state: KeyState(rawValue: row["state"]) ?? .revoked, createdAt: Date(storeValue: row["createdAt"]))
+        AgentRecord(
+            id: row["id"],
+            code: row["code"],
+            publicKey: row["publicKey"],
+            state: KeyState(rawValue: row["state"]) ?? .revoked,
+            createdAt: Date(storeValue: row["createdAt"])
+        )
     }
 
     /// Agents sorted by code, one page after the code `after`, optionally only in some key states.
@@ -38,7 +43,9 @@ extension BrokerStore {
     }
 
     package func agent(code: String) throws -> AgentRecord? {
-        try database.read { db in try SQLRow.fetchOne(db, sql: Self.agentColumns + " WHERE agent.code = ?", arguments: [code]).map(Self.agent) }
+        try database.read { db in
+            try SQLRow.fetchOne(db, sql: Self.agentColumns + " WHERE agent.code = ?", arguments: [code]).map(Self.agent)
+        }
     }
 
     /// agentId → code for every agent (loaded once at start; hellos then cost one dictionary lookup).
@@ -67,21 +74,43 @@ extension BrokerStore {
     /// owner; then the code's agentId moves to the new key and the old key is revoked. A service code
     /// owned by another agent is refused, naming the owner.
     package static func enroll(
-        _ db: any SQLConnection, code: String, publicKey: String, tokenHash: String, services: [String], now: Date
+        _ db: any SQLConnection,
+        code: String,
+        publicKey: String,
+        tokenHash: String,
+        services: [String],
+        now: Date
     ) throws -> Result<Enrolment, StoreError> {
-        guard let row = try SQLRow.fetchOne(db, sql: "SELECT * FROM token WHERE hash = ?", arguments: [tokenHash]) else {
+        guard let row = try SQLRow.fetchOne(db, sql: "SELECT * FROM token WHERE hash = ?", arguments: [tokenHash])
+        else {
             return .failure(StoreError(.tokenInvalid, "registration token not recognised"))
         }
         let token = Self.token(row, now: now)
         switch token.status {
         case .active: break
-        case .used: return .failure(StoreError(.tokenUsed, "registration token \(token.id) was already used by \(token.usedBy ?? "another agent")"))
+        case .used:
+            return .failure(
+                StoreError(
+                    .tokenUsed,
+                    "registration token \(token.id) was already used by \(token.usedBy ?? "another agent")"
+                )
+            )
         case .expired:
-            return .failure(StoreError(.tokenExpired, "registration token \(token.id) expired at \(ISO8601DateFormatter().string(from: token.expiresAt))"))
+            return .failure(
+                StoreError(
+                    .tokenExpired,
+                    "registration token \(token.id) expired at \(ISO8601DateFormatter().string(from: token.expiresAt))"
+                )
+            )
         case .revoked: return .failure(StoreError(.tokenRevoked, "registration token \(token.id) was revoked"))
         }
         if let bound = token.agentCode, bound != code {
-            return .failure(StoreError(.tokenCodeMismatch, "registration token \(token.id) was minted for agent code \(bound), not \(code)"))
+            return .failure(
+                StoreError(
+                    .tokenCodeMismatch,
+                    "registration token \(token.id) was minted for agent code \(bound), not \(code)"
+                )
+            )
         }
         let existing = try SQLRow.fetchOne(db, sql: "SELECT id, publicKey FROM agent WHERE code = ?", arguments: [code])
         let agentId: String
@@ -89,7 +118,12 @@ extension BrokerStore {
         if let existing {
             let ownerRole = row["createdByRole"] as String
             guard token.agentCode == code, ownerRole == OperatorRole.owner.rawValue else {
-                return .failure(StoreError(.codeTaken, "agent code \(code) is already enrolled as \(existing["id"] as String); re-enrolling it needs a token an owner minted for that code"))
+                return .failure(
+                    StoreError(
+                        .codeTaken,
+                        "agent code \(code) is already enrolled as \(existing["id"] as String); re-enrolling it needs a token an owner minted for that code"
+                    )
+                )
             }
             agentId = existing["id"]
             let oldKey: String = existing["publicKey"]
@@ -100,30 +134,56 @@ extension BrokerStore {
             agentId = "agt_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
         }
         for service in services {
-            if let owner = try String.fetchOne(db, sql: "SELECT agentId FROM service WHERE code = ?", arguments: [service]), owner != agentId {
+            if let owner = try String.fetchOne(
+                db,
+                sql: "SELECT agentId FROM service WHERE code = ?",
+                arguments: [service]
+            ), owner != agentId {
                 return .failure(StoreError(.serviceOwned, "service \(service) is owned by agent \(owner)"))
             }
         }
         if existing == nil {
-            try db.execute(sql: "INSERT INTO agent (id, code, publicKey, createdAt) VALUES (?, ?, ?, ?)",
-                           arguments: [agentId, code, publicKey, now.storeValue])
+            try db.execute(
+                sql: "INSERT INTO agent (id, code, publicKey, createdAt) VALUES (?, ?, ?, ?)",
+                arguments: [agentId, code, publicKey, now.storeValue]
+            )
         }
         try upsert(Principal(publicKey: publicKey, kind: .agent, identity: agentId, createdAt: now), db)
-        try db.execute(sql: "UPDATE token SET status = 'USED', usedBy = ?, usedAt = ? WHERE id = ?",
-                       arguments: [agentId, now.storeValue, token.id])
-        return .success(Enrolment(agentId: agentId, code: code, tokenId: token.id, reenrolled: existing != nil, revokedKey: revokedKey))
+        try db.execute(
+            sql: "UPDATE token SET status = 'USED', usedBy = ?, usedAt = ? WHERE id = ?",
+            arguments: [agentId, now.storeValue, token.id]
+        )
+        return .success(
+            Enrolment(
+                agentId: agentId,
+                code: code,
+                tokenId: token.id,
+                reenrolled: existing != nil,
+                revokedKey: revokedKey
+            )
+        )
     }
 
     /// Disables, re-enables or revokes an agent's key; returns the state it had. Revocation is final.
-    package static func setAgentState(_ db: any SQLConnection, agentId: String, to state: KeyState) throws -> Result<KeyState, StoreError> {
+    package static func setAgentState(
+        _ db: any SQLConnection,
+        agentId: String,
+        to state: KeyState
+    ) throws -> Result<KeyState, StoreError> {
         guard let key = try String.fetchOne(db, sql: "SELECT publicKey FROM agent WHERE id = ?", arguments: [agentId]),
-            let currentText = try String.fetchOne(db, sql: "SELECT state FROM principal WHERE publicKey = ?", arguments: [key]),
+            let currentText = try String.fetchOne(
+                db,
+                sql: "SELECT state FROM principal WHERE publicKey = ?",
+                arguments: [key]
+            ),
             let current = KeyState(rawValue: currentText)
         else {
             return .failure(StoreError(.notFound, "no agent with id \(agentId)"))
         }
         if current == .revoked {
-            return .failure(StoreError(.finalState, "agent \(agentId) is revoked; only a fresh enrollment brings it back"))
+            return .failure(
+                StoreError(.finalState, "agent \(agentId) is revoked; only a fresh enrollment brings it back")
+            )
         }
         try db.execute(sql: "UPDATE principal SET state = ? WHERE publicKey = ?", arguments: [state.rawValue, key])
         return .success(current)
@@ -131,9 +191,16 @@ extension BrokerStore {
 
     /// Removes a revoked agent and the services it owned; returns the service codes removed.
     package static func forgetAgent(_ db: any SQLConnection, agentId: String) throws -> Result<[String], StoreError> {
-        guard let agent = try Self.agent(db, id: agentId) else { return .failure(StoreError(.notFound, "no agent with id \(agentId)")) }
+        guard let agent = try Self.agent(db, id: agentId) else {
+            return .failure(StoreError(.notFound, "no agent with id \(agentId)"))
+        }
         guard agent.state == .revoked else {
-            return .failure(StoreError(.badRequest, "agent \(agentId) is \(agent.state.rawValue); revoke it first (capsulectl agent revoke \(agentId))"))
+            return .failure(
+                StoreError(
+                    .badRequest,
+                    "agent \(agentId) is \(agent.state.rawValue); revoke it first (capsulectl agent revoke \(agentId))"
+                )
+            )
         }
         let codes = try String.fetchAll(db, sql: "SELECT code FROM service WHERE agentId = ?", arguments: [agentId])
         try db.execute(sql: "DELETE FROM service WHERE agentId = ?", arguments: [agentId])
@@ -158,10 +225,19 @@ extension BrokerStore {
 
     /// Records the manifests an agent reported (already sanitized). A report that names a code owned
     /// by another agent is refused whole, naming each owner; returns the refusals.
-    package static func claimServices(_ db: any SQLConnection, agentId: String, manifests: [ServiceManifest], now: Date) throws -> [String] {
+    package static func claimServices(
+        _ db: any SQLConnection,
+        agentId: String,
+        manifests: [ServiceManifest],
+        now: Date
+    ) throws -> [String] {
         var refused: [String] = []
         for manifest in manifests {
-            if let owner = try String.fetchOne(db, sql: "SELECT agentId FROM service WHERE code = ?", arguments: [manifest.code]),
+            if let owner = try String.fetchOne(
+                db,
+                sql: "SELECT agentId FROM service WHERE code = ?",
+                arguments: [manifest.code]
+            ),
                 owner != agentId
             {
                 refused.append("service \(manifest.code) is owned by agent \(owner)")
@@ -174,7 +250,9 @@ extension BrokerStore {
                     INSERT INTO service (code, agentId, manifest, updatedAt) VALUES (?, ?, ?, ?)
                     ON CONFLICT(code) DO UPDATE SET manifest = excluded.manifest, updatedAt = excluded.updatedAt
                     """,
-                arguments: [manifest.code, agentId, String(decoding: WireCodec.json(manifest), as: UTF8.self), now.storeValue]
+                arguments: [
+                    manifest.code, agentId, String(decoding: WireCodec.json(manifest), as: UTF8.self), now.storeValue,
+                ]
             )
         }
         return refused
@@ -187,7 +265,9 @@ extension BrokerStore {
     package func services() throws -> [ServiceRecord] {
         try database.read { db in
             try SQLRow.fetchAll(db, sql: "SELECT code, agentId, manifest FROM service").compactMap { row in
-                guard let manifest = try? WireCodec.fromJSON(ServiceManifest.self, Data((row["manifest"] as String).utf8)) else {
+                guard
+                    let manifest = try? WireCodec.fromJSON(ServiceManifest.self, Data((row["manifest"] as String).utf8))
+                else {
                     return nil
                 }
                 return ServiceRecord(code: row["code"], agentId: row["agentId"], manifest: manifest)

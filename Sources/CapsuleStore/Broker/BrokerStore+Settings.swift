@@ -1,4 +1,4 @@
-import CapsuleProtocol
+package import CapsuleProtocol
 import Foundation
 
 /// Thresholds and retention, stored once (docs/decisions.md, "Settings live in the broker").
@@ -13,9 +13,11 @@ extension BrokerStore {
     }
 
     package static func save(_ db: any SQLConnection, settings: Settings) throws {
-        try db.execute(sql: """
-            INSERT INTO settings (key, value) VALUES ('settings', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value
-            """,
-                       arguments: [String(decoding: WireCodec.json(settings), as: UTF8.self)])
+        try db.execute(
+            sql: """
+                INSERT INTO settings (key, value) VALUES ('settings', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value
+                """,
+            arguments: [String(decoding: WireCodec.json(settings), as: UTF8.self)]
+        )
     }
 }

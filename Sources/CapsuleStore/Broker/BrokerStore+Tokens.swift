@@ -1,6 +1,6 @@
-import CapsuleDomain
-import CapsuleProtocol
-import Foundation
+package import CapsuleDomain
+package import CapsuleProtocol
+package import Foundation
 
 /// Registration tokens: stored by SHA-256 hash only.
 extension BrokerStore {
@@ -9,15 +9,28 @@ extension BrokerStore {
         let expiresAt = Date(storeValue: row["expiresAt"])
         if status == .active && expiresAt <= now { status = .expired }
         return TokenRecord(
-            id: row["id"], name: row["name"], agentCode: row["agentCode"], status: status,
-            createdAt: Date(storeValue: row["createdAt"]), expiresAt: expiresAt, createdBy: row["createdBy"],
-            usedBy: row["usedBy"], usedAt: (row["usedAt"] as Double?).map(Date.init(storeValue:))
+            id: row["id"],
+            name: row["name"],
+            agentCode: row["agentCode"],
+            status: status,
+            createdAt: Date(storeValue: row["createdAt"]),
+            expiresAt: expiresAt,
+            createdBy: row["createdBy"],
+            usedBy: row["usedBy"],
+            usedAt: (row["usedAt"] as Double?).map(Date.init(storeValue:))
         )
     }
 
     /// Stores a new token by its hash.
     package static func createToken(
-        _ db: any SQLConnection, name: String, hash: String, agentCode: String?, expiresAt: Date, actor: String, actorRole: OperatorRole, now: Date
+        _ db: any SQLConnection,
+        name: String,
+        hash: String,
+        agentCode: String?,
+        expiresAt: Date,
+        actor: String,
+        actorRole: OperatorRole,
+        now: Date
     ) throws -> TokenRecord {
         let id = "tok_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
         try db.execute(
@@ -27,11 +40,24 @@ extension BrokerStore {
                 """,
             arguments: [id, name, hash, agentCode, now.storeValue, expiresAt.storeValue, actor, actorRole.rawValue]
         )
-        return TokenRecord(id: id, name: name, agentCode: agentCode, status: .active, createdAt: now, expiresAt: expiresAt, createdBy: actor)
+        return TokenRecord(
+            id: id,
+            name: name,
+            agentCode: agentCode,
+            status: .active,
+            createdAt: now,
+            expiresAt: expiresAt,
+            createdBy: actor
+        )
     }
 
     /// Tokens newest first, one page after `(createdAt, id)`.
-    package func tokens(now: Date, before: (Double, String)?, limit: Int, status: TokenStatus? = nil) throws -> [TokenRecord] {
+    package func tokens(
+        now: Date,
+        before: (Double, String)?,
+        limit: Int,
+        status: TokenStatus? = nil
+    ) throws -> [TokenRecord] {
         try database.read { db in
             var sql = "SELECT * FROM token WHERE (createdAt, id) < (?, ?)"
             var arguments: SQLArguments = [before?.0 ?? Double.greatestFiniteMagnitude, before?.1 ?? ""]
@@ -54,7 +80,11 @@ extension BrokerStore {
         }
     }
 
-    package static func revokeToken(_ db: any SQLConnection, id: String, now: Date) throws -> Result<TokenRecord, StoreError> {
+    package static func revokeToken(
+        _ db: any SQLConnection,
+        id: String,
+        now: Date
+    ) throws -> Result<TokenRecord, StoreError> {
         guard let row = try SQLRow.fetchOne(db, sql: "SELECT * FROM token WHERE id = ?", arguments: [id]) else {
             return .failure(StoreError(.notFound, "no token with id \(id)"))
         }

@@ -1,7 +1,7 @@
 import CapsuleDomain
 import CapsuleProtocol
-import Foundation
-import GRDB
+package import Foundation
+package import GRDB
 
 /// The broker's durable state: enrolled keys, agents, service ownership, tokens, commands, settings
 /// and its event journal. Writes take an ``SQLConnection`` so the broker can group a loop turn's
@@ -22,13 +22,18 @@ package final class BrokerStore: Sendable {
 
     /// The broker's tables on both backends.
     package static let schema = StoreSchema(
-        name: "broker", sqlite: migrator, postgres: postgresMigrations,
-        tables: ["principal", "agent", "service", "token", "command", "settings", "journal", "journal_meta"])
+        name: "broker",
+        sqlite: migrator,
+        postgres: postgresMigrations,
+        tables: ["principal", "agent", "service", "token", "command", "settings", "journal", "journal_meta"]
+    )
 
     /// PostgreSQL's schema: today's tables in one step, then what came after. Times are seconds
     /// since 1970 as `DOUBLE PRECISION`, booleans `BIGINT` 0/1, so values read back as on SQLite.
     package static let postgresMigrations: [StoreSchema.Migration] = [
-        .init("v1", """
+        .init(
+            "v1",
+            """
             CREATE TABLE principal (
                 publicKey TEXT PRIMARY KEY,
                 kind TEXT NOT NULL,
@@ -93,9 +98,12 @@ package final class BrokerStore: Sendable {
             );
             CREATE INDEX token_created ON token(createdAt, id);
             CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-            """ + "\n" + EventJournal.postgresTables),
+            """ + "\n" + EventJournal.postgresTables
+        ),
         // Two brokers on one store: the lease the active one holds (BrokerLease).
-        .init("v2-broker-lease", """
+        .init(
+            "v2-broker-lease",
+            """
             CREATE TABLE broker_lease (
                 name TEXT PRIMARY KEY,
                 holder TEXT NOT NULL,
@@ -103,89 +111,96 @@ package final class BrokerStore: Sendable {
                 epoch BIGINT NOT NULL,
                 expiresAt DOUBLE PRECISION NOT NULL
             );
-            """),
+            """
+        ),
     ]
 
     package static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE principal (
-                    publicKey TEXT PRIMARY KEY,
-                    kind TEXT NOT NULL,
-                    identity TEXT NOT NULL,
-                    role TEXT,
-                    state TEXT NOT NULL,
-                    createdAt DOUBLE NOT NULL
-                );
-                CREATE TABLE agent (
-                    id TEXT PRIMARY KEY,
-                    code TEXT NOT NULL UNIQUE,
-                    publicKey TEXT NOT NULL UNIQUE,
-                    createdAt DOUBLE NOT NULL
-                );
-                CREATE TABLE service (
-                    code TEXT PRIMARY KEY,
-                    agentId TEXT NOT NULL REFERENCES agent(id),
-                    manifest TEXT NOT NULL,
-                    updatedAt DOUBLE NOT NULL
-                );
-                CREATE TABLE command (
-                    id TEXT PRIMARY KEY,
-                    serviceCode TEXT NOT NULL,
-                    agentId TEXT NOT NULL,
-                    action TEXT NOT NULL,
-                    payload TEXT NOT NULL,
-                    status TEXT NOT NULL,
-                    actor TEXT NOT NULL,
-                    createdAt DOUBLE NOT NULL,
-                    updatedAt DOUBLE NOT NULL,
-                    expiresAt DOUBLE NOT NULL,
-                    success INTEGER,
-                    message TEXT,
-                    data TEXT,
-                    errorCode TEXT,
-                    errorMessage TEXT,
-                    deliveries INTEGER NOT NULL DEFAULT 0
-                );
-                CREATE INDEX command_agent_status ON command(agentId, status);
-                CREATE TABLE journal (seq INTEGER PRIMARY KEY, event TEXT NOT NULL);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE principal (
+                        publicKey TEXT PRIMARY KEY,
+                        kind TEXT NOT NULL,
+                        identity TEXT NOT NULL,
+                        role TEXT,
+                        state TEXT NOT NULL,
+                        createdAt DOUBLE NOT NULL
+                    );
+                    CREATE TABLE agent (
+                        id TEXT PRIMARY KEY,
+                        code TEXT NOT NULL UNIQUE,
+                        publicKey TEXT NOT NULL UNIQUE,
+                        createdAt DOUBLE NOT NULL
+                    );
+                    CREATE TABLE service (
+                        code TEXT PRIMARY KEY,
+                        agentId TEXT NOT NULL REFERENCES agent(id),
+                        manifest TEXT NOT NULL,
+                        updatedAt DOUBLE NOT NULL
+                    );
+                    CREATE TABLE command (
+                        id TEXT PRIMARY KEY,
+                        serviceCode TEXT NOT NULL,
+                        agentId TEXT NOT NULL,
+                        action TEXT NOT NULL,
+                        payload TEXT NOT NULL,
+                        status TEXT NOT NULL,
+                        actor TEXT NOT NULL,
+                        createdAt DOUBLE NOT NULL,
+                        updatedAt DOUBLE NOT NULL,
+                        expiresAt DOUBLE NOT NULL,
+                        success INTEGER,
+                        message TEXT,
+                        data TEXT,
+                        errorCode TEXT,
+                        errorMessage TEXT,
+                        deliveries INTEGER NOT NULL DEFAULT 0
+                    );
+                    CREATE INDEX command_agent_status ON command(agentId, status);
+                    CREATE TABLE journal (seq INTEGER PRIMARY KEY, event TEXT NOT NULL);
+                    """
+            )
         }
         migrator.registerMigration("v2-tokens-sealed-payloads") { db in
-            try db.execute(sql: """
-                CREATE TABLE token (
-                    id TEXT PRIMARY KEY,
-                    name TEXT NOT NULL,
-                    hash TEXT NOT NULL UNIQUE,
-                    agentCode TEXT,
-                    status TEXT NOT NULL,
-                    createdAt DOUBLE NOT NULL,
-                    expiresAt DOUBLE NOT NULL,
-                    createdBy TEXT NOT NULL,
-                    createdByRole TEXT NOT NULL,
-                    usedBy TEXT,
-                    usedAt DOUBLE
-                );
-                ALTER TABLE command ADD COLUMN sealedPayload BLOB;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE token (
+                        id TEXT PRIMARY KEY,
+                        name TEXT NOT NULL,
+                        hash TEXT NOT NULL UNIQUE,
+                        agentCode TEXT,
+                        status TEXT NOT NULL,
+                        createdAt DOUBLE NOT NULL,
+                        expiresAt DOUBLE NOT NULL,
+                        createdBy TEXT NOT NULL,
+                        createdByRole TEXT NOT NULL,
+                        usedBy TEXT,
+                        usedAt DOUBLE
+                    );
+                    ALTER TABLE command ADD COLUMN sealedPayload BLOB;
+                    """
+            )
         }
         migrator.registerMigration("v3-principal-identity-index") { db in
             try db.execute(sql: "CREATE INDEX principal_identity ON principal(identity)")
         }
         migrator.registerMigration("v4-command-timing-paging-settings-incarnations") { db in
-            try db.execute(sql: """
-                ALTER TABLE command ADD COLUMN startedAt DOUBLE;
-                ALTER TABLE command ADD COLUMN completedAt DOUBLE;
-                ALTER TABLE command ADD COLUMN retryOf TEXT;
-                ALTER TABLE command ADD COLUMN sealedOneTime BLOB;
-                ALTER TABLE command ADD COLUMN oneTimeExpiresAt DOUBLE;
-                CREATE INDEX command_created ON command(createdAt, id);
-                CREATE INDEX command_status ON command(status);
-                CREATE INDEX token_created ON token(createdAt, id);
-                CREATE INDEX service_agent ON service(agentId);
-                CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-                """)
+            try db.execute(
+                sql: """
+                    ALTER TABLE command ADD COLUMN startedAt DOUBLE;
+                    ALTER TABLE command ADD COLUMN completedAt DOUBLE;
+                    ALTER TABLE command ADD COLUMN retryOf TEXT;
+                    ALTER TABLE command ADD COLUMN sealedOneTime BLOB;
+                    ALTER TABLE command ADD COLUMN oneTimeExpiresAt DOUBLE;
+                    CREATE INDEX command_created ON command(createdAt, id);
+                    CREATE INDEX command_status ON command(status);
+                    CREATE INDEX token_created ON token(createdAt, id);
+                    CREATE INDEX service_agent ON service(agentId);
+                    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                    """
+            )
             try EventJournal.createTables(SQLiteConnection(db))
         }
         return migrator

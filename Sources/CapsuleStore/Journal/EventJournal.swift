@@ -1,5 +1,5 @@
-import CapsuleDomain
-import CapsuleProtocol
+package import CapsuleDomain
+package import CapsuleProtocol
 import Foundation
 
 /// A publisher's durable journal of audit events (the Clone/Titanic pattern of design §6).
@@ -41,7 +41,10 @@ package final class EventJournal {
         (incarnation, lastSeq) = try store.write { db in
             try Self.createTables(db)
             let last = try UInt64.fetchOne(db, sql: "SELECT MAX(seq) FROM journal") ?? 0
-            let floor = try String.fetchOne(db, sql: "SELECT value FROM journal_meta WHERE key = 'lastSeq'").flatMap(UInt64.init) ?? 0
+            let floor =
+                try String.fetchOne(db, sql: "SELECT value FROM journal_meta WHERE key = 'lastSeq'").flatMap(
+                    UInt64.init
+                ) ?? 0
             if let existing = try String.fetchOne(db, sql: "SELECT value FROM journal_meta WHERE key = 'incarnation'") {
                 return (existing, max(last, floor))
             }
@@ -81,8 +84,11 @@ package final class EventJournal {
         let start = (asked == nil || asked == incarnation) ? after : 0
         var events: [AuditEvent] = []
         var bytes = 0
-        let rows = try String.fetchAll(db, sql: "SELECT event FROM journal WHERE seq > ? ORDER BY seq LIMIT ?",
-                                       arguments: [start, Self.maxPageEvents])
+        let rows = try String.fetchAll(
+            db,
+            sql: "SELECT event FROM journal WHERE seq > ? ORDER BY seq LIMIT ?",
+            arguments: [start, Self.maxPageEvents]
+        )
         for text in rows {
             guard var event = try? WireCodec.fromJSON(AuditEvent.self, Data(text.utf8)) else { continue }
             event.bound()
@@ -92,7 +98,9 @@ package final class EventJournal {
             bytes += size
             events.append(event)
         }
-        let pruned = try String.fetchOne(db, sql: "SELECT value FROM journal_meta WHERE key = 'prunedThrough'").flatMap(UInt64.init)
+        let pruned = try String.fetchOne(db, sql: "SELECT value FROM journal_meta WHERE key = 'prunedThrough'").flatMap(
+            UInt64.init
+        )
         return JournalPage(incarnation: incarnation, lastSeq: lastSeq, events: events, prunedThrough: pruned)
     }
 
@@ -106,7 +114,10 @@ package final class EventJournal {
         try db.execute(sql: "DELETE FROM journal WHERE seq <= ?", arguments: [upTo])
         try Self.setMeta(db, "lastSeq", String(lastSeq))
         // What can no longer be replayed: a follower whose store lost these (reset or restored) skips them.
-        let pruned = try String.fetchOne(db, sql: "SELECT value FROM journal_meta WHERE key = 'prunedThrough'").flatMap(UInt64.init) ?? 0
+        let pruned =
+            try String.fetchOne(db, sql: "SELECT value FROM journal_meta WHERE key = 'prunedThrough'").flatMap(
+                UInt64.init
+            ) ?? 0
         if upTo > pruned { try Self.setMeta(db, "prunedThrough", String(upTo)) }
         return true
     }
@@ -120,7 +131,11 @@ package final class EventJournal {
     package func startNewIncarnation(_ db: any SQLConnection) throws -> String {
         let fresh = Self.newIncarnation()
         try Self.setMeta(db, "incarnation", fresh)
-        let moved = try String.fetchAll(db, sql: "SELECT event FROM journal WHERE seq > ? ORDER BY seq", arguments: [startSeq])
+        let moved = try String.fetchAll(
+            db,
+            sql: "SELECT event FROM journal WHERE seq > ? ORDER BY seq",
+            arguments: [startSeq]
+        )
         try db.execute(sql: "DELETE FROM journal")
         try db.execute(sql: "DELETE FROM journal_meta WHERE key IN ('lastSeq', 'prunedThrough')")
         incarnation = fresh
@@ -135,16 +150,23 @@ package final class EventJournal {
 
     /// Sets one metadata value, inserting or replacing it.
     static func setMeta(_ db: any SQLConnection, _ key: String, _ value: String) throws {
-        try db.execute(sql: "INSERT INTO journal_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                       arguments: [key, value])
+        try db.execute(
+            sql:
+                "INSERT INTO journal_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            arguments: [key, value]
+        )
     }
 
     /// Takes up the journal again after another process wrote to the same store (a broker that
     /// became active on a shared PostgreSQL store): its incarnation and last sequence number.
     package func reload(_ db: any SQLConnection) throws {
         let last = try UInt64.fetchOne(db, sql: "SELECT MAX(seq) FROM journal") ?? 0
-        let floor = try String.fetchOne(db, sql: "SELECT value FROM journal_meta WHERE key = 'lastSeq'").flatMap(UInt64.init) ?? 0
-        if let existing = try String.fetchOne(db, sql: "SELECT value FROM journal_meta WHERE key = 'incarnation'") { incarnation = existing }
+        let floor =
+            try String.fetchOne(db, sql: "SELECT value FROM journal_meta WHERE key = 'lastSeq'").flatMap(UInt64.init)
+            ?? 0
+        if let existing = try String.fetchOne(db, sql: "SELECT value FROM journal_meta WHERE key = 'incarnation'") {
+            incarnation = existing
+        }
         lastSeq = max(last, floor)
         startSeq = lastSeq
     }

@@ -28,7 +28,8 @@ extension SQLConnection {
 }
 
 extension SQLRow {
-    package static func fetchAll(_ db: any SQLConnection, sql: String, arguments: SQLArguments = []) throws -> [SQLRow] {
+    package static func fetchAll(_ db: any SQLConnection, sql: String, arguments: SQLArguments = []) throws -> [SQLRow]
+    {
         try db.fetchRows(sql: sql, arguments: arguments)
     }
 

@@ -1,5 +1,5 @@
+package import Foundation
 import GRDB
-import Foundation
 
 /// A store's database, whichever backend holds it: transactions on a connection.
 ///
@@ -49,7 +49,13 @@ package struct StoreSchema: Sendable {
         }
     }
 
-    package init(name: String, sqlite: SQLiteMigrations, postgres: [Migration], tables: [String] = [], postgresAfterCopy: [String] = []) {
+    package init(
+        name: String,
+        sqlite: SQLiteMigrations,
+        postgres: [Migration],
+        tables: [String] = [],
+        postgresAfterCopy: [String] = []
+    ) {
         self.name = name
         self.sqlite = sqlite
         self.postgres = postgres
@@ -86,7 +92,11 @@ package struct StoreOpener: Sendable {
     /// SQLite files in `directory`, named after each schema (`broker.sqlite`…).
     package static func sqlite(directory: URL) -> StoreOpener {
         var opener = StoreOpener(description: directory.path) { schema, initialize in
-            try SQLiteStore.open(at: directory.appendingPathComponent("\(schema.name).sqlite"), schema: schema, initialize: initialize)
+            try SQLiteStore.open(
+                at: directory.appendingPathComponent("\(schema.name).sqlite"),
+                schema: schema,
+                initialize: initialize
+            )
         }
         opener.sqliteDirectory = directory
         return opener

@@ -1,4 +1,4 @@
-import Foundation
+package import Foundation
 
 /// A value as both store backends hold it: SQLite's storage classes, which PostgreSQL's column types
 /// (`BIGINT`, `DOUBLE PRECISION`, `TEXT`, `BYTEA`) map onto one to one. Booleans are integers 0/1.
@@ -93,6 +93,8 @@ package struct SQLArguments: Sendable, Hashable, ExpressibleByArrayLiteral {
     package init(_ values: [(any SQLValueConvertible)?]) { self.values = values.map { $0?.sqlValue ?? .null } }
     package init(arrayLiteral elements: (any SQLValueConvertible)?...) { self.init(elements) }
 
-    package static func + (lhs: SQLArguments, rhs: SQLArguments) -> SQLArguments { SQLArguments(lhs.values + rhs.values) }
+    package static func + (lhs: SQLArguments, rhs: SQLArguments) -> SQLArguments {
+        SQLArguments(lhs.values + rhs.values)
+    }
     package mutating func append(_ value: (any SQLValueConvertible)?) { values.append(value?.sqlValue ?? .null) }
 }

@@ -1,5 +1,5 @@
-import Foundation
-import GRDB
+package import Foundation
+package import GRDB
 
 /// SQLite's migrations: GRDB's migrator (its `grdb_migrations` table is what older stores hold).
 package typealias SQLiteMigrations = DatabaseMigrator
@@ -33,7 +33,10 @@ package final class SQLiteStore: SQLStore {
         let path = url.path
         if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size == 0 {
             guard initialize else {
-                throw StoreError(.corrupt, "\(path) is empty (0 bytes): it was truncated or reset. Restore it from a backup, or pass --init-store to start a new, empty store (the audit writer then follows its new journal incarnation)")
+                throw StoreError(
+                    .corrupt,
+                    "\(path) is empty (0 bytes): it was truncated or reset. Restore it from a backup, or pass --init-store to start a new, empty store (the audit writer then follows its new journal incarnation)"
+                )
             }
             try moveAside(url)
         }
@@ -42,7 +45,10 @@ package final class SQLiteStore: SQLStore {
             return try openPool(path: path, migrator: migrator)
         } catch let error as DatabaseError {
             guard initialize, FileManager.default.fileExists(atPath: path) else {
-                throw StoreError(.corrupt, "\(path) is not a readable Capsule store (\(error.resultCode)): restore it from a backup, or pass --init-store to start a new, empty store")
+                throw StoreError(
+                    .corrupt,
+                    "\(path) is not a readable Capsule store (\(error.resultCode)): restore it from a backup, or pass --init-store to start a new, empty store"
+                )
             }
             try moveAside(url)
             return try openPool(path: path, migrator: migrator)
@@ -54,7 +60,9 @@ package final class SQLiteStore: SQLStore {
     /// have to refuse as truncated.
     private static func create(path: String, migrator: DatabaseMigrator) throws {
         let temporary = path + ".new"
-        for suffix in ["", "-journal", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: temporary + suffix) }
+        for suffix in ["", "-journal", "-wal", "-shm"] {
+            try? FileManager.default.removeItem(atPath: temporary + suffix)
+        }
         do {
             let queue = try DatabaseQueue(path: temporary)
             try migrator.migrate(queue)
@@ -106,15 +114,17 @@ package final class SQLiteConnection: SQLConnection {
     package init(_ db: Database) { self.db = db }
 
     static func arguments(_ arguments: SQLArguments) -> StatementArguments {
-        StatementArguments(arguments.values.map { value -> DatabaseValue in
-            switch value {
-            case .null: .null
-            case .integer(let number): number.databaseValue
-            case .real(let number): number.databaseValue
-            case .text(let text): text.databaseValue
-            case .blob(let data): data.databaseValue
+        StatementArguments(
+            arguments.values.map { value -> DatabaseValue in
+                switch value {
+                case .null: .null
+                case .integer(let number): number.databaseValue
+                case .real(let number): number.databaseValue
+                case .text(let text): text.databaseValue
+                case .blob(let data): data.databaseValue
+                }
             }
-        })
+        )
     }
 
     /// Runs SQL that may hold several statements (migrations) or one cached statement.
@@ -135,15 +145,18 @@ package final class SQLiteConnection: SQLConnection {
         let statement = try db.cachedStatement(sql: sql)
         let names = statement.columnNames
         return try Row.fetchAll(statement, arguments: Self.arguments(arguments)).map { row in
-            SQLRow(names: names, values: row.databaseValues.map { value in
-                switch value.storage {
-                case .null: .null
-                case .int64(let number): .integer(number)
-                case .double(let number): .real(number)
-                case .string(let text): .text(text)
-                case .blob(let data): .blob(data)
+            SQLRow(
+                names: names,
+                values: row.databaseValues.map { value in
+                    switch value.storage {
+                    case .null: .null
+                    case .int64(let number): .integer(number)
+                    case .double(let number): .real(number)
+                    case .string(let text): .text(text)
+                    case .blob(let data): .blob(data)
+                    }
                 }
-            })
+            )
         }
     }
 

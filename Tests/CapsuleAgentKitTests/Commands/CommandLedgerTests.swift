@@ -1,7 +1,8 @@
-@testable import CapsuleAgentKit
 import CapsuleProtocol
 import Foundation
 import Testing
+
+@testable import CapsuleAgentKit
 
 /// A fresh temporary folder for one test, removed afterwards.
 func withTemporaryFolder<T>(_ body: (URL) throws -> T) throws -> T {
@@ -33,7 +34,10 @@ struct CommandLedgerTests {
             #expect(try ledger.begin("cmd_a") == nil, "new: run it")
             #expect(try ledger.begin("cmd_a") == .running, "redelivered while running: acknowledge again")
             try ledger.finish(ok("cmd_a"))
-            #expect(try ledger.begin("cmd_a") == .finished(ok("cmd_a")), "redelivered after the end: send the same result")
+            #expect(
+                try ledger.begin("cmd_a") == .finished(ok("cmd_a")),
+                "redelivered after the end: send the same result"
+            )
             #expect(ledger.count == 1)
         }
     }
@@ -46,13 +50,23 @@ struct CommandLedgerTests {
                 _ = try ledger.begin("cmd_a")
                 try ledger.finish(ok("cmd_a", "first"))
                 _ = try ledger.begin("cmd_b")
-                try ledger.finish(CommandResult(commandId: "cmd_b", success: false, error: ErrorBody("bad_input", "no")))
+                try ledger.finish(
+                    CommandResult(commandId: "cmd_b", success: false, error: ErrorBody("bad_input", "no"))
+                )
             }
             let reopened = CommandLedger(file: file)
             #expect(reopened.count == 2)
             #expect(try reopened.begin("cmd_a") == .finished(ok("cmd_a", "first")))
-            #expect(try reopened.begin("cmd_b") == .finished(CommandResult(commandId: "cmd_b", success: false,
-                                                                           error: ErrorBody("bad_input", "no"))))
+            #expect(
+                try reopened.begin("cmd_b")
+                    == .finished(
+                        CommandResult(
+                            commandId: "cmd_b",
+                            success: false,
+                            error: ErrorBody("bad_input", "no")
+                        )
+                    )
+            )
         }
     }
 
@@ -199,7 +213,10 @@ struct CommandLedgerTests {
                 #expect(error.description.contains("cannot be read"))
             }
             #expect(throws: CommandLedger.Unavailable.self) { try ledger.finish(ok("cmd_a")) }
-            #expect(FileManager.default.fileExists(atPath: path.appendingPathComponent("inside").path), "left as it was")
+            #expect(
+                FileManager.default.fileExists(atPath: path.appendingPathComponent("inside").path),
+                "left as it was"
+            )
         }
     }
 
@@ -208,9 +225,13 @@ struct CommandLedgerTests {
             let file = folder.appendingPathComponent("ledger.jsonl")
             let ledger = CommandLedger(file: file)
             _ = try ledger.begin("cmd_a")
-            let result = CommandResult(commandId: "cmd_a", success: true, data: .object([
-                "generatedKey": .string("gk-9f8e7d"), "password": .string("hunter2"), "note": .string("kept"),
-            ]))
+            let result = CommandResult(
+                commandId: "cmd_a",
+                success: true,
+                data: .object([
+                    "generatedKey": .string("gk-9f8e7d"), "password": .string("hunter2"), "note": .string("kept"),
+                ])
+            )
             try ledger.finish(result, oneTimeFields: ["generatedKey"])
             let text = try String(contentsOf: file, encoding: .utf8)
             #expect(!text.contains("gk-9f8e7d"))
@@ -220,7 +241,13 @@ struct CommandLedgerTests {
                 Issue.record("the result was not kept")
                 return
             }
-            #expect(stored.data == .object(["generatedKey": .string("[ONE-TIME]"), "password": .string("[REDACTED]"), "note": .string("kept")]))
+            #expect(
+                stored.data
+                    == .object([
+                        "generatedKey": .string("[ONE-TIME]"), "password": .string("[REDACTED]"),
+                        "note": .string("kept"),
+                    ])
+            )
         }
     }
 
@@ -228,7 +255,9 @@ struct CommandLedgerTests {
         try withTemporaryFolder { folder in
             let file = folder.appendingPathComponent("agent-x-commands.jsonl")
             let legacy = folder.appendingPathComponent("agent-x-commands.json")
-            let saved: [String: CommandLedger.Entry] = ["cmd_done": .finished(ok("cmd_done", "old")), "cmd_running": .running]
+            let saved: [String: CommandLedger.Entry] = [
+                "cmd_done": .finished(ok("cmd_done", "old")), "cmd_running": .running,
+            ]
             try JSONEncoder().encode(saved).write(to: legacy)
 
             let ledger = CommandLedger(file: file, legacy: legacy)

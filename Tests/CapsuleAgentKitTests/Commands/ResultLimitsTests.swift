@@ -1,6 +1,7 @@
-@testable import CapsuleAgentKit
 import CapsuleProtocol
 import Testing
+
+@testable import CapsuleAgentKit
 
 struct ResultLimitsTests {
     @Test func aSmallResultPassesUnchanged() {
@@ -23,7 +24,11 @@ struct ResultLimitsTests {
     }
 
     @Test func aLongErrorMessageIsCutToo() throws {
-        let result = CommandResult(commandId: "cmd_a", success: false, error: ErrorBody("boom", String(repeating: "e", count: 9_000)))
+        let result = CommandResult(
+            commandId: "cmd_a",
+            success: false,
+            error: ErrorBody("boom", String(repeating: "e", count: 9_000))
+        )
         let capped = ResultLimits.capped(result)
         let message = try #require(capped.error?.message)
         #expect(message.count <= ResultLimits.maxMessageCharacters)

@@ -1,7 +1,8 @@
-@testable import CapsuleAgentKit
 import CapsuleProtocol
 import Foundation
 import Testing
+
+@testable import CapsuleAgentKit
 
 struct AgentSessionTests {
     static let t0 = Date(timeIntervalSince1970: 1_700_000_000)
@@ -73,10 +74,14 @@ struct AgentSessionTests {
     }
 
     @Test func theFinalRefusalsAreTheOnesNoRetryCanFix() {
-        #expect(AgentSession.finalRefusals == [
-            .tokenInvalid, .tokenUsed, .tokenExpired, .tokenRevoked, .tokenCodeMismatch, .agentCodeTaken, .agentCodeMismatch,
-            .agentRevoked, .notAnAgent, .enrollmentTokenRequired, .serviceOwned, .invalidIdentifier, .tooManyServices,
-        ])
+        #expect(
+            AgentSession.finalRefusals == [
+                .tokenInvalid, .tokenUsed, .tokenExpired, .tokenRevoked, .tokenCodeMismatch, .agentCodeTaken,
+                .agentCodeMismatch,
+                .agentRevoked, .notAnAgent, .enrollmentTokenRequired, .serviceOwned, .invalidIdentifier,
+                .tooManyServices,
+            ]
+        )
         #expect(!AgentSession.finalRefusals.contains(.agentDisabled), "a disabled agent may be enabled again")
         #expect(!AgentSession.finalRefusals.contains(.internal))
     }

@@ -1,7 +1,8 @@
-@testable import CapsuleBroker
 import CapsuleDomain
 import CapsuleProtocol
 import Foundation
+
+@testable import CapsuleBroker
 
 /// Fixtures for the command book: one service with one action per rule, agents in every state, a
 /// fixed clock, and readers that pick effects out by kind.
@@ -13,43 +14,89 @@ enum Book {
     static let defaultTTL: Double = 300
 
     static let scaleSchema: JSONValue = try! JSONValue.parse(
-        #"{"type":"object","properties":{"replicas":{"type":"integer","minimum":1,"maximum":10}},"required":["replicas"]}"#)
+        #"{"type":"object","properties":{"replicas":{"type":"integer","minimum":1,"maximum":10}},"required":["replicas"]}"#
+    )
 
     static let service = ServiceManifest(
-        code: "billing", name: "Billing", version: "1.0", runtime: "swift",
+        code: "billing",
+        name: "Billing",
+        version: "1.0",
+        runtime: "swift",
         actions: [
             ActionDefinition(name: "flush"),
             ActionDefinition(name: "scale", inputSchema: scaleSchema),
             ActionDefinition(name: "drop-db", dangerLevel: .critical, requiresConfirmation: true),
             ActionDefinition(name: "rotate-key", oneTimeResultFields: ["apiKey", "pin"]),
             ActionDefinition(name: "quick", timeoutSeconds: 10),
-        ])
+        ]
+    )
 
     static let online = AgentView(state: .active, routable: true, presence: "ONLINE")
     static let away = AgentView(state: .active, routable: false, presence: "PENDING")
 
-    static func params(_ action: String, payload: JSONValue? = nil, confirm: Bool? = nil, requireOnline: Bool? = nil,
-                       service: String = "billing") -> BrokerOps.CommandCreate.Params {
-        BrokerOps.CommandCreate.Params(service: service, action: action, payload: payload, confirm: confirm, requireOnline: requireOnline)
+    static func params(
+        _ action: String,
+        payload: JSONValue? = nil,
+        confirm: Bool? = nil,
+        requireOnline: Bool? = nil,
+        service: String = "billing"
+    ) -> BrokerOps.CommandCreate.Params {
+        BrokerOps.CommandCreate.Params(
+            service: service,
+            action: action,
+            payload: payload,
+            confirm: confirm,
+            requireOnline: requireOnline
+        )
     }
 
     /// Creates a command or records why not; `at` is seconds after ``t0``.
-    static func create(_ book: inout CommandBook, _ id: String, _ action: String = "flush", payload: JSONValue? = nil,
-                       confirm: Bool? = nil, requireOnline: Bool? = nil, agent: AgentView = online, agentId: String = agentId,
-                       at seconds: Double = 0, service: ServiceManifest? = service)
+    static func create(
+        _ book: inout CommandBook,
+        _ id: String,
+        _ action: String = "flush",
+        payload: JSONValue? = nil,
+        confirm: Bool? = nil,
+        requireOnline: Bool? = nil,
+        agent: AgentView = online,
+        agentId: String = agentId,
+        at seconds: Double = 0,
+        service: ServiceManifest? = service
+    )
         -> Result<(CommandRecord, [CommandBook.Effect]), ErrorBody>
     {
         let request = CommandBook.CreateRequest(
-            id: id, params: params(action, payload: payload, confirm: confirm, requireOnline: requireOnline),
-            actor: "operator:alice", now: t0.addingTimeInterval(seconds), defaultTTL: defaultTTL)
+            id: id,
+            params: params(action, payload: payload, confirm: confirm, requireOnline: requireOnline),
+            actor: "operator:alice",
+            now: t0.addingTimeInterval(seconds),
+            defaultTTL: defaultTTL
+        )
         return book.create(request, service: service, agentId: service == nil ? nil : agentId, agent: agent)
     }
 
     /// A command that was created (it must be).
     @discardableResult
-    static func created(_ book: inout CommandBook, _ id: String, _ action: String = "flush", payload: JSONValue? = nil,
-                        agent: AgentView = online, agentId: String = agentId, at seconds: Double = 0) -> CommandRecord {
-        guard case .success(let (record, _)) = create(&book, id, action, payload: payload, agent: agent, agentId: agentId, at: seconds) else {
+    static func created(
+        _ book: inout CommandBook,
+        _ id: String,
+        _ action: String = "flush",
+        payload: JSONValue? = nil,
+        agent: AgentView = online,
+        agentId: String = agentId,
+        at seconds: Double = 0
+    ) -> CommandRecord {
+        guard
+            case .success(let (record, _)) = create(
+                &book,
+                id,
+                action,
+                payload: payload,
+                agent: agent,
+                agentId: agentId,
+                at: seconds
+            )
+        else {
             fatalError("fixture command \(id) was refused")
         }
         return record
@@ -62,11 +109,22 @@ enum Book {
 
     /// A terminal command as the store holds it.
     static func stored(_ id: String, _ status: CommandStatus, agentId: String = agentId) -> CommandRecord {
-        CommandRecord(id: id, serviceCode: "billing", agentId: agentId, action: "flush", payload: .object([:]), status: status,
-                      actor: "operator:alice", createdAt: t0, updatedAt: t0, expiresAt: t0.addingTimeInterval(300))
+        CommandRecord(
+            id: id,
+            serviceCode: "billing",
+            agentId: agentId,
+            action: "flush",
+            payload: .object([:]),
+            status: status,
+            actor: "operator:alice",
+            createdAt: t0,
+            updatedAt: t0,
+            expiresAt: t0.addingTimeInterval(300)
+        )
     }
 
-    static func waiter(_ corr: String, after: CommandStatus? = nil, deadline seconds: Double = 60) -> CommandBook.Waiter {
+    static func waiter(_ corr: String, after: CommandStatus? = nil, deadline seconds: Double = 60) -> CommandBook.Waiter
+    {
         CommandBook.Waiter(route: route, corr: corr, after: after, deadline: at(seconds), caller: "operator:alice")
     }
 }

@@ -1,8 +1,9 @@
-@testable import CapsuleBroker
 import CapsuleDomain
 import CapsuleProtocol
 import Foundation
 import Testing
+
+@testable import CapsuleBroker
 
 /// One way `command.create` is refused, and what it must say.
 struct CreateRefusal: Sendable, CustomTestStringConvertible {
@@ -28,40 +29,137 @@ struct CommandBookCreateTests {
 
     /// Each refusal, and refusals that race: the earlier check in the documented order wins.
     static let refusals: [CreateRefusal] = [
-        .init(name: "unknown service", service: nil, action: "flush", code: .unknownService, says: "no service named \"billing\""),
-        .init(name: "unknown service wins over everything", service: nil, action: "nope", agent: revoked, code: .unknownService,
-              says: "no service named"),
-        .init(name: "unknown action lists the declared ones", action: "reboot", code: .unknownAction,
-              says: "actions: flush, scale, drop-db, rotate-key, quick"),
-        .init(name: "unknown action wins over a disabled agent", action: "reboot", agent: disabled, code: .unknownAction,
-              says: "no action \"reboot\""),
-        .init(name: "disabled agent", action: "flush", agent: disabled, code: .agentDisabled, says: "capsulectl agent enable"),
-        .init(name: "disabled agent wins over confirmation", action: "drop-db", agent: disabled, code: .agentDisabled,
-              says: "is disabled"),
-        .init(name: "revoked agent", action: "flush", agent: revoked, code: .agentRevoked, says: "no command can reach it"),
-        .init(name: "revoked agent wins over a bad payload", action: "scale", payload: tooMany, agent: revoked, code: .agentRevoked,
-              says: "is revoked"),
-        .init(name: "confirmation missing", action: "drop-db", code: .confirmationRequired, says: "CRITICAL and requires --confirm"),
-        .init(name: "confirm false is no confirmation", action: "drop-db", confirm: false, code: .confirmationRequired,
-              says: "requires --confirm"),
-        .init(name: "schema names the failing path", action: "scale", payload: tooMany, code: .invalidPayload,
-              says: "$.replicas: must be <= 10"),
-        .init(name: "default payload {} still meets the schema", action: "scale", code: .invalidPayload, says: "$.replicas: is required"),
-        .init(name: "schema wins over requireOnline", action: "scale", payload: tooMany, requireOnline: true, agent: Book.away,
-              code: .invalidPayload, says: "$.replicas"),
-        .init(name: "requireOnline with an unroutable agent", action: "flush", requireOnline: true, agent: Book.away,
-              code: .agentOffline, says: "is not connected; nothing was created"),
-        .init(name: "requireOnline with a STALE agent", action: "flush", requireOnline: true, agent: stale, code: .agentOffline,
-              says: "is STALE"),
-        .init(name: "requireOnline with a routable agent not yet heard from", action: "flush", requireOnline: true,
-              agent: AgentView(state: .active, routable: true, presence: "PENDING"), code: .agentOffline, says: "is PENDING"),
+        .init(
+            name: "unknown service",
+            service: nil,
+            action: "flush",
+            code: .unknownService,
+            says: "no service named \"billing\""
+        ),
+        .init(
+            name: "unknown service wins over everything",
+            service: nil,
+            action: "nope",
+            agent: revoked,
+            code: .unknownService,
+            says: "no service named"
+        ),
+        .init(
+            name: "unknown action lists the declared ones",
+            action: "reboot",
+            code: .unknownAction,
+            says: "actions: flush, scale, drop-db, rotate-key, quick"
+        ),
+        .init(
+            name: "unknown action wins over a disabled agent",
+            action: "reboot",
+            agent: disabled,
+            code: .unknownAction,
+            says: "no action \"reboot\""
+        ),
+        .init(
+            name: "disabled agent",
+            action: "flush",
+            agent: disabled,
+            code: .agentDisabled,
+            says: "capsulectl agent enable"
+        ),
+        .init(
+            name: "disabled agent wins over confirmation",
+            action: "drop-db",
+            agent: disabled,
+            code: .agentDisabled,
+            says: "is disabled"
+        ),
+        .init(
+            name: "revoked agent",
+            action: "flush",
+            agent: revoked,
+            code: .agentRevoked,
+            says: "no command can reach it"
+        ),
+        .init(
+            name: "revoked agent wins over a bad payload",
+            action: "scale",
+            payload: tooMany,
+            agent: revoked,
+            code: .agentRevoked,
+            says: "is revoked"
+        ),
+        .init(
+            name: "confirmation missing",
+            action: "drop-db",
+            code: .confirmationRequired,
+            says: "CRITICAL and requires --confirm"
+        ),
+        .init(
+            name: "confirm false is no confirmation",
+            action: "drop-db",
+            confirm: false,
+            code: .confirmationRequired,
+            says: "requires --confirm"
+        ),
+        .init(
+            name: "schema names the failing path",
+            action: "scale",
+            payload: tooMany,
+            code: .invalidPayload,
+            says: "$.replicas: must be <= 10"
+        ),
+        .init(
+            name: "default payload {} still meets the schema",
+            action: "scale",
+            code: .invalidPayload,
+            says: "$.replicas: is required"
+        ),
+        .init(
+            name: "schema wins over requireOnline",
+            action: "scale",
+            payload: tooMany,
+            requireOnline: true,
+            agent: Book.away,
+            code: .invalidPayload,
+            says: "$.replicas"
+        ),
+        .init(
+            name: "requireOnline with an unroutable agent",
+            action: "flush",
+            requireOnline: true,
+            agent: Book.away,
+            code: .agentOffline,
+            says: "is not connected; nothing was created"
+        ),
+        .init(
+            name: "requireOnline with a STALE agent",
+            action: "flush",
+            requireOnline: true,
+            agent: stale,
+            code: .agentOffline,
+            says: "is STALE"
+        ),
+        .init(
+            name: "requireOnline with a routable agent not yet heard from",
+            action: "flush",
+            requireOnline: true,
+            agent: AgentView(state: .active, routable: true, presence: "PENDING"),
+            code: .agentOffline,
+            says: "is PENDING"
+        ),
     ]
 
     @Test(arguments: refusals)
     func refusalsComeInOrderAndCreateNothing(_ row: CreateRefusal) {
         var book = CommandBook()
-        let outcome = Book.create(&book, "cmd_1", row.action, payload: row.payload, confirm: row.confirm, requireOnline: row.requireOnline,
-                                  agent: row.agent, service: row.service)
+        let outcome = Book.create(
+            &book,
+            "cmd_1",
+            row.action,
+            payload: row.payload,
+            confirm: row.confirm,
+            requireOnline: row.requireOnline,
+            agent: row.agent,
+            service: row.service
+        )
         guard case .failure(let error) = outcome else {
             Issue.record("created a command that should be refused with \(row.code)")
             return
@@ -74,15 +172,20 @@ struct CommandBookCreateTests {
 
     @Test func confirmedDangerousActionAndRequireOnlineWithAnOnlineAgentAreCreated() throws {
         var book = CommandBook()
-        guard case .success = Book.create(&book, "cmd_1", "drop-db", confirm: true) else { throw Failure("confirmed drop-db refused") }
-        guard case .success = Book.create(&book, "cmd_2", "flush", requireOnline: true) else { throw Failure("requireOnline refused") }
+        guard case .success = Book.create(&book, "cmd_1", "drop-db", confirm: true) else {
+            throw Failure("confirmed drop-db refused")
+        }
+        guard case .success = Book.create(&book, "cmd_2", "flush", requireOnline: true) else {
+            throw Failure("requireOnline refused")
+        }
         #expect(book.liveCount == 2)
     }
 
     @Test func aRoutableAgentGetsTheCreateFirstThenTheDispatchWithTheRawPayload() throws {
         var book = CommandBook()
         let payload: JSONValue = .object(["replicas": .number(3), "password": .string("hunter2")])
-        guard case .success(let (record, effects)) = Book.create(&book, "cmd_1", "scale", payload: payload, at: 5) else {
+        guard case .success(let (record, effects)) = Book.create(&book, "cmd_1", "scale", payload: payload, at: 5)
+        else {
             throw Failure("refused")
         }
         #expect(effects.kinds == ["create", "dispatch"])
@@ -98,8 +201,16 @@ struct CommandBookCreateTests {
         #expect(create.event.details?["payload"]?["password"] == .string(Redactor.placeholder))
         let dispatch = try #require(effects.dispatches.first)
         #expect(dispatch.agentId == Book.agentId)
-        #expect(dispatch.body == CommandDispatch(commandId: "cmd_1", serviceCode: "billing", action: "scale", payload: payload,
-                                                 expiresAt: Book.at(5 + Book.defaultTTL)))
+        #expect(
+            dispatch.body
+                == CommandDispatch(
+                    commandId: "cmd_1",
+                    serviceCode: "billing",
+                    action: "scale",
+                    payload: payload,
+                    expiresAt: Book.at(5 + Book.defaultTTL)
+                )
+        )
         #expect(record.queued == nil)
         #expect(record.expiresAt == Book.at(5 + Book.defaultTTL))
         #expect(book.live["cmd_1"]?.raw == payload)
@@ -113,25 +224,31 @@ struct CommandBookCreateTests {
 
     @Test func anUnroutableAgentGetsOnlyTheCreateAndNoDelivery() throws {
         var book = CommandBook()
-        guard case .success(let (record, effects)) = Book.create(&book, "cmd_1", agent: Book.away) else { throw Failure("refused") }
+        guard case .success(let (record, effects)) = Book.create(&book, "cmd_1", agent: Book.away) else {
+            throw Failure("refused")
+        }
         #expect(effects.kinds == ["create"])
         #expect(effects.creates.first?.record.deliveries == 0)
         #expect(record.deliveries == 0)
         #expect(book.liveCount == 1)
     }
 
-    @Test(arguments: [
-        (AgentView(state: .active, routable: false, presence: "PENDING"), "agent not connected", false),
-        (AgentView(state: .active, routable: false, presence: "OFFLINE"), "agent OFFLINE", false),
-        (AgentView(state: .active, routable: false, presence: "STALE"), "agent STALE", false),
-        (AgentView(state: .active, routable: true, presence: "STALE"), "agent STALE", true),
-        (AgentView(state: .active, routable: true, presence: "OFFLINE"), "agent OFFLINE", true),
-        (AgentView(state: .active, routable: true, presence: "ONLINE"), nil, true),
-        (AgentView(state: .active, routable: true, presence: "PENDING"), nil, true),
-    ] as [(AgentView, String?, Bool)])
+    @Test(
+        arguments: [
+            (AgentView(state: .active, routable: false, presence: "PENDING"), "agent not connected", false),
+            (AgentView(state: .active, routable: false, presence: "OFFLINE"), "agent OFFLINE", false),
+            (AgentView(state: .active, routable: false, presence: "STALE"), "agent STALE", false),
+            (AgentView(state: .active, routable: true, presence: "STALE"), "agent STALE", true),
+            (AgentView(state: .active, routable: true, presence: "OFFLINE"), "agent OFFLINE", true),
+            (AgentView(state: .active, routable: true, presence: "ONLINE"), nil, true),
+            (AgentView(state: .active, routable: true, presence: "PENDING"), nil, true),
+        ] as [(AgentView, String?, Bool)]
+    )
     func theReplySaysWhyACommandIsQueued(agent: AgentView, queued: String?, dispatched: Bool) throws {
         var book = CommandBook()
-        guard case .success(let (record, effects)) = Book.create(&book, "cmd_1", agent: agent) else { throw Failure("refused") }
+        guard case .success(let (record, effects)) = Book.create(&book, "cmd_1", agent: agent) else {
+            throw Failure("refused")
+        }
         #expect(record.queued == queued)
         #expect(effects.creates.first?.record.queued == nil, "queued is for the reply, never stored")
         #expect(effects.dispatches.count == (dispatched ? 1 : 0))
@@ -227,7 +344,8 @@ struct CommandBookAcknowledgeTests {
     @Test(arguments: [CommandStatus.succeeded, .failed, .expired, .cancelled])
     func anAckOfATerminalCommandIsAuditedAsRejectedWithoutReply(status: CommandStatus) throws {
         var book = CommandBook()
-        let effects = book.acknowledge("cmd_done", from: Book.agentId, now: Book.at(1)) { id in Book.stored(id, status) }
+        let effects = book.acknowledge("cmd_done", from: Book.agentId, now: Book.at(1)) { id in Book.stored(id, status)
+        }
         // Through the refusal ledger: an agent repeating it adds no rows.
         #expect(effects.kinds == ["refusal"])
         let (refusal, agentId) = try #require(effects.refusals.first)
@@ -258,21 +376,44 @@ struct CommandBookAcknowledgeTests {
 }
 
 struct CommandBookCompleteTests {
-    static func result(_ id: String, success: Bool = true, message: String? = nil, data: JSONValue? = nil,
-                       error: ErrorBody? = nil) -> CommandResult {
+    static func result(
+        _ id: String,
+        success: Bool = true,
+        message: String? = nil,
+        data: JSONValue? = nil,
+        error: ErrorBody? = nil
+    ) -> CommandResult {
         CommandResult(commandId: id, success: success, message: message, data: data, error: error)
     }
 
-    static func complete(_ book: inout CommandBook, _ result: CommandResult, from agentId: String = Book.agentId, bytes: Int = 100,
-                         at seconds: Double = 4, lookup: (String) -> CommandRecord? = Book.nothingStored) -> [CommandBook.Effect] {
-        book.complete(result, from: agentId, route: Book.route, corr: "res-1", bodyBytes: bytes, now: Book.at(seconds), lookup: lookup)
+    static func complete(
+        _ book: inout CommandBook,
+        _ result: CommandResult,
+        from agentId: String = Book.agentId,
+        bytes: Int = 100,
+        at seconds: Double = 4,
+        lookup: (String) -> CommandRecord? = Book.nothingStored
+    ) -> [CommandBook.Effect] {
+        book.complete(
+            result,
+            from: agentId,
+            route: Book.route,
+            corr: "res-1",
+            bodyBytes: bytes,
+            now: Book.at(seconds),
+            lookup: lookup
+        )
     }
 
     @Test func aSuccessfulResultEndsSucceededWithTimesInTheEvent() throws {
         var book = CommandBook()
         Book.created(&book, "cmd_a", at: 1)
         _ = book.acknowledge("cmd_a", from: Book.agentId, now: Book.at(2), lookup: Book.nothingStored)
-        let effects = Self.complete(&book, Self.result("cmd_a", message: "flushed", data: .object(["n": .number(3)])), at: 4)
+        let effects = Self.complete(
+            &book,
+            Self.result("cmd_a", message: "flushed", data: .object(["n": .number(3)])),
+            at: 4
+        )
         #expect(effects.kinds == ["change"])
         let change = try #require(effects.changes.first)
         #expect(change.record.status == .succeeded)
@@ -307,7 +448,10 @@ struct CommandBookCompleteTests {
     @Test func aFailedResultKeepsTheAgentsErrorAndFailsTheEvent() throws {
         var book = CommandBook()
         Book.created(&book, "cmd_a")
-        let effects = Self.complete(&book, Self.result("cmd_a", success: false, error: ErrorBody("demo_failure", "disk full")))
+        let effects = Self.complete(
+            &book,
+            Self.result("cmd_a", success: false, error: ErrorBody("demo_failure", "disk full"))
+        )
         let change = try #require(effects.changes.first)
         #expect(change.record.status == .failed)
         #expect(change.record.success == false)
@@ -323,7 +467,11 @@ struct CommandBookCompleteTests {
         var book = CommandBook()
         Book.created(&book, "cmd_a")
         let bytes = CommandBook.maxResultBytes + 1
-        let effects = Self.complete(&book, Self.result("cmd_a", message: "done", data: .object(["big": .string("x")])), bytes: bytes)
+        let effects = Self.complete(
+            &book,
+            Self.result("cmd_a", message: "done", data: .object(["big": .string("x")])),
+            bytes: bytes
+        )
         #expect(effects.kinds == ["change", "agentError"])
         let change = try #require(effects.changes.first)
         #expect(change.record.status == .failed)
@@ -360,25 +508,35 @@ struct CommandBookCompleteTests {
     @Test func controlCharactersInTheMessageAreEscaped() throws {
         var book = CommandBook()
         Book.created(&book, "cmd_a")
-        let change = try #require(Self.complete(&book, Self.result("cmd_a", message: "ok\nFAKE LOG LINE")).changes.first)
+        let change = try #require(
+            Self.complete(&book, Self.result("cmd_a", message: "ok\nFAKE LOG LINE")).changes.first
+        )
         #expect(change.record.message == "ok\\nFAKE LOG LINE")
     }
 
     @Test func resultDataIsRedacted() throws {
         var book = CommandBook()
         Book.created(&book, "cmd_a")
-        let data: JSONValue = .object(["password": .string("hunter2"), "nested": .object(["accessToken": .string("t")]), "n": .number(1)])
+        let data: JSONValue = .object([
+            "password": .string("hunter2"), "nested": .object(["accessToken": .string("t")]), "n": .number(1),
+        ])
         let change = try #require(Self.complete(&book, Self.result("cmd_a", data: data)).changes.first)
-        #expect(change.record.data == .object([
-            "password": .string(Redactor.placeholder), "nested": .object(["accessToken": .string(Redactor.placeholder)]), "n": .number(1),
-        ]))
+        #expect(
+            change.record.data
+                == .object([
+                    "password": .string(Redactor.placeholder),
+                    "nested": .object(["accessToken": .string(Redactor.placeholder)]), "n": .number(1),
+                ])
+        )
         #expect(change.event.details?["data"]?["password"] == .string(Redactor.placeholder))
     }
 
     @Test func oneTimeFieldsAreTakenFromTheRawResultAndPlaceholdersStay() throws {
         var book = CommandBook()
         Book.created(&book, "cmd_a", "rotate-key")
-        let data: JSONValue = .object(["apiKey": .string("sk-live-123"), "pin": .string("pin-7731"), "note": .string("rotated")])
+        let data: JSONValue = .object([
+            "apiKey": .string("sk-live-123"), "pin": .string("pin-7731"), "note": .string("rotated"),
+        ])
         let change = try #require(Self.complete(&book, Self.result("cmd_a", data: data)).changes.first)
         // apiKey is also secret-looking, so redaction alone would have hidden it: the raw value is kept.
         #expect(change.oneTime == .object(["apiKey": .string("sk-live-123"), "pin": .string("pin-7731")]))
@@ -395,9 +553,13 @@ struct CommandBookCompleteTests {
         var book = CommandBook()
         Book.created(&book, "cmd_a", "rotate-key")
         Book.created(&book, "cmd_b", "rotate-key")
-        let some = try #require(Self.complete(&book, Self.result("cmd_a", data: .object(["pin": .string("1")]))).changes.first)
+        let some = try #require(
+            Self.complete(&book, Self.result("cmd_a", data: .object(["pin": .string("1")]))).changes.first
+        )
         #expect(some.oneTime == .object(["pin": .string("1")]))
-        let none = try #require(Self.complete(&book, Self.result("cmd_b", data: .object(["note": .string("n")]))).changes.first)
+        let none = try #require(
+            Self.complete(&book, Self.result("cmd_b", data: .object(["note": .string("n")]))).changes.first
+        )
         #expect(none.oneTime == nil)
         #expect(none.record.data == .object(["note": .string("n")]))
     }
@@ -405,7 +567,9 @@ struct CommandBookCompleteTests {
     @Test func anActionWithoutOneTimeFieldsKeepsNothingAside() throws {
         var book = CommandBook()
         Book.created(&book, "cmd_a")
-        let change = try #require(Self.complete(&book, Self.result("cmd_a", data: .object(["pin": .string("1")]))).changes.first)
+        let change = try #require(
+            Self.complete(&book, Self.result("cmd_a", data: .object(["pin": .string("1")]))).changes.first
+        )
         #expect(change.oneTime == nil)
         #expect(change.record.data == .object(["pin": .string("1")]))
     }
@@ -447,7 +611,9 @@ struct CommandBookCompleteTests {
 
     @Test func aResultForAnotherAgentsFinishedCommandIsRefusedAsUnknown() throws {
         var book = CommandBook()
-        let effects = Self.complete(&book, Self.result("cmd_done"), from: Book.otherAgent) { id in Book.stored(id, .succeeded) }
+        let effects = Self.complete(&book, Self.result("cmd_done"), from: Book.otherAgent) { id in
+            Book.stored(id, .succeeded)
+        }
         #expect(effects.kinds == ["refusal", "agentError"])
         #expect(effects.agentErrors.first?.error.code == .unknownCommand)
     }
@@ -457,7 +623,13 @@ struct CommandBookCancelTests {
     @Test func cancellingALiveCommandEndsItAndTellsARoutableAgent() throws {
         var book = CommandBook()
         Book.created(&book, "cmd_a")
-        let (outcome, effects) = book.cancel("cmd_a", actor: "operator:bob", agent: Book.online, now: Book.at(3), lookup: Book.nothingStored)
+        let (outcome, effects) = book.cancel(
+            "cmd_a",
+            actor: "operator:bob",
+            agent: Book.online,
+            now: Book.at(3),
+            lookup: Book.nothingStored
+        )
         let record = try outcome.get()
         #expect(record.status == .cancelled)
         #expect(record.completedAt == Book.at(3))
@@ -476,14 +648,21 @@ struct CommandBookCancelTests {
     @Test func cancellingForAnUnroutableAgentSendsNothing() throws {
         var book = CommandBook()
         Book.created(&book, "cmd_a", agent: Book.away)
-        let (outcome, effects) = book.cancel("cmd_a", actor: "operator:bob", agent: Book.away, now: Book.at(3), lookup: Book.nothingStored)
+        let (outcome, effects) = book.cancel(
+            "cmd_a",
+            actor: "operator:bob",
+            agent: Book.away,
+            now: Book.at(3),
+            lookup: Book.nothingStored
+        )
         #expect(try outcome.get().status == .cancelled)
         #expect(effects.kinds == ["change"])
     }
 
     @Test func cancellingATerminalCommandIsRefusedAndJournalled() throws {
         var book = CommandBook()
-        let (outcome, effects) = book.cancel("cmd_done", actor: "operator:bob", agent: Book.online, now: Book.at(3)) { id in
+        let (outcome, effects) = book.cancel("cmd_done", actor: "operator:bob", agent: Book.online, now: Book.at(3)) {
+            id in
             Book.stored(id, .succeeded)
         }
         #expect(throws: ErrorBody(.notCancellable, "command is already SUCCEEDED")) { try outcome.get() }
@@ -494,7 +673,13 @@ struct CommandBookCancelTests {
 
     @Test func cancellingAnUnknownCommandIsRefusedSilently() {
         var book = CommandBook()
-        let (outcome, effects) = book.cancel("cmd_x", actor: "operator:bob", agent: Book.online, now: Book.t0, lookup: Book.nothingStored)
+        let (outcome, effects) = book.cancel(
+            "cmd_x",
+            actor: "operator:bob",
+            agent: Book.online,
+            now: Book.t0,
+            lookup: Book.nothingStored
+        )
         #expect(throws: ErrorBody.self) { try outcome.get() }
         if case .failure(let error) = outcome { #expect(error.code == .notCancellable) }
         #expect(effects.isEmpty)
@@ -618,7 +803,14 @@ struct CommandBookWaitTests {
         _ = try book.wait(Book.waiter("w2"), id: "cmd_a", lookup: Book.nothingStored).get()
         let effects: [CommandBook.Effect]
         if how == "cancel" {
-            effects = book.cancel("cmd_a", actor: "operator:bob", agent: Book.online, now: Book.at(1), lookup: Book.nothingStored).1
+            effects =
+                book.cancel(
+                    "cmd_a",
+                    actor: "operator:bob",
+                    agent: Book.online,
+                    now: Book.at(1),
+                    lookup: Book.nothingStored
+                ).1
         } else {
             effects = book.expire(now: Book.at(400)) { _ in Book.online }
         }
@@ -669,7 +861,9 @@ struct CommandBookRollbackTests {
         var book = CommandBook()
         Book.created(&book, "cmd_a")
         _ = book.acknowledge("cmd_a", from: Book.agentId, now: Book.at(1), lookup: Book.nothingStored)
-        let failedWrite = try #require(CommandBookCompleteTests.complete(&book, CommandResult(commandId: "cmd_a", success: true)).changes.first)
+        let failedWrite = try #require(
+            CommandBookCompleteTests.complete(&book, CommandResult(commandId: "cmd_a", success: true)).changes.first
+        )
         #expect(book.live["cmd_a"] == nil)
         book.restore(failedWrite.previous, id: "cmd_a")
         #expect(book.live["cmd_a"]?.record.status == .running)
@@ -681,12 +875,18 @@ struct CommandBookRollbackTests {
     @Test func anAckThatCouldNotBeStoredIsPutBack() throws {
         var book = CommandBook()
         Book.created(&book, "cmd_a")
-        let failedWrite = try #require(book.acknowledge("cmd_a", from: Book.agentId, now: Book.at(1), lookup: Book.nothingStored).changes.first)
+        let failedWrite = try #require(
+            book.acknowledge("cmd_a", from: Book.agentId, now: Book.at(1), lookup: Book.nothingStored).changes.first
+        )
         book.restore(failedWrite.previous, id: "cmd_a")
         #expect(book.live["cmd_a"]?.record.status == .pending)
         #expect(book.live["cmd_a"]?.record.startedAt == nil)
         // So the next ack is a transition again, not a repeat.
-        #expect(book.acknowledge("cmd_a", from: Book.agentId, now: Book.at(2), lookup: Book.nothingStored).kinds == ["change"])
+        #expect(
+            book.acknowledge("cmd_a", from: Book.agentId, now: Book.at(2), lookup: Book.nothingStored).kinds == [
+                "change"
+            ]
+        )
     }
 
     /// A command put back keeps its place: an agent still gets its commands oldest first.
@@ -698,9 +898,19 @@ struct CommandBookRollbackTests {
         Book.created(&book, "cmd_new", agent: Book.away, at: 2)
         let effects: [CommandBook.Effect]
         switch change {
-        case "ack": effects = book.acknowledge("cmd_old", from: Book.agentId, now: Book.at(3), lookup: Book.nothingStored)
-        case "result": effects = CommandBookCompleteTests.complete(&book, CommandResult(commandId: "cmd_old", success: true))
-        default: effects = book.cancel("cmd_old", actor: "operator:bob", agent: Book.away, now: Book.at(3), lookup: Book.nothingStored).1
+        case "ack":
+            effects = book.acknowledge("cmd_old", from: Book.agentId, now: Book.at(3), lookup: Book.nothingStored)
+        case "result":
+            effects = CommandBookCompleteTests.complete(&book, CommandResult(commandId: "cmd_old", success: true))
+        default:
+            effects =
+                book.cancel(
+                    "cmd_old",
+                    actor: "operator:bob",
+                    agent: Book.away,
+                    now: Book.at(3),
+                    lookup: Book.nothingStored
+                ).1
         }
         let failedWrite = try #require(effects.changes.first)
         book.restore(failedWrite.previous, id: "cmd_old")
@@ -709,10 +919,22 @@ struct CommandBookRollbackTests {
     }
 
     @Test func commandsLoadedAtStartAreLiveAgain() {
-        let record = CommandRecord(id: "cmd_a", serviceCode: "billing", agentId: Book.agentId, action: "flush", payload: .object([:]),
-                                   status: .running, actor: "operator:alice", createdAt: Book.t0, updatedAt: Book.t0,
-                                   expiresAt: Book.at(300), deliveries: 1)
-        var book = CommandBook(live: [CommandBook.Live(record: record, raw: .object(["k": .string("v")]), oneTimeFields: [])])
+        let record = CommandRecord(
+            id: "cmd_a",
+            serviceCode: "billing",
+            agentId: Book.agentId,
+            action: "flush",
+            payload: .object([:]),
+            status: .running,
+            actor: "operator:alice",
+            createdAt: Book.t0,
+            updatedAt: Book.t0,
+            expiresAt: Book.at(300),
+            deliveries: 1
+        )
+        var book = CommandBook(live: [
+            CommandBook.Live(record: record, raw: .object(["k": .string("v")]), oneTimeFields: [])
+        ])
         let pushed = book.agentReady(Book.agentId, agent: Book.online, now: Book.at(1))
         #expect(pushed.dispatches.first?.body.payload == .object(["k": .string("v")]))
         #expect(book.live["cmd_a"]?.record.deliveries == 2)
@@ -723,7 +945,13 @@ struct CommandBookCancelAllTests {
     @Test func forgettingAServiceCancelsItsLiveCommandsOnly() {
         var book = CommandBook()
         Book.created(&book, "cmd_a")
-        let other = ServiceManifest(code: "search", name: "Search", version: "1", runtime: "swift", actions: [ActionDefinition(name: "flush")])
+        let other = ServiceManifest(
+            code: "search",
+            name: "Search",
+            version: "1",
+            runtime: "swift",
+            actions: [ActionDefinition(name: "flush")]
+        )
         _ = Book.create(&book, "cmd_b", service: other)
         let effects = book.cancelAll(services: ["billing"], actor: "operator:bob", now: Book.at(1))
         #expect(effects.changes.map(\.record.id) == ["cmd_a"])

@@ -1,7 +1,8 @@
-@testable import CapsuleBroker
 import CapsuleDomain
 import Foundation
 import Testing
+
+@testable import CapsuleBroker
 
 struct PresenceTests {
     static let t0 = Date(timeIntervalSince1970: 1_700_000_000)
@@ -11,13 +12,18 @@ struct PresenceTests {
         #expect(Presence().status("agt_1", now: Self.t0, thresholds: Self.thresholds) == "PENDING")
     }
 
-    @Test(arguments: [
-        (0.0, "ONLINE"), (30, "ONLINE"), (60, "ONLINE"), (60.001, "STALE"), (89.999, "STALE"), (90, "OFFLINE"), (86_400, "OFFLINE"),
-    ] as [(Double, String)])
+    @Test(
+        arguments: [
+            (0.0, "ONLINE"), (30, "ONLINE"), (60, "ONLINE"), (60.001, "STALE"), (89.999, "STALE"), (90, "OFFLINE"),
+            (86_400, "OFFLINE"),
+        ] as [(Double, String)]
+    )
     func theSilenceSinceTheLastHeartbeatDecides(silence: Double, status: String) {
         var presence = Presence()
         presence.heartbeat("agt_1", at: Self.t0)
-        #expect(presence.status("agt_1", now: Self.t0.addingTimeInterval(silence), thresholds: Self.thresholds) == status)
+        #expect(
+            presence.status("agt_1", now: Self.t0.addingTimeInterval(silence), thresholds: Self.thresholds) == status
+        )
     }
 
     @Test func theThresholdsArePassedIn() {

@@ -1,7 +1,8 @@
-@testable import CapsuleBroker
 import Logging
 import Synchronization
 import Testing
+
+@testable import CapsuleBroker
 
 /// Keeps what a logger was asked to write.
 final class CapturedLog: Sendable {
@@ -57,7 +58,13 @@ struct DropCounterTests {
         let log = CapturedLog()
         var counter = DropCounter()
         for i in 0..<1_000 {
-            counter.drop("malformed_body", sender: "agt_\(i)", detail: "", logger: log.logger, now: 100 + Double(i) / 1_000)
+            counter.drop(
+                "malformed_body",
+                sender: "agt_\(i)",
+                detail: "",
+                logger: log.logger,
+                now: 100 + Double(i) / 1_000
+            )
         }
         #expect(log.events.count == 20)
         #expect(counter.counts["malformed_body"] == 1_000)

@@ -1,5 +1,6 @@
-@testable import CapsuleBroker
 import Testing
+
+@testable import CapsuleBroker
 
 extension RateLimiter {
     /// Offers one message per `(key, time)` in order and returns what was allowed.
@@ -17,7 +18,9 @@ struct RateLimiterTests {
 
     @Test func tokensComeBackAtTheRate() {
         var limiter = RateLimiter(ratePerSecond: 2, burst: 2)
-        let outcome = limiter.offer([("peer", 0), ("peer", 0), ("peer", 0.25), ("peer", 0.5), ("peer", 0.5), ("peer", 1.0)])
+        let outcome = limiter.offer([
+            ("peer", 0), ("peer", 0), ("peer", 0.25), ("peer", 0.5), ("peer", 0.5), ("peer", 1.0),
+        ])
         // Half a token after 0.25 s is not a token; a whole one after 0.5 s at 2/s is.
         #expect(outcome == [true, true, false, true, false, true])
     }

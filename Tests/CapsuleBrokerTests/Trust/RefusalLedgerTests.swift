@@ -1,14 +1,20 @@
-@testable import CapsuleBroker
 import CapsuleDomain
 import Foundation
 import Testing
+
+@testable import CapsuleBroker
 
 struct RefusalLedgerTests {
     static let t0 = Date(timeIntervalSince1970: 1_700_000_000)
 
     static func refusal(_ key: String, action: String = "peer.refused") -> RefusalLedger.Refusal {
-        RefusalLedger.Refusal(action: action, subject: "key:\(key)", actor: "key:\(key)", reason: "connection to ingest refused: key not enrolled",
-                              details: ["domain": .string("ingest")])
+        RefusalLedger.Refusal(
+            action: action,
+            subject: "key:\(key)",
+            actor: "key:\(key)",
+            reason: "connection to ingest refused: key not enrolled",
+            details: ["domain": .string("ingest")]
+        )
     }
 
     static func at(_ seconds: Double) -> Date { t0.addingTimeInterval(seconds) }
@@ -23,13 +29,17 @@ struct RefusalLedgerTests {
         #expect(event.result == .failure)
         #expect(event.at == Self.t0)
         #expect(event.reason == "connection to ingest refused: key not enrolled")
-        #expect(event.details == .object(["domain": .string("ingest"), "count": .number(1), "windowSeconds": .number(60)]))
+        #expect(
+            event.details == .object(["domain": .string("ingest"), "count": .number(1), "windowSeconds": .number(60)])
+        )
     }
 
     @Test func repeatsAreOneSummaryWhenTheWindowEnds() throws {
         var ledger = RefusalLedger(window: 60, maxKeys: 10)
         _ = ledger.refuse(Self.refusal("K1"), key: "K1", now: Self.t0)
-        for second in 1...7 { #expect(ledger.refuse(Self.refusal("K1"), key: "K1", now: Self.at(Double(second))) == nil) }
+        for second in 1...7 {
+            #expect(ledger.refuse(Self.refusal("K1"), key: "K1", now: Self.at(Double(second))) == nil)
+        }
         #expect(ledger.flush(now: Self.at(59.9)).isEmpty, "the window is not over")
         let flushed = ledger.flush(now: Self.at(60))
         let summary = try #require(flushed.first)
@@ -58,7 +68,10 @@ struct RefusalLedgerTests {
         var ledger = RefusalLedger(window: 60, maxKeys: 10)
         _ = ledger.refuse(Self.refusal("K1"), key: "K1", now: Self.t0)
         _ = ledger.flush(now: Self.at(60))
-        #expect(ledger.refuse(Self.refusal("K1"), key: "K1", now: Self.at(61)) != nil, "the first refusal of the next window")
+        #expect(
+            ledger.refuse(Self.refusal("K1"), key: "K1", now: Self.at(61)) != nil,
+            "the first refusal of the next window"
+        )
         #expect(ledger.flush(now: Self.at(120)).isEmpty, "the window runs from its first refusal (61 s)")
         #expect(ledger.flush(now: Self.at(121)).isEmpty, "nothing repeated")
     }

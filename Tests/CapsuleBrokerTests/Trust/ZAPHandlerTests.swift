@@ -1,13 +1,25 @@
-@testable import CapsuleBroker
 import CapsuleProtocol
 import CapsuleStore
 import Foundation
 import Testing
 
+@testable import CapsuleBroker
+
 private let created = Date(timeIntervalSince1970: 1_700_000_000)
 
-private func principal(_ kind: Principal.Kind, _ state: Principal.State = .active, role: Principal.Role? = nil) -> Principal {
-    Principal(publicKey: "KEY", kind: kind, identity: "id-\(kind.rawValue)", role: role, state: state, createdAt: created)
+private func principal(
+    _ kind: Principal.Kind,
+    _ state: Principal.State = .active,
+    role: Principal.Role? = nil
+) -> Principal {
+    Principal(
+        publicKey: "KEY",
+        kind: kind,
+        identity: "id-\(kind.rawValue)",
+        role: role,
+        state: state,
+        createdAt: created
+    )
 }
 
 struct ZAPCase: Sendable, CustomTestStringConvertible {
@@ -21,8 +33,15 @@ struct ZAPCase: Sendable, CustomTestStringConvertible {
     /// The ZAP status of a refusal: 400 is final, 300 lets libzmq retry after HANDSHAKE_IVL.
     var status: String
 
-    init(_ name: String, mechanism: String = "CURVE", _ domain: String, key: String? = "KEY", _ principal: Principal?, refused refusal: String?,
-         status: String = "400") {
+    init(
+        _ name: String,
+        mechanism: String = "CURVE",
+        _ domain: String,
+        key: String? = "KEY",
+        _ principal: Principal?,
+        refused refusal: String?,
+        status: String = "400"
+    ) {
         self.status = status
         self.name = name
         self.mechanism = mechanism
@@ -42,15 +61,54 @@ struct ZAPHandlerTests {
         var cases: [ZAPCase] = []
         // CURVE is required on every domain, whoever asks.
         for domain in domains {
-            cases.append(.init("NULL mechanism on \(domain)", mechanism: "NULL", domain, principal(.service), refused: "CURVE required"))
-            cases.append(.init("PLAIN mechanism on \(domain)", mechanism: "PLAIN", domain, principal(.agent), refused: "CURVE required"))
-            cases.append(.init("lowercase curve on \(domain)", mechanism: "curve", domain, principal(.agent), refused: "CURVE required"))
-            cases.append(.init("CURVE without a key on \(domain)", domain, key: nil, principal(.service), refused: "CURVE required"))
+            cases.append(
+                .init(
+                    "NULL mechanism on \(domain)",
+                    mechanism: "NULL",
+                    domain,
+                    principal(.service),
+                    refused: "CURVE required"
+                )
+            )
+            cases.append(
+                .init(
+                    "PLAIN mechanism on \(domain)",
+                    mechanism: "PLAIN",
+                    domain,
+                    principal(.agent),
+                    refused: "CURVE required"
+                )
+            )
+            cases.append(
+                .init(
+                    "lowercase curve on \(domain)",
+                    mechanism: "curve",
+                    domain,
+                    principal(.agent),
+                    refused: "CURVE required"
+                )
+            )
+            cases.append(
+                .init(
+                    "CURVE without a key on \(domain)",
+                    domain,
+                    key: nil,
+                    principal(.service),
+                    refused: "CURVE required"
+                )
+            )
         }
         // A revoked key is refused everywhere, whatever its kind.
         for domain in domains + ["unknown"] {
             for kind in [Principal.Kind.agent, .service, .operator] {
-                cases.append(.init("revoked \(kind.rawValue) on \(domain)", domain, principal(kind, .revoked), refused: "key revoked"))
+                cases.append(
+                    .init(
+                        "revoked \(kind.rawValue) on \(domain)",
+                        domain,
+                        principal(kind, .revoked),
+                        refused: "key revoked"
+                    )
+                )
             }
         }
         cases += [
@@ -69,12 +127,36 @@ struct ZAPHandlerTests {
             // Operators use the router only: the bus carries raw reports (design §5, issue: a viewer read
             // secrets on the bus), and they publish nothing on ingest.
             .init("operator on router", "router", principal(.operator, role: .viewer), refused: nil),
-            .init("viewer on bus", "bus", principal(.operator, role: .viewer), refused: "bus is for internal services; operators follow the audit trail", status: "400"),
-            .init("owner on bus", "bus", principal(.operator, role: .owner), refused: "bus is for internal services; operators follow the audit trail", status: "400"),
-            .init("operator on ingest", "ingest", principal(.operator, role: .owner), refused: "key not enrolled", status: "300"),
+            .init(
+                "viewer on bus",
+                "bus",
+                principal(.operator, role: .viewer),
+                refused: "bus is for internal services; operators follow the audit trail",
+                status: "400"
+            ),
+            .init(
+                "owner on bus",
+                "bus",
+                principal(.operator, role: .owner),
+                refused: "bus is for internal services; operators follow the audit trail",
+                status: "400"
+            ),
+            .init(
+                "operator on ingest",
+                "ingest",
+                principal(.operator, role: .owner),
+                refused: "key not enrolled",
+                status: "300"
+            ),
             // A disabled key may not open ingest (temporarily: it may be re-enabled), but it may reach
             // the router, where each message is refused with a clear error.
-            .init("disabled agent on ingest", "ingest", principal(.agent, .disabled), refused: "key disabled", status: "300"),
+            .init(
+                "disabled agent on ingest",
+                "ingest",
+                principal(.agent, .disabled),
+                refused: "key disabled",
+                status: "300"
+            ),
             .init("disabled agent on router", "router", principal(.agent, .disabled), refused: nil),
             // Unknown domains are refused.
             .init("service on an unknown domain", "admin", principal(.service), refused: "unknown domain"),
@@ -85,7 +167,12 @@ struct ZAPHandlerTests {
 
     @Test(arguments: cases)
     func decide(_ row: ZAPCase) {
-        let decision = ZAPHandler.decide(mechanism: row.mechanism, domain: row.domain, publicKey: row.publicKey, principal: row.principal)
+        let decision = ZAPHandler.decide(
+            mechanism: row.mechanism,
+            domain: row.domain,
+            publicKey: row.publicKey,
+            principal: row.principal
+        )
         if let refusal = row.refusal {
             #expect(decision == ZAPHandler.Decision(status: row.status, text: refusal, userId: ""))
         } else {

@@ -8,16 +8,24 @@ struct OperationPolicyTests {
     enum Needed: Equatable { case viewer, `operator`, owner, auditOnly }
 
     static let table: [(service: String, op: String, needed: Needed)] = [
-        ("broker", "command.create", .operator), ("broker", "command.get", .viewer), ("broker", "command.wait", .viewer),
-        ("broker", "command.list", .viewer), ("broker", "command.cancel", .operator), ("broker", "command.retry", .operator),
-        ("broker", "journal.replay", .auditOnly), ("broker", "journal.ack", .auditOnly), ("broker", "broker.stats", .viewer),
-        ("broker", "token.create", .operator), ("broker", "token.create_batch", .operator), ("broker", "token.list", .viewer),
-        ("broker", "token.revoke", .operator), ("broker", "agent.list", .viewer), ("broker", "agent.disable", .operator),
-        ("broker", "agent.enable", .operator), ("broker", "agent.revoke", .operator), ("broker", "agent.forget", .operator),
-        ("broker", "service.forget", .operator), ("broker", "operator.add", .owner), ("broker", "operator.list", .viewer),
+        ("broker", "command.create", .operator), ("broker", "command.get", .viewer),
+        ("broker", "command.wait", .viewer),
+        ("broker", "command.list", .viewer), ("broker", "command.cancel", .operator),
+        ("broker", "command.retry", .operator),
+        ("broker", "journal.replay", .auditOnly), ("broker", "journal.ack", .auditOnly),
+        ("broker", "broker.stats", .viewer),
+        ("broker", "token.create", .operator), ("broker", "token.create_batch", .operator),
+        ("broker", "token.list", .viewer),
+        ("broker", "token.revoke", .operator), ("broker", "agent.list", .viewer),
+        ("broker", "agent.disable", .operator),
+        ("broker", "agent.enable", .operator), ("broker", "agent.revoke", .operator),
+        ("broker", "agent.forget", .operator),
+        ("broker", "service.forget", .operator), ("broker", "operator.add", .owner),
+        ("broker", "operator.list", .viewer),
         ("broker", "operator.remove", .owner), ("broker", "settings.get", .viewer), ("broker", "settings.set", .owner),
         ("broker", "cluster.info", .viewer), ("broker", "session.whoami", .viewer),
-        ("aggregator", "status.list", .viewer), ("aggregator", "status.summary", .viewer), ("aggregator", "agents.list", .viewer),
+        ("aggregator", "status.list", .viewer), ("aggregator", "status.summary", .viewer),
+        ("aggregator", "agents.list", .viewer),
         ("aggregator", "service.show", .viewer), ("aggregator", "aggregator.stats", .viewer),
         ("aggregator", "journal.replay", .auditOnly), ("aggregator", "journal.ack", .auditOnly),
         ("audit", "audit.query", .viewer), ("audit", "audit.backup", .owner),
@@ -26,7 +34,10 @@ struct OperationPolicyTests {
     @Test func everyOperationIsInTheTable() {
         let declared = Set(OperationPolicy.all.map { "\($0.service)/\($0.name)" })
         let tabled = Set(Self.table.map { "\($0.service)/\($0.op)" })
-        #expect(declared == tabled, "missing from the table: \(declared.subtracting(tabled).sorted()); not operations: \(tabled.subtracting(declared).sorted())")
+        #expect(
+            declared == tabled,
+            "missing from the table: \(declared.subtracting(tabled).sorted()); not operations: \(tabled.subtracting(declared).sorted())"
+        )
     }
 
     @Test(arguments: table.indices)
@@ -54,8 +65,13 @@ struct OperationPolicyTests {
         let refusal = OperationPolicy.check(.operator(name: "ann", role: .owner), service: "broker", op: "shell.exec")
         #expect(refusal?.code == .unknownOp)
         // The same name on another service is another operation.
-        #expect(OperationPolicy.check(.operator(name: "ann", role: .owner), service: "aggregator", op: "command.create")?.code == .unknownOp)
-        #expect(OperationPolicy.check(.internalService("audit"), service: "nope", op: "status.list")?.code == .unknownOp)
+        #expect(
+            OperationPolicy.check(.operator(name: "ann", role: .owner), service: "aggregator", op: "command.create")?
+                .code == .unknownOp
+        )
+        #expect(
+            OperationPolicy.check(.internalService("audit"), service: "nope", op: "status.list")?.code == .unknownOp
+        )
     }
 
     @Test func rolesAreOrderedWeakestFirst() {

@@ -41,7 +41,10 @@ struct PageCursorTests {
         #expect(!error.message.contains("\n"))
     }
 
-    @Test(arguments: [(nil, 200), (0, 1), (-5, 1), (1, 1), (50, 50), (500, 500), (501, 500), (Int.max, 500)] as [(Int?, Int)])
+    @Test(
+        arguments: [(nil, 200), (0, 1), (-5, 1), (1, 1), (50, 50), (500, 500), (501, 500), (Int.max, 500)]
+            as [(Int?, Int)]
+    )
     func limitsAreClamped(requested: Int?, limit: Int) {
         #expect(PageCursor.limit(requested) == limit)
     }

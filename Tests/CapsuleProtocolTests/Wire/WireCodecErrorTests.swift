@@ -6,7 +6,8 @@ import Testing
 private func data(_ text: String) -> Data { Data(text.utf8) }
 
 private let validHeader = #"{"v":1,"type":"heartbeat","id":"m-1","sender":"agt_1","ts":1700000000000,"seq":3}"#
-private let validBody = #"{"agentId":"agt_1","agentCode":"edge-1","manifestDigest":"d","intervalSeconds":30,"services":[],"droppedStale":0}"#
+private let validBody =
+    #"{"agentId":"agt_1","agentCode":"edge-1","manifestDigest":"d","intervalSeconds":30,"services":[],"droppedStale":0}"#
 
 /// Decodes and returns the error code, or nil when the frames decoded.
 private func code(_ frames: [Data], hasTopic: Bool) -> WireError.Code? {
@@ -47,45 +48,136 @@ struct WireCodecErrorTests {
         .init(name: "no frames", frames: [], hasTopic: false, code: .truncated),
         .init(name: "no frames with topic", frames: [], hasTopic: true, code: .truncated),
         .init(name: "header only", frames: [data(validHeader)], hasTopic: false, code: .truncated),
-        .init(name: "topic stream missing the body", frames: [data("hb.agt_1"), data(validHeader)], hasTopic: true, code: .truncated),
-        .init(name: "extra frame", frames: [data(validHeader), data(validBody), data("{}")], hasTopic: false, code: .malformedHeader),
-        .init(name: "extra frame on topic stream", frames: [data("hb.agt_1"), data(validHeader), data(validBody), Data()],
-              hasTopic: true, code: .malformedHeader),
+        .init(
+            name: "topic stream missing the body",
+            frames: [data("hb.agt_1"), data(validHeader)],
+            hasTopic: true,
+            code: .truncated
+        ),
+        .init(
+            name: "extra frame",
+            frames: [data(validHeader), data(validBody), data("{}")],
+            hasTopic: false,
+            code: .malformedHeader
+        ),
+        .init(
+            name: "extra frame on topic stream",
+            frames: [data("hb.agt_1"), data(validHeader), data(validBody), Data()],
+            hasTopic: true,
+            code: .malformedHeader
+        ),
         // Garbled headers.
         .init(name: "empty header", frames: [Data(), data(validBody)], hasTopic: false, code: .malformedHeader),
-        .init(name: "non-JSON header", frames: [data("hello, world"), data(validBody)], hasTopic: false, code: .malformedHeader),
-        .init(name: "binary header", frames: [Data([0xff, 0x00, 0x13, 0x37, 0xc3]), data(validBody)], hasTopic: false,
-              code: .malformedHeader),
-        .init(name: "truncated JSON header", frames: [data(String(validHeader.dropLast(5))), data(validBody)], hasTopic: false,
-              code: .malformedHeader),
-        .init(name: "header is an array", frames: [data("[1, \"heartbeat\"]"), data(validBody)], hasTopic: false, code: .malformedHeader),
-        .init(name: "header is an empty object", frames: [data("{}"), data(validBody)], hasTopic: false, code: .malformedHeader),
-        .init(name: "version as a string", frames: [data(#"{"v":"1","type":"heartbeat","id":"a","sender":"b","ts":1,"seq":0}"#),
-                                                   data(validBody)], hasTopic: false, code: .malformedHeader),
-        .init(name: "missing id", frames: [data(#"{"v":1,"type":"heartbeat","sender":"b","ts":1,"seq":0}"#), data(validBody)],
-              hasTopic: false, code: .malformedHeader),
-        .init(name: "negative seq", frames: [data(#"{"v":1,"type":"heartbeat","id":"a","sender":"b","ts":1,"seq":-1}"#), data(validBody)],
-              hasTopic: false, code: .malformedHeader),
+        .init(
+            name: "non-JSON header",
+            frames: [data("hello, world"), data(validBody)],
+            hasTopic: false,
+            code: .malformedHeader
+        ),
+        .init(
+            name: "binary header",
+            frames: [Data([0xff, 0x00, 0x13, 0x37, 0xc3]), data(validBody)],
+            hasTopic: false,
+            code: .malformedHeader
+        ),
+        .init(
+            name: "truncated JSON header",
+            frames: [data(String(validHeader.dropLast(5))), data(validBody)],
+            hasTopic: false,
+            code: .malformedHeader
+        ),
+        .init(
+            name: "header is an array",
+            frames: [data("[1, \"heartbeat\"]"), data(validBody)],
+            hasTopic: false,
+            code: .malformedHeader
+        ),
+        .init(
+            name: "header is an empty object",
+            frames: [data("{}"), data(validBody)],
+            hasTopic: false,
+            code: .malformedHeader
+        ),
+        .init(
+            name: "version as a string",
+            frames: [
+                data(#"{"v":"1","type":"heartbeat","id":"a","sender":"b","ts":1,"seq":0}"#),
+                data(validBody),
+            ],
+            hasTopic: false,
+            code: .malformedHeader
+        ),
+        .init(
+            name: "missing id",
+            frames: [data(#"{"v":1,"type":"heartbeat","sender":"b","ts":1,"seq":0}"#), data(validBody)],
+            hasTopic: false,
+            code: .malformedHeader
+        ),
+        .init(
+            name: "negative seq",
+            frames: [data(#"{"v":1,"type":"heartbeat","id":"a","sender":"b","ts":1,"seq":-1}"#), data(validBody)],
+            hasTopic: false,
+            code: .malformedHeader
+        ),
         // Version and type.
-        .init(name: "version 2", frames: [data(#"{"v":2,"type":"heartbeat","id":"a","sender":"b","ts":1,"seq":0}"#), data(validBody)],
-              hasTopic: false, code: .unsupportedVersion),
-        .init(name: "version 0, otherwise incomplete", frames: [data(#"{"v":0,"type":"nope"}"#), data(validBody)], hasTopic: false,
-              code: .unsupportedVersion),
-        .init(name: "unknown type", frames: [data(#"{"v":1,"type":"heartbeats","id":"a","sender":"b","ts":1,"seq":0}"#), data(validBody)],
-              hasTopic: false, code: .unknownType),
-        .init(name: "unknown type, case differs", frames: [data(#"{"v":1,"type":"Heartbeat"}"#), data(validBody)], hasTopic: false,
-              code: .unknownType),
+        .init(
+            name: "version 2",
+            frames: [data(#"{"v":2,"type":"heartbeat","id":"a","sender":"b","ts":1,"seq":0}"#), data(validBody)],
+            hasTopic: false,
+            code: .unsupportedVersion
+        ),
+        .init(
+            name: "version 0, otherwise incomplete",
+            frames: [data(#"{"v":0,"type":"nope"}"#), data(validBody)],
+            hasTopic: false,
+            code: .unsupportedVersion
+        ),
+        .init(
+            name: "unknown type",
+            frames: [data(#"{"v":1,"type":"heartbeats","id":"a","sender":"b","ts":1,"seq":0}"#), data(validBody)],
+            hasTopic: false,
+            code: .unknownType
+        ),
+        .init(
+            name: "unknown type, case differs",
+            frames: [data(#"{"v":1,"type":"Heartbeat"}"#), data(validBody)],
+            hasTopic: false,
+            code: .unknownType
+        ),
         // Sizes.
-        .init(name: "oversized header", frames: [Data(repeating: 0x20, count: WireCodec.maxHeaderBytes + 1), data(validBody)],
-              hasTopic: false, code: .oversized),
-        .init(name: "oversized body", frames: [data(validHeader), Data(repeating: 0x20, count: WireCodec.maxBodyBytes + 1)],
-              hasTopic: false, code: .oversized),
-        .init(name: "oversized body beats a garbled header", frames: [data("garbage"), Data(count: WireCodec.maxBodyBytes + 1)],
-              hasTopic: false, code: .oversized),
-        .init(name: "oversized topic", frames: [Data(repeating: 0x61, count: WireCodec.maxTopicBytes + 1), data(validHeader),
-                                                 data(validBody)], hasTopic: true, code: .oversized),
-        .init(name: "non-UTF-8 topic", frames: [Data([0x68, 0x62, 0x2e, 0xff, 0xfe]), data(validHeader), data(validBody)],
-              hasTopic: true, code: .malformedHeader),
+        .init(
+            name: "oversized header",
+            frames: [Data(repeating: 0x20, count: WireCodec.maxHeaderBytes + 1), data(validBody)],
+            hasTopic: false,
+            code: .oversized
+        ),
+        .init(
+            name: "oversized body",
+            frames: [data(validHeader), Data(repeating: 0x20, count: WireCodec.maxBodyBytes + 1)],
+            hasTopic: false,
+            code: .oversized
+        ),
+        .init(
+            name: "oversized body beats a garbled header",
+            frames: [data("garbage"), Data(count: WireCodec.maxBodyBytes + 1)],
+            hasTopic: false,
+            code: .oversized
+        ),
+        .init(
+            name: "oversized topic",
+            frames: [
+                Data(repeating: 0x61, count: WireCodec.maxTopicBytes + 1), data(validHeader),
+                data(validBody),
+            ],
+            hasTopic: true,
+            code: .oversized
+        ),
+        .init(
+            name: "non-UTF-8 topic",
+            frames: [Data([0x68, 0x62, 0x2e, 0xff, 0xfe]), data(validHeader), data(validBody)],
+            hasTopic: true,
+            code: .malformedHeader
+        ),
     ]
 
     @Test(arguments: cases)
@@ -134,17 +226,32 @@ struct WireCodecErrorTests {
     }
 
     static let badBodies: [BodyCase] = [
-        .init(name: "another type's body", body: #"{"publisher":"broker","lastSeq":1}"#, detail: "heartbeat body: missing field $.agentId"),
+        .init(
+            name: "another type's body",
+            body: #"{"publisher":"broker","lastSeq":1}"#,
+            detail: "heartbeat body: missing field $.agentId"
+        ),
         .init(name: "not JSON", body: "heartbeat!", detail: "heartbeat body: not valid JSON"),
         .init(name: "empty", body: "", detail: "heartbeat body: not valid JSON"),
-        .init(name: "wrong field type", body: validBody.replacingOccurrences(of: #""intervalSeconds":30"#, with: #""intervalSeconds":"30""#),
-              detail: "heartbeat body: wrong type at $.intervalSeconds"),
-        .init(name: "null field", body: validBody.replacingOccurrences(of: #""agentCode":"edge-1""#, with: #""agentCode":null"#),
-              detail: "heartbeat body: wrong type at $.agentCode"),
+        .init(
+            name: "wrong field type",
+            body: validBody.replacingOccurrences(of: #""intervalSeconds":30"#, with: #""intervalSeconds":"30""#),
+            detail: "heartbeat body: wrong type at $.intervalSeconds"
+        ),
+        .init(
+            name: "null field",
+            body: validBody.replacingOccurrences(of: #""agentCode":"edge-1""#, with: #""agentCode":null"#),
+            detail: "heartbeat body: wrong type at $.agentCode"
+        ),
         .init(name: "array body", body: "[]", detail: "heartbeat body: wrong type at $"),
-        .init(name: "bad nested health", body: validBody.replacingOccurrences(
-            of: #""services":[]"#, with: #""services":[{"code":"a","health":{"status":"FINE"},"sampledAt":1}]"#),
-              detail: "heartbeat body: invalid value at $.services[0].health.status"),
+        .init(
+            name: "bad nested health",
+            body: validBody.replacingOccurrences(
+                of: #""services":[]"#,
+                with: #""services":[{"code":"a","health":{"status":"FINE"},"sampledAt":1}]"#
+            ),
+            detail: "heartbeat body: invalid value at $.services[0].health.status"
+        ),
     ]
 
     @Test(arguments: badBodies)
@@ -156,10 +263,15 @@ struct WireCodecErrorTests {
     }
 
     @Test func beaconBodyDecodedAsHeartbeatIsMalformed() throws {
-        let frames = WireCodec.encode(topic: "beacon.broker", header: Header(type: .heartbeat, id: "1", sender: "agt_1", ts: 0),
-                                      body: Beacon(publisher: "broker", lastSeq: 9))
+        let frames = WireCodec.encode(
+            topic: "beacon.broker",
+            header: Header(type: .heartbeat, id: "1", sender: "agt_1", ts: 0),
+            body: Beacon(publisher: "broker", lastSeq: 9)
+        )
         let message = try WireCodec.decode(frames, hasTopic: true)
-        #expect(throws: WireError(.malformedBody, "heartbeat body: missing field $.agentId")) { try message.decode(Heartbeat.self) }
+        #expect(throws: WireError(.malformedBody, "heartbeat body: missing field $.agentId")) {
+            try message.decode(Heartbeat.self)
+        }
         #expect(try message.decode(Beacon.self) == Beacon(publisher: "broker", lastSeq: 9))
     }
 
@@ -177,7 +289,8 @@ struct WireCodecErrorTests {
                 let length = random.next(below: 64)
                 var bytes = [UInt8](repeating: 0, count: length)
                 for index in bytes.indices {
-                    bytes[index] = biased ? jsonish[random.next(below: jsonish.count)] : UInt8(truncatingIfNeeded: random.next())
+                    bytes[index] =
+                        biased ? jsonish[random.next(below: jsonish.count)] : UInt8(truncatingIfNeeded: random.next())
                 }
                 frames.append(Data(bytes))
             }
@@ -197,8 +310,11 @@ struct WireCodecErrorTests {
     @Test func mutatedValidFramesNeverCrash() {
         var random = LCG(state: 42)
         let header = Header(type: .commandResult, id: "id-1", sender: "agt_1", ts: 1_700_000_000_000, seq: 0, corr: "c")
-        let original = WireCodec.encode(topic: "hb.agt_1", header: header,
-                                        body: CommandResult(commandId: "cmd_1", success: true, data: .object(["k": .number(1)])))
+        let original = WireCodec.encode(
+            topic: "hb.agt_1",
+            header: header,
+            body: CommandResult(commandId: "cmd_1", success: true, data: .object(["k": .number(1)]))
+        )
         var failures = 0
         for _ in 0..<2_000 {
             var frames = original
@@ -243,7 +359,8 @@ struct TopicTests {
         case .beacon: "beacon.agt_1"
         case .event: "evt.command.created"
         case .agentHello, .agentWelcome, .commandDispatch, .commandAck, .commandResult, .commandCancel, .reportRequest,
-             .workerReady, .request, .reply, .error: nil
+            .workerReady, .request, .reply, .error:
+            nil
         }
     }
 

@@ -16,8 +16,14 @@ struct BodySample: Sendable, CustomTestStringConvertible {
         self.name = name
         self.type = type
         self.roundTrip = { topic in
-            let header = Header(type: type, id: "2F1B6C1E-4C1A-4E0C-9C9B-5D5E3D2F0A11", sender: "agt_0123456789ab",
-                                ts: 1_700_000_000_123, seq: 42, corr: "corr-1")
+            let header = Header(
+                type: type,
+                id: "2F1B6C1E-4C1A-4E0C-9C9B-5D5E3D2F0A11",
+                sender: "agt_0123456789ab",
+                ts: 1_700_000_000_123,
+                seq: 42,
+                corr: "corr-1"
+            )
             let frames = WireCodec.encode(topic: topic, header: header, body: body)
             #expect(frames.count == (topic == nil ? 2 : 3))
             let message = try WireCodec.decode(frames, hasTopic: topic != nil)
@@ -29,8 +35,10 @@ struct BodySample: Sendable, CustomTestStringConvertible {
             // Re-encoding the decoded value gives the same JSON (key order aside).
             let again = WireCodec.encode(topic: topic, header: message.header, body: decoded)
             #expect(again.count == frames.count)
-            #expect(try JSONValue.parse(String(decoding: again.last!, as: UTF8.self))
-                == JSONValue.parse(String(decoding: frames.last!, as: UTF8.self)))
+            #expect(
+                try JSONValue.parse(String(decoding: again.last!, as: UTF8.self))
+                    == JSONValue.parse(String(decoding: frames.last!, as: UTF8.self))
+            )
         }
     }
 
@@ -38,47 +46,135 @@ struct BodySample: Sendable, CustomTestStringConvertible {
 }
 
 private let health = ServiceHealth(
-    code: "billing", health: HealthReport(status: .degraded, message: "slow db", details: .object(["latencyMs": .number(250)])),
-    sampledAt: sampleDate)
+    code: "billing",
+    health: HealthReport(status: .degraded, message: "slow db", details: .object(["latencyMs": .number(250)])),
+    sampledAt: sampleDate
+)
 private let manifest = ServiceManifest(
-    code: "billing", name: "Billing", version: "2.0.0", runtime: "swift",
-    configs: [ConfigItem(key: "region", value: .string("eu")), ConfigItem(key: "dsn", sensitive: true, secretRef: "vault:dsn")],
-    actions: [ActionDefinition(name: "scale", dangerLevel: .high, requiresConfirmation: true,
-                               inputSchema: .object(["type": .string("object")]), timeoutSeconds: 30)])
+    code: "billing",
+    name: "Billing",
+    version: "2.0.0",
+    runtime: "swift",
+    configs: [
+        ConfigItem(key: "region", value: .string("eu")),
+        ConfigItem(key: "dsn", sensitive: true, secretRef: "vault:dsn"),
+    ],
+    actions: [
+        ActionDefinition(
+            name: "scale",
+            dangerLevel: .high,
+            requiresConfirmation: true,
+            inputSchema: .object(["type": .string("object")]),
+            timeoutSeconds: 30
+        )
+    ]
+)
 
 private let bodySamples: [BodySample] = [
     .init("ServiceHealth", .health, health),
-    .init("Heartbeat", .heartbeat, Heartbeat(agentId: "agt_1", agentCode: "edge-1", manifestDigest: "00ff00ff00ff00ff",
-                                              intervalSeconds: 30, services: [health], droppedStale: 2)),
-    .init("Heartbeat (no services)", .heartbeat, Heartbeat(agentId: "agt_1", agentCode: "edge-1", manifestDigest: "0",
-                                                           intervalSeconds: 0.5, services: [])),
+    .init(
+        "Heartbeat",
+        .heartbeat,
+        Heartbeat(
+            agentId: "agt_1",
+            agentCode: "edge-1",
+            manifestDigest: "00ff00ff00ff00ff",
+            intervalSeconds: 30,
+            services: [health],
+            droppedStale: 2
+        )
+    ),
+    .init(
+        "Heartbeat (no services)",
+        .heartbeat,
+        Heartbeat(
+            agentId: "agt_1",
+            agentCode: "edge-1",
+            manifestDigest: "0",
+            intervalSeconds: 0.5,
+            services: []
+        )
+    ),
     .init("HealthUpdate", .health, HealthUpdate(agentId: "agt_1", services: [health, health])),
     .init("ServiceReport", .serviceReport, ServiceReport(agentId: "agt_1", agentCode: "edge-1", services: [manifest])),
     .init("Beacon", .beacon, Beacon(publisher: "broker", lastSeq: UInt64(Int64.max))),
-    .init("AgentHello", .agentHello, AgentHello(agentCode: "edge-1", services: ["billing", "search"], manifestDigest: "abc",
-                                                software: "capsule-agent/1.0", enrollmentToken: "tok_123")),
-    .init("AgentHello (no token)", .agentHello, AgentHello(agentCode: "edge-1", services: [], manifestDigest: "abc", software: "x")),
+    .init(
+        "AgentHello",
+        .agentHello,
+        AgentHello(
+            agentCode: "edge-1",
+            services: ["billing", "search"],
+            manifestDigest: "abc",
+            software: "capsule-agent/1.0",
+            enrollmentToken: "tok_123"
+        )
+    ),
+    .init(
+        "AgentHello (no token)",
+        .agentHello,
+        AgentHello(agentCode: "edge-1", services: [], manifestDigest: "abc", software: "x")
+    ),
     .init("AgentWelcome", .agentWelcome, AgentWelcome(agentId: "agt_1", heartbeatSeconds: 15)),
-    .init("CommandDispatch", .commandDispatch, CommandDispatch(
-        commandId: "cmd_1", serviceCode: "billing", action: "scale",
-        payload: .object(["replicas": .number(3), "list": .array([.null, .bool(true), .string("é\u{0}\"/")])]), expiresAt: sampleDate)),
+    .init(
+        "CommandDispatch",
+        .commandDispatch,
+        CommandDispatch(
+            commandId: "cmd_1",
+            serviceCode: "billing",
+            action: "scale",
+            payload: .object(["replicas": .number(3), "list": .array([.null, .bool(true), .string("é\u{0}\"/")])]),
+            expiresAt: sampleDate
+        )
+    ),
     .init("CommandRef (ack)", .commandAck, CommandRef(commandId: "cmd_1")),
     .init("CommandRef (cancel)", .commandCancel, CommandRef(commandId: "cmd_1", reason: "operator changed their mind")),
     .init("ErrorBody", .error, ErrorBody(code: "forbidden", message: "no")),
-    .init("CommandResult (success)", .commandResult, CommandResult(commandId: "cmd_1", success: true, message: "ok",
-                                                                  data: .object(["replicas": .number(3)]))),
-    .init("CommandResult (failure)", .commandResult, CommandResult(commandId: "cmd_1", success: false,
-                                                                  error: ErrorBody(code: "boom", message: "it broke"))),
+    .init(
+        "CommandResult (success)",
+        .commandResult,
+        CommandResult(
+            commandId: "cmd_1",
+            success: true,
+            message: "ok",
+            data: .object(["replicas": .number(3)])
+        )
+    ),
+    .init(
+        "CommandResult (failure)",
+        .commandResult,
+        CommandResult(
+            commandId: "cmd_1",
+            success: false,
+            error: ErrorBody(code: "boom", message: "it broke")
+        )
+    ),
     .init("ReportRequest", .reportRequest, ReportRequest(agentId: "agt_1", reason: "digest mismatch")),
     .init("WorkerReady", .workerReady, WorkerReady(service: "aggregator")),
-    .init("Request", .request, Request(service: "broker", op: "command.list", params: .object(["limit": .number(5)]), caller: "operator:ann")),
+    .init(
+        "Request",
+        .request,
+        Request(service: "broker", op: "command.list", params: .object(["limit": .number(5)]), caller: "operator:ann")
+    ),
     .init("Request (defaults)", .request, Request(service: "audit", op: "query")),
     .init("Reply (result)", .reply, Reply(result: .array([.number(1), .number(2.5)]))),
     .init("Reply (error)", .reply, Reply(error: ErrorBody(code: "unknown_op", message: "no such op"))),
-    .init("AuditEvent", .event, AuditEvent(
-        publisher: "broker", seq: 7, at: sampleDate, action: "command.created", subject: "command:cmd_1",
-        actor: "operator:ann", result: .failure, from: "PENDING", to: "RUNNING", reason: "why",
-        details: .object(["n": .number(1)]))),
+    .init(
+        "AuditEvent",
+        .event,
+        AuditEvent(
+            publisher: "broker",
+            seq: 7,
+            at: sampleDate,
+            action: "command.created",
+            subject: "command:cmd_1",
+            actor: "operator:ann",
+            result: .failure,
+            from: "PENDING",
+            to: "RUNNING",
+            reason: "why",
+            details: .object(["n": .number(1)])
+        )
+    ),
 ]
 
 struct WireCodecRoundTripTests {
@@ -90,7 +186,10 @@ struct WireCodecRoundTripTests {
     @Test func everyMessageTypeRoundTripsInTheHeader() throws {
         for type in MessageType.allCases {
             let header = Header(type: type, id: "id-\(type.rawValue)", sender: "broker", ts: 1, seq: 0)
-            let message = try WireCodec.decode(WireCodec.encode(header: header, body: WorkerReady(service: "x")), hasTopic: false)
+            let message = try WireCodec.decode(
+                WireCodec.encode(header: header, body: WorkerReady(service: "x")),
+                hasTopic: false
+            )
             #expect(message.header.type == type)
             #expect(message.header.corr == nil)
         }
@@ -106,16 +205,25 @@ struct WireCodecRoundTripTests {
         #expect(ok["ok"] == .bool(true))
         #expect(ok["result"] == .object([:]))
         #expect(ok["error"] == nil)
-        let failed = try JSONValue.parse(String(decoding: WireCodec.json(Reply(error: ErrorBody(code: "c", message: "m"))), as: UTF8.self))
+        let failed = try JSONValue.parse(
+            String(decoding: WireCodec.json(Reply(error: ErrorBody(code: "c", message: "m"))), as: UTF8.self)
+        )
         #expect(failed["ok"] == .bool(false))
         #expect(failed["result"] == nil)
         #expect(failed["error"]?["code"] == .string("c"))
     }
 
     @Test func datesTravelAsEpochMilliseconds() throws {
-        let frames = WireCodec.encode(header: Header(type: .commandDispatch, id: "1", sender: "broker", ts: 5),
-                                      body: CommandDispatch(commandId: "c", serviceCode: "s", action: "a", payload: .null,
-                                                            expiresAt: Date(timeIntervalSince1970: 1.5)))
+        let frames = WireCodec.encode(
+            header: Header(type: .commandDispatch, id: "1", sender: "broker", ts: 5),
+            body: CommandDispatch(
+                commandId: "c",
+                serviceCode: "s",
+                action: "a",
+                payload: .null,
+                expiresAt: Date(timeIntervalSince1970: 1.5)
+            )
+        )
         let body = try JSONValue.parse(String(decoding: frames[1], as: UTF8.self))
         #expect(body["expiresAt"] == .number(1500))
         let header = try JSONValue.parse(String(decoding: frames[0], as: UTF8.self))

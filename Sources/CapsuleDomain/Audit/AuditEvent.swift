@@ -1,0 +1,111 @@
+package import Foundation
+
+/// One event for the audit trail. `(publisher, incarnation, seq)` identifies it exactly once (design §6).
+///
+/// Every event is bounded when it is created (design §5): text fields have control characters
+/// escaped and long values cut with a visible marker, and `details` is redacted and capped, so any
+/// journalled event can always be delivered and replayed.
+package struct AuditEvent: Codable, Sendable, Hashable {
+    /// Who published it: `broker` or `aggregator`.
+    package var publisher: String
+    /// The publisher's journal incarnation: a new one starts when its store is reset or restored.
+    package var incarnation: String
+    /// Per-publisher, per-incarnation sequence number, starting at 1, without gaps.
+    package var seq: UInt64
+    package var at: Date
+    /// What happened, such as `service.transition`, `agent.registered`, `command.created`.
+    package var action: String
+    /// What it happened to: `service:CODE`, `agent:ID`, `command:ID`, `token:ID`, `operator:NAME`.
+    package var subject: String
+    /// Who caused it: `operator:NAME`, `agent:ID`, `internal:NAME`, `key:Z85`, `system`.
+    package var actor: String
+    package var result: AuditResult
+    package var from: String?
+    package var to: String?
+    package var reason: String?
+    /// Extra context, redacted and bounded.
+    package var details: JSONValue?
+
+    /// Caps applied at creation.
+    package static let maxNameBytes = 256
+    package static let maxDetailsBytes = 16 * 1024
+
+    package init(
+        publisher: String,
+        incarnation: String = "",
+        seq: UInt64,
+        at: Date,
+        action: String,
+        subject: String,
+        actor: String,
+        result: AuditResult = .success,
+        from: String? = nil,
+        to: String? = nil,
+        reason: String? = nil,
+        details: JSONValue? = nil
+    ) {
+        self.publisher = publisher
+        self.incarnation = incarnation
+        self.seq = seq
+        self.at = at
+        self.action = action
+        self.subject = subject
+        self.actor = actor
+        self.result = result
+        self.from = from
+        self.to = to
+        self.reason = reason
+        self.details = details
+        bound()
+    }
+
+    /// Applies the caps: escapes and cuts text, redacts details and replaces details that are still
+    /// too large with a summary. Idempotent; also applied to journal entries written before the caps.
+    package mutating func bound() {
+        action = SafeText.clean(action, limit: 128)
+        subject = SafeText.clean(subject, limit: Self.maxNameBytes)
+        actor = SafeText.clean(actor, limit: Self.maxNameBytes)
+        from = from.map { SafeText.clean($0, limit: 64) }
+        to = to.map { SafeText.clean($0, limit: 64) }
+        reason = reason.map { SafeText.clean($0, limit: SafeText.reasonLimit) }
+        if let details {
+            let cleaned = SafeText.clean(Redactor.redact(details))
+            let size = cleaned.estimatedSize
+            if size > Self.maxDetailsBytes {
+                var summary: [String: JSONValue] = ["truncated": .bool(true), "bytes": .number(Double(size))]
+                if case .object(let object) = cleaned {
+                    summary["keys"] = .array(object.keys.sorted().prefix(32).map(JSONValue.string))
+                }
+                self.details = .object(summary)
+            } else {
+                self.details = cleaned
+            }
+        }
+    }
+
+    package var bounded: AuditEvent {
+        var copy = self
+        copy.bound()
+        return copy
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case publisher, incarnation, seq, at, action, subject, actor, result, from, to, reason, details
+    }
+
+    package init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        publisher = try container.decode(String.self, forKey: .publisher)
+        incarnation = try container.decodeIfPresent(String.self, forKey: .incarnation) ?? ""
+        seq = try container.decode(UInt64.self, forKey: .seq)
+        at = try container.decode(Date.self, forKey: .at)
+        action = try container.decode(String.self, forKey: .action)
+        subject = try container.decode(String.self, forKey: .subject)
+        actor = try container.decode(String.self, forKey: .actor)
+        result = try container.decode(AuditResult.self, forKey: .result)
+        from = try container.decodeIfPresent(String.self, forKey: .from)
+        to = try container.decodeIfPresent(String.self, forKey: .to)
+        reason = try container.decodeIfPresent(String.self, forKey: .reason)
+        details = try container.decodeIfPresent(JSONValue.self, forKey: .details)
+    }
+}

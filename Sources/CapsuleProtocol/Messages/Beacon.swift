@@ -1,0 +1,16 @@
+import CapsuleDomain
+import Foundation
+
+/// `beacon`: a publisher's latest event sequence number, so a subscriber can see a gap at the tail.
+package struct Beacon: Codable, Sendable, Hashable {
+    package var publisher: String
+    /// The publisher's journal incarnation (absent from publishers older than incarnations).
+    package var incarnation: String?
+    package var lastSeq: UInt64
+
+    package init(publisher: String, incarnation: String? = nil, lastSeq: UInt64) {
+        self.publisher = publisher
+        self.incarnation = incarnation
+        self.lastSeq = lastSeq
+    }
+}

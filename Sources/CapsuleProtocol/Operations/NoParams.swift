@@ -1,0 +1,7 @@
+import CapsuleDomain
+import Foundation
+
+/// Params of an operation that takes none.
+package struct NoParams: Codable, Sendable, Hashable {
+    package init() {}
+}
