@@ -43,8 +43,8 @@ extension AggregatorCore {
         link.on(AggregatorOps.JournalReplay.self) { [unowned self] params, respond in
             let journal = self.journal
             respond.succeed(
-                try store.database.read { db in
-                    try journal.page(db, after: params.after, incarnation: params.incarnation)
+                encoded: try store.database.read { db in
+                    try journal.pageJSON(db, after: params.after, incarnation: params.incarnation)
                 }
             )
         }

@@ -160,6 +160,7 @@ package final class AuditStore: Sendable {
 
     static let columns =
         "publisher, incarnation, seq, at, action, subject, actor, result, fromStatus, toStatus, reason, details"
+    static let copyColumns = columns.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
     /// Rows per multi-row INSERT on PostgreSQL (12 values each, well under its 65,535 parameters).
     static let rowsPerInsert = 1_000
 
@@ -175,7 +176,7 @@ package final class AuditStore: Sendable {
             event.publisher, event.incarnation, event.seq, event.at.storeValue, event.action, event.subject,
             event.actor,
             event.result.rawValue, event.from, event.to, event.reason,
-            event.details.map { String(decoding: WireCodec.json(Redactor.redact($0)), as: UTF8.self) },
+            event.details.map { Redactor.redact($0).jsonText },
         ]
     }
 
@@ -203,19 +204,34 @@ package final class AuditStore: Sendable {
             let sql = insertSQL(rows: 1)
             for event in events { try db.execute(sql: sql, arguments: values(event)) }
         case .postgres:
-            var start = 0
-            while start < events.count {
-                let chunk = events[start..<min(start + rowsPerInsert, events.count)]
-                var arguments = SQLArguments([] as [SQLValue])
-                arguments.values.reserveCapacity(chunk.count * 12)
-                for event in chunk { arguments.values += values(event).values }
-                try db.execute(sql: insertSQL(rows: chunk.count), arguments: arguments)
-                start += chunk.count
+            // One COPY for the whole batch: no statement to plan, one round trip. A batch that
+            // overlaps what is stored (a replay after a restart, before its acknowledgement) hits the
+            // unique key and fails whole; it is then inserted with ON CONFLICT DO NOTHING instead.
+            // Exactly-once rests on the key either way.
+            do {
+                try db.inSavepoint {
+                    try db.copy(into: "audit_event", columns: copyColumns, rows: events.map { values($0).values })
+                }
+            } catch let error as StoreError where error.code == .conflict {
+                try insertIgnoringStored(db, events)
             }
         }
         var cursors: [JournalKey: UInt64] = [:]
         for key in touched.keys { cursors[key] = try advanceCursor(db, key, now: now) }
         return cursors
+    }
+
+    /// Multi-row INSERTs that pass over rows the unique key already holds.
+    private static func insertIgnoringStored(_ db: any SQLConnection, _ events: [AuditEvent]) throws {
+        var start = 0
+        while start < events.count {
+            let chunk = events[start..<min(start + rowsPerInsert, events.count)]
+            var arguments = SQLArguments([] as [SQLValue])
+            arguments.values.reserveCapacity(chunk.count * 12)
+            for event in chunk { arguments.values += values(event).values }
+            try db.execute(sql: insertSQL(rows: chunk.count), arguments: arguments)
+            start += chunk.count
+        }
     }
 
     private static func advanceCursor(_ db: any SQLConnection, _ key: JournalKey, now: Date) throws -> UInt64 {
@@ -449,7 +465,7 @@ package final class AuditStore: Sendable {
         return try database.read { db in
             try SQLRow.fetchAll(db, sql: sql, arguments: arguments).map { row in
                 let details: JSONValue? = (row["details"] as String?).flatMap {
-                    try? WireCodec.fromJSON(JSONValue.self, Data($0.utf8))
+                    try? JSONParser.parse(Data($0.utf8))
                 }
                 let event = AuditEvent(
                     publisher: row["publisher"],

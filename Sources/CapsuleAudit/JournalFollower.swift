@@ -97,8 +97,7 @@ struct JournalFollower {
         return []
     }
 
-    /// A replay page arrived. Its events are stored and, while pages come back full, the next one is
-    /// asked for at once.
+    /// A replay page arrived. The next page is asked for at once, then this one's events are stored.
     mutating func replayed(_ publisher: String, page: JournalPage) -> [Action] {
         replaying.remove(publisher)
         let key = JournalKey(publisher: publisher, incarnation: page.incarnation)
@@ -113,9 +112,11 @@ struct JournalFollower {
         }
         let events = page.events.filter { $0.publisher == publisher && $0.incarnation == page.incarnation }
         guard let last = events.last else { return actions }
-        actions.append(.store(events))
+        // The next page is asked for before this one is stored, so the publisher reads it while this
+        // one is written (nothing depends on the order: the store and its cursors decide what is held).
         replaying.insert(publisher)
         actions.append(.replay(publisher: publisher, after: last.seq, incarnation: page.incarnation))
+        actions.append(.store(events))
         return actions
     }
 

@@ -46,7 +46,7 @@ final class PostgresConnectionHandle: SQLConnection {
         return connection.query(PostgresQuery(unsafeSQL: text, binds: bindings), logger: store.logger)
     }
 
-    private func answer(_ future: EventLoopFuture<PostgresQueryResult>) throws -> PostgresQueryResult {
+    private func answer<T: Sendable>(_ future: EventLoopFuture<T>) throws -> T {
         do {
             return try PostgresWait.wait(future, seconds: timeout)
         } catch is PostgresWait.TimedOut {
@@ -60,9 +60,72 @@ final class PostgresConnectionHandle: SQLConnection {
                 throw store.unavailable(PostgresErrors.describe(error))
             }
             if let psql = error as? PSQLError, let info = psql.serverInfo {
-                throw PostgresServerError(sqlState: info[.sqlState] ?? "", message: info[.message] ?? "server error")
+                let state = info[.sqlState] ?? ""
+                let message = info[.message] ?? "server error"
+                // A unique or primary key already holds the row (SQLSTATE 23505).
+                if state == "23505" { throw StoreError(.conflict, "\(store.location): \(message)") }
+                throw PostgresServerError(sqlState: state, message: message)
             }
             throw error
+        }
+    }
+
+    /// Appends `rows` with one `COPY … FROM STDIN` in the text format: one round trip and no
+    /// statement to plan, however many rows. Column names are lower case, as PostgreSQL folds the
+    /// unquoted names the migrations created.
+    func copy(into table: String, columns: [String], rows: [[SQLValue]]) throws {
+        if lost { throw store.unavailable("the connection was lost") }
+        try flush()
+        var buffer = ByteBufferAllocator().buffer(capacity: rows.count * 256)
+        for row in rows {
+            for (index, value) in row.enumerated() {
+                if index > 0 { buffer.writeInteger(UInt8(ascii: "\t")) }
+                Self.writeCopyText(value, into: &buffer)
+            }
+            buffer.writeInteger(UInt8(ascii: "\n"))
+        }
+        let connection = connection
+        let logger = store.logger
+        let names = columns.map { $0.lowercased() }
+        let data = buffer
+        let promise = connection.eventLoop.makePromise(of: Void.self)
+        Task(executorPreference: CopyExecutor.shared) {
+            do {
+                try await connection.copyFrom(table: table, columns: names, logger: logger) { writer in
+                    try await writer.write(data)
+                }
+                promise.succeed()
+            } catch {
+                promise.fail(error)
+            }
+        }
+        _ = try answer(promise.futureResult)
+    }
+
+    /// One value in COPY's text format: `\N` for NULL; backslash, tab, newline and carriage return
+    /// escaped; bytea as `\\x` and hex.
+    static func writeCopyText(_ value: SQLValue, into buffer: inout ByteBuffer) {
+        switch value {
+        case .null: buffer.writeStaticString("\\N")
+        case .integer(let number): buffer.writeString(String(number))
+        case .real(let number): buffer.writeString(number.description)
+        case .text(let text):
+            for byte in text.utf8 {
+                switch byte {
+                case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
+                case UInt8(ascii: "\t"): buffer.writeStaticString("\\t")
+                case UInt8(ascii: "\n"): buffer.writeStaticString("\\n")
+                case UInt8(ascii: "\r"): buffer.writeStaticString("\\r")
+                default: buffer.writeInteger(byte)
+                }
+            }
+        case .blob(let data):
+            buffer.writeStaticString("\\\\x")
+            let digits = Array("0123456789abcdef".utf8)
+            for byte in data {
+                buffer.writeInteger(digits[Int(byte >> 4)])
+                buffer.writeInteger(digits[Int(byte & 0x0f)])
+            }
         }
     }
 

@@ -26,6 +26,11 @@ package final class WorkerLink {
             link.send(factory: { $0.plain(.reply, corr: corr) }, body: Reply(error: error))
         }
 
+        /// Succeeds with the result already encoded as JSON.
+        package func succeed(encoded json: Data) {
+            link.sendRaw(factory: { $0.plain(.reply, corr: corr) }, body: TypedReply<Result>.body(encodedResult: json))
+        }
+
         package func callAsFunction(_ outcome: Swift.Result<Result, ErrorBody>) {
             switch outcome {
             case .success(let result): succeed(result)
@@ -168,6 +173,10 @@ package final class WorkerLink {
         send(factory: { $0.plain(type) }, body: body)
     }
 
+    private func sendRaw(factory make: (MessageFactory) -> Header, body: Data) {
+        _ = try? dealer.send([WireCodec.json(make(factory)), body])
+    }
+
     private func send(factory make: (MessageFactory) -> Header, body: some Encodable) {
         _ = try? dealer.send(WireCodec.encode(header: make(factory), body: body))
     }
@@ -186,7 +195,7 @@ package final class WorkerLink {
             { outcome in
                 onReply(
                     outcome.flatMap { message in
-                        guard let reply = try? message.decode(TypedReply<Op.Result>.self) else {
+                        guard let reply = try? message.decodeReply(Op.Result.self) else {
                             return .failure(ErrorBody(.badReply, "unexpected reply to \(Op.name)"))
                         }
                         if let error = reply.error { return .failure(error) }

@@ -176,11 +176,20 @@ enum FuzzInput {
                 if let request = try? message.decode(Request.self), let schema = request.params["schema"] {
                     try? JSONSchemaValidator.validate(request.params, against: schema)
                 }
-            case .reply: _ = try? message.decode(Reply.self)
+            case .reply:
+                _ = try? message.decode(Reply.self)
+                _ = try? message.decodeReply(JournalPage.self)
             case .workerReady: _ = try? message.decode(WorkerReady.self)
             case .reportRequest: _ = try? message.decode(ReportRequest.self)
             default: break
             }
+        }
+        // JSONParser against JSONDecoder: what both read, they read alike.
+        let data = Data(bytes)
+        if let fast = try? JSONParser.parse(data),
+            let reference = try? WireCodec.decoder.decode(JSONValue.self, from: data)
+        {
+            precondition(fast == reference, "JSONParser and JSONDecoder read \(bytes) differently")
         }
         let text = String(decoding: bytes, as: UTF8.self)
         if let value = try? JSONValue.parse(text) {

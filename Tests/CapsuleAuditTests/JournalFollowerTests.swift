@@ -186,7 +186,7 @@ struct JournalFollowerBeaconTests {
 }
 
 struct JournalFollowerReplayTests {
-    @Test func aReplayedPageIsStoredAndTheNextPageAskedForAtOnce() {
+    @Test func theNextPageIsAskedForBeforeAReplayedPageIsStored() {
         var follower = follower()
         _ = follower.start()
         let page = JournalPage(
@@ -196,8 +196,8 @@ struct JournalFollowerReplayTests {
         )
         #expect(
             follower.replayed("broker", page: page) == [
-                .store([event("broker", 11), event("broker", 12), event("broker", 13)]),
                 .replay(publisher: "broker", after: 13, incarnation: "i1"),
+                .store([event("broker", 11), event("broker", 12), event("broker", 13)]),
             ]
         )
         // The pipelined request is in flight: a beacon does not ask again.
@@ -226,7 +226,7 @@ struct JournalFollowerReplayTests {
         )
         #expect(
             follower.replayed("broker", page: page) == [
-                .store([event("broker", 11)]), .replay(publisher: "broker", after: 11, incarnation: "i1"),
+                .replay(publisher: "broker", after: 11, incarnation: "i1"), .store([event("broker", 11)]),
             ]
         )
     }
@@ -236,8 +236,8 @@ struct JournalFollowerReplayTests {
         let page = JournalPage(incarnation: "i2", lastSeq: 2, events: [event("broker", 1, incarnation: "i2")])
         #expect(
             follower.replayed("broker", page: page) == [
-                .store([event("broker", 1, incarnation: "i2")]),
                 .replay(publisher: "broker", after: 1, incarnation: "i2"),
+                .store([event("broker", 1, incarnation: "i2")]),
             ]
         )
         #expect(follower.current["broker"] == "i2")
@@ -257,8 +257,8 @@ struct JournalFollowerHoleTests {
         #expect(
             follower.replayed("broker", page: page) == [
                 .skip(key("broker"), from: 1, through: 10),
-                .store([event("broker", 11), event("broker", 12)]),
                 .replay(publisher: "broker", after: 12, incarnation: "i1"),
+                .store([event("broker", 11), event("broker", 12)]),
             ]
         )
         #expect(follower.cursors[key("broker")] == 10)
@@ -269,8 +269,8 @@ struct JournalFollowerHoleTests {
         let page = JournalPage(incarnation: "i1", lastSeq: 11, events: [event("broker", 11)], prunedThrough: 10)
         #expect(
             follower.replayed("broker", page: page) == [
-                .store([event("broker", 11)]),
                 .replay(publisher: "broker", after: 11, incarnation: "i1"),
+                .store([event("broker", 11)]),
             ]
         )
     }

@@ -89,6 +89,30 @@ struct AuditStoreInsertTests {
         }
     }
 
+    /// PostgreSQL stores batches with COPY's text format, where a backslash, a tab or a newline would
+    /// otherwise end a value or a row, and `\\N` means NULL: text holding them reads back as written.
+    @Test(arguments: StoreBackend.all) func textThatCopyMustEscapeReadsBackAsWritten(backend: StoreBackend) throws {
+        try withAuditStore(backend) { store, _ throws in
+            let json =
+                #"{"publisher":"broker","seq":1,"at":0,"action":"service.transition","subject":"service:a\\N","actor":"system","result":"SUCCESS","reason":"tab\there\nnew line\r\\N back\\slash é","details":{"path":"C:\\temp\\x","n":1.5}}"#
+            let decoded = try WireCodec.fromJSON(AuditEvent.self, Data(json.utf8))
+            try store.insert([decoded, event("broker", 2)])
+            let rows = try store.database.read { db in
+                try SQLRow.fetchAll(
+                    db,
+                    sql: "SELECT seq, subject, reason, details, fromStatus FROM audit_event ORDER BY seq"
+                )
+            }
+            #expect(rows.map { $0["seq"] as Int } == [1, 2])
+            #expect(rows.first?["reason"] == "tab\there\nnew line\r\\N back\\slash é")
+            #expect(rows.first?["subject"] == "service:a\\N")
+            let details = try JSONValue.parse(try #require(rows.first?["details"] as String?))
+            #expect(details["path"] == .string("C:\\temp\\x"))
+            #expect(details["n"] == .number(1.5))
+            #expect(rows.last?.value("fromStatus") == .null, "an absent value stays NULL")
+        }
+    }
+
     @Test(arguments: StoreBackend.all) func insertingNothingReturnsNoCursors(backend: StoreBackend) throws {
         try withAuditStore(backend) { store, _ throws in
             #expect(try store.insert([]) == [:])

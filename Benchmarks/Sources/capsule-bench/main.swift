@@ -46,7 +46,7 @@ struct Options {
           --quick               --seconds 2 --messages 100000 --requests 500 --codec-iterations 20000
         capsule-bench fleet --help: the fleet simulator (Benchmarks/fleet.sh, Benchmarks/README.md)
         capsule-bench audit-postgres [--events N] [--bin DIR] [--keep-home]: the audit writer into PostgreSQL beside
-                             a raw batched insert of the same rows into the same server (Benchmarks/README.md)
+                             raw batched inserts (COPY, multi-row INSERT) of the same rows into the same server (Benchmarks/README.md)
         """
 
     static func parse(_ arguments: [String]) throws -> Options {

@@ -10,8 +10,8 @@ extension BrokerCore {
         on(BrokerOps.JournalReplay.self) { core, params, _, respond in
             let journal = core.journal
             respond.succeed(
-                try core.store.database.read { db in
-                    try journal.page(db, after: params.after, incarnation: params.incarnation)
+                encoded: try core.store.database.read { db in
+                    try journal.pageJSON(db, after: params.after, incarnation: params.incarnation)
                 }
             )
         }

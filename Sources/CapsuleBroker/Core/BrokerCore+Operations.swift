@@ -1,5 +1,6 @@
 import CapsuleDomain
 import CapsuleProtocol
+import CapsuleRuntime
 import CapsuleStore
 import Foundation
 import Logging
@@ -19,6 +20,14 @@ struct Responder<Result: Encodable> {
 
     func succeed(_ result: Result) { core.sendReply(to: route, corr: corr, result: result) }
     func fail(_ error: ErrorBody) { core.sendReply(to: route, corr: corr, error: error) }
+    /// Succeeds with the result already encoded as JSON.
+    func succeed(encoded json: Data) {
+        core.sendRaw(
+            to: route,
+            header: core.factory.plain(.reply, corr: corr),
+            body: TypedReply<Result>.body(encodedResult: json)
+        )
+    }
 
     func callAsFunction(_ outcome: Swift.Result<Result, ErrorBody>) {
         switch outcome {

@@ -424,6 +424,15 @@ final class BrokerCore: LoopCore {
         }
     }
 
+    /// Sends a body that is already encoded.
+    func sendRaw(to route: Data, header: Header, body: Data) {
+        do {
+            _ = try router.send([route, WireCodec.json(header), body])
+        } catch {
+            logger.debug("Could not route a message.", metadata: ["error": "\(error)"])
+        }
+    }
+
     func sendError(to route: Data, corr: String?, _ error: ErrorBody) {
         sendRouted(to: route, header: factory.plain(.error, corr: corr), body: error)
     }

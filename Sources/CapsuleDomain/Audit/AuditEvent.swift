@@ -93,6 +93,29 @@ package struct AuditEvent: Codable, Sendable, Hashable {
         case publisher, incarnation, seq, at, action, subject, actor, result, from, to, reason, details
     }
 
+    /// The event from a parsed JSON value, read as `init(from:)` reads it: no caps applied (a journal
+    /// page takes this path, through ``JSONParser``, instead of `JSONDecoder`).
+    package init(jsonValue json: JSONValue) throws(JSONFieldError) {
+        publisher = try json.string("publisher")
+        incarnation = try json.optionalString("incarnation") ?? ""
+        seq = try json.unsigned("seq")
+        at = Date(timeIntervalSince1970: try json.number("at") / 1_000)
+        action = try json.string("action")
+        subject = try json.string("subject")
+        actor = try json.string("actor")
+        guard let result = AuditResult(rawValue: try json.string("result")) else {
+            throw JSONFieldError(
+                "result",
+                expected: "one of \(AuditResult.allCases.map(\.rawValue).joined(separator: ", "))"
+            )
+        }
+        self.result = result
+        from = try json.optionalString("from")
+        to = try json.optionalString("to")
+        reason = try json.optionalString("reason")
+        details = json.member("details")
+    }
+
     package init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         publisher = try container.decode(String.self, forKey: .publisher)

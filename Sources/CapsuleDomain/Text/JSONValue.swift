@@ -40,7 +40,7 @@ public enum JSONValue: Codable, Sendable, Hashable {
 
     /// Parses JSON text; throws on anything that is not JSON.
     public static func parse(_ text: String) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+        try JSONParser.parse(Data(text.utf8))
     }
 
     /// Compact JSON text with sorted keys (stable, so it can be hashed and compared).

@@ -525,6 +525,21 @@ package struct JournalPage: Codable, Sendable, Hashable {
     }
 }
 
+extension JournalPage: JSONValueDecodable {
+    /// The page from a parsed reply, as `init(from:)` reads it (the audit writer's replay path).
+    package init(jsonValue json: JSONValue) throws {
+        guard case .array(let events)? = json.member("events") else {
+            throw JSONFieldError("events", expected: "an array")
+        }
+        self.init(
+            incarnation: try json.string("incarnation"),
+            lastSeq: try json.unsigned("lastSeq"),
+            events: try events.map { try AuditEvent(jsonValue: $0) },
+            prunedThrough: json.member("prunedThrough") == nil ? nil : try json.unsigned("prunedThrough")
+        )
+    }
+}
+
 /// `journal.ack` params.
 package struct JournalAckParams: Codable, Sendable, Hashable {
     package var upTo: UInt64

@@ -1,3 +1,5 @@
+package import Foundation
+
 /// `reply` with a typed result: the same wire shape as ``Reply``, but encoded from and decoded into
 /// the result's own type directly, without a detour through ``JSONValue``.
 package struct TypedReply<Result> {
@@ -19,3 +21,15 @@ package struct TypedReply<Result> {
 extension TypedReply: Encodable where Result: Encodable {}
 extension TypedReply: Decodable where Result: Decodable {}
 extension TypedReply: Sendable where Result: Sendable {}
+
+extension TypedReply where Result: Encodable {
+    /// The body of a successful reply whose result is already JSON (a journal page of stored events):
+    /// the bytes `TypedReply(result:)` encodes to, without decoding and encoding the result again.
+    package static func body(encodedResult json: Data) -> Data {
+        var body = Data(#"{"ok":true,"result":"#.utf8)
+        body.reserveCapacity(json.count + 24)
+        body.append(json)
+        body.append(UInt8(ascii: "}"))
+        return body
+    }
+}

@@ -15,6 +15,22 @@ package struct WireMessage: Sendable {
             throw WireError(.malformedBody, "\(header.type.rawValue) body: \(WireCodec.summary(error))")
         }
     }
+
+    /// Decodes a reply whose result is `R`; a successful one through ``JSONParser`` when `R` is
+    /// ``JSONValueDecodable``, anything else through `JSONDecoder`.
+    package func decodeReply<R: Decodable>(_: R.Type) throws(WireError) -> TypedReply<R> {
+        if let fast = R.self as? any JSONValueDecodable.Type {
+            let result: R?
+            do {
+                let json = try JSONParser.parse(body)
+                result = json.member("ok") == .bool(true) ? try json.member("result").map(fast.init) as? R : nil
+            } catch {
+                throw WireError(.malformedBody, "\(header.type.rawValue) body: \(error)")
+            }
+            if let result { return TypedReply(result: result) }
+        }
+        return try decode(TypedReply<R>.self)
+    }
 }
 
 /// Encodes and decodes Capsule's frames: `[topic] header body`, both JSON (docs/protocol.md).

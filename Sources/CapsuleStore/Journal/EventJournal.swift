@@ -1,6 +1,6 @@
 package import CapsuleDomain
 package import CapsuleProtocol
-import Foundation
+package import Foundation
 
 /// A publisher's durable journal of audit events (the Clone/Titanic pattern of design §6).
 ///
@@ -77,31 +77,55 @@ package final class EventJournal {
     package func rewind(to seq: UInt64) { lastSeq = seq }
 
     /// Events after `after`, oldest first: at most ``maxPageEvents`` and no more than ``maxPageBytes``
-    /// of stored JSON (but always at least one), so a replay reply always fits in one message. Each
-    /// event is bounded again as it is read, so an entry written before the caps cannot stall replay.
+    /// of stored JSON (but always at least one), so a replay reply always fits in one message.
     /// When `incarnation` is not the current one, the page starts at the current incarnation's seq 1.
     package func page(_ db: any SQLConnection, after: UInt64, incarnation asked: String?) throws -> JournalPage {
+        try WireCodec.fromJSON(JournalPage.self, pageJSON(db, after: after, incarnation: asked))
+    }
+
+    /// The page of ``page(_:after:incarnation:)`` as the JSON of a ``JournalPage``, for a reply. An
+    /// event this instance appended goes in as stored: it was bounded when created and encoded by
+    /// ``append(_:_:)``, with this incarnation. An older entry (another process's, or one written
+    /// before the caps) is decoded, bounded and encoded again, so it cannot stall replay; one that
+    /// does not decode is left out.
+    package func pageJSON(_ db: any SQLConnection, after: UInt64, incarnation asked: String?) throws -> Data {
         let start = (asked == nil || asked == incarnation) ? after : 0
-        var events: [AuditEvent] = []
-        var bytes = 0
-        let rows = try String.fetchAll(
+        let rows = try SQLRow.fetchAll(
             db,
-            sql: "SELECT event FROM journal WHERE seq > ? ORDER BY seq LIMIT ?",
+            sql: "SELECT seq, event FROM journal WHERE seq > ? ORDER BY seq LIMIT ?",
             arguments: [start, Self.maxPageEvents]
         )
-        for text in rows {
-            guard var event = try? WireCodec.fromJSON(AuditEvent.self, Data(text.utf8)) else { continue }
-            event.bound()
-            event.incarnation = incarnation
-            let size = text.utf8.count > Self.maxPageBytes / 4 ? WireCodec.json(event).count : text.utf8.count
-            if !events.isEmpty && bytes + size > Self.maxPageBytes { break }
-            bytes += size
-            events.append(event)
+        var events = Data()
+        var count = 0
+        for row in rows {
+            let seq: UInt64 = row["seq"]
+            let text: String = row["event"]
+            let entry: Data
+            if seq > startSeq && text.utf8.count <= Self.maxPageBytes / 4 {
+                entry = Data(text.utf8)
+            } else {
+                guard var event = try? WireCodec.fromJSON(AuditEvent.self, Data(text.utf8)) else { continue }
+                event.bound()
+                event.incarnation = incarnation
+                entry = WireCodec.json(event)
+            }
+            if count > 0 && events.count + entry.count > Self.maxPageBytes { break }
+            if count > 0 { events.append(UInt8(ascii: ",")) }
+            events.append(entry)
+            count += 1
         }
         let pruned = try String.fetchOne(db, sql: "SELECT value FROM journal_meta WHERE key = 'prunedThrough'").flatMap(
             UInt64.init
         )
-        return JournalPage(incarnation: incarnation, lastSeq: lastSeq, events: events, prunedThrough: pruned)
+        var json = Data(#"{"incarnation":"#.utf8)
+        json.reserveCapacity(events.count + 128)
+        json.append(WireCodec.json(incarnation))
+        json.append(contentsOf: #","lastSeq":\#(lastSeq),"events":["#.utf8)
+        json.append(events)
+        json.append(UInt8(ascii: "]"))
+        if let pruned { json.append(contentsOf: #","prunedThrough":\#(pruned)"#.utf8) }
+        json.append(UInt8(ascii: "}"))
+        return json
     }
 
     /// Drops events the audit writer has confirmed (`seq <= upTo` of the current incarnation),

@@ -21,10 +21,21 @@ package protocol SQLConnection: AnyObject {
     func fetchRows(sql: String, arguments: SQLArguments) throws -> [SQLRow]
     /// Runs `body` in a savepoint: rolled back alone if it throws.
     func inSavepoint<T>(_ body: () throws -> T) throws -> T
+    /// Appends rows to `table`, each value in `columns`' order, in one bulk transfer where the
+    /// backend has one (PostgreSQL's `COPY … FROM STDIN`), else one INSERT per row. A row that a
+    /// unique key already holds fails the whole call with `StoreError(.conflict)` on PostgreSQL: run
+    /// it in a savepoint to go on.
+    func copy(into table: String, columns: [String], rows: [[SQLValue]]) throws
 }
 
 extension SQLConnection {
     package func execute(sql: String) throws { try execute(sql: sql, arguments: []) }
+
+    package func copy(into table: String, columns: [String], rows: [[SQLValue]]) throws {
+        let marks = Array(repeating: "?", count: columns.count).joined(separator: ", ")
+        let sql = "INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES (\(marks))"
+        for row in rows { try execute(sql: sql, arguments: SQLArguments(row)) }
+    }
 }
 
 extension SQLRow {

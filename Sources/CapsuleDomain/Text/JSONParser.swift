@@ -1,0 +1,251 @@
+package import Foundation
+
+/// JSON text (RFC 8259) to ``JSONValue`` in one pass over the bytes.
+///
+/// `JSONDecoder` decodes a ``JSONValue`` by trying each case in turn, and every miss builds a
+/// `DecodingError`: about 20 µs for an audit event's four-key details, most of an event's decoding
+/// (Benchmarks/README.md). This parser reads the same grammar directly. It is strict where
+/// `JSONDecoder` is: invalid UTF-8, control characters in strings, lone surrogates, leading zeros,
+/// trailing commas and anything after the value are errors. Nesting is limited to `maxDepth`.
+package struct JSONParser {
+    /// Why a text is not JSON, and where.
+    package struct Failure: Error, CustomStringConvertible {
+        package var offset: Int
+        package var reason: String
+        package var description: String { "invalid JSON at byte \(offset): \(reason)" }
+    }
+
+    package static let maxDepth = 64
+
+    /// Parses one JSON value filling the whole of `data` (white space around it aside).
+    package static func parse(_ data: Data) throws(Failure) -> JSONValue {
+        let bytes = [UInt8](data)
+        var parser = JSONParser(bytes: bytes)
+        parser.skipSpace()
+        let value = try parser.value(depth: 0)
+        parser.skipSpace()
+        guard parser.index == bytes.count else { throw parser.failure("text after the value") }
+        return value
+    }
+
+    private let bytes: [UInt8]
+    private var index = 0
+
+    private init(bytes: [UInt8]) { self.bytes = bytes }
+
+    private func failure(_ reason: String) -> Failure { Failure(offset: index, reason: reason) }
+
+    private var current: UInt8? { index < bytes.count ? bytes[index] : nil }
+
+    private mutating func skipSpace() {
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x09, 0x0A, 0x0D: index += 1
+            default: return
+            }
+        }
+    }
+
+    private mutating func value(depth: Int) throws(Failure) -> JSONValue {
+        guard let byte = current else { throw failure("unexpected end") }
+        switch byte {
+        case UInt8(ascii: "{"): return try object(depth: depth + 1)
+        case UInt8(ascii: "["): return try array(depth: depth + 1)
+        case UInt8(ascii: "\""): return .string(try string())
+        case UInt8(ascii: "t"): return try literal("true", .bool(true))
+        case UInt8(ascii: "f"): return try literal("false", .bool(false))
+        case UInt8(ascii: "n"): return try literal("null", .null)
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
+        default: throw failure("unexpected character")
+        }
+    }
+
+    private mutating func literal(_ word: StaticString, _ value: JSONValue) throws(Failure) -> JSONValue {
+        let count = word.utf8CodeUnitCount
+        guard index + count <= bytes.count else { throw failure("unexpected end") }
+        let matches = word.withUTF8Buffer { expected in
+            (0..<count).allSatisfy { bytes[index + $0] == expected[$0] }
+        }
+        guard matches else { throw failure("unexpected character") }
+        index += count
+        return value
+    }
+
+    private mutating func object(depth: Int) throws(Failure) -> JSONValue {
+        guard depth <= Self.maxDepth else { throw failure("nested deeper than \(Self.maxDepth)") }
+        index += 1
+        var members: [String: JSONValue] = [:]
+        skipSpace()
+        if current == UInt8(ascii: "}") {
+            index += 1
+            return .object(members)
+        }
+        while true {
+            skipSpace()
+            guard current == UInt8(ascii: "\"") else { throw failure("expected a member name") }
+            let key = try string()
+            skipSpace()
+            guard current == UInt8(ascii: ":") else { throw failure("expected ':'") }
+            index += 1
+            skipSpace()
+            let member = try value(depth: depth)
+            // A repeated name keeps its first value, as JSONDecoder does.
+            if members[key] == nil { members[key] = member }
+            skipSpace()
+            switch current {
+            case UInt8(ascii: ","): index += 1
+            case UInt8(ascii: "}"):
+                index += 1
+                return .object(members)
+            default: throw failure("expected ',' or '}'")
+            }
+        }
+    }
+
+    private mutating func array(depth: Int) throws(Failure) -> JSONValue {
+        guard depth <= Self.maxDepth else { throw failure("nested deeper than \(Self.maxDepth)") }
+        index += 1
+        var elements: [JSONValue] = []
+        skipSpace()
+        if current == UInt8(ascii: "]") {
+            index += 1
+            return .array(elements)
+        }
+        while true {
+            skipSpace()
+            elements.append(try value(depth: depth))
+            skipSpace()
+            switch current {
+            case UInt8(ascii: ","): index += 1
+            case UInt8(ascii: "]"):
+                index += 1
+                return .array(elements)
+            default: throw failure("expected ',' or ']'")
+            }
+        }
+    }
+
+    /// A string token; `index` is at its opening quote.
+    private mutating func string() throws(Failure) -> String {
+        index += 1
+        let start = index
+        // The common case: no escapes. The bytes are checked to be UTF-8 once, at the end.
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                let text = try utf8(start..<index)
+                index += 1
+                return text
+            }
+            if byte == UInt8(ascii: "\\") { break }
+            guard byte >= 0x20 else { throw failure("control character in a string") }
+            index += 1
+        }
+        var scalars = [UInt8](bytes[start..<index])
+        while true {
+            guard index < bytes.count else { throw failure("unterminated string") }
+            let byte = bytes[index]
+            switch byte {
+            case UInt8(ascii: "\""):
+                index += 1
+                guard let text = String(validating: scalars, as: UTF8.self) else {
+                    throw Failure(offset: start, reason: "a string that is not UTF-8")
+                }
+                return text
+            case UInt8(ascii: "\\"):
+                index += 1
+                guard let escape = current else { throw failure("unterminated string") }
+                index += 1
+                switch escape {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): scalars.append(escape)
+                case UInt8(ascii: "b"): scalars.append(0x08)
+                case UInt8(ascii: "f"): scalars.append(0x0C)
+                case UInt8(ascii: "n"): scalars.append(0x0A)
+                case UInt8(ascii: "r"): scalars.append(0x0D)
+                case UInt8(ascii: "t"): scalars.append(0x09)
+                case UInt8(ascii: "u"): scalars.append(contentsOf: try unicodeEscape())
+                default: throw failure("unknown escape")
+                }
+            default:
+                guard byte >= 0x20 else { throw failure("control character in a string") }
+                scalars.append(byte)
+                index += 1
+            }
+        }
+    }
+
+    private func utf8(_ range: Range<Int>) throws(Failure) -> String {
+        guard let text = String(validating: bytes[range], as: UTF8.self) else {
+            throw Failure(offset: range.lowerBound, reason: "a string that is not UTF-8")
+        }
+        return text
+    }
+
+    /// The code point of `\uXXXX` (a surrogate pair takes two), as UTF-8; `index` is after the `u`.
+    private mutating func unicodeEscape() throws(Failure) -> [UInt8] {
+        var code = try hex4()
+        if (0xD800...0xDBFF).contains(code) {
+            guard index + 6 <= bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u")
+            else { throw failure("a lone surrogate") }
+            index += 2
+            let low = try hex4()
+            guard (0xDC00...0xDFFF).contains(low) else { throw failure("a lone surrogate") }
+            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+        } else if (0xDC00...0xDFFF).contains(code) {
+            throw failure("a lone surrogate")
+        }
+        guard let scalar = Unicode.Scalar(code) else { throw failure("not a code point") }
+        return Array(String(Character(scalar)).utf8)
+    }
+
+    private mutating func hex4() throws(Failure) -> UInt32 {
+        guard index + 4 <= bytes.count else { throw failure("unterminated string") }
+        var code: UInt32 = 0
+        for _ in 0..<4 {
+            let byte = bytes[index]
+            let digit: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
+            default: throw failure("a \\u escape needs four hex digits")
+            }
+            code = code << 4 | UInt32(digit)
+            index += 1
+        }
+        return code
+    }
+
+    /// A number token, checked against the grammar, then converted by the standard library.
+    private mutating func number() throws(Failure) -> Double {
+        let start = index
+        func digits() -> Int {
+            let from = index
+            while let byte = current, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) { index += 1 }
+            return index - from
+        }
+        if current == UInt8(ascii: "-") { index += 1 }
+        if current == UInt8(ascii: "0") {
+            index += 1
+        } else {
+            guard digits() > 0 else { throw failure("a number needs digits") }
+        }
+        if current == UInt8(ascii: ".") {
+            index += 1
+            guard digits() > 0 else { throw failure("a fraction needs digits") }
+        }
+        if current == UInt8(ascii: "e") || current == UInt8(ascii: "E") {
+            index += 1
+            if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { index += 1 }
+            guard digits() > 0 else { throw failure("an exponent needs digits") }
+        }
+        if let byte = current, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) {
+            throw failure("a number with a leading zero")
+        }
+        let text = String(decoding: bytes[start..<index], as: UTF8.self)
+        guard let number = Double(text), number.isFinite else {
+            throw Failure(offset: start, reason: "a number out of range")
+        }
+        return number
+    }
+}
