@@ -128,6 +128,31 @@ struct EventJournalTests {
         }
     }
 
+    /// Entries this journal appended go into a page as stored; older ones are read again, and one
+    /// that is not an event any more is left out while its neighbours are served.
+    @Test(arguments: StoreBackend.all) func ownEntriesAreSplicedAsStoredAndAnUnreadableOldOneIsLeftOut(
+        backend: StoreBackend
+    ) throws {
+        try withBrokerStore(backend) { store, _ in
+            let first = try EventJournal(publisher: "broker", store: store.database)
+            try store.database.write { db in
+                try first.append(db, event(0))
+                try db.execute(sql: "INSERT INTO journal (seq, event) VALUES (2, 'not json')")
+            }
+            let journal = try EventJournal(publisher: "broker", store: store.database)
+            try store.database.write { db in _ = try journal.append(db, event(1)) }
+            let stored = try store.database.read { db in
+                try String.fetchOne(db, sql: "SELECT event FROM journal WHERE seq = 3")
+            }
+            let json = try store.database.read { db in try journal.pageJSON(db, after: 0, incarnation: nil) }
+            #expect(String(decoding: json, as: UTF8.self).contains(try #require(stored)))
+            let page = try WireCodec.fromJSON(JournalPage.self, json)
+            #expect(page.events.map(\.seq) == [1, 3])
+            #expect(page.events.allSatisfy { $0.incarnation == journal.incarnation })
+            #expect(page.lastSeq == 3)
+        }
+    }
+
     @Test(arguments: StoreBackend.all) func acknowledgedEventsArePrunedAndTheSequenceNeverRestarts(
         backend: StoreBackend
     ) throws {
