@@ -1,0 +1,35 @@
+package import CapsuleDomain
+import Foundation
+
+/// `journal.replay` result: the publisher's current incarnation, its last sequence number, and up to
+/// one page of events after the asked position. When the asked incarnation is not the current one,
+/// `events` starts at seq 1 of the current incarnation.
+package struct JournalPage: Codable, Sendable, Hashable {
+    package var incarnation: String
+    package var lastSeq: UInt64
+    package var events: [AuditEvent]
+    /// The highest seq of this incarnation the journal has pruned (acknowledged, then deleted); events
+    /// up to it can no longer be replayed. Absent when nothing was pruned.
+    package var prunedThrough: UInt64?
+    package init(incarnation: String, lastSeq: UInt64, events: [AuditEvent], prunedThrough: UInt64? = nil) {
+        self.incarnation = incarnation
+        self.lastSeq = lastSeq
+        self.events = events
+        self.prunedThrough = prunedThrough
+    }
+}
+
+extension JournalPage: JSONValueDecodable {
+    /// The page from a parsed reply, as `init(from:)` reads it (the audit writer's replay path).
+    package init(jsonValue json: JSONValue) throws {
+        guard case .array(let events)? = json.member("events") else {
+            throw JSONFieldError("events", expected: "an array")
+        }
+        self.init(
+            incarnation: try json.string("incarnation"),
+            lastSeq: try json.unsigned("lastSeq"),
+            events: try events.map { try AuditEvent(jsonValue: $0) },
+            prunedThrough: json.member("prunedThrough") == nil ? nil : try json.unsigned("prunedThrough")
+        )
+    }
+}
