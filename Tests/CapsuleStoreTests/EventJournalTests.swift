@@ -31,7 +31,10 @@ struct EventJournalTests {
         after: UInt64,
         incarnation: String? = nil
     ) throws -> JournalPage {
-        try pool.read { db in try journal.page(db, after: after, incarnation: incarnation) }
+        try WireCodec.fromJSON(
+            JournalPage.self,
+            try pool.read { db in try journal.pageJSON(db, after: after, incarnation: incarnation) }
+        )
     }
 
     @Test(arguments: StoreBackend.all) func appendStampsPublisherIncarnationAndNextSequence(

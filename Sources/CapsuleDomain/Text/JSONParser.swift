@@ -181,7 +181,8 @@ package struct JSONParser {
         return text
     }
 
-    /// The code point of `\uXXXX` (a surrogate pair takes two), as UTF-8; `index` is after the `u`.
+    /// The code point of a `\u` escape and its four hex digits (a surrogate pair takes two escapes),
+    /// as UTF-8; `index` is after the `u`.
     private mutating func unicodeEscape() throws(Failure) -> [UInt8] {
         var code = try hex4()
         if (0xD800...0xDBFF).contains(code) {
@@ -195,7 +196,9 @@ package struct JSONParser {
             throw failure("a lone surrogate")
         }
         guard let scalar = Unicode.Scalar(code) else { throw failure("not a code point") }
-        return Array(String(Character(scalar)).utf8)
+        var encoded: [UInt8] = []
+        UTF8.encode(scalar) { encoded.append($0) }
+        return encoded
     }
 
     private mutating func hex4() throws(Failure) -> UInt32 {

@@ -76,18 +76,13 @@ package final class EventJournal {
     /// Restores the in-memory sequence after the transaction holding appends rolled back.
     package func rewind(to seq: UInt64) { lastSeq = seq }
 
-    /// Events after `after`, oldest first: at most ``maxPageEvents`` and no more than ``maxPageBytes``
-    /// of stored JSON (but always at least one), so a replay reply always fits in one message.
-    /// When `incarnation` is not the current one, the page starts at the current incarnation's seq 1.
-    package func page(_ db: any SQLConnection, after: UInt64, incarnation asked: String?) throws -> JournalPage {
-        try WireCodec.fromJSON(JournalPage.self, pageJSON(db, after: after, incarnation: asked))
-    }
-
-    /// The page of ``page(_:after:incarnation:)`` as the JSON of a ``JournalPage``, for a reply. An
-    /// event this instance appended goes in as stored: it was bounded when created and encoded by
-    /// ``append(_:_:)``, with this incarnation. An older entry (another process's, or one written
-    /// before the caps) is decoded, bounded and encoded again, so it cannot stall replay; one that
-    /// does not decode is left out.
+    /// Events after `after`, oldest first, as the JSON of a ``JournalPage`` for a reply: at most
+    /// ``maxPageEvents`` and no more than ``maxPageBytes`` of stored JSON (but always at least one), so
+    /// a reply always fits in one message. When `incarnation` is not the current one, the page starts
+    /// at the current incarnation's seq 1. An event this instance appended goes in as stored: it was
+    /// bounded when created and encoded by ``append(_:_:)``, with this incarnation. An older entry
+    /// (another process's, or one written before the caps) is decoded, bounded and encoded again, so
+    /// it cannot stall replay; one that does not decode is left out.
     package func pageJSON(_ db: any SQLConnection, after: UInt64, incarnation asked: String?) throws -> Data {
         let start = (asked == nil || asked == incarnation) ? after : 0
         let rows = try SQLRow.fetchAll(
