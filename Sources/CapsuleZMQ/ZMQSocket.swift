@@ -107,6 +107,7 @@ package final class ZMQSocket {
         if let v = options.tcpKeepaliveIdle { try setOption(ZMQ_TCP_KEEPALIVE_IDLE, v) }
         if let v = options.tcpKeepaliveInterval { try setOption(ZMQ_TCP_KEEPALIVE_INTVL, v) }
         if let v = options.tcpKeepaliveCount { try setOption(ZMQ_TCP_KEEPALIVE_CNT, v) }
+        if let v = options.backlog { try setOption(ZMQ_BACKLOG, v) }
     }
 
     // MARK: CURVE

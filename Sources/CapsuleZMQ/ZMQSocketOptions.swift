@@ -19,6 +19,8 @@ package struct ZMQSocketOptions: Sendable, Hashable {
     package var tcpKeepaliveIdle: Int32?
     package var tcpKeepaliveInterval: Int32?
     package var tcpKeepaliveCount: Int32?
+    /// Connections the kernel may queue for a bound socket before libzmq accepts them (`ZMQ_BACKLOG`).
+    package var backlog: Int32?
 
     package init() {}
 
@@ -63,10 +65,14 @@ package struct ZMQSocketOptions: Sendable, Hashable {
     }
 
     /// Options for the broker's server sockets: no ZMTP heartbeats of its own (no timer per
-    /// connection), TCP keepalive to reap connections whose peer vanished, a bounded linger, and
-    /// frames capped a little above the message cap (libzmq drops a peer that sends more).
+    /// connection), TCP keepalive to reap connections whose peer vanished, a bounded linger, frames
+    /// capped a little above the message cap (libzmq drops a peer that sends more), and an accept
+    /// queue deep enough for a whole fleet reconnecting at once (libzmq's default of 100 drops SYNs
+    /// in a storm, and each dropped SYN costs its agent a kernel retry 1, 3, 7 … s later; the kernel
+    /// caps the value at `net.core.somaxconn`, see docs/decisions.md, "A deep accept queue").
     package static func server(maxMessageBytes: Int) -> ZMQSocketOptions {
         var options = ZMQSocketOptions()
+        options.backlog = 4_096
         options.maxMessageSize = Int64(maxMessageBytes + 8 * 1024)
         options.linger = 200
         options.handshakeInterval = 10_000

@@ -77,6 +77,12 @@ struct BrokerCommand: AsyncParsableCommand {
     )
     var initStore = false
 
+    @Option(
+        help:
+            "libzmq I/O threads: they carry the CURVE handshakes and all socket traffic; 2 lets a reconnecting fleet's handshakes use two cores (docs/deployment.md, \"Sizing a broker host\")."
+    )
+    var ioThreads: Int32 = 1
+
     @Option(help: "Serve Prometheus metrics on HOST:PORT at /metrics, or off.")
     var metricsBind = "127.0.0.1:9401"
 
@@ -88,6 +94,7 @@ struct BrokerCommand: AsyncParsableCommand {
             }
         }
         guard maxMessagesPerSecond > 0, burstMessages >= 1 else { throw ValidationError("rates must be positive") }
+        guard (1...16).contains(ioThreads) else { throw ValidationError("--io-threads must be between 1 and 16") }
         guard retentionDays >= 0 else { throw ValidationError("--retention-days must be 0 (keep forever) or more") }
         try MetricsListener.validate(metricsBind)
         if let leaseSeconds, !(0.5...600).contains(leaseSeconds) {
@@ -117,6 +124,7 @@ struct BrokerCommand: AsyncParsableCommand {
                 uniquingKeysWith: { _, last in last }
             ),
             retentionDays: retentionDays,
+            ioThreads: ioThreads,
             initializeStore: initStore,
             store: try StoreOpener.resolve(
                 store,

@@ -38,6 +38,7 @@ struct FleetOptions {
     var skipCapsule = false
     var keepHome = false
     var perf = false
+    var brokerIOThreads = 1
     var bin: URL?
 
     static let usage = """
@@ -45,7 +46,8 @@ struct FleetOptions {
                                    [--agents-per-process N] [--shards N] [--io-threads N] [--connect-rate R]
                                    [--window S] [--sample S] [--nice N] [--zmtp-heartbeat IVL,TIMEOUT,TTL|off]
                                    [--reconnect-ivl MIN-MAX] [--flip F] [--churn F] [--commands N] [--down-seconds S]
-                                   [--queries N] [--skip-raw] [--skip-capsule] [--keep-home] [--perf] [--bin DIR]
+                                   [--queries N] [--skip-raw] [--skip-capsule] [--keep-home] [--perf]
+                                   [--broker-io-threads N] [--bin DIR]
           --agents N              simulated agents (default 1000)
           --services S            services per agent (default 2)
           --heartbeat S           heartbeat cadence, broker --heartbeat-seconds (default 5)
@@ -67,6 +69,7 @@ struct FleetOptions {
           --skip-raw, --skip-capsule  run one phase only
           --keep-home             keep the temporary home (daemon and worker logs)
           --perf                  record `perf record -g` of the broker during the steady window (needs perf)
+          --broker-io-threads N   libzmq I/O threads of the broker and of the raw server (default 1)
           --bin DIR               where the daemons, capsulectl and capsule-bench are (default: next to this binary)
         """
 
@@ -123,6 +126,7 @@ struct FleetOptions {
             case "--skip-capsule": o.skipCapsule = true
             case "--keep-home": o.keepHome = true
             case "--perf": o.perf = true
+            case "--broker-io-threads": o.brokerIOThreads = try number(Int.self, atLeast: 1)
             case "--bin": o.bin = URL(fileURLWithPath: try value(), isDirectory: true)
             case "-h", "--help":
                 print(usage)
@@ -286,7 +290,7 @@ final class FleetDriver {
                 executable: bin.appendingPathComponent("capsule-bench"),
                 arguments: [
                     "fleet-raw-server", "--router-bind", router, "--ingest-bind", ingest,
-                    "--secret", keyPair.secretKey.z85,
+                    "--secret", keyPair.secretKey.z85, "--io-threads", "\(options.brokerIOThreads)",
                 ] + (countDistinct ? ["--count-distinct"] : []),
                 nice: 0,
                 logFile: home.appendingPathComponent("raw-server-\(n).log")
@@ -462,7 +466,7 @@ final class FleetDriver {
                     "--home", home.path, "--trust-service", "bench-probe=\(probe.publicKey.z85)",
                     "--ingest-bind", "tcp://127.0.0.1:\(ports.0)", "--bus-bind", "tcp://127.0.0.1:\(ports.1)",
                     "--router-bind", "tcp://127.0.0.1:\(ports.2)", "--max-messages-per-second", "5000",
-                    "--burst-messages", "10000",
+                    "--burst-messages", "10000", "--io-threads", "\(options.brokerIOThreads)",
                     "--log-level", "warning",
                 ] + thresholds
             )

@@ -5,18 +5,20 @@ import Foundation
 // `capsule-bench fleet-raw-server`: the raw baseline of the fleet figures (Benchmarks/README.md, "Fleet").
 //
 // Plain libzmq through its C API, no Capsule code: a CURVE ROUTER and a CURVE XSUB with the broker's
-// server socket options (ZMQ_MAXMSGSIZE, ZMTP heartbeat 5 s / timeout 15 s, linger 200, XSUB RCVHWM
-// 100,000, ROUTER_MANDATORY, ZAP domain enforced), and a ZAP handler on its own REP socket that admits
+// server socket options (the values of `ZMQSocketOptions.server`, set here with zmq_setsockopt:
+// ZMQ_MAXMSGSIZE, no ZMTP heartbeat, handshake 10 s, TCP keepalive 60/10/3, ZMQ_BACKLOG, linger 200;
+// XSUB RCVHWM 100,000, ROUTER_MANDATORY, ZAP domain enforced), and a ZAP handler on its own REP socket that admits
 // every CURVE key with status 200 (the broker's handler also looks the key up; this one does not).
 // The XSUB subscribes to everything and drops what it receives; the ROUTER answers every message
 // with one small two-frame reply to the same routing id (the raw agents take it as their welcome).
-// One I/O thread, as the broker's context has. One stats line a second on stdout; stdin closing ends it.
+// One I/O thread, as the broker's context has by default (`--io-threads N` for both). One stats line a second on stdout; stdin closing ends it.
 enum FleetRawServer {
     static func main(_ arguments: [String]) throws {
         var routerBind = "tcp://127.0.0.1:0"
         var ingestBind = "tcp://127.0.0.1:0"
         var secret: CurveKey?
         var countDistinct = false
+        var ioThreads: Int32 = 1
         var maxSeconds = 3_600.0
         var i = 0
         while i < arguments.count {
@@ -32,6 +34,9 @@ enum FleetRawServer {
                 secret = CurveKey(z85: next)
                 i += 1
             case "--count-distinct": countDistinct = true
+            case "--io-threads":
+                ioThreads = Int32(next) ?? ioThreads
+                i += 1
             case "--max-seconds":
                 maxSeconds = Double(next) ?? maxSeconds
                 i += 1
@@ -43,7 +48,7 @@ enum FleetRawServer {
         signal(SIGPIPE, SIG_IGN)
 
         guard let context = zmq_ctx_new() else { throw BenchError("zmq_ctx_new failed") }
-        zmq_ctx_set(context, ZMQ_IO_THREADS, 1)
+        zmq_ctx_set(context, ZMQ_IO_THREADS, ioThreads)
         zmq_ctx_set(context, ZMQ_MAX_SOCKETS, 65_535)
         guard let zap = zmq_socket(context, ZMQ_REP), zmq_bind(zap, "inproc://zeromq.zap.01") == 0 else {
             throw BenchError("raw server: cannot bind the ZAP handler")
@@ -54,11 +59,20 @@ enum FleetRawServer {
         }
         func server(_ type: Int32, _ endpoint: String, domain: String) throws -> UnsafeMutableRawPointer {
             guard let socket = zmq_socket(context, type) else { throw BenchError("zmq_socket failed") }
-            var maxSize = Int64(256 * 1024 + 8 * 1024)
+            // The broker's own server options, value by value (the broker sets no ZMTP heartbeat).
+            let options = ZMQSocketOptions.server(maxMessageBytes: 256 * 1024)
+            var maxSize = options.maxMessageSize ?? -1
             zmq_setsockopt(socket, ZMQ_MAXMSGSIZE, &maxSize, 8)
-            setInt(socket, ZMQ_HEARTBEAT_IVL, 5_000)
-            setInt(socket, ZMQ_HEARTBEAT_TIMEOUT, 15_000)
-            setInt(socket, ZMQ_LINGER, 200)
+            for (option, value) in [
+                (ZMQ_LINGER, options.linger), (ZMQ_HANDSHAKE_IVL, options.handshakeInterval),
+                (ZMQ_HEARTBEAT_IVL, options.heartbeatInterval), (ZMQ_HEARTBEAT_TIMEOUT, options.heartbeatTimeout),
+                (ZMQ_TCP_KEEPALIVE, options.tcpKeepalive.map { $0 ? 1 : 0 }),
+                (ZMQ_TCP_KEEPALIVE_IDLE, options.tcpKeepaliveIdle),
+                (ZMQ_TCP_KEEPALIVE_INTVL, options.tcpKeepaliveInterval),
+                (ZMQ_TCP_KEEPALIVE_CNT, options.tcpKeepaliveCount), (ZMQ_BACKLOG, options.backlog),
+            ] {
+                if let value { setInt(socket, option, value) }
+            }
             setInt(socket, ZMQ_CURVE_SERVER, 1)
             _ = secret.bytes.withUnsafeBytes { zmq_setsockopt(socket, ZMQ_CURVE_SECRETKEY, $0.baseAddress, 32) }
             _ = Array(domain.utf8).withUnsafeBytes { zmq_setsockopt(socket, ZMQ_ZAP_DOMAIN, $0.baseAddress, $0.count) }

@@ -19,7 +19,7 @@ enum FleetReport {
             "machine: \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) cores, load average at start \(load); other processes may be running"
         )
         out.append(
-            "fleet: \(n) agents × \(options.services) services = \(services) services, heartbeat \(fmt(options.heartbeat)) s, stale/offline \(fmt(options.stale))/\(fmt(options.offline)) s; \(options.processes) worker processes (nice \(options.nice)) × \(options.shards) shards × \(options.ioThreads) libzmq I/O threads; agents' ZMTP heartbeat \(options.zmtpText); RECONNECT_IVL \(options.reconnect.0)–\(options.reconnect.1) ms"
+            "fleet: \(n) agents × \(options.services) services = \(services) services, heartbeat \(fmt(options.heartbeat)) s, stale/offline \(fmt(options.stale))/\(fmt(options.offline)) s; \(options.processes) worker processes (nice \(options.nice)) × \(options.shards) shards × \(options.ioThreads) libzmq I/O threads; agents' ZMTP heartbeat \(options.zmtpText); RECONNECT_IVL \(options.reconnect.0)–\(options.reconnect.1) ms; broker and raw server \(options.brokerIOThreads) I/O thread(s)"
         )
         out.append(
             "CPU: % of one core from /proc/<pid>/stat over the window; RSS: VmRSS. raw = fleet-raw-server (libzmq CURVE ROUTER + XSUB + admit-all ZAP, no Capsule code), same agents, same traffic"
