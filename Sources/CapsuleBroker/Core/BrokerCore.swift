@@ -254,8 +254,8 @@ final class BrokerCore: LoopCore {
         for principal in changed {
             principals[principal.publicKey] = principal
         }
-        for identity in Set(changed.filter { $0.kind == .agent }.map(\.identity)) {
-            let keys = changed.filter { $0.kind == .agent && $0.identity == identity }
+        // Grouped once: at start `changed` is every principal, and a scan of them per agent is O(N²).
+        for (identity, keys) in Dictionary(grouping: changed.filter { $0.kind == .agent }, by: \.identity) {
             agentStates[identity] =
                 keys.contains { $0.state == .active }
                 ? .active
