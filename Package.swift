@@ -209,7 +209,10 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
-        .testTarget(name: "CapsuleAggregatorTests", dependencies: ["CapsuleAggregator", "CapsuleTestSupport"]),
+        .testTarget(
+            name: "CapsuleAggregatorTests",
+            dependencies: ["CapsuleAggregator", "CapsulePostgres", "CapsuleTestSupport"]
+        ),
         .testTarget(
             name: "CapsuleDaemonTests",
             dependencies: [

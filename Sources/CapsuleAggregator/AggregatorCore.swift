@@ -294,9 +294,15 @@ final class AggregatorCore: LoopCore {
         for code in board.dirtyServices { services[code] = .some(board.services[code]) }
         for agentId in forgottenAgents { agents[agentId] = .some(nil) }
         for code in forgottenServices { services[code] = .some(nil) }
+        // State whose only change is a time: two numbers a row, not its whole state.
+        let times = AggregatorStore.Times(
+            aged: board,
+            agentsSavedWhole: Set(agents.keys),
+            servicesSavedWhole: Set(services.keys)
+        )
         let manifests = board.dirtyManifests
         let transitions = pendingTransitions
-        guard !agents.isEmpty || !services.isEmpty || !transitions.isEmpty else { return }
+        guard !agents.isEmpty || !services.isEmpty || !transitions.isEmpty || !times.isEmpty else { return }
         pendingTransitions = []
         forgottenAgents = []
         forgottenServices = []
@@ -306,6 +312,7 @@ final class AggregatorCore: LoopCore {
         batch.add(
             { (db: any SQLConnection) -> [AuditEvent] in
                 try AggregatorStore.save(db, agents: agents, services: services, manifestChanged: manifests)
+                try AggregatorStore.save(db, times: times)
                 return try transitions.map { transition in
                     try journal.append(
                         db,
@@ -341,7 +348,11 @@ final class AggregatorCore: LoopCore {
                 case .failure(let error):
                     // Nothing was written: keep it all for the next attempt, transitions in order.
                     pendingTransitions = transitions + pendingTransitions
-                    board.markDirty(agents: agents.keys, services: services.keys, manifests: manifests)
+                    board.markDirty(
+                        agents: Array(agents.keys) + times.agents.map(\.agentId),
+                        services: Array(services.keys) + times.services.map(\.code),
+                        manifests: manifests
+                    )
                     errorLog.log(
                         "persist",
                         level: .error,

@@ -34,7 +34,15 @@ package final class AggregatorStore: Sendable {
             CREATE TABLE service_state (code TEXT PRIMARY KEY, state TEXT NOT NULL);
             CREATE TABLE service_manifest (code TEXT PRIMARY KEY, manifest TEXT NOT NULL);
             """ + "\n" + EventJournal.postgresTables
-        )
+        ),
+        .init(
+            "v2",
+            """
+            ALTER TABLE agent_state ADD COLUMN heardAt DOUBLE PRECISION;
+            ALTER TABLE service_state ADD COLUMN healthAt DOUBLE PRECISION;
+            ALTER TABLE service_state ADD COLUMN sampledAt DOUBLE PRECISION;
+            """
+        ),
     ]
 
     package static var migrator: DatabaseMigrator {
@@ -58,16 +66,31 @@ package final class AggregatorStore: Sendable {
             )
             try EventJournal.createTables(SQLiteConnection(db))
         }
+        migrator.registerMigration("v3-times-apart") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE agent_state ADD COLUMN heardAt REAL;
+                    ALTER TABLE service_state ADD COLUMN healthAt REAL;
+                    ALTER TABLE service_state ADD COLUMN sampledAt REAL;
+                    """
+            )
+        }
         return migrator
     }
 
-    package static var schemaVersion: String { "v2" }
+    package static var schemaVersion: String { "v3" }
     package static var postgresSchemaVersion: String { schema.version }
 
     package func load() throws -> (agents: [AgentState], services: [ServiceState]) {
         try database.read { db in
-            let agents = try String.fetchAll(db, sql: "SELECT state FROM agent_state").compactMap {
-                try? WireCodec.fromJSON(AgentState.self, Data($0.utf8))
+            // The time columns, when set, are newer than the times inside the state.
+            let agents = try SQLRow.fetchAll(db, sql: "SELECT state, heardAt FROM agent_state").compactMap {
+                row -> AgentState? in
+                guard var state = try? WireCodec.fromJSON(AgentState.self, Data((row["state"] as String).utf8)) else {
+                    return nil
+                }
+                if let heard: Double = row["heardAt"] { state.lastHeartbeatAt = Date(storeValue: heard) }
+                return state
             }
             var manifests: [String: ServiceManifest] = [:]
             for row in try SQLRow.fetchAll(db, sql: "SELECT code, manifest FROM service_manifest") {
@@ -76,12 +99,16 @@ package final class AggregatorStore: Sendable {
                     Data((row["manifest"] as String).utf8)
                 )
             }
-            let services = try String.fetchAll(db, sql: "SELECT state FROM service_state").compactMap {
-                text -> ServiceState? in
-                guard var state = try? WireCodec.fromJSON(ServiceState.self, Data(text.utf8)) else { return nil }
-                if let manifest = manifests[state.code] { state.manifest = manifest }
-                return state
-            }
+            let services = try SQLRow.fetchAll(db, sql: "SELECT state, healthAt, sampledAt FROM service_state")
+                .compactMap { row -> ServiceState? in
+                    guard
+                        var state = try? WireCodec.fromJSON(ServiceState.self, Data((row["state"] as String).utf8))
+                    else { return nil }
+                    if let manifest = manifests[state.code] { state.manifest = manifest }
+                    if let healthAt: Double = row["healthAt"] { state.healthAt = Date(storeValue: healthAt) }
+                    if let sampledAt: Double = row["sampledAt"] { state.sampledAt = Date(storeValue: sampledAt) }
+                    return state
+                }
             return (agents, services)
         }
     }
@@ -97,9 +124,14 @@ package final class AggregatorStore: Sendable {
         for (agentId, state) in agents {
             if let state {
                 try db.execute(
-                    sql:
-                        "INSERT INTO agent_state (agentId, state) VALUES (?, ?) ON CONFLICT (agentId) DO UPDATE SET state = excluded.state",
-                    arguments: [agentId, String(decoding: WireCodec.json(state), as: UTF8.self)]
+                    sql: """
+                        INSERT INTO agent_state (agentId, state, heardAt) VALUES (?, ?, ?)
+                        ON CONFLICT (agentId) DO UPDATE SET state = excluded.state, heardAt = excluded.heardAt
+                        """,
+                    arguments: [
+                        agentId, String(decoding: WireCodec.json(state), as: UTF8.self),
+                        state.lastHeartbeatAt?.storeValue,
+                    ]
                 )
             } else {
                 try db.execute(sql: "DELETE FROM agent_state WHERE agentId = ?", arguments: [agentId])
@@ -120,9 +152,49 @@ package final class AggregatorStore: Sendable {
             }
             state.manifest = nil
             try db.execute(
-                sql:
-                    "INSERT INTO service_state (code, state) VALUES (?, ?) ON CONFLICT (code) DO UPDATE SET state = excluded.state",
-                arguments: [code, String(decoding: WireCodec.json(state), as: UTF8.self)]
+                sql: """
+                    INSERT INTO service_state (code, state, healthAt, sampledAt) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (code) DO UPDATE SET state = excluded.state, healthAt = excluded.healthAt,
+                        sampledAt = excluded.sampledAt
+                    """,
+                arguments: [
+                    code, String(decoding: WireCodec.json(state), as: UTF8.self), state.healthAt?.storeValue,
+                    state.sampledAt?.storeValue,
+                ]
+            )
+        }
+    }
+
+    /// Heartbeat and health times of agents and services whose state is otherwise as stored.
+    package struct Times: Sendable {
+        package var agents: [(agentId: String, heardAt: Date)] = []
+        package var services: [(code: String, healthAt: Date?, sampledAt: Date?)] = []
+        package var isEmpty: Bool { agents.isEmpty && services.isEmpty }
+        package init() {}
+
+        /// The times of the board's aged agents and services, leaving out those saved whole.
+        package init(aged board: StatusBoard, agentsSavedWhole: Set<String>, servicesSavedWhole: Set<String>) {
+            for agentId in board.agedAgents where !agentsSavedWhole.contains(agentId) {
+                if let heard = board.agents[agentId]?.lastHeartbeatAt { agents.append((agentId, heard)) }
+            }
+            for code in board.agedServices where !servicesSavedWhole.contains(code) {
+                if let service = board.services[code] { services.append((code, service.healthAt, service.sampledAt)) }
+            }
+        }
+    }
+
+    /// Saves times alone, inside the caller's transaction: one small UPDATE a row, no JSON.
+    package static func save(_ db: any SQLConnection, times: Times) throws {
+        for (agentId, heardAt) in times.agents {
+            try db.execute(
+                sql: "UPDATE agent_state SET heardAt = ? WHERE agentId = ?",
+                arguments: [heardAt.storeValue, agentId]
+            )
+        }
+        for (code, healthAt, sampledAt) in times.services {
+            try db.execute(
+                sql: "UPDATE service_state SET healthAt = ?, sampledAt = ? WHERE code = ?",
+                arguments: [healthAt?.storeValue, sampledAt?.storeValue, code]
             )
         }
     }

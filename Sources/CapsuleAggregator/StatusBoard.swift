@@ -19,6 +19,10 @@ package struct StatusBoard: Sendable {
     package private(set) var dirtyServices: Set<String> = []
     /// Services whose manifest changed since the last save.
     package private(set) var dirtyManifests: Set<String> = []
+    /// Agents and services whose only change since the last save is a heartbeat or health time:
+    /// saved as two numbers, not as their whole state (docs/decisions.md, "The board saves what changed").
+    package private(set) var agedAgents: Set<String> = []
+    package private(set) var agedServices: Set<String> = []
     /// Heartbeat samples for services the agent did not declare (or another agent owns), ignored.
     package private(set) var undeclared = 0
 
@@ -75,16 +79,28 @@ package struct StatusBoard: Sendable {
         dirtyAgents.removeAll()
         dirtyServices.removeAll()
         dirtyManifests.removeAll()
+        agedAgents.removeAll()
+        agedServices.removeAll()
     }
 
     // MARK: Reports
 
     /// A heartbeat arrived now.
     package mutating func apply(_ heartbeat: Heartbeat, now: Date) -> [Transition] {
+        let before = agents[heartbeat.agentId]
         ensureAgent(heartbeat.agentId, code: heartbeat.agentCode)
         agents[heartbeat.agentId]?.lastHeartbeatAt = now
         agents[heartbeat.agentId]?.heartbeatDigest = heartbeat.manifestDigest
-        dirtyAgents.insert(heartbeat.agentId)
+        if var unchanged = before {
+            unchanged.lastHeartbeatAt = now
+            if unchanged == agents[heartbeat.agentId] {
+                agedAgents.insert(heartbeat.agentId)
+            } else {
+                dirtyAgents.insert(heartbeat.agentId)
+            }
+        } else {
+            dirtyAgents.insert(heartbeat.agentId)
+        }
         applyHealth(heartbeat.services, agentId: heartbeat.agentId, now: now)
         return recompute(agentId: heartbeat.agentId, now: now)
     }
@@ -310,6 +326,7 @@ package struct StatusBoard: Sendable {
                     continue
                 }
             }
+            let before = services[sample.code]
             ensureService(sample.code, agentId: agentId)
             services[sample.code]?.health = HealthReport(
                 status: sample.health.status,
@@ -318,6 +335,14 @@ package struct StatusBoard: Sendable {
             )
             services[sample.code]?.healthAt = now
             services[sample.code]?.sampledAt = sample.sampledAt
+            if var unchanged = before {
+                unchanged.healthAt = now
+                unchanged.sampledAt = sample.sampledAt
+                if unchanged == services[sample.code] {
+                    agedServices.insert(sample.code)
+                    continue
+                }
+            }
             dirtyServices.insert(sample.code)
         }
     }
@@ -357,6 +382,7 @@ package struct StatusBoard: Sendable {
             agent.changedAt = now
             dirtyAgents.insert(agentId)
         }
+        if agent.reason != verdict.reason { dirtyAgents.insert(agentId) }
         agent.reason = verdict.reason
         agents[agentId] = agent
         for code in agent.services.sorted() {
@@ -379,6 +405,7 @@ package struct StatusBoard: Sendable {
                 service.changedAt = now
                 dirtyServices.insert(code)
             }
+            if service.reason != result.reason { dirtyServices.insert(code) }
             service.reason = result.reason
             services[code] = service
         }

@@ -1,5 +1,6 @@
 import CapsuleAggregator
 import CapsuleDomain
+import CapsulePostgres
 import CapsuleProtocol
 import CapsuleStore
 import CapsuleTestSupport
@@ -27,10 +28,16 @@ func commit(
 ) throws -> [AuditEvent] {
     let agents = Dictionary(uniqueKeysWithValues: board.dirtyAgents.map { ($0, board.agents[$0]) })
     let services = Dictionary(uniqueKeysWithValues: board.dirtyServices.map { ($0, board.services[$0]) })
+    let times = AggregatorStore.Times(
+        aged: board,
+        agentsSavedWhole: Set(agents.keys),
+        servicesSavedWhole: Set(services.keys)
+    )
     let manifests = board.dirtyManifests
     board.clearDirty()
     return try store.database.write { db in
         try AggregatorStore.save(db, agents: agents, services: services, manifestChanged: manifests)
+        try AggregatorStore.save(db, times: times)
         return try transitions.map { transition in
             try journal.append(
                 db,
@@ -110,6 +117,34 @@ struct AggregatorStoreTests {
         }
     }
 
+    /// A heartbeat that changes nothing but times is saved as times alone (no state rewritten), and
+    /// a restart reads those times back.
+    @Test(arguments: StoreBackend.all) func timesAloneAreSavedAndReadBack(backend: StoreBackend) throws {
+        try StoreFixture.with(backend) { fixture in
+            let store = AggregatorStore(database: try fixture.open(AggregatorStore.schema))
+            let journal = try EventJournal(publisher: AggregatorStore.publisher, store: store.database)
+            var board = StatusBoard(thresholds: boardThresholds)
+            try commit(store, journal, &board, board.apply(heartbeat([sample("api", .up)]), now: t0))
+            let stateBefore = try store.database.read { db in
+                try String.fetchOne(db, sql: "SELECT state FROM service_state WHERE code = 'api'")
+            }
+
+            #expect(board.apply(heartbeat([sample("api", .up)]), now: at(2)).isEmpty)
+            #expect(board.dirtyAgents.isEmpty && board.dirtyServices.isEmpty)
+            #expect(board.agedAgents == ["agt_1"] && board.agedServices == ["api"])
+            try commit(store, journal, &board, [])
+
+            let stateAfter = try store.database.read { db in
+                try String.fetchOne(db, sql: "SELECT state FROM service_state WHERE code = 'api'")
+            }
+            #expect(stateAfter == stateBefore, "the state itself was not rewritten")
+            let loaded = try store.load()
+            #expect(loaded.agents.first?.lastHeartbeatAt == at(2))
+            #expect(loaded.services.first?.healthAt == at(2))
+            #expect(loaded.services.first?.status == .healthy)
+        }
+    }
+
     @Test(arguments: StoreBackend.all) func aForgottenServiceIsDeleted(backend: StoreBackend) throws {
         try StoreFixture.with(backend) { fixture in
             let store = AggregatorStore(database: try fixture.open(AggregatorStore.schema))
@@ -124,6 +159,35 @@ struct AggregatorStoreTests {
             board.forget(service: "db")
             try commit(store, journal, &board, [])
             #expect(try store.load().services.map(\.code) == ["api"])
+        }
+    }
+
+    /// On PostgreSQL: a store at its first step ("v1") holding state migrates to today's steps, the
+    /// state intact, and the time columns are then written and read.
+    @Test func postgresStoreAtV1MigratesToTheCurrentSchema() throws {
+        try StoreFixture.with(.postgres) { fixture in
+            let location = try #require(fixture.postgres)
+            let old = PostgresStore(location: location, schema: location.schema("aggregator"))
+            try PostgresMigrator.migrate(old, schema: AggregatorStore.schema, upTo: "v1")
+            let state = ServiceState(code: "api", agentId: "agt_1", healthAt: t0, status: .healthy, reason: "health UP")
+            try old.write { db in
+                try db.execute(
+                    sql: "INSERT INTO service_state (code, state) VALUES ('api', ?)",
+                    arguments: [String(decoding: WireCodec.json(state), as: UTF8.self)]
+                )
+            }
+            old.close()
+
+            let store = AggregatorStore(database: try fixture.open(AggregatorStore.schema))
+            defer { store.database.close() }
+            let migrated = try #require(store.database as? PostgresStore)
+            #expect(try PostgresMigrator.applied(migrated) == AggregatorStore.postgresMigrations.map(\.id))
+            #expect(try store.load().services.first?.healthAt == t0, "no time column yet: the state's own time")
+            var times = AggregatorStore.Times()
+            times.services = [("api", at(4), nil)]
+            try store.database.write { db in try AggregatorStore.save(db, times: times) }
+            #expect(try store.load().services.first?.healthAt == at(4))
+            #expect(try store.load().services.first?.status == .healthy)
         }
     }
 

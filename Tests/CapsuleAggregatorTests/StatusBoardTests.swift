@@ -394,6 +394,18 @@ struct StatusBoardTests {
         )
     }
 
+    @Test func aHeartbeatThatChangesOnlyTimesAgesTheStateAndAChangeDirtiesIt() {
+        var board = healthyBoard()
+        board.clearDirty()
+        _ = board.apply(heartbeat([sample("api", .up)]), now: at(1))
+        #expect(board.dirtyAgents.isEmpty && board.dirtyServices.isEmpty)
+        #expect(board.agedAgents == ["agt_1"] && board.agedServices == ["api"])
+        _ = board.apply(heartbeat([sample("api", .degraded)]), now: at(2))
+        #expect(board.dirtyServices == ["api"], "a new health status is saved whole")
+        board.clearDirty()
+        #expect(board.agedAgents.isEmpty && board.agedServices.isEmpty)
+    }
+
     @Test func clearDirtyEmptiesTheDirtySets() {
         var board = healthyBoard()
         #expect(!board.dirtyAgents.isEmpty)

@@ -269,7 +269,7 @@ struct OperatorSurfaceEndToEndTests {
                 ClusterInfo.self,
                 from: Data(try Self.run("capsulectl", ["cluster-info", "-o", "json"], environment: env).stdout.utf8)
             )
-            #expect(clusterJSON.components.map(\.schemaVersion) == ["v4", "v2", "v2"].map { Optional($0) })
+            #expect(clusterJSON.components.map(\.schemaVersion) == ["v4", "v3", "v2"].map { Optional($0) })
             let version = try Self.run("capsulectl", ["version"], environment: env)
             #expect(version.stdout.contains("Client: capsulectl \(CapsuleVersion.current)"))
             #expect(version.stdout.contains("Server: aggregator \(CapsuleVersion.current)"))
@@ -355,7 +355,7 @@ struct OperatorSurfaceEndToEndTests {
 
             // --version on every executable: version, commit (or "commit unknown"), protocol and schema.
             for (executable, schema) in [
-                ("capsule-broker", "broker store schema v4"), ("capsule-aggregator", "aggregator store schema v2"),
+                ("capsule-broker", "broker store schema v4"), ("capsule-aggregator", "aggregator store schema v3"),
                 ("capsule-audit", "audit store schema v2"), ("capsule-agent", nil), ("capsule-demo-service", nil),
                 ("capsulectl", nil),
             ] {
