@@ -92,22 +92,25 @@ extension AggregatorCore {
         let limit = PageCursor.limit(params.limit)
         let current = now
         var builder = PageBuilder<ServiceStatusRow>(limit: limit) { $0.estimatedSize }
-        var candidates: [String]
+        let candidates: ArraySlice<String>
         if let agent = params.agent {
             let index = board.agentIndex(of: agent, "")
             let byCode =
                 index < board.sortedAgents.count && board.sortedAgents[index].code == agent
                 ? board.sortedAgents[index].agentId : nil
             let agentId = board.agents[agent] != nil ? agent : byCode
-            candidates = (agentId.flatMap { board.agents[$0]?.services } ?? []).sorted()
-            if let after { candidates = candidates.filter { $0 > after } }
+            let codes = (agentId.flatMap { board.agents[$0]?.services } ?? []).sorted()
+            candidates = after.map { after in codes.drop { $0 <= after } } ?? codes[...]
         } else {
+            // Binary searches and a slice: a page costs what it returns, not the size of the board.
+            let codes = board.sortedCodes
             var start = 0
             if let prefix = params.prefix { start = board.sortedIndex(of: prefix) ?? 0 }
             if let after {
-                start = max(start, (board.sortedIndex(of: after) ?? 0) + (board.sortedCodes.contains(after) ? 1 : 0))
+                let index = board.sortedIndex(of: after) ?? 0
+                start = max(start, index < codes.count && codes[index] == after ? index + 1 : index)
             }
-            candidates = Array(board.sortedCodes[min(start, board.sortedCodes.count)...])
+            candidates = codes[min(start, codes.count)...]
         }
         var more = false
         for code in candidates {
