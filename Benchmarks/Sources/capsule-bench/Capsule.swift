@@ -412,7 +412,22 @@ enum CodecCost {
         return elapsed / Double(iterations) * 1e6
     }
 
-    /// Microseconds per `WireCodec.decode(_:hasTopic:)` plus `decode(Heartbeat.self)` of one heartbeat.
+    /// The same frames read as before the parser: header and body through `JSONDecoder`.
+    static func decodeWithJSONDecoder(iterations: Int) throws -> Double {
+        let frames = sampleFrames()
+        var services = 0
+        let start = monotonic()
+        for _ in 0..<iterations {
+            _ = try WireCodec.decoder.decode(Header.self, from: frames[1])
+            services &+= try WireCodec.decoder.decode(Heartbeat.self, from: frames[2]).services.count
+        }
+        let elapsed = monotonic() - start
+        precondition(services == iterations)
+        return elapsed / Double(iterations) * 1e6
+    }
+
+    /// Microseconds per `WireCodec.decode(_:hasTopic:)` plus `decode(Heartbeat.self)` of one heartbeat
+    /// (header and body through ``JSONParser``).
     static func decode(iterations: Int) throws -> Double {
         let frames = sampleFrames()
         var services = 0

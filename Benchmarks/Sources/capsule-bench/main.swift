@@ -140,9 +140,11 @@ func runBench(_ options: Options) throws {
     progress("codec: \(options.reps) × \(options.codecIterations) heartbeat encodes and decodes")
     var encodeCosts: [Double] = []
     var decodeCosts: [Double] = []
+    var decoderCosts: [Double] = []
     for _ in 0..<options.reps {
         encodeCosts.append(CodecCost.encode(iterations: options.codecIterations))
         decodeCosts.append(try CodecCost.decode(iterations: options.codecIterations))
+        decoderCosts.append(try CodecCost.decodeWithJSONDecoder(iterations: options.codecIterations))
     }
 
     // 1. Raw CURVE PUB → SUB.
@@ -390,7 +392,7 @@ func runBench(_ options: Options) throws {
         )
     }
     emit(
-        "codec (1 heartbeat) WireCodec.encode(topic:header:body:) \(microSummary(Summary(values: encodeCosts))) per op; decode + Heartbeat body \(microSummary(Summary(values: decodeCosts))) per op  (\(options.codecIterations) iterations; zmq-notes: JSONEncoder 5.1 / JSONDecoder 7.4 µs)"
+        "codec (1 heartbeat) WireCodec.encode(topic:header:body:) \(microSummary(Summary(values: encodeCosts))) per op; decode + Heartbeat body \(microSummary(Summary(values: decodeCosts))) per op (JSONParser), the same frames through JSONDecoder \(microSummary(Summary(values: decoderCosts)))  (\(options.codecIterations) iterations; zmq-notes: JSONEncoder 5.1 / JSONDecoder 7.4 µs)"
     )
     lines += commandLines
     print(lines.joined(separator: "\n"))

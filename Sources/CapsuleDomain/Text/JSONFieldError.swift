@@ -34,10 +34,29 @@ extension JSONValue {
         return number
     }
 
+    /// Whole numbers are read exactly only up to 2^53 (a ``JSONParser`` number is a `Double`); a
+    /// larger one is refused here, and a caller that must take it reads it with `JSONDecoder`.
     package func unsigned(_ name: String) throws(JSONFieldError) -> UInt64 {
-        guard let value = UInt64(exactly: try number(name)) else {
-            throw JSONFieldError(name, expected: "a whole number from 0")
+        let number = try number(name)
+        guard number < Self.exactLimit, let value = UInt64(exactly: number) else {
+            throw JSONFieldError(name, expected: "a whole number from 0 below 2^53")
         }
         return value
     }
+
+    package func integer(_ name: String) throws(JSONFieldError) -> Int {
+        let number = try number(name)
+        guard abs(number) < Self.exactLimit, let value = Int(exactly: number) else {
+            throw JSONFieldError(name, expected: "a whole number between -2^53 and 2^53")
+        }
+        return value
+    }
+
+    /// The object's member `name`, which must be present and an array.
+    package func array(_ name: String) throws(JSONFieldError) -> [JSONValue] {
+        guard case .array(let items)? = member(name) else { throw JSONFieldError(name, expected: "an array") }
+        return items
+    }
+
+    private static let exactLimit = 9_007_199_254_740_992.0
 }

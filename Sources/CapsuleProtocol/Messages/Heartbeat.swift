@@ -1,4 +1,4 @@
-import CapsuleDomain
+package import CapsuleDomain
 import Foundation
 
 /// `heartbeat`: sent by every agent on its cadence; carries the full current health.
@@ -25,5 +25,20 @@ package struct Heartbeat: Codable, Sendable, Hashable {
         self.intervalSeconds = intervalSeconds
         self.services = services
         self.droppedStale = droppedStale
+    }
+}
+
+extension Heartbeat: JSONValueDecodable {
+    /// The heartbeat from a parsed JSON value, read as `init(from:)` reads it: the aggregator reads
+    /// 1,800 a second at 9,000 agents, and `JSONDecoder` was most of its cost.
+    package init(jsonValue json: JSONValue) throws(JSONFieldError) {
+        agentId = try json.string("agentId")
+        agentCode = try json.string("agentCode")
+        manifestDigest = try json.string("manifestDigest")
+        intervalSeconds = try json.number("intervalSeconds")
+        var services: [ServiceHealth] = []
+        for item in try json.array("services") { services.append(try ServiceHealth(jsonValue: item)) }
+        self.services = services
+        droppedStale = try json.integer("droppedStale")
     }
 }

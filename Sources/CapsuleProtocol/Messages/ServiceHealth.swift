@@ -14,3 +14,13 @@ package struct ServiceHealth: Codable, Sendable, Hashable {
         self.sampledAt = sampledAt
     }
 }
+
+extension ServiceHealth {
+    /// The sample from a parsed JSON value, read as `init(from:)` reads it (dates in epoch ms).
+    package init(jsonValue json: JSONValue) throws(JSONFieldError) {
+        code = try json.string("code")
+        guard let health = json.member("health") else { throw JSONFieldError("health", expected: "an object") }
+        self.health = try HealthReport(jsonValue: health)
+        sampledAt = Date(timeIntervalSince1970: try json.number("sampledAt") / 1_000)
+    }
+}

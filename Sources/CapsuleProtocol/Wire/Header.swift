@@ -1,3 +1,5 @@
+package import CapsuleDomain
+
 /// The header frame every Capsule message carries (docs/protocol.md, "Header").
 package struct Header: Codable, Sendable, Hashable {
     /// Protocol version; this build speaks ``WireCodec/version``.
@@ -34,5 +36,23 @@ package struct Header: Codable, Sendable, Hashable {
         self.seq = seq
         self.corr = corr
         self.caller = caller
+    }
+}
+
+extension Header: JSONValueDecodable {
+    /// The header from a parsed JSON value, read as `init(from:)` reads it (``WireCodec/decodeHeader(_:)``
+    /// takes this path first).
+    package init(jsonValue json: JSONValue) throws(JSONFieldError) {
+        v = try json.integer("v")
+        guard let type = MessageType(rawValue: try json.string("type")) else {
+            throw JSONFieldError("type", expected: "a message type")
+        }
+        self.type = type
+        id = try json.string("id")
+        sender = try json.string("sender")
+        ts = Int64(try json.integer("ts"))
+        seq = try json.unsigned("seq")
+        corr = try json.optionalString("corr")
+        caller = try json.optionalString("caller")
     }
 }

@@ -8,7 +8,14 @@ package struct WireMessage: Sendable {
     package var body: Data
 
     /// Decodes the body as `B`; a body that does not match throws ``WireError/Code/malformedBody``.
+    /// A ``JSONValueDecodable`` type is read through ``JSONParser`` first; only a body that fails
+    /// there goes through `JSONDecoder`, which says what is wrong.
     package func decode<B: Decodable>(_ type: B.Type) throws(WireError) -> B {
+        if let fast = B.self as? any JSONValueDecodable.Type, let json = try? JSONParser.parse(body),
+            let value = try? fast.init(jsonValue: json) as? B
+        {
+            return value
+        }
         do {
             return try WireCodec.decoder.decode(B.self, from: body)
         } catch {
@@ -100,7 +107,9 @@ package enum WireCodec {
     /// One decode on the happy path; only a header that fails is decoded again, field by field, to
     /// say whether its version, its type or its shape is wrong.
     package static func decodeHeader(_ data: Data) throws(WireError) -> Header {
-        if let header = try? decoder.decode(Header.self, from: data), header.v == version { return header }
+        if let json = try? JSONParser.parse(data), let header = try? Header(jsonValue: json), header.v == version {
+            return header
+        }
         let raw: RawHeader
         do {
             raw = try decoder.decode(RawHeader.self, from: data)

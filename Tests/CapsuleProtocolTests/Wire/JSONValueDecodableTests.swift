@@ -80,3 +80,81 @@ struct JSONValueDecodableTests {
         }
     }
 }
+
+/// Headers and heartbeats are read through ``JSONParser`` on every hop (``WireCodec/decodeHeader(_:)``,
+/// ``WireMessage/decode(_:)``); each must read as `JSONDecoder` reads the same bytes, and what
+/// `JSONDecoder` refuses must still be refused, with its message.
+struct ParsedHeartbeatTests {
+    static let heartbeat = Heartbeat(
+        agentId: "agt_5d1c9e07a2b4",
+        agentCode: "billing-host-1",
+        manifestDigest: "9f3b2c41d07e6a85",
+        intervalSeconds: 5,
+        services: [
+            ServiceHealth(
+                code: "billing-bridge",
+                health: HealthReport(
+                    status: .degraded,
+                    message: "slow é \"quoted\"",
+                    details: .object(["lag": .number(3)])
+                ),
+                sampledAt: Date(timeIntervalSince1970: 1_764_650_000.123)
+            ),
+            ServiceHealth(code: "worker", health: HealthReport(status: .up), sampledAt: Date(timeIntervalSince1970: 0)),
+        ],
+        droppedStale: 2
+    )
+
+    static let header = Header(
+        type: .heartbeat,
+        id: "4f1a9c2e7b3d5a60-1a",
+        sender: "agt_5d1c9e07a2b4",
+        ts: 1_764_650_000_123,
+        seq: 42,
+        caller: "operator:ann"
+    )
+
+    @Test func aHeaderAndAHeartbeatReadAsJSONDecoderReadsThem() throws {
+        let frames = WireCodec.encode(topic: "hb.agt_5d1c9e07a2b4", header: Self.header, body: Self.heartbeat)
+        let message = try WireCodec.decode(frames, hasTopic: true)
+        #expect(message.header == (try WireCodec.decoder.decode(Header.self, from: frames[1])))
+        #expect(message.header == Self.header)
+        let parsed = try message.decode(Heartbeat.self)
+        #expect(parsed == (try WireCodec.decoder.decode(Heartbeat.self, from: frames[2])))
+        #expect(parsed == Self.heartbeat)
+        #expect(try Heartbeat(jsonValue: JSONParser.parse(frames[2])) == Self.heartbeat)
+    }
+
+    @Test(arguments: [
+        #"{"agentId":"a","agentCode":"c","manifestDigest":"d","intervalSeconds":5,"services":[],"droppedStale":1.5}"#,
+        #"{"agentId":"a","agentCode":"c","manifestDigest":"d","intervalSeconds":5,"services":{},"droppedStale":0}"#,
+        #"{"agentId":"a","agentCode":"c","manifestDigest":"d","intervalSeconds":5,"services":[{"code":"s","health":{"status":"BOGUS"},"sampledAt":0}],"droppedStale":0}"#,
+        #"{"agentId":"a","agentCode":"c","manifestDigest":"d","intervalSeconds":5,"services":[]}"#,
+        #"{"agentId":"a","agentCode":"c","manifestDigest":"d","intervalSeconds":"5","services":[],"droppedStale":0}"#,
+        #"{"agentId":"a","agentCode":"c","manifestDigest":"d","intervalSeconds":5,"services":[],"droppedStale":0"#,
+    ])
+    func aHeartbeatJSONDecoderRefusesIsRefused(_ text: String) throws {
+        let header = WireCodec.json(Header(type: .heartbeat, id: "h", sender: "a", ts: 0))
+        let message = try WireCodec.decode([Data("hb.a".utf8), header, Data(text.utf8)], hasTopic: true)
+        #expect(throws: (any Error).self) { try WireCodec.decoder.decode(Heartbeat.self, from: Data(text.utf8)) }
+        let error = #expect(throws: WireError.self) { try message.decode(Heartbeat.self) }
+        #expect(error?.code == .malformedBody)
+    }
+
+    @Test(arguments: [
+        (#"{"v":2,"type":"heartbeat","id":"h","sender":"a","ts":0,"seq":0}"#, WireError.Code.unsupportedVersion),
+        (#"{"v":1,"type":"nonsense","id":"h","sender":"a","ts":0,"seq":0}"#, .unknownType),
+        (#"{"v":1,"type":"heartbeat","id":"h","sender":"a","ts":0}"#, .malformedHeader),
+                (#"{"v":1,"type":"heartbeat","id":7,"sender":"a","ts":0,"seq":0}"#, .malformedHeader),
+    ])
+    func aHeaderIsCheckedAsBefore(_ text: String, _ code: WireError.Code) throws {
+        let error = #expect(throws: WireError.self) { try WireCodec.decodeHeader(Data(text.utf8)) }
+        #expect(error?.code == code)
+    }
+
+    @Test func aSequencePast2To53IsReadExactly() throws {
+        // The parser's numbers are Doubles, exact only to 2^53: past it, JSONDecoder reads the header.
+        let text = #"{"v":1,"type":"heartbeat","id":"h","sender":"a","ts":0,"seq":9007199254740993}"#
+        #expect(try WireCodec.decodeHeader(Data(text.utf8)).seq == 9_007_199_254_740_993)
+    }
+}
