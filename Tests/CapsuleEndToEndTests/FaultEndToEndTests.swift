@@ -67,6 +67,8 @@ struct FaultEndToEndTests {
     static func read<T>(_ url: URL, _ body: (Database) throws -> T) throws -> T {
         var configuration = Configuration()
         configuration.readonly = true
+        // A daemon just restarted may hold the write lock while it recovers its WAL: wait, as the daemons do.
+        configuration.busyMode = .timeout(5)
         let queue = try DatabaseQueue(path: url.path, configuration: configuration)
         defer { try? queue.close() }
         return try queue.read(body)
