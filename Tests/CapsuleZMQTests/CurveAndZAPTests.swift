@@ -18,6 +18,19 @@ struct CurveAndZAPTests {
         #expect(ZMQContext.hasCurve)
     }
 
+    /// The broker's server sockets reach libzmq with their options: no ZMTP heartbeat, and an
+    /// accept queue deep enough for a reconnecting fleet.
+    @Test func serverOptionsReachTheSocket() throws {
+        let context = ZMQContext()
+        let socket = try ZMQSocket(context: context, type: .router)
+        defer { socket.close() }
+        try socket.apply(ZMQSocketOptions.server(maxMessageBytes: 256 * 1024))
+        #expect(try socket.getInt32(ZMQ_BACKLOG) == 4_096)
+        #expect(try socket.getInt32(ZMQ_HEARTBEAT_IVL) == 0)
+        #expect(try socket.getInt32(ZMQ_TCP_KEEPALIVE) == 1)
+        #expect(try socket.getInt32(ZMQ_HANDSHAKE_IVL) == 10_000)
+    }
+
     /// Answers every pending ZAP request the way the broker does: the request's frames as the broker
     /// reads them, and the decision from the broker's own ``ZAPHandler/decide(mechanism:domain:publicKey:principal:)``.
     /// Returns the decisions taken, with their domain.

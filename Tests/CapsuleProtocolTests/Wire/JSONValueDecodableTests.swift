@@ -145,7 +145,7 @@ struct ParsedHeartbeatTests {
         (#"{"v":2,"type":"heartbeat","id":"h","sender":"a","ts":0,"seq":0}"#, WireError.Code.unsupportedVersion),
         (#"{"v":1,"type":"nonsense","id":"h","sender":"a","ts":0,"seq":0}"#, .unknownType),
         (#"{"v":1,"type":"heartbeat","id":"h","sender":"a","ts":0}"#, .malformedHeader),
-                (#"{"v":1,"type":"heartbeat","id":7,"sender":"a","ts":0,"seq":0}"#, .malformedHeader),
+        (#"{"v":1,"type":"heartbeat","id":7,"sender":"a","ts":0,"seq":0}"#, .malformedHeader),
     ])
     func aHeaderIsCheckedAsBefore(_ text: String, _ code: WireError.Code) throws {
         let error = #expect(throws: WireError.self) { try WireCodec.decodeHeader(Data(text.utf8)) }
