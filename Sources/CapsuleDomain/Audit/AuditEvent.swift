@@ -103,13 +103,7 @@ package struct AuditEvent: Codable, Sendable, Hashable {
         action = try json.string("action")
         subject = try json.string("subject")
         actor = try json.string("actor")
-        guard let result = AuditResult(rawValue: try json.string("result")) else {
-            throw JSONFieldError(
-                "result",
-                expected: "one of \(AuditResult.allCases.map(\.rawValue).joined(separator: ", "))"
-            )
-        }
-        self.result = result
+        result = try json.oneOf("result", AuditResult.self)
         from = try json.optionalString("from")
         to = try json.optionalString("to")
         reason = try json.optionalString("reason")

@@ -16,13 +16,7 @@ public struct HealthReport: Codable, Sendable, Hashable {
 extension HealthReport {
     /// The report from a parsed JSON value, read as `init(from:)` reads it.
     package init(jsonValue json: JSONValue) throws(JSONFieldError) {
-        guard let status = HealthStatus(rawValue: try json.string("status")) else {
-            throw JSONFieldError(
-                "status",
-                expected: "one of \(HealthStatus.allCases.map(\.rawValue).joined(separator: ", "))"
-            )
-        }
-        self.status = status
+        status = try json.oneOf("status", HealthStatus.self)
         message = try json.optionalString("message")
         details = json.member("details")
     }

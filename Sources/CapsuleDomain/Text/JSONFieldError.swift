@@ -52,6 +52,15 @@ extension JSONValue {
         return value
     }
 
+    /// The object's member `name`, a string that must be one of `T`'s raw values.
+    package func oneOf<T: RawRepresentable & CaseIterable>(_ name: String, _: T.Type) throws(JSONFieldError) -> T
+    where T.RawValue == String {
+        guard let value = T(rawValue: try string(name)) else {
+            throw JSONFieldError(name, expected: "one of \(T.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return value
+    }
+
     /// The object's member `name`, which must be present and an array.
     package func array(_ name: String) throws(JSONFieldError) -> [JSONValue] {
         guard case .array(let items)? = member(name) else { throw JSONFieldError(name, expected: "an array") }

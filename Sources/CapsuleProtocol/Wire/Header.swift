@@ -44,10 +44,7 @@ extension Header: JSONValueDecodable {
     /// takes this path first).
     package init(jsonValue json: JSONValue) throws(JSONFieldError) {
         v = try json.integer("v")
-        guard let type = MessageType(rawValue: try json.string("type")) else {
-            throw JSONFieldError("type", expected: "a message type")
-        }
-        self.type = type
+        type = try json.oneOf("type", MessageType.self)
         id = try json.string("id")
         sender = try json.string("sender")
         ts = Int64(try json.integer("ts"))
