@@ -297,8 +297,8 @@ final class AggregatorCore: LoopCore {
         // State whose only change is a time: two numbers a row, not its whole state.
         let times = AggregatorStore.Times(
             aged: board,
-            agentsSavedWhole: Set(agents.keys),
-            servicesSavedWhole: Set(services.keys)
+            agentsSavedWhole: agents.keys,
+            servicesSavedWhole: services.keys
         )
         let manifests = board.dirtyManifests
         let transitions = pendingTransitions

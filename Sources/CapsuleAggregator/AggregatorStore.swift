@@ -173,7 +173,11 @@ package final class AggregatorStore: Sendable {
         package init() {}
 
         /// The times of the board's aged agents and services, leaving out those saved whole.
-        package init(aged board: StatusBoard, agentsSavedWhole: Set<String>, servicesSavedWhole: Set<String>) {
+        package init(
+            aged board: StatusBoard,
+            agentsSavedWhole: Dictionary<String, AgentState?>.Keys,
+            servicesSavedWhole: Dictionary<String, ServiceState?>.Keys
+        ) {
             for agentId in board.agedAgents where !agentsSavedWhole.contains(agentId) {
                 if let heard = board.agents[agentId]?.lastHeartbeatAt { agents.append((agentId, heard)) }
             }

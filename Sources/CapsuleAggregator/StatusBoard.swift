@@ -87,17 +87,14 @@ package struct StatusBoard: Sendable {
 
     /// A heartbeat arrived now.
     package mutating func apply(_ heartbeat: Heartbeat, now: Date) -> [Transition] {
-        let before = agents[heartbeat.agentId]
+        // What the agent was, with only the new time: equal to what it is now means it only aged.
+        var timeOnly = agents[heartbeat.agentId]
+        timeOnly?.lastHeartbeatAt = now
         ensureAgent(heartbeat.agentId, code: heartbeat.agentCode)
         agents[heartbeat.agentId]?.lastHeartbeatAt = now
         agents[heartbeat.agentId]?.heartbeatDigest = heartbeat.manifestDigest
-        if var unchanged = before {
-            unchanged.lastHeartbeatAt = now
-            if unchanged == agents[heartbeat.agentId] {
-                agedAgents.insert(heartbeat.agentId)
-            } else {
-                dirtyAgents.insert(heartbeat.agentId)
-            }
+        if timeOnly != nil && timeOnly == agents[heartbeat.agentId] {
+            agedAgents.insert(heartbeat.agentId)
         } else {
             dirtyAgents.insert(heartbeat.agentId)
         }
@@ -326,7 +323,9 @@ package struct StatusBoard: Sendable {
                     continue
                 }
             }
-            let before = services[sample.code]
+            var timeOnly = services[sample.code]
+            timeOnly?.healthAt = now
+            timeOnly?.sampledAt = sample.sampledAt
             ensureService(sample.code, agentId: agentId)
             services[sample.code]?.health = HealthReport(
                 status: sample.health.status,
@@ -335,15 +334,11 @@ package struct StatusBoard: Sendable {
             )
             services[sample.code]?.healthAt = now
             services[sample.code]?.sampledAt = sample.sampledAt
-            if var unchanged = before {
-                unchanged.healthAt = now
-                unchanged.sampledAt = sample.sampledAt
-                if unchanged == services[sample.code] {
-                    agedServices.insert(sample.code)
-                    continue
-                }
+            if timeOnly != nil && timeOnly == services[sample.code] {
+                agedServices.insert(sample.code)
+            } else {
+                dirtyServices.insert(sample.code)
             }
-            dirtyServices.insert(sample.code)
         }
     }
 

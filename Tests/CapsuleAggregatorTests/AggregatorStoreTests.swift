@@ -30,8 +30,8 @@ func commit(
     let services = Dictionary(uniqueKeysWithValues: board.dirtyServices.map { ($0, board.services[$0]) })
     let times = AggregatorStore.Times(
         aged: board,
-        agentsSavedWhole: Set(agents.keys),
-        servicesSavedWhole: Set(services.keys)
+        agentsSavedWhole: agents.keys,
+        servicesSavedWhole: services.keys
     )
     let manifests = board.dirtyManifests
     board.clearDirty()
