@@ -22,6 +22,12 @@ final class AuditCore: LoopCore {
     var settingsVersion = 0
     let startedAt: Date
     private var errorLog = ThrottledLog()
+    /// Stores batches on a thread of its own, so the next replay page is read while one commits.
+    private var storeWorker: LoopWorker!
+    /// Replay requests held while ``maxStoresInFlight`` batches wait for the store (the backlog a
+    /// replay can pile up here stays bounded).
+    private var heldReplays: [JournalFollower.Action] = []
+    static let maxStoresInFlight = 3
     /// `audit.query` requests held until a matching record is stored (`waitSeconds`).
     private var waiting: [(filter: AuditFilter, deadline: Date, respond: WorkerLink.Responder<AuditPage>)] = []
 
@@ -62,6 +68,7 @@ final class AuditCore: LoopCore {
             )
         }
         registerOperations()
+        storeWorker = LoopWorker(name: "capsule-audit-st", loop: loop)
         loop.register(subscriber) { [unowned self] in self.drain() }
         loop.every(.milliseconds(250)) { [unowned self] in self.tick() }
         loop.every(.seconds(3600)) { [unowned self] in self.applyRetention() }
@@ -71,6 +78,7 @@ final class AuditCore: LoopCore {
     }
 
     func shutdown() {
+        storeWorker.finish()
         logger.info("Audit writer stopping.", metadata: ["stored": "\(stored)"])
         subscriber.close()
         link.close()
@@ -125,6 +133,8 @@ final class AuditCore: LoopCore {
             switch action {
             case .store(let events):
                 storeEvents(events)
+            case .replay where storeWorker.pending >= Self.maxStoresInFlight:
+                heldReplays.append(action)
             case .replay(let publisher, let after, let incarnation):
                 let params = JournalReplayParams(after: after, incarnation: incarnation)
                 let handle: (Result<JournalPage, ErrorBody>) -> Void = { [unowned self] reply in
@@ -185,21 +195,40 @@ final class AuditCore: LoopCore {
         }
     }
 
+    /// Hands a batch to the store thread; what it stored moves the follower on when it is done.
     private func storeEvents(_ events: [AuditEvent]) {
         var highest: [JournalKey: UInt64] = [:]
         for event in events {
             let key = JournalKey(publisher: event.publisher, incarnation: event.incarnation)
             highest[key] = max(highest[key] ?? 0, event.seq)
         }
-        do {
-            let updated = try metrics.timeWrite { try store.insert(events, now: now) }
+        let store = store
+        let metrics = metrics
+        let at = now
+        storeWorker.submit(
+            { Result { try metrics.timeWrite { try store.insert(events, now: at) } } },
+            completion: { [unowned self] (result: Result<[JournalKey: UInt64], any Error>) in
+                stored(events, highest: highest, result: result)
+            }
+        )
+    }
+
+    /// The store thread finished a batch: move the follower on, or say why nothing was stored.
+    private func stored(
+        _ events: [AuditEvent],
+        highest: [JournalKey: UInt64],
+        result: Result<[JournalKey: UInt64], any Error>
+    ) {
+        switch result {
+        case .success(let updated):
             stored += events.count
             for (publisher, count) in Dictionary(grouping: events, by: \.publisher).mapValues(\.count) {
                 metrics.stored(publisher, count: count)
             }
             perform(follower.stored(updated: updated, highest: highest))
             answerWaiting()
-        } catch {
+        case .failure(let error):
+            // Nothing was stored; the next beacon shows the gap and asks for a replay.
             errorLog.log(
                 "insert",
                 level: .error,
@@ -208,7 +237,11 @@ final class AuditCore: LoopCore {
                 logger: logger,
                 now: now.timeIntervalSince1970
             )
-            // Nothing was stored; the next beacon shows the gap and asks for a replay.
+        }
+        if storeWorker.pending < Self.maxStoresInFlight, !heldReplays.isEmpty {
+            let held = heldReplays
+            heldReplays.removeAll()
+            perform(held)
         }
     }
 

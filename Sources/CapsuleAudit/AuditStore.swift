@@ -217,7 +217,7 @@ package final class AuditStore: Sendable {
             }
         }
         var cursors: [JournalKey: UInt64] = [:]
-        for key in touched.keys { cursors[key] = try advanceCursor(db, key, now: now) }
+        for (key, highest) in touched { cursors[key] = try advanceCursor(db, key, now: now, through: highest) }
         return cursors
     }
 
@@ -234,13 +234,31 @@ package final class AuditStore: Sendable {
         }
     }
 
-    private static func advanceCursor(_ db: any SQLConnection, _ key: JournalKey, now: Date) throws -> UInt64 {
+    /// Moves the cursor of `key` over every sequence number now held without a gap. `through` is
+    /// the highest one just stored: when everything from the cursor up to it is held (the usual
+    /// case, a batch that continues the journal) one count proves it, without reading each number.
+    private static func advanceCursor(
+        _ db: any SQLConnection,
+        _ key: JournalKey,
+        now: Date,
+        through: UInt64? = nil
+    ) throws -> UInt64 {
         var cursor =
             try UInt64.fetchOne(
                 db,
                 sql: "SELECT lastSeq FROM journal_cursor WHERE publisher = ? AND incarnation = ?",
                 arguments: [key.publisher, key.incarnation]
             ) ?? 0
+        if let through, through > cursor {
+            let held =
+                try UInt64.fetchOne(
+                    db,
+                    sql:
+                        "SELECT COUNT(*) FROM audit_event WHERE publisher = ? AND incarnation = ? AND seq > ? AND seq <= ?",
+                    arguments: [key.publisher, key.incarnation, cursor, through]
+                ) ?? 0
+            if held == through - cursor { cursor = through }
+        }
         let page = 10_000
         while true {
             let following = try UInt64.fetchAll(

@@ -110,6 +110,11 @@ final class PostgresConnectionHandle: SQLConnection {
         case .integer(let number): buffer.writeString(String(number))
         case .real(let number): buffer.writeString(number.description)
         case .text(let text):
+            // Most text needs no escape: then it goes in whole.
+            guard text.utf8.contains(where: { $0 == 0x5C || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) else {
+                buffer.writeString(text)
+                return
+            }
             for byte in text.utf8 {
                 switch byte {
                 case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")

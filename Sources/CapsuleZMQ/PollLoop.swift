@@ -15,11 +15,15 @@ package final class PollLoop {
     }
 
     private var registrations: [Registration] = []
+    /// Plain descriptors (an `eventfd` of a ``LoopWorker``), polled after the sockets.
+    private var descriptors: [(fd: Int32, onReadable: () -> Void)] = []
     private var timers: [Timer] = []
     private var turnEnds: [() -> Void] = []
     /// The poll items, built once and again only after a registration (not on every turn).
     private var poller = ZMQPoller()
     private var wakeIndex = -1
+    /// How many sockets the poll items hold (the descriptors follow them).
+    private var polledSockets = 0
     private var removals: [ObjectIdentifier] = []
     private let clock = ContinuousClock()
     package let context: ZMQContext
@@ -31,6 +35,12 @@ package final class PollLoop {
     /// Calls `onReadable` on this thread whenever `socket` has input.
     package func register(_ socket: ZMQSocket, onReadable: @escaping () -> Void) {
         registrations.append(Registration(socket: socket, onReadable: onReadable))
+        wakeIndex = -1
+    }
+
+    /// Calls `onReadable` on this thread whenever the file descriptor `fd` is readable.
+    package func register(fd: Int32, onReadable: @escaping () -> Void) {
+        descriptors.append((fd, onReadable))
         wakeIndex = -1
     }
 
@@ -68,6 +78,8 @@ package final class PollLoop {
         if wakeIndex < 0 {
             poller.removeAll()
             for registration in registrations { poller.add(registration.socket) }
+            polledSockets = registrations.count
+            for descriptor in descriptors { poller.add(fd: descriptor.fd) }
             wakeIndex = poller.add(fd: wakeFD)
         }
         var timeout = maxWaitMilliseconds
@@ -83,8 +95,13 @@ package final class PollLoop {
         _ = try poller.poll(timeoutMilliseconds: timeout)
         // Handlers may register more sockets; those are polled from the next turn on.
         let polled = wakeIndex
+        let sockets = polledSockets
         for index in 0..<polled where poller.isReadable(index) {
-            registrations[index].onReadable()
+            if index < sockets {
+                registrations[index].onReadable()
+            } else {
+                descriptors[index - sockets].onReadable()
+            }
         }
         let after = clock.now
         for index in timers.indices where timers[index].due <= after {

@@ -175,6 +175,12 @@ package struct JSONParser {
     }
 
     private func utf8(_ range: Range<Int>) throws(Failure) -> String {
+        // ASCII, the usual case, is UTF-8 as it stands: no validation to run.
+        let ascii = bytes.withUnsafeBufferPointer { buffer in
+            let slice = UnsafeBufferPointer(rebasing: buffer[range])
+            return slice.allSatisfy { $0 < 0x80 } ? String(decoding: slice, as: UTF8.self) : nil
+        }
+        if let ascii { return ascii }
         guard let text = String(validating: bytes[range], as: UTF8.self) else {
             throw Failure(offset: range.lowerBound, reason: "a string that is not UTF-8")
         }

@@ -42,32 +42,35 @@ extension JSONValue {
         }
     }
 
+    /// Escapes by UTF-8 byte: the bytes that need it (quote, backslash, controls) are ASCII and
+    /// never occur inside a multi-byte sequence, and most strings need none, so they go in whole.
     private static func writeString(_ value: String, into text: inout String) {
         text += "\""
-        var plain = value.unicodeScalars.startIndex
-        var index = plain
-        let scalars = value.unicodeScalars
-        while index != scalars.endIndex {
-            let scalar = scalars[index]
-            let escape: String?
-            switch scalar {
-            case "\"": escape = "\\\""
-            case "\\": escape = "\\\\"
-            case "\n": escape = "\\n"
-            case "\r": escape = "\\r"
-            case "\t": escape = "\\t"
-            case _ where scalar.value < 0x20:
-                escape = "\\u00" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
-            default: escape = nil
-            }
-            if let escape {
-                text.unicodeScalars.append(contentsOf: scalars[plain..<index])
-                text += escape
-                plain = scalars.index(after: index)
-            }
-            index = scalars.index(after: index)
+        let utf8 = value.utf8
+        guard let first = utf8.firstIndex(where: { $0 == 0x22 || $0 == 0x5C || $0 < 0x20 }) else {
+            text += value
+            text += "\""
+            return
         }
-        text.unicodeScalars.append(contentsOf: scalars[plain..<scalars.endIndex])
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(utf8.count + 16)
+        bytes.append(contentsOf: utf8[..<first])
+        for byte in utf8[first...] {
+            switch byte {
+            case 0x22: bytes.append(contentsOf: [0x5C, 0x22])
+            case 0x5C: bytes.append(contentsOf: [0x5C, 0x5C])
+            case 0x0A: bytes.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+            case 0x0D: bytes.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+            case 0x09: bytes.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+            case 0..<0x20:
+                let digits = Array("0123456789abcdef".utf8)
+                bytes.append(contentsOf: [
+                    0x5C, UInt8(ascii: "u"), 0x30, 0x30, digits[Int(byte >> 4)], digits[Int(byte & 0x0F)],
+                ])
+            default: bytes.append(byte)
+            }
+        }
+        text += String(decoding: bytes, as: UTF8.self)
         text += "\""
     }
 }

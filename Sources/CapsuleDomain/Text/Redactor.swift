@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Replaces the values of secret-looking keys with `[REDACTED]`, recursively (design §5).
 package enum Redactor {
     package static let placeholder = "[REDACTED]"
@@ -14,6 +16,20 @@ package enum Redactor {
     /// credential. So `accessToken`, `client_secret` and `x-api-key` are secret, while `tokenId`
     /// and `revokedTokens` are not.
     package static func isSecretKey(_ key: String) -> Bool {
+        if let known = verdicts.withLock({ $0[key] }) { return known }
+        let secret = decide(key)
+        verdicts.withLock { cache in
+            if cache.count >= 4_096 { cache.removeAll(keepingCapacity: true) }
+            cache[key] = secret
+        }
+        return secret
+    }
+
+    /// Keys seen so far and whether each is secret: the same few keys recur in every event, and
+    /// splitting a key into words costs far more than looking it up. Bounded; cleared when full.
+    private static let verdicts = Mutex<[String: Bool]>([:])
+
+    private static func decide(_ key: String) -> Bool {
         let words = Self.words(key)
         guard let last = words.last else { return false }
         if lastWords.contains(last) { return true }
@@ -53,6 +69,8 @@ package enum Redactor {
         if let key, isSecretKey(key) { return .string(placeholder) }
         switch value {
         case .object(let object):
+            // Nothing to change, the usual case: the value goes back as it came, without a copy.
+            if object.allSatisfy({ key, member in !isSecretKey(key) && !member.isContainer }) { return value }
             var copy: [String: JSONValue] = [:]
             for (k, v) in object { copy[k] = redact(v, key: k) }
             return .object(copy)
@@ -65,5 +83,14 @@ package enum Redactor {
 
     package static func redact(_ value: JSONValue?) -> JSONValue? {
         value.map { redact($0) }
+    }
+}
+
+extension JSONValue {
+    fileprivate var isContainer: Bool {
+        switch self {
+        case .object, .array: true
+        default: false
+        }
     }
 }
