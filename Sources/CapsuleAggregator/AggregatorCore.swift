@@ -34,6 +34,13 @@ final class AggregatorCore: LoopCore {
     /// The broker's settings version applied so far.
     private var settingsVersion = 0
     private var graceUntil: Date
+    /// When anything last came in on the bus. The broker's own beacon, every second, keeps it
+    /// current while the broker is up, whatever the fleet does.
+    private var feedHeardAt: Date
+    /// Set while the bus is silent beyond ``feedTimeout``: the aggregator cannot hear any agent, so
+    /// time alone turns nothing STALE or OFFLINE until it hears the bus again.
+    private var feedLostAt: Date?
+    static let feedTimeout: TimeInterval = 3
     private var errorLog = ThrottledLog()
 
     init(configuration: AggregatorConfiguration, store: AggregatorStore, loop: PollLoop, logger: Logger) throws {
@@ -49,6 +56,7 @@ final class AggregatorCore: LoopCore {
         lastPersist = startedAt
         // Heartbeat times are saved lazily, so right after a start they may be a little old: wait one
         // save interval and one heartbeat before time alone may turn anything STALE or OFFLINE.
+        feedHeardAt = startedAt
         graceUntil =
             loaded.agents.isEmpty
             ? startedAt
@@ -67,7 +75,7 @@ final class AggregatorCore: LoopCore {
         for other in configuration.broker.candidates.dropFirst() { try subscriber.connect(other.bus) }
         for prefix in [
             Topic.heartbeatPrefix, Topic.healthPrefix, Topic.reportPrefix, "evt.agent.", "evt.service.forgotten",
-            "evt.settings.changed",
+            "evt.settings.changed", Topic.beacon("broker"),
         ] {
             try subscriber.subscribe(prefix)
         }
@@ -130,6 +138,8 @@ final class AggregatorCore: LoopCore {
     var now: Date { configuration.now() }
 
     private func drain() {
+        let before = received
+        defer { if received > before { feedHeard() } }
         subscriber.drain(budget: 2_000, maxBytes: WireCodec.maxBodyBytes + 8_192) { message in
             received += 1
             metrics.receivedOne()
@@ -270,8 +280,31 @@ final class AggregatorCore: LoopCore {
     }
 
     private func sweep() {
-        guard now >= graceUntil else { return }
-        pendingTransitions += board.sweep(now: now)
+        let current = now
+        if feedLostAt == nil, current.timeIntervalSince(feedHeardAt) > Self.feedTimeout {
+            feedLostAt = feedHeardAt
+            metrics.feedLost(true)
+            logger.warning(
+                "Nothing on the broker's bus for \(Int(Self.feedTimeout)) s: no agent's silence counts until it is heard again.",
+                metadata: ["bus": "\(configuration.broker.bus)"]
+            )
+        }
+        guard feedLostAt == nil, current >= graceUntil else { return }
+        pendingTransitions += board.sweep(now: current)
+    }
+
+    /// Something came in on the bus. After an outage, agents' silence counts from now on.
+    private func feedHeard() {
+        let current = now
+        feedHeardAt = current
+        guard let lost = feedLostAt else { return }
+        feedLostAt = nil
+        metrics.feedLost(false)
+        board.feedReturned(at: current)
+        logger.notice(
+            "Hearing the broker's bus again; silence during the outage counts against no agent.",
+            metadata: ["outage.seconds": "\(Int(current.timeIntervalSince(lost)))"]
+        )
     }
 
     private func endTurn() {

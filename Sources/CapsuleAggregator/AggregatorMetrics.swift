@@ -10,12 +10,16 @@ struct AggregatorMetrics {
     private let heartbeats = Counter(label: "capsule_aggregator_heartbeats_received_total")
     private let received = Counter(label: "capsule_aggregator_messages_received_total")
     private let journalDepth = Gauge(label: "capsule_journal_depth_events", dimensions: [("publisher", "aggregator")])
+    /// 1 while the broker's bus is silent and aging is held, else 0.
+    private let feedLost = Gauge(label: "capsule_aggregator_feed_lost")
     private let services: [String: Gauge]
     private let agents: [String: Gauge]
     private let transitions: [String: Counter]
     private let drops: [String: Counter]
 
     static let dropReasons = ["malformed", "undecodable", "identity_mismatch"]
+
+    func feedLost(_ lost: Bool) { feedLost.record(lost ? 1 : 0) }
 
     init() {
         services = Dictionary(

@@ -46,6 +46,9 @@ package struct StatusBoard: Sendable {
     private var agentCounts: [AgentStatus: Int] = [:]
     /// Timing wheel: 100 ms slot → agents to recompute then; and each agent's slot.
     private var wheel: [Int64: Set<String>] = [:]
+    /// When the aggregator last heard its feed again after losing it: silence before this instant
+    /// is the aggregator's blindness, not the agents', so time alone counts from here at the earliest.
+    package private(set) var silenceCountsFrom: Date?
     private var slotOf: [String: Int64] = [:]
 
     package init(thresholds: StatusThresholds, agents: [AgentState] = [], services: [ServiceState] = []) {
@@ -187,6 +190,19 @@ package struct StatusBoard: Sendable {
     }
 
     // MARK: Time
+
+    /// The feed (the broker's bus) came back at `now` after an outage: no agent's or health
+    /// sample's silence counts from before it. Agents that are back heartbeat and are current again;
+    /// one that is not back turns STALE and OFFLINE by the thresholds counted from `now`.
+    package mutating func feedReturned(at now: Date) {
+        silenceCountsFrom = max(silenceCountsFrom ?? now, now)
+    }
+
+    /// `date` as the thresholds see it: never before ``silenceCountsFrom``.
+    private func heard(_ date: Date?) -> Date? {
+        guard let date, let floor = silenceCountsFrom else { return date }
+        return max(date, floor)
+    }
 
     /// Re-applies the rule to every agent whose next deadline has come (the sweep), in agentId order.
     package mutating func sweep(now: Date) -> [Transition] {
@@ -345,9 +361,9 @@ package struct StatusBoard: Sendable {
     private func input(_ agent: AgentState, _ service: ServiceState) -> StatusInput {
         StatusInput(
             agentAdminStatus: agent.adminStatus,
-            lastHeartbeatAt: agent.lastHeartbeatAt,
+            lastHeartbeatAt: heard(agent.lastHeartbeatAt),
             health: service.health?.status,
-            healthAt: service.healthAt
+            healthAt: heard(service.healthAt)
         )
     }
 
@@ -356,7 +372,7 @@ package struct StatusBoard: Sendable {
         var transitions: [Transition] = []
         let verdict = EffectiveStatusRule.agentStatus(
             adminStatus: agent.adminStatus,
-            lastHeartbeatAt: agent.lastHeartbeatAt,
+            lastHeartbeatAt: heard(agent.lastHeartbeatAt),
             now: now,
             thresholds: thresholds
         )
@@ -414,13 +430,13 @@ package struct StatusBoard: Sendable {
     private mutating func scheduleNextDeadline(_ agentId: String, now: Date) {
         guard let agent = agents[agentId], agent.adminStatus == nil else { return unschedule(agentId) }
         var candidates: [Date] = []
-        if let heartbeat = agent.lastHeartbeatAt {
+        if let heartbeat = heard(agent.lastHeartbeatAt) {
             // Stale is strictly after the threshold, offline at it.
             candidates.append(heartbeat.addingTimeInterval(thresholds.staleSeconds + 0.001))
             candidates.append(heartbeat.addingTimeInterval(thresholds.offlineSeconds))
         }
         for code in agent.services {
-            if let healthAt = services[code]?.healthAt {
+            if let healthAt = heard(services[code]?.healthAt) {
                 candidates.append(healthAt.addingTimeInterval(thresholds.staleSeconds + 0.001))
             }
         }

@@ -111,6 +111,28 @@ struct StatusBoardTests {
         #expect(unknown.first?.reason == "health UNKNOWN")
     }
 
+    /// While the aggregator could not hear the bus (the shell does not sweep then), nobody's silence
+    /// counts: after the feed returns, an agent that is back stays HEALTHY and one that is not turns
+    /// STALE and OFFLINE by the thresholds counted from the return, not from its last heartbeat.
+    @Test func silenceDuringAFeedOutageCountsAgainstNoAgent() throws {
+        var board = healthyBoard()
+        _ = board.apply(heartbeat("agt_2", code: "edge-2", [sample("web", .up)]), now: t0)
+        // Outage from about t0 + 1 to t0 + 20; both agents' deadlines passed in it.
+        board.feedReturned(at: at(20))
+        #expect(board.sweep(now: at(20.5)).isEmpty, "overdue deadlines are re-read from the return")
+        _ = board.apply(heartbeat("agt_2", code: "edge-2", [sample("web", .up, at: 21)]), now: at(21))
+        #expect(board.sweep(now: at(23)).isEmpty, "exactly at the stale threshold after the return")
+        #expect(changes(board.sweep(now: at(23.5))) == [Change("service:api", "HEALTHY", "STALE")])
+        _ = board.apply(heartbeat("agt_2", code: "edge-2", [sample("web", .up, at: 24)]), now: at(24))
+        #expect(
+            changes(board.sweep(now: at(25))) == [
+                Change("agent:agt_1", "ONLINE", "OFFLINE"), Change("service:api", "STALE", "OFFLINE"),
+            ]
+        )
+        #expect(board.services["web"]?.status == .healthy, "the agent that came back stays HEALTHY")
+        #expect(board.row("api", now: at(26))?.reason == "no heartbeat for 6 s", "silence counted from the return")
+    }
+
     @Test func silenceTurnsStaleThenOfflineAndAHeartbeatRecoversAtOnce() throws {
         var board = healthyBoard()
 
