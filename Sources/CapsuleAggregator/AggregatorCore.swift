@@ -41,6 +41,8 @@ final class AggregatorCore: LoopCore {
     /// time alone turns nothing STALE or OFFLINE until it hears the bus again.
     private var feedLostAt: Date?
     static let feedTimeout: TimeInterval = 3
+    /// The broker's start, from its beacon: a new value means it restarted (or another took over).
+    private var brokerStartedAt: Date?
     private var errorLog = ThrottledLog()
 
     init(configuration: AggregatorConfiguration, store: AggregatorStore, loop: PollLoop, logger: Logger) throws {
@@ -174,6 +176,10 @@ final class AggregatorCore: LoopCore {
             case .event:
                 guard sender == "broker" else { return }
                 applyBrokerEvent(try decoded.decode(AuditEvent.self))
+            case .beacon:
+                guard sender == "broker", let started = try decoded.decode(Beacon.self).startedAt else { return }
+                if let known = brokerStartedAt, known != started { brokerRestarted() }
+                brokerStartedAt = started
             default:
                 break
             }
@@ -291,6 +297,12 @@ final class AggregatorCore: LoopCore {
         }
         guard feedLostAt == nil, current >= graceUntil else { return }
         pendingTransitions += board.sweep(now: current)
+    }
+
+    /// A new broker process: every agent has to reconnect to it, so silence counts from now on.
+    private func brokerRestarted() {
+        board.feedReturned(at: now)
+        logger.notice("The broker restarted; agents' silence counts from now, while they reconnect.")
     }
 
     /// Something came in on the bus. After an outage, agents' silence counts from now on.

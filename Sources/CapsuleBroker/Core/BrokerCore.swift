@@ -341,7 +341,9 @@ final class BrokerCore: LoopCore {
     }
 
     private func publishBeacon() {
-        _ = try? bus.send(factory.beacon(journal.beacon))
+        var beacon = journal.beacon
+        beacon.startedAt = startedAt
+        _ = try? bus.send(factory.beacon(beacon))
     }
 
     /// Journals `events` in this turn's batch and publishes them once committed.
