@@ -23,7 +23,7 @@ package final class LoopThread<Core: LoopCore>: Sendable {
     private let context: ZMQContext
     private let setup: @Sendable (PollLoop) throws -> Core
     private let state = Mutex(State())
-    private let wakeFD: Int32
+    private let wake = EventSignal()
 
     /// - Parameters:
     ///   - name: the thread's name, shown in debuggers and logs.
@@ -32,26 +32,18 @@ package final class LoopThread<Core: LoopCore>: Sendable {
         self.name = name
         self.context = context
         self.setup = setup
-        self.wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
     }
-
-    deinit { Foundation.close(wakeFD) }
 
     /// Runs `job` on the loop thread with its core. Jobs run in the order posted.
     package func post(_ job: @escaping @Sendable (Core) -> Void) {
         state.withLock { $0.jobs.append(job) }
-        wake()
+        wake.signal()
     }
 
     /// Asks the loop to finish; ``run()`` returns once the core has shut down.
     package func stop() {
         state.withLock { $0.stopRequested = true }
-        wake()
-    }
-
-    private func wake() {
-        var one: UInt64 = 1
-        _ = withUnsafeBytes(of: &one) { Foundation.write(wakeFD, $0.baseAddress, 8) }
+        wake.signal()
     }
 
     /// Starts the thread and waits until it ends. Cancelling the calling task stops the loop. A loop
@@ -95,10 +87,7 @@ package final class LoopThread<Core: LoopCore>: Sendable {
             for job in jobs { job(core) }
             if !jobs.isEmpty { poll.endTurn() }
             if stopping { return }
-            if try poll.turn(wakeFD: wakeFD, maxWaitMilliseconds: 250) {
-                var counter: UInt64 = 0
-                _ = withUnsafeMutableBytes(of: &counter) { Foundation.read(wakeFD, $0.baseAddress, 8) }
-            }
+            if try poll.turn(wakeFD: wake.fd, maxWaitMilliseconds: 250) { wake.clear() }
         }
     }
 }

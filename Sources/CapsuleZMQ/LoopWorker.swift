@@ -19,7 +19,7 @@ package final class LoopWorker {
         let state = Mutex(State())
         let queued = DispatchSemaphore(value: 0)
         let ended = DispatchSemaphore(value: 0)
-        let doneFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+        let done = EventSignal()
 
         func run() {
             while true {
@@ -34,8 +34,7 @@ package final class LoopWorker {
                 }
                 let result = next()
                 state.withLock { $0.results.append(result) }
-                var one: UInt64 = 1
-                _ = withUnsafeBytes(of: &one) { Foundation.write(doneFD, $0.baseAddress, 8) }
+                done.signal()
             }
         }
     }
@@ -53,7 +52,7 @@ package final class LoopWorker {
         let thread = Thread { shared.run() }
         thread.name = String(name.prefix(15))
         thread.start()
-        loop.register(fd: shared.doneFD) { [unowned self] in self.collect() }
+        loop.register(fd: shared.done.fd) { [unowned self] in self.collect() }
     }
 
     deinit {
@@ -61,7 +60,6 @@ package final class LoopWorker {
             shared.queued.signal()
             shared.ended.wait()
         }
-        close(shared.doneFD)
     }
 
     /// Runs `work` on the worker thread, then `completion` with its result on the loop thread.
@@ -74,8 +72,7 @@ package final class LoopWorker {
 
     /// Runs the completions of the jobs done so far (the loop calls this when the `eventfd` fires).
     private func collect() {
-        var counter: UInt64 = 0
-        _ = withUnsafeMutableBytes(of: &counter) { Foundation.read(shared.doneFD, $0.baseAddress, 8) }
+        shared.done.clear()
         let results = shared.state.withLock { state in
             defer { state.results.removeAll() }
             return state.results

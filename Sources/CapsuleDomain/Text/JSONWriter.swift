@@ -42,6 +42,8 @@ extension JSONValue {
         }
     }
 
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
     /// Escapes by UTF-8 byte: the bytes that need it (quote, backslash, controls) are ASCII and
     /// never occur inside a multi-byte sequence, and most strings need none, so they go in whole.
     private static func writeString(_ value: String, into text: inout String) {
@@ -63,9 +65,8 @@ extension JSONValue {
             case 0x0D: bytes.append(contentsOf: [0x5C, UInt8(ascii: "r")])
             case 0x09: bytes.append(contentsOf: [0x5C, UInt8(ascii: "t")])
             case 0..<0x20:
-                let digits = Array("0123456789abcdef".utf8)
                 bytes.append(contentsOf: [
-                    0x5C, UInt8(ascii: "u"), 0x30, 0x30, digits[Int(byte >> 4)], digits[Int(byte & 0x0F)],
+                    0x5C, UInt8(ascii: "u"), 0x30, 0x30, hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0x0F)],
                 ])
             default: bytes.append(byte)
             }
