@@ -20,6 +20,8 @@ struct PostgresLink {
     let logger: Logger
     var connection: PostgresConnection?
     private static let ids = Atomic<Int>(0)
+    /// How long the server lets a transaction of ours sit idle before it rolls it back.
+    static let abandonedTransactionSeconds = 10
 
     init(settings: Settings, group: MultiThreadedEventLoopGroup, logger: Logger) {
         self.settings = settings
@@ -64,8 +66,11 @@ struct PostgresLink {
             )
         }
         configuration.options.connectTimeout = .milliseconds(Int64(location.timeoutSeconds * 1000))
+        // A transaction of a Capsule process that stops answering mid-way (frozen, or gone with its
+        // socket held open) is rolled back by the server, so it holds no lock for longer than this.
         configuration.options.additionalStartupParameters = [
             ("search_path", "\"\(settings.schema)\""), ("application_name", settings.applicationName),
+            ("idle_in_transaction_session_timeout", "\(Self.abandonedTransactionSeconds)s"),
         ]
         let id = Self.ids.add(1, ordering: .relaxed).newValue
         let future = PostgresConnection.connect(on: group.next(), configuration: configuration, id: id, logger: logger)

@@ -96,6 +96,10 @@ package final class PostgresStore: SQLStore, @unchecked Sendable {
         try transaction(deferring: false, body)
     }
 
+    package func autocommit<T>(_ body: (any SQLConnection) throws -> T) throws -> T {
+        try withWriter(body)
+    }
+
     /// Runs `body` with the writer outside any transaction (migrations take their own).
     func withWriter<T>(_ body: (PostgresConnectionHandle) throws -> T) throws -> T {
         writerLock.lock()

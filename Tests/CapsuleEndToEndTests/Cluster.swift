@@ -237,7 +237,11 @@ final class Cluster: @unchecked Sendable {
     }
 
     func logs() -> String {
-        lock.withLock { Array(processes.keys) }.sorted().map { name in
+        // Brokers first: theirs is the log a failure most often turns on, and a long dump gets cut.
+        lock.withLock { Array(processes.keys) }.sorted {
+            ($0.hasPrefix("broker") ? 0 : 1, $0) < ($1.hasPrefix("broker") ? 0 : 1, $1)
+        }
+        .map { name in
             let text = (try? String(contentsOf: log(name), encoding: .utf8)) ?? ""
             return "--- \(name).log (last lines)\n" + text.split(separator: "\n").suffix(25).joined(separator: "\n")
         }.joined(separator: "\n")

@@ -329,4 +329,50 @@ struct FailoverEndToEndTests {
             cluster.stopAll()
         }
     }
+
+    /// A broker whose renewal is held up past its lease (the lease row locked by another session
+    /// for three leases) stops serving and starts again from its executable as a standby. The
+    /// renewal it left unanswered must not keep the row locked against its own new image: once the
+    /// row is free, the broker takes the lease again and serves.
+    @Test func aBrokerThatLostItsLeaseServesAgainOnceTheStoreAnswers() async throws {
+        try await blocking {
+            let postgres = try PostgresTestCluster.shared()
+            let store = postgres.storeURL(prefix: "fl" + UUID().uuidString.prefix(6).lowercased()) + "&timeout=3"
+            let cluster = try Cluster()
+            let router = Self.portTriple()
+            let endpoint = "tcp://127.0.0.1:\(router)"
+            try cluster.start(
+                "broker",
+                "capsule-broker",
+                [
+                    "--home", cluster.home.path, "--store", store, "--lease-seconds", "1",
+                    "--ingest-bind", "tcp://127.0.0.1:\(router - 2)", "--bus-bind", "tcp://127.0.0.1:\(router - 1)",
+                    "--router-bind", endpoint, "--metrics-bind", "off",
+                ] + cluster.thresholds
+            )
+            func serving() throws -> Bool { try cluster.ctl(["token", "list", "--broker", endpoint]).exitCode == 0 }
+            try cluster.waitFor("the broker serving") { try serving() }
+
+            let location = try #require(PostgresLocation(store))
+            let blocker = PostgresStore(location: location, schema: location.schema("broker"))
+            defer { blocker.close() }
+            try blocker.write { db in
+                let rows = try SQLRow.fetchAll(db, sql: "SELECT holder FROM broker_lease FOR UPDATE", arguments: [])
+                #expect(rows.count == 1)
+                Thread.sleep(forTimeInterval: 3)
+            }
+            let freed = Date()
+            let log = cluster.log("broker")
+            #expect(
+                ((try? String(contentsOf: log, encoding: .utf8)) ?? "").contains("Lost the broker lease"),
+                "the renewal waited past the lease, so the broker stopped serving"
+            )
+            // Well inside the server's own 10 s limit on an idle transaction, which would free the row too.
+            try cluster.waitFor("the broker serving again", seconds: 5) { try serving() }
+            print(
+                "lease loss: the broker serves again \(String(format: "%.2f", Date().timeIntervalSince(freed))) s after the lease row was free"
+            )
+            cluster.stopAll()
+        }
+    }
 }

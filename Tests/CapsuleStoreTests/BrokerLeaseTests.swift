@@ -106,4 +106,17 @@ struct BrokerLeaseTests {
             #expect(try BrokerStore(database: other).settings()?.version == 1, "the fenced write did not land")
         }
     }
+
+    /// Every connection asks the server to roll back a transaction of ours left idle, so a process
+    /// that froze mid-transaction holds its locks (the lease row's, say) for 10 s at most.
+    @Test func theServerEndsATransactionLeftIdle() throws {
+        try StoreFixture.with(.postgres) { fixture in
+            let store = try fixture.open(BrokerStore.schema)
+            defer { store.close() }
+            let setting = try store.read { db in
+                try String.fetchOne(db, sql: "SHOW idle_in_transaction_session_timeout")
+            }
+            #expect(setting == "10s")
+        }
+    }
 }

@@ -16,6 +16,10 @@ package protocol SQLStore: AnyObject, Sendable {
     /// Like ``write(_:)``, but with each statement's answer awaited before the next is sent, so a
     /// failing statement throws where it runs (see ``WriteBatch``). The same as `write` on SQLite.
     func writeAwaitingEach<T>(_ body: (any SQLConnection) throws -> T) throws -> T
+    /// One statement on the writer outside any explicit transaction, so it commits as it completes
+    /// on the server: a client that freezes or vanishes after sending it holds no lock (the broker
+    /// lease). The same as `write` on SQLite.
+    func autocommit<T>(_ body: (any SQLConnection) throws -> T) throws -> T
     /// Closes connections; later calls fail.
     func close()
     /// Sets (or clears, with nil) a statement run first in every write transaction, which must fail
@@ -25,6 +29,7 @@ package protocol SQLStore: AnyObject, Sendable {
 
 extension SQLStore {
     package func writeAwaitingEach<T>(_ body: (any SQLConnection) throws -> T) throws -> T { try write(body) }
+    package func autocommit<T>(_ body: (any SQLConnection) throws -> T) throws -> T { try write(body) }
     package func setWriteFence(_ sql: String?, arguments: SQLArguments) {}
 }
 
