@@ -90,13 +90,14 @@ package struct StatusBoard: Sendable {
 
     /// A heartbeat arrived now.
     package mutating func apply(_ heartbeat: Heartbeat, now: Date) -> [Transition] {
-        // What the agent was, with only the new time: equal to what it is now means it only aged.
-        var timeOnly = agents[heartbeat.agentId]
-        timeOnly?.lastHeartbeatAt = now
+        // A known agent whose heartbeat carries the digest it carried before only aged: its time is
+        // all that changed (``ensureAgent`` leaves a known agent as it is).
+        let known = agents[heartbeat.agentId] != nil
         ensureAgent(heartbeat.agentId, code: heartbeat.agentCode)
+        let sameDigest = agents[heartbeat.agentId]?.heartbeatDigest == heartbeat.manifestDigest
         agents[heartbeat.agentId]?.lastHeartbeatAt = now
-        agents[heartbeat.agentId]?.heartbeatDigest = heartbeat.manifestDigest
-        if timeOnly != nil && timeOnly == agents[heartbeat.agentId] {
+        if !sameDigest { agents[heartbeat.agentId]?.heartbeatDigest = heartbeat.manifestDigest }
+        if known && sameDigest {
             agedAgents.insert(heartbeat.agentId)
         } else {
             dirtyAgents.insert(heartbeat.agentId)
@@ -319,10 +320,12 @@ package struct StatusBoard: Sendable {
     /// before any report, codes no other agent holds, up to ``maxServicesPerAgent``.
     private mutating func applyHealth(_ samples: [ServiceHealth], agentId: String, now: Date) {
         guard let agent = agents[agentId] else { return }
-        let declared = agent.declared.map(Set.init)
+        // A few codes are searched faster as they are than hashed into a set at every heartbeat.
+        let declared = agent.declared
+        let declaredSet = declared.flatMap { $0.count > 8 ? Set($0) : nil }
         for sample in samples {
             if let declared {
-                guard declared.contains(sample.code) else {
+                guard declaredSet?.contains(sample.code) ?? declared.contains(sample.code) else {
                     undeclared += 1
                     continue
                 }
@@ -339,18 +342,19 @@ package struct StatusBoard: Sendable {
                     continue
                 }
             }
-            var timeOnly = services[sample.code]
-            timeOnly?.healthAt = now
-            timeOnly?.sampledAt = sample.sampledAt
-            ensureService(sample.code, agentId: agentId)
-            services[sample.code]?.health = HealthReport(
+            // Only aged when the service was this agent's already and its health reads the same:
+            // then the times are all that changed.
+            let before = services[sample.code].map { (agentId: $0.agentId, health: $0.health) }
+            let health = HealthReport(
                 status: sample.health.status,
                 message: sample.health.message.map { SafeText.clean($0, limit: 1_024) },
                 details: sample.health.details.map { SafeText.clean(Redactor.redact($0)) }
             )
+            ensureService(sample.code, agentId: agentId)
+            if before?.health != health { services[sample.code]?.health = health }
             services[sample.code]?.healthAt = now
             services[sample.code]?.sampledAt = sample.sampledAt
-            if timeOnly != nil && timeOnly == services[sample.code] {
+            if let before, before.agentId == agentId, before.health == health {
                 agedServices.insert(sample.code)
             } else {
                 dirtyServices.insert(sample.code)
@@ -429,18 +433,22 @@ package struct StatusBoard: Sendable {
     /// crossing the offline threshold.
     private mutating func scheduleNextDeadline(_ agentId: String, now: Date) {
         guard let agent = agents[agentId], agent.adminStatus == nil else { return unschedule(agentId) }
-        var candidates: [Date] = []
+        // The earliest candidate still ahead, without gathering them (this runs at every heartbeat).
+        var next: Date?
+        func consider(_ candidate: Date) {
+            if candidate > now, next.map({ candidate < $0 }) ?? true { next = candidate }
+        }
         if let heartbeat = heard(agent.lastHeartbeatAt) {
             // Stale is strictly after the threshold, offline at it.
-            candidates.append(heartbeat.addingTimeInterval(thresholds.staleSeconds + 0.001))
-            candidates.append(heartbeat.addingTimeInterval(thresholds.offlineSeconds))
+            consider(heartbeat.addingTimeInterval(thresholds.staleSeconds + 0.001))
+            consider(heartbeat.addingTimeInterval(thresholds.offlineSeconds))
         }
         for code in agent.services {
             if let healthAt = heard(services[code]?.healthAt) {
-                candidates.append(healthAt.addingTimeInterval(thresholds.staleSeconds + 0.001))
+                consider(healthAt.addingTimeInterval(thresholds.staleSeconds + 0.001))
             }
         }
-        guard let next = candidates.filter({ $0 > now }).min() else { return unschedule(agentId) }
+        guard let next else { return unschedule(agentId) }
         schedule(agentId, atSlot: Self.slot(next, roundingUp: true))
     }
 

@@ -426,6 +426,10 @@ struct StatusBoardTests {
         #expect(board.dirtyServices == ["api"], "a new health status is saved whole")
         board.clearDirty()
         #expect(board.agedAgents.isEmpty && board.agedServices.isEmpty)
+        _ = board.apply(heartbeat(digest: "d2", [sample("api", .degraded)]), now: at(3))
+        #expect(board.dirtyAgents == ["agt_1"], "a new manifest digest is saved whole")
+        #expect(board.agents["agt_1"]?.heartbeatDigest == "d2")
+        #expect(board.agedServices == ["api"])
     }
 
     @Test func clearDirtyEmptiesTheDirtySets() {
