@@ -91,13 +91,12 @@ package struct StatusBoard: Sendable {
     /// A heartbeat arrived now.
     package mutating func apply(_ heartbeat: Heartbeat, now: Date) -> [Transition] {
         // A known agent whose heartbeat carries the digest it carried before only aged: its time is
-        // all that changed (``ensureAgent`` leaves a known agent as it is).
-        let known = agents[heartbeat.agentId] != nil
+        // all that changes (an unknown one has no digest, so it is saved whole).
+        let onlyAged = agents[heartbeat.agentId]?.heartbeatDigest == heartbeat.manifestDigest
         ensureAgent(heartbeat.agentId, code: heartbeat.agentCode)
-        let sameDigest = agents[heartbeat.agentId]?.heartbeatDigest == heartbeat.manifestDigest
         agents[heartbeat.agentId]?.lastHeartbeatAt = now
-        if !sameDigest { agents[heartbeat.agentId]?.heartbeatDigest = heartbeat.manifestDigest }
-        if known && sameDigest {
+        agents[heartbeat.agentId]?.heartbeatDigest = heartbeat.manifestDigest
+        if onlyAged {
             agedAgents.insert(heartbeat.agentId)
         } else {
             dirtyAgents.insert(heartbeat.agentId)
@@ -320,12 +319,10 @@ package struct StatusBoard: Sendable {
     /// before any report, codes no other agent holds, up to ``maxServicesPerAgent``.
     private mutating func applyHealth(_ samples: [ServiceHealth], agentId: String, now: Date) {
         guard let agent = agents[agentId] else { return }
-        // A few codes are searched faster as they are than hashed into a set at every heartbeat.
-        let declared = agent.declared
-        let declaredSet = declared.flatMap { $0.count > 8 ? Set($0) : nil }
+        let declared = agent.declared.map(Set.init)
         for sample in samples {
             if let declared {
-                guard declaredSet?.contains(sample.code) ?? declared.contains(sample.code) else {
+                guard declared.contains(sample.code) else {
                     undeclared += 1
                     continue
                 }
@@ -342,19 +339,20 @@ package struct StatusBoard: Sendable {
                     continue
                 }
             }
-            // Only aged when the service was this agent's already and its health reads the same:
-            // then the times are all that changed.
-            let before = services[sample.code].map { (agentId: $0.agentId, health: $0.health) }
             let health = HealthReport(
                 status: sample.health.status,
                 message: sample.health.message.map { SafeText.clean($0, limit: 1_024) },
                 details: sample.health.details.map { SafeText.clean(Redactor.redact($0)) }
             )
+            // Only aged when the service was this agent's already and its health reads the same:
+            // then the times are all that change.
+            let before = services[sample.code]
+            let onlyAged = before?.agentId == agentId && before?.health == health
             ensureService(sample.code, agentId: agentId)
-            if before?.health != health { services[sample.code]?.health = health }
+            services[sample.code]?.health = health
             services[sample.code]?.healthAt = now
             services[sample.code]?.sampledAt = sample.sampledAt
-            if let before, before.agentId == agentId, before.health == health {
+            if onlyAged {
                 agedServices.insert(sample.code)
             } else {
                 dirtyServices.insert(sample.code)

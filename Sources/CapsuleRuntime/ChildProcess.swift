@@ -46,7 +46,7 @@ package enum ChildProcess {
         posix_spawn_file_actions_adddup2(&actions, stdin, 0)
         posix_spawn_file_actions_adddup2(&actions, stdout, 1)
         posix_spawn_file_actions_adddup2(&actions, stderr, 2)
-        for fd in openDescriptors() where fd > 2 { posix_spawn_file_actions_addclose(&actions, fd) }
+        for fd in OpenDescriptors.list() where fd > 2 { posix_spawn_file_actions_addclose(&actions, fd) }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -95,13 +95,5 @@ package enum ChildProcess {
     private static func decode(_ status: Int32) -> Exit {
         let signal = status & 0x7f
         return signal == 0 ? .exited((status >> 8) & 0xff) : .signalled(signal)
-    }
-
-    /// This process's open descriptors (the directory listing's own descriptor included; closing
-    /// one that is already closed in the child is harmless).
-    private static func openDescriptors() -> [Int32] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
-        if !names.isEmpty { return names.compactMap { Int32($0) } }
-        return Array(3..<Int32(min(getdtablesize(), 65_536)))
     }
 }

@@ -1,3 +1,4 @@
+import CapsuleRuntime
 package import CapsuleStore
 import Foundation
 package import Logging
@@ -151,32 +152,15 @@ package final class LeaseKeeper: Sendable {
 /// and comes back as a standby that reloads everything from the store when it wins the lease again.
 package enum BrokerRestart {
     package static func now() -> Never {
-        closeOnExec()
+        // Without this the old image's store connections (postgres-nio's sockets are not
+        // close-on-exec) would stay open, unread, in the new one, and a transaction left open on
+        // one of them would hold its locks (the lease row's among them) as long as the process lives.
+        OpenDescriptors.closeOnExec()
         let arguments = CommandLine.arguments
         var pointers = arguments.map { strdup($0) }
         pointers.append(nil)
         execv("/proc/self/exe", pointers)
         // exec failed: exit, and let the supervisor (systemd, the test) start it again.
         _exit(75)
-    }
-
-    /// Marks every descriptor above standard error close-on-exec. libzmq opens its own that way,
-    /// but postgres-nio's sockets are not: without this, the old image's store connections would
-    /// stay open, unread, in the new one, and a transaction left open on one of them would hold
-    /// its locks (the lease row's among them) for as long as the process lives.
-    static func closeOnExec() {
-        guard let directory = opendir("/proc/self/fd") else { return }
-        var descriptors: [Int32] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) {
-                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if let fd = Int32(name), fd > 2 { descriptors.append(fd) }
-        }
-        closedir(directory)
-        for fd in descriptors {
-            let flags = fcntl(fd, F_GETFD)
-            if flags >= 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
-        }
     }
 }
