@@ -53,3 +53,31 @@ extension Header: JSONValueDecodable {
         caller = try json.optionalString("caller")
     }
 }
+
+extension Header: JSONWritable {
+    /// The members `encode(to:)` writes, in its order; absent optionals are left out, as there.
+    package func write(into writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.key("v", first: true)
+        writer.integer(v)
+        writer.key("type")
+        writer.string(type.rawValue)
+        writer.key("id")
+        writer.string(id)
+        writer.key("sender")
+        writer.string(sender)
+        writer.key("ts")
+        writer.integer(ts)
+        writer.key("seq")
+        writer.integer(seq)
+        if let corr {
+            writer.key("corr")
+            writer.string(corr)
+        }
+        if let caller {
+            writer.key("caller")
+            writer.string(caller)
+        }
+        writer.endObject()
+    }
+}

@@ -1,4 +1,4 @@
-import CapsuleDomain
+package import CapsuleDomain
 package import Foundation
 
 /// A decoded message: optional topic, header and the still-encoded body.
@@ -65,8 +65,17 @@ package enum WireCodec {
         var frames: [Data] = []
         if let topic { frames.append(Data(topic.utf8)) }
         // Encoding our own Codable types cannot fail; a failure here is a programming error.
-        frames.append(try! encoder.encode(header))
+        frames.append(header.jsonData)
         frames.append(try! encoder.encode(body))
+        return frames
+    }
+
+    /// Encodes a message whose body writes its own JSON (``JSONWritable``): no `JSONEncoder` on the path.
+    package static func encode(topic: String? = nil, header: Header, body: some JSONWritable) -> [Data] {
+        var frames: [Data] = []
+        if let topic { frames.append(Data(topic.utf8)) }
+        frames.append(header.jsonData)
+        frames.append(body.jsonData)
         return frames
     }
 
@@ -131,6 +140,9 @@ package enum WireCodec {
 
     /// Encodes a value to JSON with the protocol's conventions (dates as epoch milliseconds).
     package static func json(_ value: some Encodable) -> Data { try! encoder.encode(value) }
+
+    /// The JSON of a value that writes its own (``JSONWritable``), as ``json(_:)`` would give it.
+    package static func json(_ value: some JSONWritable) -> Data { value.jsonData }
 
     /// Decodes a value from JSON with the protocol's conventions.
     package static func fromJSON<T: Decodable>(_ type: T.Type, _ data: Data) throws -> T {
