@@ -81,4 +81,33 @@ struct JSONParserTests {
         #expect(try JSONValue.parse(#"{"a":[true]}"#) == .object(["a": .array([.bool(true)])]))
         #expect(throws: JSONParser.Failure.self) { try JSONValue.parse("{") }
     }
+
+    /// A top-level object's members come in text order, each read as ``JSONParser/parse(_:)`` reads
+    /// it; a repeated name answers with its first value, and null reads as absent.
+    @Test func membersListsATopLevelObject() throws {
+        let text = #" {"a":1,"b":{"c":[true]},"a":2,"n":null} "#
+        let members = try JSONParser.members(Data(text.utf8))
+        #expect(members.pairs.map(\.name) == ["a", "b", "a", "n"])
+        #expect(members.member("a") == .number(1))
+        #expect(members.member("b") == .object(["c": .array([.bool(true)])]))
+        #expect(members.member("n") == nil)
+        #expect(members.member("missing") == nil)
+        #expect(try JSONParser.parse(Data(text.utf8)).member("a") == members.member("a"))
+    }
+
+    @Test(arguments: [
+        ("[1]", "expected an object"),
+        ("1", "expected an object"),
+        ("", "expected an object"),
+        (#"{"a":1} x"#, "text after the value"),
+        (#"{"a":1,}"#, "expected a member name"),
+        (#"{"a":1"#, "expected ',' or '}'"),
+    ])
+    func membersRefusesWhatIsNotOneObject(_ text: String, _ reason: String) {
+        #expect {
+            _ = try JSONParser.members(Data(text.utf8))
+        } throws: { error in
+            "\(error)".contains(reason)
+        }
+    }
 }

@@ -11,12 +11,34 @@ package struct JSONFieldError: Error, CustomStringConvertible {
     }
 }
 
-extension JSONValue {
+/// Something a type's fields are read from by name: a parsed ``JSONValue`` object, or the members of
+/// a top-level object as ``JSONParser/members(_:)`` lists them without building a dictionary.
+package protocol JSONFields {
+    /// The member `name`; nil when it is absent or null (as `decodeIfPresent` reads it).
+    func member(_ name: String) -> JSONValue?
+}
+
+extension JSONValue: JSONFields {
     /// The object's member `name`; nil when it is absent or null (as `decodeIfPresent` reads it).
     package func member(_ name: String) -> JSONValue? {
         guard case .object(let object) = self, let value = object[name], value != .null else { return nil }
         return value
     }
+}
+
+/// A top-level object's members in text order. A header or a heartbeat has a handful, and finding
+/// one by comparing names costs less than hashing each into a dictionary first.
+package struct JSONMembers: JSONFields {
+    package var pairs: [(name: String, value: JSONValue)]
+
+    /// The first member called `name`, as JSONDecoder and ``JSONParser`` keep a repeated name's first value.
+    package func member(_ name: String) -> JSONValue? {
+        for pair in pairs where pair.name == name { return pair.value == .null ? nil : pair.value }
+        return nil
+    }
+}
+
+extension JSONFields {
 
     package func string(_ name: String) throws(JSONFieldError) -> String {
         guard case .string(let text)? = member(name) else { throw JSONFieldError(name, expected: "a string") }
@@ -67,5 +89,5 @@ extension JSONValue {
         return items
     }
 
-    private static let exactLimit = 9_007_199_254_740_992.0
+    private static var exactLimit: Double { 9_007_199_254_740_992.0 }
 }

@@ -28,6 +28,22 @@ package struct JSONParser {
         return value
     }
 
+    /// The members of a top-level object, in text order, without building its dictionary (nested
+    /// values are parsed as ``parse(_:)`` parses them). Throws as ``parse(_:)`` does, and when the
+    /// value is not an object.
+    package static func members(_ data: Data) throws(Failure) -> JSONMembers {
+        let bytes = [UInt8](data)
+        var parser = JSONParser(bytes: bytes)
+        parser.skipSpace()
+        guard parser.current == UInt8(ascii: "{") else { throw parser.failure("expected an object") }
+        var members = JSONMembers(pairs: [])
+        members.pairs.reserveCapacity(12)
+        try parser.object(depth: 1) { name, value in members.pairs.append((name, value)) }
+        parser.skipSpace()
+        guard parser.index == bytes.count else { throw parser.failure("text after the value") }
+        return members
+    }
+
     private let bytes: [UInt8]
     private var index = 0
 
@@ -72,13 +88,23 @@ package struct JSONParser {
     }
 
     private mutating func object(depth: Int) throws(Failure) -> JSONValue {
+        var members: [String: JSONValue] = [:]
+        // A repeated name keeps its first value, as JSONDecoder does.
+        try object(depth: depth) { key, member in if members[key] == nil { members[key] = member } }
+        return .object(members)
+    }
+
+    /// An object's members, each handed to `member` in text order; `index` is at the opening brace.
+    private mutating func object(
+        depth: Int,
+        _ member: (String, JSONValue) -> Void
+    ) throws(Failure) {
         guard depth <= Self.maxDepth else { throw failure("nested deeper than \(Self.maxDepth)") }
         index += 1
-        var members: [String: JSONValue] = [:]
         skipSpace()
         if current == UInt8(ascii: "}") {
             index += 1
-            return .object(members)
+            return
         }
         while true {
             skipSpace()
@@ -88,15 +114,13 @@ package struct JSONParser {
             guard current == UInt8(ascii: ":") else { throw failure("expected ':'") }
             index += 1
             skipSpace()
-            let member = try value(depth: depth)
-            // A repeated name keeps its first value, as JSONDecoder does.
-            if members[key] == nil { members[key] = member }
+            member(key, try value(depth: depth))
             skipSpace()
             switch current {
             case UInt8(ascii: ","): index += 1
             case UInt8(ascii: "}"):
                 index += 1
-                return .object(members)
+                return
             default: throw failure("expected ',' or '}'")
             }
         }

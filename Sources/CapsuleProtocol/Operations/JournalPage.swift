@@ -21,7 +21,7 @@ package struct JournalPage: Codable, Sendable, Hashable {
 
 extension JournalPage: JSONValueDecodable {
     /// The page from a parsed reply, as `init(from:)` reads it (the audit writer's replay path).
-    package init(jsonValue json: JSONValue) throws {
+    package init(fields json: some JSONFields) throws {
         guard case .array(let events)? = json.member("events") else {
             throw JSONFieldError("events", expected: "an array")
         }

@@ -42,7 +42,7 @@ package struct Header: Codable, Sendable, Hashable {
 extension Header: JSONValueDecodable {
     /// The header from a parsed JSON value, read as `init(from:)` reads it (``WireCodec/decodeHeader(_:)``
     /// takes this path first).
-    package init(jsonValue json: JSONValue) throws(JSONFieldError) {
+    package init(fields json: some JSONFields) throws(JSONFieldError) {
         v = try json.integer("v")
         type = try json.oneOf("type", MessageType.self)
         id = try json.string("id")

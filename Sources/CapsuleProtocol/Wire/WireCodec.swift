@@ -11,8 +11,8 @@ package struct WireMessage: Sendable {
     /// A ``JSONValueDecodable`` type is read through ``JSONParser`` first; only a body that fails
     /// there goes through `JSONDecoder`, which says what is wrong.
     package func decode<B: Decodable>(_ type: B.Type) throws(WireError) -> B {
-        if let fast = B.self as? any JSONValueDecodable.Type, let json = try? JSONParser.parse(body),
-            let value = try? fast.init(jsonValue: json) as? B
+        if let fast = B.self as? any JSONValueDecodable.Type, let members = try? JSONParser.members(body),
+            let value = try? fast.init(fields: members) as? B
         {
             return value
         }
@@ -30,7 +30,9 @@ package struct WireMessage: Sendable {
             let result: R?
             do {
                 let json = try JSONParser.parse(body)
-                result = json.member("ok") == .bool(true) ? try json.member("result").map(fast.init) as? R : nil
+                result =
+                    json.member("ok") == .bool(true)
+                    ? try json.member("result").map { try fast.init(fields: $0) } as? R : nil
             } catch {
                 throw WireError(.malformedBody, "\(header.type.rawValue) body: \(error)")
             }
@@ -116,7 +118,7 @@ package enum WireCodec {
     /// One decode on the happy path; only a header that fails is decoded again, field by field, to
     /// say whether its version, its type or its shape is wrong.
     package static func decodeHeader(_ data: Data) throws(WireError) -> Header {
-        if let json = try? JSONParser.parse(data), let header = try? Header(jsonValue: json), header.v == version {
+        if let members = try? JSONParser.members(data), let header = try? Header(fields: members), header.v == version {
             return header
         }
         let raw: RawHeader
