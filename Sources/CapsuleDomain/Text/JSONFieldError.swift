@@ -56,6 +56,23 @@ extension JSONFields {
         return number
     }
 
+    package func optionalNumber(_ name: String) throws(JSONFieldError) -> Double? {
+        guard let value = member(name) else { return nil }
+        guard case .number(let number) = value else { throw JSONFieldError(name, expected: "a number") }
+        return number
+    }
+
+    package func bool(_ name: String) throws(JSONFieldError) -> Bool {
+        guard case .bool(let flag)? = member(name) else { throw JSONFieldError(name, expected: "true or false") }
+        return flag
+    }
+
+    package func optionalBool(_ name: String) throws(JSONFieldError) -> Bool? {
+        guard let value = member(name) else { return nil }
+        guard case .bool(let flag) = value else { throw JSONFieldError(name, expected: "true or false") }
+        return flag
+    }
+
     /// Whole numbers are read exactly only up to 2^53 (a ``JSONParser`` number is a `Double`); a
     /// larger one is refused here, and a caller that must take it reads it with `JSONDecoder`.
     package func unsigned(_ name: String) throws(JSONFieldError) -> UInt64 {

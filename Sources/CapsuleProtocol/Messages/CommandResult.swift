@@ -23,3 +23,14 @@ package struct CommandResult: Codable, Sendable, Hashable {
         self.error = error
     }
 }
+
+extension CommandResult: JSONValueDecodable {
+    /// The result from its fields, read as `init(from:)` reads it: the broker reads one per command.
+    package init(fields json: some JSONFields) throws(JSONFieldError) {
+        commandId = try json.string("commandId")
+        success = try json.bool("success")
+        message = try json.optionalString("message")
+        data = json.member("data")
+        error = try json.member("error").map { value throws(JSONFieldError) in try ErrorBody(fields: value) }
+    }
+}

@@ -385,3 +385,15 @@ package enum BrokerOps {
         package static let access = Access.role(.viewer)
     }
 }
+
+extension BrokerOps.CommandCreate.Params: JSONValueDecodable {
+    /// The params from their fields, read as `init(from:)` reads them: every action starts here.
+    package init(fields json: some JSONFields) throws(JSONFieldError) {
+        service = try json.string("service")
+        action = try json.string("action")
+        payload = json.member("payload")
+        confirm = try json.optionalBool("confirm")
+        requireOnline = try json.optionalBool("requireOnline")
+        waitSeconds = try json.optionalNumber("waitSeconds")
+    }
+}

@@ -1,4 +1,4 @@
-import CapsuleDomain
+package import CapsuleDomain
 import Foundation
 
 /// The `request` body with typed params, as clients send it and handlers decode it.
@@ -25,5 +25,14 @@ package struct OperationRequest<Params: Codable & Sendable>: Codable, Sendable {
             // Absent params read as `{}`.
             params = try WireCodec.decoder.decode(Params.self, from: Data("{}".utf8))
         }
+    }
+}
+
+extension OperationRequest: JSONValueDecodable where Params: JSONValueDecodable {
+    /// The request from its fields, read as `init(from:)` reads it; absent params read as `{}`.
+    package init(fields json: some JSONFields) throws {
+        service = try json.string("service")
+        op = try json.string("op")
+        params = try Params(fields: json.member("params") ?? .object([:]))
     }
 }

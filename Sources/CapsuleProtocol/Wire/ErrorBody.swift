@@ -1,3 +1,5 @@
+package import CapsuleDomain
+
 /// A structured error on the wire: a stable, extensible code and a one-line message (docs/protocol.md §11).
 package struct ErrorBody: Codable, Sendable, Hashable, Error, CustomStringConvertible {
     /// An error code; on the wire, its `rawValue` string. New codes may appear; readers treat an
@@ -100,4 +102,27 @@ package struct ErrorBody: Codable, Sendable, Hashable, Error, CustomStringConver
     }
 
     package var description: String { "\(code.rawValue): \(message)" }
+}
+
+extension ErrorBody: JSONValueDecodable, JSONWritable {
+    /// The error from its fields, read as `init(from:)` reads it.
+    package init(fields json: some JSONFields) throws(JSONFieldError) {
+        code = Code(rawValue: try json.string("code"))
+        message = try json.string("message")
+        activeBroker = try json.optionalString("activeBroker")
+    }
+
+    /// The members `encode(to:)` writes, in its order.
+    package func write(into writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.key("code", first: true)
+        writer.string(code.rawValue)
+        writer.key("message")
+        writer.string(message)
+        if let activeBroker {
+            writer.key("activeBroker")
+            writer.string(activeBroker)
+        }
+        writer.endObject()
+    }
 }

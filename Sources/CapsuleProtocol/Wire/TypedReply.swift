@@ -1,3 +1,4 @@
+package import CapsuleDomain
 package import Foundation
 
 /// `reply` with a typed result: the same wire shape as ``Reply``, but encoded from and decoded into
@@ -31,5 +32,23 @@ extension TypedReply where Result: Encodable {
         body.append(json)
         body.append(UInt8(ascii: "}"))
         return body
+    }
+}
+
+extension TypedReply: JSONWritable where Result: JSONWritable {
+    /// The members the synthesised `encode(to:)` writes, in its order.
+    package func write(into writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.key("ok", first: true)
+        ok ? writer.raw("true") : writer.raw("false")
+        if let result {
+            writer.key("result")
+            result.write(into: &writer)
+        }
+        if let error {
+            writer.key("error")
+            error.write(into: &writer)
+        }
+        writer.endObject()
     }
 }
