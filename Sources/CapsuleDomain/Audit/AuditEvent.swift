@@ -131,38 +131,18 @@ extension AuditEvent: JSONWritable {
     /// The members `encode(to:)` writes, in its order; absent optionals are left out, as there.
     package func write(into writer: inout JSONWriter) {
         writer.beginObject()
-        writer.key("publisher", first: true)
-        writer.string(publisher)
-        writer.key("incarnation")
-        writer.string(incarnation)
-        writer.key("seq")
-        writer.integer(seq)
-        writer.key("at")
-        writer.date(at)
-        writer.key("action")
-        writer.string(action)
-        writer.key("subject")
-        writer.string(subject)
-        writer.key("actor")
-        writer.string(actor)
-        writer.key("result")
-        writer.string(result.rawValue)
-        if let from {
-            writer.key("from")
-            writer.string(from)
-        }
-        if let to {
-            writer.key("to")
-            writer.string(to)
-        }
-        if let reason {
-            writer.key("reason")
-            writer.string(reason)
-        }
-        if let details {
-            writer.key("details")
-            writer.value(details)
-        }
+        writer.field("publisher", publisher, first: true)
+        writer.field("incarnation", incarnation)
+        writer.field("seq", seq)
+        writer.field("at", at)
+        writer.field("action", action)
+        writer.field("subject", subject)
+        writer.field("actor", actor)
+        writer.field("result", result.rawValue)
+        writer.field("from", from)
+        writer.field("to", to)
+        writer.field("reason", reason)
+        writer.field("details", details)
         writer.endObject()
     }
 }

@@ -137,3 +137,38 @@ extension JSONValue {
 extension JSONValue: JSONWritable {
     package func write(into writer: inout JSONWriter) { writer.value(self) }
 }
+
+extension JSONWriter {
+    /// `"key":value`, after a comma unless it is the object's `first` member. A nil value writes
+    /// nothing, as `encodeIfPresent` leaves it out.
+    package mutating func field(_ key: StaticString, _ value: String?, first: Bool = false) {
+        guard let value else { return }
+        self.key(key, first: first)
+        string(value)
+    }
+
+    package mutating func field<I: BinaryInteger>(_ key: StaticString, _ value: I?, first: Bool = false) {
+        guard let value else { return }
+        self.key(key, first: first)
+        integer(value)
+    }
+
+    package mutating func field(_ key: StaticString, _ value: Bool?, first: Bool = false) {
+        guard let value else { return }
+        self.key(key, first: first)
+        value ? raw("true") : raw("false")
+    }
+
+    package mutating func field(_ key: StaticString, _ value: Date?, first: Bool = false) {
+        guard let value else { return }
+        self.key(key, first: first)
+        date(value)
+    }
+
+    /// A present ``JSONValue``, `.null` included, is written; only a nil one is left out.
+    package mutating func field(_ key: StaticString, _ value: JSONValue?, first: Bool = false) {
+        guard let value else { return }
+        self.key(key, first: first)
+        self.value(value)
+    }
+}

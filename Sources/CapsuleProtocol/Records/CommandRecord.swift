@@ -150,63 +150,28 @@ extension CommandRecord: JSONWritable {
     /// `command.create`, `command.get` and `command.wait` reply carries one.
     package func write(into writer: inout JSONWriter) {
         writer.beginObject()
-        writer.key("id", first: true)
-        writer.string(id)
-        writer.key("serviceCode")
-        writer.string(serviceCode)
-        writer.key("agentId")
-        writer.string(agentId)
-        writer.key("action")
-        writer.string(action)
-        writer.key("payload")
-        writer.value(payload)
-        writer.key("status")
-        writer.string(status.rawValue)
-        writer.key("actor")
-        writer.string(actor)
-        writer.key("createdAt")
-        writer.date(createdAt)
-        writer.key("updatedAt")
-        writer.date(updatedAt)
-        writer.key("expiresAt")
-        writer.date(expiresAt)
-        if let startedAt {
-            writer.key("startedAt")
-            writer.date(startedAt)
-        }
-        if let completedAt {
-            writer.key("completedAt")
-            writer.date(completedAt)
-        }
-        if let durationMs {
-            writer.key("durationMs")
-            writer.integer(durationMs)
-        }
-        if let success {
-            writer.key("success")
-            success ? writer.raw("true") : writer.raw("false")
-        }
-        optional("message", message, into: &writer)
-        if let data {
-            writer.key("data")
-            writer.value(data)
-        }
-        optional("errorCode", errorCode, into: &writer)
-        optional("errorMessage", errorMessage, into: &writer)
-        writer.key("deliveries")
-        writer.integer(deliveries)
-        optional("retryOf", retryOf, into: &writer)
-        optional("queued", queued, into: &writer)
-        if let oneTime {
-            writer.key("oneTime")
-            writer.value(oneTime)
-        }
+        writer.field("id", id, first: true)
+        writer.field("serviceCode", serviceCode)
+        writer.field("agentId", agentId)
+        writer.field("action", action)
+        writer.field("payload", payload)
+        writer.field("status", status.rawValue)
+        writer.field("actor", actor)
+        writer.field("createdAt", createdAt)
+        writer.field("updatedAt", updatedAt)
+        writer.field("expiresAt", expiresAt)
+        writer.field("startedAt", startedAt)
+        writer.field("completedAt", completedAt)
+        writer.field("durationMs", durationMs)
+        writer.field("success", success)
+        writer.field("message", message)
+        writer.field("data", data)
+        writer.field("errorCode", errorCode)
+        writer.field("errorMessage", errorMessage)
+        writer.field("deliveries", deliveries)
+        writer.field("retryOf", retryOf)
+        writer.field("queued", queued)
+        writer.field("oneTime", oneTime)
         writer.endObject()
-    }
-
-    private func optional(_ key: StaticString, _ value: String?, into writer: inout JSONWriter) {
-        guard let value else { return }
-        writer.key(key)
-        writer.string(value)
     }
 }

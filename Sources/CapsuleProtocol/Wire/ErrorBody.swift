@@ -115,14 +115,9 @@ extension ErrorBody: JSONValueDecodable, JSONWritable {
     /// The members `encode(to:)` writes, in its order.
     package func write(into writer: inout JSONWriter) {
         writer.beginObject()
-        writer.key("code", first: true)
-        writer.string(code.rawValue)
-        writer.key("message")
-        writer.string(message)
-        if let activeBroker {
-            writer.key("activeBroker")
-            writer.string(activeBroker)
-        }
+        writer.field("code", code.rawValue, first: true)
+        writer.field("message", message)
+        writer.field("activeBroker", activeBroker)
         writer.endObject()
     }
 }

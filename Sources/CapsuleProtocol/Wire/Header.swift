@@ -58,26 +58,14 @@ extension Header: JSONWritable {
     /// The members `encode(to:)` writes, in its order; absent optionals are left out, as there.
     package func write(into writer: inout JSONWriter) {
         writer.beginObject()
-        writer.key("v", first: true)
-        writer.integer(v)
-        writer.key("type")
-        writer.string(type.rawValue)
-        writer.key("id")
-        writer.string(id)
-        writer.key("sender")
-        writer.string(sender)
-        writer.key("ts")
-        writer.integer(ts)
-        writer.key("seq")
-        writer.integer(seq)
-        if let corr {
-            writer.key("corr")
-            writer.string(corr)
-        }
-        if let caller {
-            writer.key("caller")
-            writer.string(caller)
-        }
+        writer.field("v", v, first: true)
+        writer.field("type", type.rawValue)
+        writer.field("id", id)
+        writer.field("sender", sender)
+        writer.field("ts", ts)
+        writer.field("seq", seq)
+        writer.field("corr", corr)
+        writer.field("caller", caller)
         writer.endObject()
     }
 }

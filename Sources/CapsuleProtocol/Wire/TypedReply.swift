@@ -39,8 +39,7 @@ extension TypedReply: JSONWritable where Result: JSONWritable {
     /// The members the synthesised `encode(to:)` writes, in its order.
     package func write(into writer: inout JSONWriter) {
         writer.beginObject()
-        writer.key("ok", first: true)
-        ok ? writer.raw("true") : writer.raw("false")
+        writer.field("ok", ok, first: true)
         if let result {
             writer.key("result")
             result.write(into: &writer)
