@@ -1,3 +1,4 @@
+import CapsuleCrypto
 import Foundation
 
 /// Who may talk to the console, as a pure function of one request's head (docs/console.md, "Security").
@@ -81,7 +82,7 @@ package struct SessionGate: Sendable {
 
     /// A fresh secret: 32 random bytes as 64 hex digits.
     package static func newSecret(_ bytes: [UInt8]) -> String {
-        bytes.map { String(format: "%02x", $0) }.joined()
+        Crypto.hex(bytes)
     }
 
     package static func isLoopback(_ host: String) -> Bool {

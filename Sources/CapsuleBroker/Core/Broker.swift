@@ -134,7 +134,7 @@ package enum Broker {
             return box
         }
         let key = SecretBox.generateKey()
-        let hex = key.map { String(format: "%02x", $0) }.joined() + "\n"
+        let hex = Crypto.hex(key) + "\n"
         guard
             FileManager.default.createFile(
                 atPath: file.path,
