@@ -21,3 +21,14 @@ extension HealthReport {
         details = json.member("details")
     }
 }
+
+extension HealthReport: JSONWritable {
+    /// The members `encode(to:)` writes, in its order; absent optionals are left out, as there.
+    package func write(into writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.field("status", status.rawValue, first: true)
+        writer.field("message", message)
+        writer.field("details", details)
+        writer.endObject()
+    }
+}

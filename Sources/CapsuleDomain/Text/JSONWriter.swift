@@ -153,6 +153,12 @@ extension JSONWriter {
         integer(value)
     }
 
+    package mutating func field(_ key: StaticString, _ value: Double?, first: Bool = false) {
+        guard let value else { return }
+        self.key(key, first: first)
+        number(value)
+    }
+
     package mutating func field(_ key: StaticString, _ value: Bool?, first: Bool = false) {
         guard let value else { return }
         self.key(key, first: first)

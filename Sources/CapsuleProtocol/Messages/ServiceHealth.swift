@@ -24,3 +24,15 @@ extension ServiceHealth {
         sampledAt = Date(timeIntervalSince1970: try json.number("sampledAt") / 1_000)
     }
 }
+
+extension ServiceHealth: JSONWritable {
+    /// The members `encode(to:)` writes, in its order (the date in epoch ms, as ``WireCodec`` writes it).
+    package func write(into writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.field("code", code, first: true)
+        writer.key("health")
+        health.write(into: &writer)
+        writer.field("sampledAt", sampledAt)
+        writer.endObject()
+    }
+}

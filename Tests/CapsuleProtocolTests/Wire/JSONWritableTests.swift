@@ -67,6 +67,46 @@ struct JSONWritableTests {
         #expect(try WireCodec.decodeHeader(written) == header)
     }
 
+    static let heartbeats: [Heartbeat] = [
+        Heartbeat(
+            agentId: "ag_1",
+            agentCode: "bridge",
+            manifestDigest: "sha256:00ff",
+            intervalSeconds: 5,
+            services: []
+        ),
+        Heartbeat(
+            agentId: "ag_2",
+            agentCode: "pool \"x\"",
+            manifestDigest: "d",
+            intervalSeconds: 2.5,
+            services: [
+                ServiceHealth(
+                    code: "svc-a",
+                    health: HealthReport(status: .up),
+                    sampledAt: Date(timeIntervalSince1970: 1_764_706_310.123)
+                ),
+                ServiceHealth(
+                    code: "svc-b",
+                    health: HealthReport(
+                        status: .degraded,
+                        message: "slow é\n",
+                        details: .object(["lag": .number(1.5), "tags": .array([.string("a"), .null])])
+                    ),
+                    sampledAt: Date(timeIntervalSince1970: 0)
+                ),
+            ],
+            droppedStale: 3
+        ),
+    ]
+
+    @Test(arguments: heartbeats) func aHeartbeatWritesWhatTheEncoderWrites(_ heartbeat: Heartbeat) throws {
+        let written = heartbeat.jsonData
+        #expect(try JSONParser.parse(written) == JSONParser.parse(WireCodec.encoder.encode(heartbeat)))
+        #expect(try WireCodec.decoder.decode(Heartbeat.self, from: written) == heartbeat)
+        #expect(try Heartbeat(jsonValue: JSONParser.parse(written)) == heartbeat)
+    }
+
     @Test func framesOfAWritableBodyDecodeAsTheEncodersFrames() throws {
         let header = Self.headers[0]
         let frames = WireCodec.encode(topic: "evt.command.created", header: header, body: Self.events[0])
