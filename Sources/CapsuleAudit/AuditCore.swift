@@ -197,18 +197,16 @@ final class AuditCore: LoopCore {
 
     /// Hands a batch to the store thread; what it stored moves the follower on when it is done.
     private func storeEvents(_ events: [AuditEvent]) {
-        var highest: [JournalKey: UInt64] = [:]
-        for event in events {
-            let key = JournalKey(publisher: event.publisher, incarnation: event.incarnation)
-            highest[key] = max(highest[key] ?? 0, event.seq)
-        }
+        // The rows are built here, on the loop thread, which has time to spare during a replay;
+        // the store thread, which bounds it, only writes them.
+        let rows = AuditStore.Rows(events)
         let store = store
         let metrics = metrics
         let at = now
         storeWorker.submit(
-            { Result { try metrics.timeWrite { try store.insert(events, now: at) } } },
+            { Result { try metrics.timeWrite { try store.insert(rows, now: at) } } },
             completion: { [unowned self] (result: Result<[JournalKey: UInt64], any Error>) in
-                stored(events, highest: highest, result: result)
+                stored(events, highest: rows.highest, result: result)
             }
         )
     }

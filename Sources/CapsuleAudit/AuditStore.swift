@@ -164,11 +164,41 @@ package final class AuditStore: Sendable {
     /// Rows per multi-row INSERT on PostgreSQL (12 values each, well under its 65,535 parameters).
     static let rowsPerInsert = 1_000
 
+    /// Events as rows: each one's column values computed (redaction, the details' JSON), and the
+    /// highest sequence number per journal incarnation. Built off the store's thread, so the thread
+    /// that writes only binds and steps (the audit writer's replay is bound by that thread).
+    package struct Rows: Sendable {
+        package let values: [[SQLValue]]
+        /// Per journal incarnation, the highest sequence number in the batch.
+        package let highest: [JournalKey: UInt64]
+
+        package init(_ events: [AuditEvent]) {
+            var highest: [JournalKey: UInt64] = [:]
+            var values: [[SQLValue]] = []
+            values.reserveCapacity(events.count)
+            for event in events {
+                let key = JournalKey(publisher: event.publisher, incarnation: event.incarnation)
+                highest[key] = max(highest[key] ?? 0, event.seq)
+                values.append(AuditStore.values(event).values)
+            }
+            self.values = values
+            self.highest = highest
+        }
+
+        package var count: Int { values.count }
+    }
+
     /// Stores events (ignoring ones already stored) in one transaction and returns, per journal
     /// incarnation, the highest sequence number up to which nothing is missing.
     @discardableResult
     package func insert(_ events: [AuditEvent], now: Date = Date()) throws -> [JournalKey: UInt64] {
-        try database.write { db in try Self.insert(db, events, now: now) }
+        try insert(Rows(events), now: now)
+    }
+
+    /// ``insert(_:now:)`` for rows built beforehand.
+    @discardableResult
+    package func insert(_ rows: Rows, now: Date = Date()) throws -> [JournalKey: UInt64] {
+        try database.write { db in try Self.insert(db, rows, now: now) }
     }
 
     static func values(_ event: AuditEvent) -> SQLArguments {
@@ -194,15 +224,14 @@ package final class AuditStore: Sendable {
         _ events: [AuditEvent],
         now: Date
     ) throws -> [JournalKey: UInt64] {
-        var touched: [JournalKey: UInt64] = [:]
-        for event in events {
-            let key = JournalKey(publisher: event.publisher, incarnation: event.incarnation)
-            touched[key] = max(touched[key] ?? 0, event.seq)
-        }
+        try insert(db, Rows(events), now: now)
+    }
+
+    static func insert(_ db: any SQLConnection, _ rows: Rows, now: Date) throws -> [JournalKey: UInt64] {
         switch db.dialect {
         case .sqlite:
             let sql = insertSQL(rows: 1)
-            for event in events { try db.execute(sql: sql, arguments: values(event)) }
+            for row in rows.values { try db.execute(sql: sql, arguments: SQLArguments(row)) }
         case .postgres:
             // One COPY for the whole batch: no statement to plan, one round trip. A batch that
             // overlaps what is stored (a replay after a restart, before its acknowledgement) hits the
@@ -210,25 +239,25 @@ package final class AuditStore: Sendable {
             // Exactly-once rests on the key either way.
             do {
                 try db.inSavepoint {
-                    try db.copy(into: "audit_event", columns: copyColumns, rows: events.map { values($0).values })
+                    try db.copy(into: "audit_event", columns: copyColumns, rows: rows.values)
                 }
             } catch let error as StoreError where error.code == .conflict {
-                try insertIgnoringStored(db, events)
+                try insertIgnoringStored(db, rows.values)
             }
         }
         var cursors: [JournalKey: UInt64] = [:]
-        for (key, highest) in touched { cursors[key] = try advanceCursor(db, key, now: now, through: highest) }
+        for (key, highest) in rows.highest { cursors[key] = try advanceCursor(db, key, now: now, through: highest) }
         return cursors
     }
 
     /// Multi-row INSERTs that pass over rows the unique key already holds.
-    private static func insertIgnoringStored(_ db: any SQLConnection, _ events: [AuditEvent]) throws {
+    private static func insertIgnoringStored(_ db: any SQLConnection, _ rows: [[SQLValue]]) throws {
         var start = 0
-        while start < events.count {
-            let chunk = events[start..<min(start + rowsPerInsert, events.count)]
+        while start < rows.count {
+            let chunk = rows[start..<min(start + rowsPerInsert, rows.count)]
             var arguments = SQLArguments([] as [SQLValue])
             arguments.values.reserveCapacity(chunk.count * 12)
-            for event in chunk { arguments.values += values(event).values }
+            for row in chunk { arguments.values += row }
             try db.execute(sql: insertSQL(rows: chunk.count), arguments: arguments)
             start += chunk.count
         }
