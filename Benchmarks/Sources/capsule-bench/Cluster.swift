@@ -109,6 +109,32 @@ final class BenchCluster {
         audit = try launch("audit", "capsule-audit", ["--home", home.path] + daemonArguments)
     }
 
+    /// Starts the audit writer and times it storing `events` more than `before`: from its start to
+    /// the last event, and from the first event it stored to the last (its sustained rate, without
+    /// the process's start and its first page's wait). Every 10 ms it reads `highestID()`, the
+    /// table's largest row id, which costs an index lookup; only once that has moved `events` past
+    /// its first value (each new row has a new, larger id) does it count the rows, so the probe adds
+    /// no table scans to what it measures.
+    func timeReplay(
+        events: Int,
+        before: Int,
+        highestID: () throws -> Int,
+        stored: () throws -> Int
+    ) throws -> ReplayTiming {
+        let idBefore = try highestID()
+        let start = monotonic()
+        try startAudit()
+        var firstAt: Double?
+        try waitFor("the audit writer to store the backlog", seconds: 900, every: 0.01) {
+            let id = try highestID()
+            if firstAt == nil, id > idBefore { firstAt = monotonic() }
+            guard id - idBefore >= events else { return false }
+            return try stored() >= before + events
+        }
+        let end = monotonic()
+        return ReplayTiming(events: events, seconds: end - start, sustainedSeconds: end - (firstAt ?? end))
+    }
+
     /// Stops the audit writer (SIGTERM, then SIGKILL after 5 s).
     func stopAudit() {
         guard let audit, audit.isRunning else { return }
@@ -119,7 +145,7 @@ final class BenchCluster {
         audit.waitUntilExit()
     }
 
-    func waitFor(_ what: String, seconds: Double, _ condition: () throws -> Bool) throws {
+    func waitFor(_ what: String, seconds: Double, every interval: Double = 0.1, _ condition: () throws -> Bool) throws {
         let deadline = monotonic() + seconds
         while monotonic() < deadline {
             if try condition() { return }
@@ -128,7 +154,7 @@ final class BenchCluster {
                     throw BenchError("\(name) exited (status \(process.terminationStatus)); log: \(tail(name))")
                 }
             }
-            Thread.sleep(forTimeInterval: 0.1)
+            Thread.sleep(forTimeInterval: interval)
         }
         throw BenchError(
             "timed out after \(Int(seconds)) s waiting for \(what); broker log: \(tail("broker")) aggregator log: \(tail("aggregator"))"

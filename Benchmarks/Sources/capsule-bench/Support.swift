@@ -60,6 +60,20 @@ final class Handoff<Value: Sendable>: Sendable {
 }
 
 /// min / median / max of a few repetitions.
+/// How long the audit writer took to store a backlog (`BenchCluster.timeReplay`).
+struct ReplayTiming {
+    var events: Int
+    /// From the audit writer's start to the last event stored.
+    var seconds: Double
+    /// From the first event seen stored to the last.
+    var sustainedSeconds: Double
+
+    var rate: Double { Double(events) / seconds }
+    /// Every event over the time from the first stored to the last: the first poll interval's
+    /// events count without their time, which is at most 10 ms of a replay of seconds.
+    var sustainedRate: Double { sustainedSeconds > 0 ? Double(events) / sustainedSeconds : rate }
+}
+
 struct Summary {
     var values: [Double]
     var min: Double { values.min() ?? .nan }
