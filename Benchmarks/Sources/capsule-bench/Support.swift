@@ -65,13 +65,12 @@ struct ReplayTiming {
     var events: Int
     /// From the audit writer's start to the last event stored.
     var seconds: Double
-    /// From the first event seen stored to the last.
+    /// Events stored after the first ones were seen, and the time from then to the last.
+    var sustainedEvents: Int
     var sustainedSeconds: Double
 
     var rate: Double { Double(events) / seconds }
-    /// Every event over the time from the first stored to the last: the first poll interval's
-    /// events count without their time, which is at most 10 ms of a replay of seconds.
-    var sustainedRate: Double { sustainedSeconds > 0 ? Double(events) / sustainedSeconds : rate }
+    var sustainedRate: Double { sustainedSeconds > 0 ? Double(sustainedEvents) / sustainedSeconds : rate }
 }
 
 struct Summary {
