@@ -47,7 +47,7 @@ let package = Package(
         .systemLibrary(name: "CZeroMQ", providers: [.apt(["libzmq3-dev"])]),
         // libsodium (already under libzmq's CURVE) for token hashes, randomness and sealing at rest.
         .systemLibrary(name: "CSodium", providers: [.apt(["libsodium-dev"])]),
-        .target(name: "CapsuleCrypto", dependencies: ["CSodium"]),
+        .target(name: "CapsuleCrypto", dependencies: ["CSodium", "CapsuleDomain"]),
 
         // Shared libraries.
         .target(name: "CapsuleZMQ", dependencies: ["CZeroMQ"]),
@@ -79,7 +79,7 @@ let package = Package(
         .target(
             name: "CapsulePostgres",
             dependencies: [
-                "CapsuleStore",
+                "CapsuleDomain", "CapsuleStore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

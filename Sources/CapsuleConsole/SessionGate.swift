@@ -1,4 +1,4 @@
-import CapsuleCrypto
+import CapsuleDomain
 import Foundation
 
 /// Who may talk to the console, as a pure function of one request's head (docs/console.md, "Security").
@@ -82,7 +82,7 @@ package struct SessionGate: Sendable {
 
     /// A fresh secret: 32 random bytes as 64 hex digits.
     package static func newSecret(_ bytes: [UInt8]) -> String {
-        Crypto.hex(bytes)
+        Hex.string(bytes)
     }
 
     package static func isLoopback(_ host: String) -> Bool {

@@ -1,4 +1,5 @@
 import CSodium
+import CapsuleDomain
 package import Foundation
 
 /// Hashing, randomness and sealing through libsodium (already a dependency of libzmq's CURVE).
@@ -11,21 +12,7 @@ package enum Crypto {
         let input = Array(text.utf8)
         var out = [UInt8](repeating: 0, count: Int(crypto_hash_sha256_bytes()))
         _ = crypto_hash_sha256(&out, input, UInt64(input.count))
-        return hex(out)
-    }
-
-    /// `bytes` as lower-case hex digits, two per byte (one table lookup each, not a format string).
-    package static func hex(_ bytes: some Collection<UInt8>) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        return String(unsafeUninitializedCapacity: bytes.count * 2) { buffer in
-            var index = 0
-            for byte in bytes {
-                buffer[index] = digits[Int(byte >> 4)]
-                buffer[index + 1] = digits[Int(byte & 0x0f)]
-                index += 2
-            }
-            return index
-        }
+        return Hex.string(out)
     }
 
     /// `count` bytes from the system's CSPRNG.

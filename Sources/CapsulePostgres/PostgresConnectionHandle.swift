@@ -1,3 +1,4 @@
+import CapsuleDomain
 import CapsuleStore
 import Foundation
 import Logging
@@ -126,10 +127,9 @@ final class PostgresConnectionHandle: SQLConnection {
             }
         case .blob(let data):
             buffer.writeStaticString("\\\\x")
-            let digits = Array("0123456789abcdef".utf8)
             for byte in data {
-                buffer.writeInteger(digits[Int(byte >> 4)])
-                buffer.writeInteger(digits[Int(byte & 0x0f)])
+                buffer.writeInteger(Hex.digits[Int(byte >> 4)])
+                buffer.writeInteger(Hex.digits[Int(byte & 0x0f)])
             }
         }
     }

@@ -22,13 +22,6 @@ struct CryptoTests {
         #expect(Crypto.sha256Hex("é").count == 64)
     }
 
-    @Test func hexIsTwoLowerCaseDigitsPerByteAsAFormatStringWritesThem() {
-        #expect(Crypto.hex([UInt8]()) == "")
-        #expect(Crypto.hex([0x00, 0x0f, 0xa0, 0xff]) == "000fa0ff")
-        let every = (0...255).map { UInt8($0) }
-        #expect(Crypto.hex(every) == every.map { String(format: "%02x", $0) }.joined())
-    }
-
     @Test func randomBytesHaveTheLengthAskedFor() {
         #expect(Crypto.randomBytes(0).isEmpty)
         #expect(Crypto.randomBytes(32).count == 32)

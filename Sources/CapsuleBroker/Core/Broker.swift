@@ -1,4 +1,5 @@
 import CapsuleCrypto
+import CapsuleDomain
 import CapsuleProtocol
 package import CapsuleRuntime
 import CapsuleStore
@@ -134,7 +135,7 @@ package enum Broker {
             return box
         }
         let key = SecretBox.generateKey()
-        let hex = Crypto.hex(key) + "\n"
+        let hex = Hex.string(key) + "\n"
         guard
             FileManager.default.createFile(
                 atPath: file.path,

@@ -48,8 +48,6 @@ package struct JSONWriter {
         bytes.append(UInt8(ascii: "\""))
     }
 
-    private static let hexDigits = Array("0123456789abcdef".utf8)
-
     /// Escapes by UTF-8 byte: the bytes that need it (quote, backslash, controls) are ASCII and never
     /// occur inside a multi-byte sequence.
     private mutating func escape(_ byte: UInt8) {
@@ -61,7 +59,7 @@ package struct JSONWriter {
         case 0x09: bytes.append(contentsOf: [0x5C, UInt8(ascii: "t")])
         default:
             bytes.append(contentsOf: [
-                0x5C, UInt8(ascii: "u"), 0x30, 0x30, Self.hexDigits[Int(byte >> 4)], Self.hexDigits[Int(byte & 0x0F)],
+                0x5C, UInt8(ascii: "u"), 0x30, 0x30, Hex.digits[Int(byte >> 4)], Hex.digits[Int(byte & 0x0F)],
             ])
         }
     }
@@ -141,6 +139,7 @@ extension JSONValue: JSONWritable {
 extension JSONWriter {
     /// `"key":value`, after a comma unless it is the object's `first` member. A nil value writes
     /// nothing, as `encodeIfPresent` leaves it out.
+
     package mutating func field(_ key: StaticString, _ value: String?, first: Bool = false) {
         guard let value else { return }
         self.key(key, first: first)
