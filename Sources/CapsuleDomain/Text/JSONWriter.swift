@@ -88,13 +88,7 @@ package struct JSONWriter {
         case .bool(let flag): flag ? raw("true") : raw("false")
         case .number(let number): self.number(number)
         case .string(let text): string(text)
-        case .array(let values):
-            bytes.append(UInt8(ascii: "["))
-            for (index, element) in values.enumerated() {
-                if index > 0 { bytes.append(UInt8(ascii: ",")) }
-                self.value(element)
-            }
-            bytes.append(UInt8(ascii: "]"))
+        case .array(let values): array(values)
         case .object(let members):
             bytes.append(UInt8(ascii: "{"))
             for (index, key) in members.keys.sorted().enumerated() {
@@ -137,6 +131,16 @@ extension JSONValue: JSONWritable {
 }
 
 extension JSONWriter {
+    /// `[…]`, each element writing itself.
+    package mutating func array(_ elements: [some JSONWritable]) {
+        bytes.append(UInt8(ascii: "["))
+        for (index, element) in elements.enumerated() {
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            element.write(into: &self)
+        }
+        bytes.append(UInt8(ascii: "]"))
+    }
+
     /// `"key":value`, after a comma unless it is the object's `first` member. A nil value writes
     /// nothing, as `encodeIfPresent` leaves it out.
 

@@ -53,12 +53,7 @@ extension Heartbeat: JSONWritable {
         writer.field("manifestDigest", manifestDigest)
         writer.field("intervalSeconds", intervalSeconds)
         writer.key("services")
-        writer.byte(UInt8(ascii: "["))
-        for (index, service) in services.enumerated() {
-            if index > 0 { writer.byte(UInt8(ascii: ",")) }
-            service.write(into: &writer)
-        }
-        writer.byte(UInt8(ascii: "]"))
+        writer.array(services)
         writer.field("droppedStale", droppedStale)
         writer.endObject()
     }
