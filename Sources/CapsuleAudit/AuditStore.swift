@@ -184,8 +184,6 @@ package final class AuditStore: Sendable {
             self.values = values
             self.highest = highest
         }
-
-        package var count: Int { values.count }
     }
 
     /// Stores events (ignoring ones already stored) in one transaction and returns, per journal
