@@ -122,7 +122,6 @@ enum AuditPostgresBench {
 
         progress("audit-postgres: audit writer stopped; the broker journals \(events) events")
         cluster.stopAudit()
-        let before = try stored()
         var minted = 0
         while minted < events {
             let batch = min(BrokerOps.TokenCreateBatch.maxCount, events - minted)
@@ -135,7 +134,6 @@ enum AuditPostgresBench {
         progress("audit-postgres: starting the audit writer; timing until it stored all \(events)")
         let replay = try cluster.timeReplay(
             events: events,
-            before: before,
             highestID: {
                 try audit.read { db in try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM audit_event") ?? 0 }
             },

@@ -109,7 +109,7 @@ final class BenchCluster {
         audit = try launch("audit", "capsule-audit", ["--home", home.path] + daemonArguments)
     }
 
-    /// Starts the audit writer and times it storing `events` more than `before`: from its start to
+    /// Starts the audit writer and times it storing `events` more than `stored()` holds now: from its start to
     /// the last event, and from the first event it stored to the last (its sustained rate, without
     /// the process's start and its first page's wait). Every 10 ms it reads `highestID()`, the
     /// table's largest row id, which costs an index lookup; only once that has moved `events` past
@@ -118,10 +118,10 @@ final class BenchCluster {
     /// then are left out of the sustained rate) and at the end.
     func timeReplay(
         events: Int,
-        before: Int,
         highestID: () throws -> Int,
         stored: () throws -> Int
     ) throws -> ReplayTiming {
+        let before = try stored()
         let idBefore = try highestID()
         let start = monotonic()
         try startAudit()

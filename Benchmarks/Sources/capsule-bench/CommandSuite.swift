@@ -176,7 +176,6 @@ enum CommandSuite {
                 "audit: stopping the audit writer and journalling \(options.backlog) events, repetition \(repetition)"
             )
             cluster.stopAudit()
-            let before = try auditDB.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM audit_event") ?? 0 }
             var minted = 0
             while minted < options.backlog {
                 let batch = min(BrokerOps.TokenCreateBatch.maxCount, options.backlog - minted)
@@ -189,7 +188,6 @@ enum CommandSuite {
             progress("audit: restarting the audit writer; timing its replay")
             let timing = try cluster.timeReplay(
                 events: options.backlog,
-                before: before,
                 highestID: {
                     try auditDB.read { db in try Int.fetchOne(db, sql: "SELECT MAX(id) FROM audit_event") ?? 0 }
                 },

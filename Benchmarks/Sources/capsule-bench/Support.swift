@@ -59,7 +59,6 @@ final class Handoff<Value: Sendable>: Sendable {
     }
 }
 
-/// min / median / max of a few repetitions.
 /// How long the audit writer took to store a backlog (`BenchCluster.timeReplay`).
 struct ReplayTiming {
     var events: Int
@@ -73,6 +72,7 @@ struct ReplayTiming {
     var sustainedRate: Double { sustainedSeconds > 0 ? Double(sustainedEvents) / sustainedSeconds : rate }
 }
 
+/// min / median / max of a few repetitions.
 struct Summary {
     var values: [Double]
     var min: Double { values.min() ?? .nan }
