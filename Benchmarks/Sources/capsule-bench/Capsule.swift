@@ -273,6 +273,9 @@ struct HeartbeatRun {
     var drainSeconds: Double
     var brokerCPU: Double  // cores used during the steady window
     var aggregatorCPU: Double
+    /// The part of `brokerCPU` / `aggregatorCPU` spent on libzmq's I/O threads.
+    var brokerZMQCPU: Double
+    var aggregatorZMQCPU: Double
     var benchCPU: Double
     var statsLatency: Double
     var lost: Int { sent - received }
@@ -301,9 +304,11 @@ enum CapsuleHeartbeats {
         Thread.sleep(forTimeInterval: warmup)
         let first = try client.aggregatorReceived()
         let cpu1 = (cpuSeconds(pid: brokerPID) ?? 0, cpuSeconds(pid: aggregatorPID) ?? 0, cpuSeconds(pid: selfPID) ?? 0)
+        let zmq1 = (zmqThreadCPUSeconds(pid: brokerPID), zmqThreadCPUSeconds(pid: aggregatorPID))
         Thread.sleep(forTimeInterval: seconds)
         let second = try client.aggregatorReceived()
         let cpu2 = (cpuSeconds(pid: brokerPID) ?? 0, cpuSeconds(pid: aggregatorPID) ?? 0, cpuSeconds(pid: selfPID) ?? 0)
+        let zmq2 = (zmqThreadCPUSeconds(pid: brokerPID), zmqThreadCPUSeconds(pid: aggregatorPID))
         control.set(.idle)
         let stopDeadline = monotonic() + 10
         while control.anyRunning && monotonic() < stopDeadline { usleep(1_000) }
@@ -336,6 +341,8 @@ enum CapsuleHeartbeats {
             drainSeconds: drainSeconds,
             brokerCPU: (cpu2.0 - cpu1.0) / window,
             aggregatorCPU: (cpu2.1 - cpu1.1) / window,
+            brokerZMQCPU: (zmq2.0 - zmq1.0) / window,
+            aggregatorZMQCPU: (zmq2.1 - zmq1.1) / window,
             benchCPU: (cpu2.2 - cpu1.2) / window,
             statsLatency: max(first.latency, second.latency)
         )

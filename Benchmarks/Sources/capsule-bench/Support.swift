@@ -130,8 +130,26 @@ func progress(_ text: String) {
 }
 
 /// CPU time (user + system, seconds) used so far by a process, from /proc/<pid>/stat.
-func cpuSeconds(pid: Int32) -> Double? {
-    guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+func cpuSeconds(pid: Int32) -> Double? { cpuSeconds(stat: "/proc/\(pid)/stat") }
+
+/// CPU seconds of a process's libzmq I/O threads (named `ZMQbg/…`): libzmq's own work (CURVE,
+/// ZMTP framing, the socket reads and writes). What the rest of the process spends is its own code
+/// plus the libzmq calls it makes on its own threads, so that share is an upper bound on its own.
+func zmqThreadCPUSeconds(pid: Int32) -> Double {
+    let tasks = "/proc/\(pid)/task"
+    guard let threads = try? FileManager.default.contentsOfDirectory(atPath: tasks) else { return 0 }
+    var total = 0.0
+    for thread in threads {
+        guard let name = try? String(contentsOfFile: "\(tasks)/\(thread)/comm", encoding: .utf8),
+            name.hasPrefix("ZMQbg")
+        else { continue }
+        total += cpuSeconds(stat: "\(tasks)/\(thread)/stat") ?? 0
+    }
+    return total
+}
+
+private func cpuSeconds(stat path: String) -> Double? {
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8),
         let close = text.lastIndex(of: ")")
     else { return nil }
     // Fields after the command name; utime and stime are fields 14 and 15 (1-based) of the whole line.
