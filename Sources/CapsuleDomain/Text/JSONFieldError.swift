@@ -91,7 +91,10 @@ extension JSONFields {
         return value
     }
 
-    /// The object's member `name`, a string that must be one of `T`'s raw values.
+    /// The object's member `name`, a string that must be one of `T`'s raw values. Inlinable, so a
+    /// caller in another module (a header's `type`, read per message) gets it specialised instead of
+    /// looking up `Optional<T>`'s metadata on every call.
+    @inlinable
     package func oneOf<T: RawRepresentable & CaseIterable>(_ name: String, _: T.Type) throws(JSONFieldError) -> T
     where T.RawValue == String {
         guard let value = T(rawValue: try string(name)) else {
