@@ -44,8 +44,11 @@ package struct StatusBoard: Sendable {
     private var enrolledCodes: [String: String] = [:]
     private var serviceCounts: [EffectiveStatus: Int] = [:]
     private var agentCounts: [AgentStatus: Int] = [:]
-    /// Timing wheel: 100 ms slot → agents to recompute then; and each agent's slot.
-    private var wheel: [Int64: Set<String>] = [:]
+    /// Timing wheel: 100 ms slot → agents to recompute then; and each agent's slot, which is the
+    /// truth. Rescheduling files the agent under its new slot and leaves the old entry, which the
+    /// sweep skips: an agent is filed at most once per slot, so it has at most one entry per 100 ms
+    /// of the thresholds ahead of it (a few, at a heartbeat cadence of seconds).
+    private var wheel: [Int64: [String]] = [:]
     /// When the aggregator last heard its feed again after losing it: silence before this instant
     /// is the aggregator's blindness, not the agents', so time alone counts from here at the earliest.
     package private(set) var silenceCountsFrom: Date?
@@ -78,24 +81,26 @@ package struct StatusBoard: Sendable {
         dirtyManifests.formUnion(manifests)
     }
 
+    /// Empties the dirty sets after a save, keeping their capacity: they fill again at the same pace.
     package mutating func clearDirty() {
-        dirtyAgents.removeAll()
-        dirtyServices.removeAll()
-        dirtyManifests.removeAll()
-        agedAgents.removeAll()
-        agedServices.removeAll()
+        dirtyAgents.removeAll(keepingCapacity: true)
+        dirtyServices.removeAll(keepingCapacity: true)
+        dirtyManifests.removeAll(keepingCapacity: true)
+        agedAgents.removeAll(keepingCapacity: true)
+        agedServices.removeAll(keepingCapacity: true)
     }
 
     // MARK: Reports
 
     /// A heartbeat arrived now.
     package mutating func apply(_ heartbeat: Heartbeat, now: Date) -> [Transition] {
+        // One lookup, then the agent's state is changed in place (this runs at every heartbeat).
+        let index = agents.index(forKey: heartbeat.agentId) ?? ensureAgent(heartbeat.agentId, code: heartbeat.agentCode)
         // A known agent whose heartbeat carries the digest it carried before only aged: its time is
         // all that changes (an unknown one has no digest, so it is saved whole).
-        let onlyAged = agents[heartbeat.agentId]?.heartbeatDigest == heartbeat.manifestDigest
-        ensureAgent(heartbeat.agentId, code: heartbeat.agentCode)
-        agents[heartbeat.agentId]?.lastHeartbeatAt = now
-        agents[heartbeat.agentId]?.heartbeatDigest = heartbeat.manifestDigest
+        let onlyAged = agents.values[index].heartbeatDigest == heartbeat.manifestDigest
+        agents.values[index].lastHeartbeatAt = now
+        if !onlyAged { agents.values[index].heartbeatDigest = heartbeat.manifestDigest }
         if onlyAged {
             agedAgents.insert(heartbeat.agentId)
         } else {
@@ -129,7 +134,7 @@ package struct StatusBoard: Sendable {
             forget(service: code)
         }
         for manifest in manifests {
-            ensureService(manifest.code, agentId: report.agentId)
+            _ = ensureService(manifest.code, agentId: report.agentId)
             let sanitized = manifest.sanitized
             if services[manifest.code]?.manifest != sanitized {
                 services[manifest.code]?.manifest = sanitized
@@ -211,6 +216,7 @@ package struct StatusBoard: Sendable {
         guard !dueSlots.isEmpty else { return [] }
         var due: [String] = []
         for slot in dueSlots {
+            // An agent rescheduled since it was filed here is skipped: its slot is elsewhere now.
             for agentId in wheel.removeValue(forKey: slot) ?? [] where slotOf[agentId] == slot {
                 slotOf[agentId] = nil
                 due.append(agentId)
@@ -283,9 +289,12 @@ package struct StatusBoard: Sendable {
 
     // MARK: Folding
 
-    private mutating func ensureAgent(_ agentId: String, code claimed: String) {
+    /// The agent's index in ``agents``, after adding it if it is new.
+    @discardableResult
+    private mutating func ensureAgent(_ agentId: String, code claimed: String) -> Dictionary<String, AgentState>.Index {
+        if let index = agents.index(forKey: agentId) { return index }
         let code = enrolledCodes[agentId] ?? claimed
-        if agents[agentId] == nil {
+        do {
             agents[agentId] = AgentState(
                 agentId: agentId,
                 code: code,
@@ -297,9 +306,12 @@ package struct StatusBoard: Sendable {
             agentCounts[.pending, default: 0] += 1
             sortedAgents.insert(AgentKey(code: code, agentId: agentId), at: agentIndex(of: code, agentId))
         }
+        // Just inserted.
+        return agents.index(forKey: agentId)!
     }
 
-    private mutating func ensureService(_ code: String, agentId: String) {
+    /// The service's index in ``services``, after adding it or moving it to this agent.
+    private mutating func ensureService(_ code: String, agentId: String) -> Dictionary<String, ServiceState>.Index {
         if services[code] == nil {
             services[code] = ServiceState(code: code, agentId: agentId, reason: "")
             let index = sortedIndex(of: code) ?? sortedCodes.count
@@ -312,22 +324,29 @@ package struct StatusBoard: Sendable {
             dirtyAgents.insert(previous)
         }
         services[code]?.agentId = agentId
-        if agents[agentId]?.services.contains(code) == false { agents[agentId]?.services.append(code) }
+        if let codes = agents[agentId]?.services, !codes.contains(code) {
+            // Kept in order, so each recompute walks them without sorting.
+            agents[agentId]?.services.insert(code, at: codes.firstIndex { $0 > code } ?? codes.count)
+        }
+        // Present: added above if it was not.
+        return services.index(forKey: code)!
     }
 
     /// Takes the health samples of services this agent may speak for: those its report declared, or,
     /// before any report, codes no other agent holds, up to ``maxServicesPerAgent``.
     private mutating func applyHealth(_ samples: [ServiceHealth], agentId: String, now: Date) {
-        guard let agent = agents[agentId] else { return }
-        let declared = agent.declared.map(Set.init)
+        guard let agentIndex = agents.index(forKey: agentId) else { return }
+        let agent = agents.values[agentIndex]
         for sample in samples {
-            if let declared {
-                guard declared.contains(sample.code) else {
+            let existing = services.index(forKey: sample.code)
+            let before = existing.map { services.values[$0] }
+            let owner = before?.agentId
+            if let declared = agent.declared {
+                guard Self.contains(declared, sample.code) else {
                     undeclared += 1
                     continue
                 }
             } else {
-                let owner = services[sample.code]?.agentId
                 guard owner == nil || owner == agentId else {
                     undeclared += 1
                     continue
@@ -346,18 +365,33 @@ package struct StatusBoard: Sendable {
             )
             // Only aged when the service was this agent's already and its health reads the same:
             // then the times are all that change.
-            let before = services[sample.code]
-            let onlyAged = before?.agentId == agentId && before?.health == health
-            ensureService(sample.code, agentId: agentId)
-            services[sample.code]?.health = health
-            services[sample.code]?.healthAt = now
-            services[sample.code]?.sampledAt = sample.sampledAt
+            let onlyAged = owner == agentId && before?.health == health
+            let index =
+                if let existing, owner == agentId, agent.services.contains(sample.code) {
+                    existing
+                } else {
+                    ensureService(sample.code, agentId: agentId)
+                }
+            if !onlyAged { services.values[index].health = health }
+            services.values[index].healthAt = now
+            services.values[index].sampledAt = sample.sampledAt
             if onlyAged {
                 agedServices.insert(sample.code)
             } else {
                 dirtyServices.insert(sample.code)
             }
         }
+    }
+
+    /// Whether the sorted `codes` hold `code` (a binary search: an agent may declare many services).
+    private static func contains(_ codes: [String], _ code: String) -> Bool {
+        var low = 0
+        var high = codes.count
+        while low < high {
+            let middle = (low + high) / 2
+            if codes[middle] < code { low = middle + 1 } else { high = middle }
+        }
+        return low < codes.count && codes[low] == code
     }
 
     private func input(_ agent: AgentState, _ service: ServiceState) -> StatusInput {
@@ -369,101 +403,114 @@ package struct StatusBoard: Sendable {
         )
     }
 
+    /// Re-applies the rule to one agent and its services, in place, and files the agent in the
+    /// timing wheel at its next deadline.
     private mutating func recompute(agentId: String, now: Date) -> [Transition] {
-        guard var agent = agents[agentId] else { return [] }
+        guard let agentIndex = agents.index(forKey: agentId) else { return [] }
         var transitions: [Transition] = []
+        // Read once: each read through `values[index]` copies the whole state; writes are in place.
+        let agent = agents.values[agentIndex]
+        let agentHeard = heard(agent.lastHeartbeatAt)
+        let adminStatus = agent.adminStatus
         let verdict = EffectiveStatusRule.agentStatus(
-            adminStatus: agent.adminStatus,
-            lastHeartbeatAt: heard(agent.lastHeartbeatAt),
+            adminStatus: adminStatus,
+            lastHeartbeatAt: agentHeard,
             now: now,
             thresholds: thresholds
         )
-        if verdict.status != agent.status {
+        let previous = agent.status
+        if verdict.status != previous {
             transitions.append(
                 Transition(
                     kind: .agent,
                     subject: "agent:\(agentId)",
-                    from: agent.status.rawValue,
+                    from: previous.rawValue,
                     to: verdict.status.rawValue,
                     reason: verdict.reason,
                     at: now
                 )
             )
-            agentCounts[agent.status, default: 1] -= 1
+            agentCounts[previous, default: 1] -= 1
             agentCounts[verdict.status, default: 0] += 1
-            agent.status = verdict.status
-            agent.changedAt = now
+            agents.values[agentIndex].status = verdict.status
+            agents.values[agentIndex].changedAt = now
             dirtyAgents.insert(agentId)
         }
-        if agent.reason != verdict.reason { dirtyAgents.insert(agentId) }
-        agent.reason = verdict.reason
-        agents[agentId] = agent
-        for code in agent.services.sorted() {
-            guard var service = services[code] else { continue }
-            let result = EffectiveStatusRule.evaluate(input(agent, service), now: now, thresholds: thresholds)
-            if result.status != service.status {
+        if agent.reason != verdict.reason {
+            agents.values[agentIndex].reason = verdict.reason
+            dirtyAgents.insert(agentId)
+        }
+        // The next instant at which time alone could change this agent's or one of its services'
+        // status: the heartbeat or a health sample crossing the stale threshold, or the heartbeat
+        // crossing the offline threshold. Found while walking the services, without gathering them.
+        var next: Date?
+        func consider(_ candidate: Date) {
+            if candidate > now, next.map({ candidate < $0 }) ?? true { next = candidate }
+        }
+        if let agentHeard {
+            // Stale is strictly after the threshold, offline at it.
+            consider(agentHeard.addingTimeInterval(thresholds.staleSeconds + 0.001))
+            consider(agentHeard.addingTimeInterval(thresholds.offlineSeconds))
+        }
+        for code in Self.isSorted(agent.services) ? agent.services : agent.services.sorted() {
+            guard let index = services.index(forKey: code) else { continue }
+            let service = services.values[index]
+            let healthHeard = heard(service.healthAt)
+            let input = StatusInput(
+                agentAdminStatus: adminStatus,
+                lastHeartbeatAt: agentHeard,
+                health: service.health?.status,
+                healthAt: healthHeard
+            )
+            if let healthHeard { consider(healthHeard.addingTimeInterval(thresholds.staleSeconds + 0.001)) }
+            let result = EffectiveStatusRule.evaluate(input, now: now, thresholds: thresholds)
+            let before = service.status
+            if result.status != before {
                 transitions.append(
                     Transition(
                         kind: .service,
                         subject: "service:\(code)",
-                        from: service.status?.rawValue,
+                        from: before?.rawValue,
                         to: result.status.rawValue,
                         reason: result.reason,
                         at: now
                     )
                 )
-                if let old = service.status { serviceCounts[old, default: 1] -= 1 }
+                if let before { serviceCounts[before, default: 1] -= 1 }
                 serviceCounts[result.status, default: 0] += 1
-                service.status = result.status
-                service.changedAt = now
+                services.values[index].status = result.status
+                services.values[index].changedAt = now
                 dirtyServices.insert(code)
             }
-            if service.reason != result.reason { dirtyServices.insert(code) }
-            service.reason = result.reason
-            services[code] = service
+            if service.reason != result.reason {
+                services.values[index].reason = result.reason
+                dirtyServices.insert(code)
+            }
         }
-        scheduleNextDeadline(agentId, now: now)
+        if adminStatus == nil, let next {
+            schedule(agentId, atSlot: Self.slot(next, roundingUp: true))
+        } else {
+            unschedule(agentId)
+        }
         return transitions
     }
 
-    /// The next instant at which time alone could change this agent's or one of its services'
-    /// status: a heartbeat or a health sample crossing the stale threshold, or the heartbeat
-    /// crossing the offline threshold.
-    private mutating func scheduleNextDeadline(_ agentId: String, now: Date) {
-        guard let agent = agents[agentId], agent.adminStatus == nil else { return unschedule(agentId) }
-        // The earliest candidate still ahead, without gathering them (this runs at every heartbeat).
-        var next: Date?
-        func consider(_ candidate: Date) {
-            if candidate > now, next.map({ candidate < $0 }) ?? true { next = candidate }
+    private static func isSorted(_ codes: [String]) -> Bool {
+        var index = 1
+        while index < codes.count {
+            if codes[index - 1] > codes[index] { return false }
+            index += 1
         }
-        if let heartbeat = heard(agent.lastHeartbeatAt) {
-            // Stale is strictly after the threshold, offline at it.
-            consider(heartbeat.addingTimeInterval(thresholds.staleSeconds + 0.001))
-            consider(heartbeat.addingTimeInterval(thresholds.offlineSeconds))
-        }
-        for code in agent.services {
-            if let healthAt = heard(services[code]?.healthAt) {
-                consider(healthAt.addingTimeInterval(thresholds.staleSeconds + 0.001))
-            }
-        }
-        guard let next else { return unschedule(agentId) }
-        schedule(agentId, atSlot: Self.slot(next, roundingUp: true))
+        return true
     }
 
     private mutating func schedule(_ agentId: String, atSlot slot: Int64) {
-        if let old = slotOf[agentId] {
-            if old == slot { return }
-            wheel[old]?.remove(agentId)
-            if wheel[old]?.isEmpty == true { wheel[old] = nil }
-        }
-        slotOf[agentId] = slot
-        wheel[slot, default: []].insert(agentId)
+        guard slotOf.updateValue(slot, forKey: agentId) != slot else { return }
+        wheel[slot, default: []].append(agentId)
     }
 
     private mutating func unschedule(_ agentId: String) {
-        guard let old = slotOf.removeValue(forKey: agentId) else { return }
-        wheel[old]?.remove(agentId)
-        if wheel[old]?.isEmpty == true { wheel[old] = nil }
+        slotOf[agentId] = nil
     }
 
     /// A 100 ms slot of the timing wheel.

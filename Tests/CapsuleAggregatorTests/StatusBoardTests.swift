@@ -416,6 +416,31 @@ struct StatusBoardTests {
         )
     }
 
+    @Test func aRescheduledAgentIsSweptAtItsLatestDeadlineOnly() {
+        var board = healthyBoard()
+        // Each heartbeat files the agent at a later slot; the earlier entries stay behind and are skipped.
+        for second in 1...4 { _ = board.apply(heartbeat([sample("api", .up)]), now: at(Double(second))) }
+        #expect(board.sweep(now: at(3.5)).isEmpty, "the first heartbeat's deadline no longer holds")
+        #expect(board.sweep(now: at(7)).isEmpty, "nor the third's")
+        #expect(changes(board.sweep(now: at(7.5))) == [Change("service:api", "HEALTHY", "STALE")])
+        #expect(board.sweep(now: at(8)).isEmpty, "swept once, not once per entry left behind")
+        #expect(changes(board.sweep(now: at(9))).contains(Change("agent:agt_1", "ONLINE", "OFFLINE")))
+    }
+
+    @Test func anAgentsServicesAreKeptInOrderAndRecomputedInOrder() {
+        var board = StatusBoard(thresholds: boardThresholds)
+        let first = board.apply(heartbeat([sample("zeta", .up), sample("alpha", .down), sample("mid", .up)]), now: t0)
+        #expect(board.agents["agt_1"]?.services == ["alpha", "mid", "zeta"])
+        #expect(
+            changes(first) == [
+                Change("agent:agt_1", "PENDING", "ONLINE"),
+                Change("service:alpha", nil, "UNHEALTHY"),
+                Change("service:mid", nil, "HEALTHY"),
+                Change("service:zeta", nil, "HEALTHY"),
+            ]
+        )
+    }
+
     @Test func aHeartbeatThatChangesOnlyTimesAgesTheStateAndAChangeDirtiesIt() {
         var board = healthyBoard()
         board.clearDirty()

@@ -141,10 +141,12 @@ func runBench(_ options: Options) throws {
     var encodeCosts: [Double] = []
     var decodeCosts: [Double] = []
     var decoderCosts: [Double] = []
+    var foldCosts: [Double] = []
     for _ in 0..<options.reps {
         encodeCosts.append(CodecCost.encode(iterations: options.codecIterations))
         decodeCosts.append(try CodecCost.decode(iterations: options.codecIterations))
         decoderCosts.append(try CodecCost.decodeWithJSONDecoder(iterations: options.codecIterations))
+        foldCosts.append(FoldCost.fold(iterations: options.codecIterations))
     }
 
     // 1. Raw CURVE PUB → SUB.
@@ -406,6 +408,9 @@ func runBench(_ options: Options) throws {
     }
     emit(
         "codec (1 heartbeat) WireCodec.encode(topic:header:body:) \(microSummary(Summary(values: encodeCosts))) per op; decode + Heartbeat body \(microSummary(Summary(values: decodeCosts))) per op (JSONParser), the same frames through JSONDecoder \(microSummary(Summary(values: decoderCosts)))  (\(options.codecIterations) iterations; zmq-notes: JSONEncoder 5.1 / JSONDecoder 7.4 µs)"
+    )
+    emit(
+        "board fold (1 heartbeat, 2 services, into 1,000 reported agents) StatusBoard.apply \(microSummary(Summary(values: foldCosts))) per op"
     )
     lines += commandLines
     print(lines.joined(separator: "\n"))
