@@ -13,11 +13,22 @@ struct JSONParserTests {
         #"{"publisher":"broker","seq":12,"at":1764650000123,"details":{"kind":"agent","oneTime":true,"n":1.5}}"#,
         #"[9007199254740993, 1e308, 5e-324, 123456789.123456789]"#,
         #"{"a":1,"a":2}"#,
+        // Integers read without text (up to 15 digits) and through the standard library (16 and more).
+        #"[999999999999999, -999999999999999, 1000000000000000, -1234567890123456, 10, -10, 1764650000123]"#,
+        #"{"é":"ünïcode ✓","ascii":"plain"}"#,
     ])
     func readsWhatJSONDecoderReads(_ text: String) throws {
         let data = Data(text.utf8)
         let reference = try JSONDecoder().decode(JSONValue.self, from: data)
         #expect(try JSONParser.parse(data) == reference)
+    }
+
+    @Test func minusZeroStaysNegative() throws {
+        guard case .number(let zero) = try JSONParser.parse(Data("-0".utf8)) else {
+            Issue.record("not a number")
+            return
+        }
+        #expect(zero == 0 && zero.sign == .minus)
     }
 
     @Test func escapesAndSurrogatePairsBecomeTheirCharacters() throws {

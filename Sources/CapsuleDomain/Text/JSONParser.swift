@@ -19,7 +19,7 @@ package struct JSONParser {
 
     /// Parses one JSON value filling the whole of `data` (white space around it aside).
     package static func parse(_ data: Data) throws(Failure) -> JSONValue {
-        let bytes = [UInt8](data)
+        let bytes = copy(data)
         var parser = JSONParser(bytes: bytes)
         parser.skipSpace()
         let value = try parser.value(depth: 0)
@@ -32,7 +32,7 @@ package struct JSONParser {
     /// values are parsed as ``parse(_:)`` parses them). Throws as ``parse(_:)`` does, and when the
     /// value is not an object.
     package static func members(_ data: Data) throws(Failure) -> JSONMembers {
-        let bytes = [UInt8](data)
+        let bytes = copy(data)
         var parser = JSONParser(bytes: bytes)
         parser.skipSpace()
         guard parser.current == UInt8(ascii: "{") else { throw parser.failure("expected an object") }
@@ -46,6 +46,11 @@ package struct JSONParser {
 
     private let bytes: [UInt8]
     private var index = 0
+
+    /// The bytes of `data`, copied at once (`[UInt8](data)` goes byte by byte through `Data`'s iterator).
+    private static func copy(_ data: Data) -> [UInt8] {
+        data.withUnsafeBytes { Array($0) }
+    }
 
     private init(bytes: [UInt8]) { self.bytes = bytes }
 
@@ -89,8 +94,10 @@ package struct JSONParser {
 
     private mutating func object(depth: Int) throws(Failure) -> JSONValue {
         var members: [String: JSONValue] = [:]
-        // A repeated name keeps its first value, as JSONDecoder does.
-        try object(depth: depth) { key, member in if members[key] == nil { members[key] = member } }
+        // A repeated name keeps its first value, as JSONDecoder does: the defaulted subscript's
+        // modify accessor inserts the value only when the name is new, in one lookup.
+        func keep(_: inout JSONValue) {}
+        try object(depth: depth) { key, member in keep(&members[key, default: member]) }
         return .object(members)
     }
 
@@ -153,14 +160,17 @@ package struct JSONParser {
     private mutating func string() throws(Failure) -> String {
         index += 1
         let start = index
-        // The common case: no escapes. The bytes are checked to be UTF-8 once, at the end.
+        // The common case: no escapes. The bytes are checked to be UTF-8 once, at the end, unless
+        // they are all ASCII (no byte with its high bit set), which is UTF-8 as it stands.
+        var high: UInt8 = 0
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
-                let text = try utf8(start..<index)
+                let text = try utf8(start..<index, ascii: high < 0x80)
                 index += 1
                 return text
             }
+            high |= byte
             if byte == UInt8(ascii: "\\") { break }
             guard byte >= 0x20 else { throw failure("control character in a string") }
             index += 1
@@ -198,13 +208,12 @@ package struct JSONParser {
         }
     }
 
-    private func utf8(_ range: Range<Int>) throws(Failure) -> String {
-        // ASCII, the usual case, is UTF-8 as it stands: no validation to run.
-        let ascii = bytes.withUnsafeBufferPointer { buffer in
-            let slice = UnsafeBufferPointer(rebasing: buffer[range])
-            return slice.allSatisfy { $0 < 0x80 } ? String(decoding: slice, as: UTF8.self) : nil
+    private func utf8(_ range: Range<Int>, ascii: Bool) throws(Failure) -> String {
+        if ascii {
+            return bytes.withUnsafeBufferPointer {
+                String(decoding: UnsafeBufferPointer(rebasing: $0[range]), as: UTF8.self)
+            }
         }
-        if let ascii { return ascii }
         guard let text = String(validating: bytes[range], as: UTF8.self) else {
             throw Failure(offset: range.lowerBound, reason: "a string that is not UTF-8")
         }
@@ -249,6 +258,20 @@ package struct JSONParser {
         return code
     }
 
+    /// The value of an integer token (an optional minus, then digits) of at most 15 digits, or nil.
+    private static func smallInteger(_ token: ArraySlice<UInt8>) -> Double? {
+        let negative = token.first == UInt8(ascii: "-")
+        let digits = negative ? token.dropFirst() : token
+        guard digits.count <= 15 else { return nil }
+        var value: Int64 = 0
+        for byte in digits {
+            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return nil }
+            value = value * 10 + Int64(byte - UInt8(ascii: "0"))
+        }
+        // "-0" stays a negative zero, as the standard library reads it.
+        return negative ? -Double(value) : Double(value)
+    }
+
     /// A number token, checked against the grammar, then converted by the standard library.
     private mutating func number() throws(Failure) -> Double {
         let start = index
@@ -275,6 +298,9 @@ package struct JSONParser {
         if let byte = current, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) {
             throw failure("a number with a leading zero")
         }
+        // An integer of up to 15 digits (times, sequence numbers, counts) is exact in a Double:
+        // no text to build and convert.
+        if let integer = Self.smallInteger(bytes[start..<index]) { return integer }
         let text = String(decoding: bytes[start..<index], as: UTF8.self)
         guard let number = Double(text), number.isFinite else {
             throw Failure(offset: start, reason: "a number out of range")
