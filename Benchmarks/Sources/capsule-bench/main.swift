@@ -142,11 +142,18 @@ func runBench(_ options: Options) throws {
     var decodeCosts: [Double] = []
     var decoderCosts: [Double] = []
     var foldCosts: [Double] = []
+    var binaryEncodeCosts: [Double] = []
+    var binaryDecodeCosts: [Double] = []
+    var binaryBytes = 0
     for _ in 0..<options.reps {
         encodeCosts.append(CodecCost.encode(iterations: options.codecIterations))
         decodeCosts.append(try CodecCost.decode(iterations: options.codecIterations))
         decoderCosts.append(try CodecCost.decodeWithJSONDecoder(iterations: options.codecIterations))
         foldCosts.append(FoldCost.fold(iterations: options.codecIterations))
+        let binary = try CodecCost.binary(iterations: options.codecIterations)
+        binaryEncodeCosts.append(binary.encode)
+        binaryDecodeCosts.append(binary.decode)
+        binaryBytes = binary.bytes
     }
 
     // 1. Raw CURVE PUB → SUB.
@@ -408,6 +415,9 @@ func runBench(_ options: Options) throws {
     }
     emit(
         "codec (1 heartbeat) WireCodec.encode(topic:header:body:) \(microSummary(Summary(values: encodeCosts))) per op; decode + Heartbeat body \(microSummary(Summary(values: decodeCosts))) per op (JSONParser), the same frames through JSONDecoder \(microSummary(Summary(values: decoderCosts)))  (\(options.codecIterations) iterations; zmq-notes: JSONEncoder 5.1 / JSONDecoder 7.4 µs)"
+    )
+    emit(
+        "  the same header and body in a compact binary encoding (BinaryCodec, not on the wire): encode \(microSummary(Summary(values: binaryEncodeCosts))), decode \(microSummary(Summary(values: binaryDecodeCosts))); \(binaryBytes) B against JSON's \(frames[1].count + frames[2].count) B"
     )
     emit(
         "board fold (1 heartbeat, 2 services, into 1,000 reported agents) StatusBoard.apply \(microSummary(Summary(values: foldCosts))) per op"
