@@ -174,3 +174,21 @@ struct AuditStoreHoleTests {
         }
     }
 }
+
+struct AuditStoreWriterTests {
+    /// The writer's connection checkpoints every 64 MB of WAL and caches 64 MB of pages; readers keep
+    /// SQLite's defaults (docs/decisions.md, "The audit writer's SQLite connection").
+    @Test func theWriterConnectionIsTunedAndReadersAreNot() throws {
+        try withStore { store in
+            let writer = try store.database.write { db in
+                (
+                    try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint", arguments: []),
+                    try Int.fetchOne(db, sql: "PRAGMA cache_size", arguments: [])
+                )
+            }
+            #expect(writer.0 == 16_384 && writer.1 == -65_536)
+            let reader = try store.database.read { db in try Int.fetchOne(db, sql: "PRAGMA cache_size", arguments: []) }
+            #expect(reader != -65_536)
+        }
+    }
+}
