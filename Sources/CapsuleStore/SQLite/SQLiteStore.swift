@@ -117,19 +117,18 @@ package final class SQLiteConnection: SQLConnection {
     /// sequence of `DatabaseValue` maps it through a key path, which unspecialised across modules
     /// cost a tenth of the audit writer's CPU on replay (perf, Benchmarks/README.md).
     static func arguments(_ arguments: SQLArguments) -> StatementArguments {
-        // Straight to GRDB's `DatabaseValue`s: no `any DatabaseValueConvertible` box per value
-        // (a profile of the audit writer's replay had the boxed conversion at 13 % of its store thread).
-        StatementArguments(
-            arguments.values.lazy.map { value -> DatabaseValue in
-                switch value {
-                case .null: .null
-                case .integer(let number): number.databaseValue
-                case .real(let number): number.databaseValue
-                case .text(let text): text.databaseValue
-                case .blob(let data): data.databaseValue
-                }
+        var values: [(any DatabaseValueConvertible)?] = []
+        values.reserveCapacity(arguments.values.count)
+        for value in arguments.values {
+            switch value {
+            case .null: values.append(nil)
+            case .integer(let number): values.append(number)
+            case .real(let number): values.append(number)
+            case .text(let text): values.append(text)
+            case .blob(let data): values.append(data)
             }
-        )
+        }
+        return StatementArguments(values)
     }
 
     /// Runs SQL that may hold several statements (migrations) or one cached statement.
