@@ -56,7 +56,10 @@ package struct StatusBoard: Sendable {
 
     package init(thresholds: StatusThresholds, agents: [AgentState] = [], services: [ServiceState] = []) {
         self.thresholds = thresholds
-        for agent in agents {
+        for var agent in agents {
+            // Kept in order from here on (a store saved before they were may hold them as added).
+            agent.services.sort()
+            agent.declared?.sort()
             self.agents[agent.agentId] = agent
             agentCounts[agent.status, default: 0] += 1
         }
@@ -95,7 +98,7 @@ package struct StatusBoard: Sendable {
     /// A heartbeat arrived now.
     package mutating func apply(_ heartbeat: Heartbeat, now: Date) -> [Transition] {
         // One lookup, then the agent's state is changed in place (this runs at every heartbeat).
-        let index = agents.index(forKey: heartbeat.agentId) ?? ensureAgent(heartbeat.agentId, code: heartbeat.agentCode)
+        let index = ensureAgent(heartbeat.agentId, code: heartbeat.agentCode)
         // A known agent whose heartbeat carries the digest it carried before only aged: its time is
         // all that changes (an unknown one has no digest, so it is saved whole).
         let onlyAged = agents.values[index].heartbeatDigest == heartbeat.manifestDigest
@@ -241,23 +244,21 @@ package struct StatusBoard: Sendable {
 
     /// The index of the first sorted code that is not below `code`.
     package func sortedIndex(of code: String) -> Int? {
-        var low = 0
-        var high = sortedCodes.count
-        while low < high {
-            let middle = (low + high) / 2
-            if sortedCodes[middle] < code { low = middle + 1 } else { high = middle }
-        }
-        return low
+        Self.lowerBound(of: code, in: sortedCodes)
     }
 
     /// The index of the first agent key not below `(code, agentId)`.
     package func agentIndex(of code: String, _ agentId: String) -> Int {
-        let key = AgentKey(code: code, agentId: agentId)
+        Self.lowerBound(of: AgentKey(code: code, agentId: agentId), in: sortedAgents)
+    }
+
+    /// The index of the first element of the sorted `elements` not below `value`.
+    private static func lowerBound<T: Comparable>(of value: T, in elements: [T]) -> Int {
         var low = 0
-        var high = sortedAgents.count
+        var high = elements.count
         while low < high {
             let middle = (low + high) / 2
-            if sortedAgents[middle] < key { low = middle + 1 } else { high = middle }
+            if elements[middle] < value { low = middle + 1 } else { high = middle }
         }
         return low
     }
@@ -294,18 +295,16 @@ package struct StatusBoard: Sendable {
     private mutating func ensureAgent(_ agentId: String, code claimed: String) -> Dictionary<String, AgentState>.Index {
         if let index = agents.index(forKey: agentId) { return index }
         let code = enrolledCodes[agentId] ?? claimed
-        do {
-            agents[agentId] = AgentState(
-                agentId: agentId,
-                code: code,
-                lastHeartbeatAt: nil,
-                status: .pending,
-                reason: "no heartbeat yet",
-                services: []
-            )
-            agentCounts[.pending, default: 0] += 1
-            sortedAgents.insert(AgentKey(code: code, agentId: agentId), at: agentIndex(of: code, agentId))
-        }
+        agents[agentId] = AgentState(
+            agentId: agentId,
+            code: code,
+            lastHeartbeatAt: nil,
+            status: .pending,
+            reason: "no heartbeat yet",
+            services: []
+        )
+        agentCounts[.pending, default: 0] += 1
+        sortedAgents.insert(AgentKey(code: code, agentId: agentId), at: agentIndex(of: code, agentId))
         // Just inserted.
         return agents.index(forKey: agentId)!
     }
@@ -326,7 +325,7 @@ package struct StatusBoard: Sendable {
         services[code]?.agentId = agentId
         if let codes = agents[agentId]?.services, !codes.contains(code) {
             // Kept in order, so each recompute walks them without sorting.
-            agents[agentId]?.services.insert(code, at: codes.firstIndex { $0 > code } ?? codes.count)
+            agents[agentId]?.services.insert(code, at: Self.lowerBound(of: code, in: codes))
         }
         // Present: added above if it was not.
         return services.index(forKey: code)!
@@ -342,7 +341,7 @@ package struct StatusBoard: Sendable {
             let before = existing.map { services.values[$0] }
             let owner = before?.agentId
             if let declared = agent.declared {
-                guard Self.contains(declared, sample.code) else {
+                guard Self.contains(sample.code, in: declared) else {
                     undeclared += 1
                     continue
                 }
@@ -383,15 +382,10 @@ package struct StatusBoard: Sendable {
         }
     }
 
-    /// Whether the sorted `codes` hold `code` (a binary search: an agent may declare many services).
-    private static func contains(_ codes: [String], _ code: String) -> Bool {
-        var low = 0
-        var high = codes.count
-        while low < high {
-            let middle = (low + high) / 2
-            if codes[middle] < code { low = middle + 1 } else { high = middle }
-        }
-        return low < codes.count && codes[low] == code
+    /// Whether the sorted `elements` hold `value` (a binary search: an agent may declare many services).
+    private static func contains<T: Comparable>(_ value: T, in elements: [T]) -> Bool {
+        let index = lowerBound(of: value, in: elements)
+        return index < elements.count && elements[index] == value
     }
 
     private func input(_ agent: AgentState, _ service: ServiceState) -> StatusInput {
@@ -452,17 +446,12 @@ package struct StatusBoard: Sendable {
             consider(agentHeard.addingTimeInterval(thresholds.staleSeconds + 0.001))
             consider(agentHeard.addingTimeInterval(thresholds.offlineSeconds))
         }
-        for code in Self.isSorted(agent.services) ? agent.services : agent.services.sorted() {
+        // In order: the board keeps each agent's services sorted.
+        for code in agent.services {
             guard let index = services.index(forKey: code) else { continue }
             let service = services.values[index]
-            let healthHeard = heard(service.healthAt)
-            let input = StatusInput(
-                agentAdminStatus: adminStatus,
-                lastHeartbeatAt: agentHeard,
-                health: service.health?.status,
-                healthAt: healthHeard
-            )
-            if let healthHeard { consider(healthHeard.addingTimeInterval(thresholds.staleSeconds + 0.001)) }
+            let input = input(agent, service)
+            if let healthAt = input.healthAt { consider(healthAt.addingTimeInterval(thresholds.staleSeconds + 0.001)) }
             let result = EffectiveStatusRule.evaluate(input, now: now, thresholds: thresholds)
             let before = service.status
             if result.status != before {
@@ -493,15 +482,6 @@ package struct StatusBoard: Sendable {
             unschedule(agentId)
         }
         return transitions
-    }
-
-    private static func isSorted(_ codes: [String]) -> Bool {
-        var index = 1
-        while index < codes.count {
-            if codes[index - 1] > codes[index] { return false }
-            index += 1
-        }
-        return true
     }
 
     private mutating func schedule(_ agentId: String, atSlot slot: Int64) {

@@ -38,16 +38,6 @@ package final class AuditStore: Sendable {
 
     package init(database: any SQLStore) {
         self.database = database
-        if database.dialect == .sqlite {
-            // The writer's connection only (both pragmas are per connection): a page cache that
-            // holds the four indexes' hot pages, and a checkpoint every 64 MB of WAL instead of
-            // every 4 MB, so a page rewritten by many batches (an index's right edge, the table's
-            // last page) is copied into the database once per checkpoint, not once per few batches.
-            _ = try? database.write { db in
-                try db.execute(sql: "PRAGMA cache_size = -65536")
-                try db.execute(sql: "PRAGMA wal_autocheckpoint = 16384")
-            }
-        }
     }
 
     package static let schema = StoreSchema(
@@ -57,7 +47,11 @@ package final class AuditStore: Sendable {
         tables: ["audit_event", "journal_cursor"],
         postgresAfterCopy: [
             "SELECT setval(pg_get_serial_sequence('audit_event', 'id'), (SELECT COALESCE(MAX(id), 0) + 1 FROM audit_event), false)"
-        ]
+        ],
+        // A page cache that holds the four indexes' hot pages, and a checkpoint every 64 MB of WAL
+        // instead of every 4 MB, so a page rewritten by many batches (an index's right edge, the
+        // table's last page) is copied into the database once per checkpoint, not once per few.
+        sqliteWriterPragmas: ["PRAGMA cache_size = -65536", "PRAGMA wal_autocheckpoint = 16384"]
     )
 
     package static let postgresMigrations: [StoreSchema.Migration] = [

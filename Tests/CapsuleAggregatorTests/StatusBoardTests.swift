@@ -439,6 +439,17 @@ struct StatusBoardTests {
                 Change("service:zeta", nil, "HEALTHY"),
             ]
         )
+        // A store saved before the board kept them in order gives them back as they were added.
+        let loaded = StatusBoard(
+            thresholds: boardThresholds,
+            agents: [board.agents["agt_1"]!].map { agent in
+                var unordered = agent
+                unordered.services.reverse()
+                return unordered
+            },
+            services: Array(board.services.values)
+        )
+        #expect(loaded.agents["agt_1"]?.services == ["alpha", "mid", "zeta"])
     }
 
     @Test func aHeartbeatThatChangesOnlyTimesAgesTheStateAndAChangeDirtiesIt() {

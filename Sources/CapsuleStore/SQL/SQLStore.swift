@@ -43,6 +43,8 @@ package struct StoreSchema: Sendable {
     package var tables: [String]
     /// Statements run on PostgreSQL after a copy (moving sequences past the copied ids).
     package var postgresAfterCopy: [String]
+    /// PRAGMAs for the SQLite writer's connection only (readers keep SQLite's defaults).
+    package var sqliteWriterPragmas: [String]
 
     /// One step of a PostgreSQL schema; applied once, in order, recorded in `capsule_migration`.
     package struct Migration: Sendable {
@@ -59,13 +61,15 @@ package struct StoreSchema: Sendable {
         sqlite: SQLiteMigrations,
         postgres: [Migration],
         tables: [String] = [],
-        postgresAfterCopy: [String] = []
+        postgresAfterCopy: [String] = [],
+        sqliteWriterPragmas: [String] = []
     ) {
         self.name = name
         self.sqlite = sqlite
         self.postgres = postgres
         self.tables = tables
         self.postgresAfterCopy = postgresAfterCopy
+        self.sqliteWriterPragmas = sqliteWriterPragmas
     }
 
     /// The last migration's id.

@@ -21,7 +21,13 @@ package final class SQLiteStore: SQLStore {
     /// unless `initialize` is set: then it is moved aside (`<name>.broken-<time>`) and a new store
     /// is created, which starts a new journal incarnation (design §6).
     package static func open(at url: URL, schema: StoreSchema, initialize: Bool = false) throws -> SQLiteStore {
-        SQLiteStore(pool: try open(at: url, migrator: schema.sqlite, initialize: initialize), location: url.path)
+        let pool = try open(at: url, migrator: schema.sqlite, initialize: initialize)
+        if !schema.sqliteWriterPragmas.isEmpty {
+            try pool.writeWithoutTransaction { db in
+                for pragma in schema.sqliteWriterPragmas { try db.execute(sql: pragma) }
+            }
+        }
+        return SQLiteStore(pool: pool, location: url.path)
     }
 
     package static func open(at url: URL, migrator: DatabaseMigrator, initialize: Bool = false) throws -> DatabasePool {
