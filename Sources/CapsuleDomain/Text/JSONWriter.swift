@@ -143,7 +143,6 @@ extension JSONWriter {
 
     /// `"key":value`, after a comma unless it is the object's `first` member. A nil value writes
     /// nothing, as `encodeIfPresent` leaves it out.
-
     package mutating func field(_ key: StaticString, _ value: String?, first: Bool = false) {
         guard let value else { return }
         self.key(key, first: first)
