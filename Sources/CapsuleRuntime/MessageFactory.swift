@@ -21,8 +21,8 @@ package struct MessageFactory {
         return Header(type: type, id: MessageID.next(), sender: sender, ts: Self.millis(now()), seq: seq)
     }
 
-    /// A header for request/reply, not sequenced.
-    package func plain(_ type: MessageType, corr: String? = nil, id: String = UUID().uuidString) -> Header {
+    /// A header for request/reply, not sequenced. The id is a ``MessageID`` (no random-device read per message).
+    package func plain(_ type: MessageType, corr: String? = nil, id: String = MessageID.next()) -> Header {
         Header(type: type, id: id, sender: sender, ts: Self.millis(now()), seq: 0, corr: corr)
     }
 

@@ -3,7 +3,8 @@ import Metrics
 
 /// Group commit: the writes a loop turn produces, in one transaction at the end of the turn.
 ///
-/// Each write runs inside the transaction, in its own savepoint, in the order it was added; its
+/// Each write runs inside the transaction, in the order it was added (first all in one go; should one
+/// throw, again each in its own savepoint, so only that one is rolled back); its
 /// `done` continuation runs after the commit (in order), so replies, dispatches and publications
 /// happen only once their state is durable. A write that throws is rolled back alone (its journal
 /// appends too) and its `done` gets the error. If the whole transaction fails (a full disk, an I/O
@@ -60,7 +61,8 @@ package final class WriteBatch {
         var stepErrors = [(any Error)?](repeating: nil, count: batch.count)
         let started = DispatchTime.now().uptimeNanoseconds
         defer { commitTimer.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started)) }
-        func run(_ db: any SQLConnection) {
+        // Each step in its own savepoint, so a failing one rolls back alone.
+        func runIsolated(_ db: any SQLConnection) {
             for (index, step) in batch.enumerated() {
                 let before = journal?.lastSeq
                 do {
@@ -72,17 +74,36 @@ package final class WriteBatch {
                 }
             }
         }
+        // First without savepoints (two statements fewer per step); a step that throws rolls the
+        // whole transaction back, and the batch runs again step by step in savepoints.
+        func runOptimistic(_ db: any SQLConnection) throws {
+            for step in batch {
+                do { try step.run(db) } catch { throw StepFailed() }
+            }
+        }
+        func rewind() {
+            if let seqBefore { journal?.rewind(to: seqBefore) }
+        }
         do {
             do {
-                try store.write(run)
-            } catch let error as DeferredWriteError {
-                // One deferred statement failed (see above): again, one statement at a time.
-                _ = error
-                if let seqBefore { journal?.rewind(to: seqBefore) }
-                try store.writeAwaitingEach(run)
+                try store.write(runOptimistic)
+            } catch is StepFailed {
+                rewind()
+                try store.write(runIsolated)
+            }
+        } catch let error as DeferredWriteError {
+            // One deferred statement failed (see above): again, one statement at a time.
+            _ = error
+            rewind()
+            do {
+                try store.writeAwaitingEach(runIsolated)
+            } catch {
+                rewind()
+                for step in batch.reversed() { step.failed(error) }
+                return
             }
         } catch {
-            if let seqBefore { journal?.rewind(to: seqBefore) }
+            rewind()
             for step in batch.reversed() { step.failed(error) }
             return
         }
@@ -91,6 +112,9 @@ package final class WriteBatch {
         }
     }
 }
+
+/// A step threw in a batch run without savepoints; the batch runs again with them.
+private struct StepFailed: Error {}
 
 /// A statement sent without waiting failed; the transaction it belonged to was rolled back whole.
 package struct DeferredWriteError: Error, CustomStringConvertible {
