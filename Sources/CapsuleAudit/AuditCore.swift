@@ -28,6 +28,13 @@ final class AuditCore: LoopCore {
     /// replay can pile up here stays bounded).
     private var heldReplays: [JournalFollower.Action] = []
     static let maxStoresInFlight = 3
+    /// Events waiting while the store thread writes the previous batch: they go in the next one, so
+    /// a steady trickle of events costs one transaction per write, not one per wake-up.
+    private var queued: [AuditEvent] = []
+    /// A queue this long is handed over at once (so a replay's pages still count toward
+    /// ``maxStoresInFlight`` and what waits here stays bounded).
+    static let maxQueuedEvents = 4_096
+    private var stopping = false
     /// `audit.query` requests held until a matching record is stored (`waitSeconds`).
     private var waiting: [(filter: AuditFilter, deadline: Date, respond: WorkerLink.Responder<AuditPage>)] = []
 
@@ -78,6 +85,8 @@ final class AuditCore: LoopCore {
     }
 
     func shutdown() {
+        submitQueued()
+        stopping = true
         storeWorker.finish()
         logger.info("Audit writer stopping.", metadata: ["stored": "\(stored)"])
         subscriber.close()
@@ -195,8 +204,17 @@ final class AuditCore: LoopCore {
         }
     }
 
-    /// Hands a batch to the store thread; what it stored moves the follower on when it is done.
+    /// Queues events for the store thread; they are handed over at once when it is idle, else with
+    /// the next batch (group commit). What it stored moves the follower on when it is done.
     private func storeEvents(_ events: [AuditEvent]) {
+        queued += events
+        if storeWorker.pending == 0 || queued.count >= Self.maxQueuedEvents { submitQueued() }
+    }
+
+    private func submitQueued() {
+        guard !queued.isEmpty, !stopping else { return }
+        let events = queued
+        queued.removeAll(keepingCapacity: true)
         // The rows are built here, on the loop thread, which has time to spare during a replay;
         // the store thread, which bounds it, only writes them.
         let rows = AuditStore.Rows(events)
@@ -236,6 +254,7 @@ final class AuditCore: LoopCore {
                 now: now.timeIntervalSince1970
             )
         }
+        if storeWorker.pending == 0 { submitQueued() }
         if storeWorker.pending < Self.maxStoresInFlight, !heldReplays.isEmpty {
             let held = heldReplays
             heldReplays.removeAll()

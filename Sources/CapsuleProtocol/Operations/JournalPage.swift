@@ -33,3 +33,7 @@ extension JournalPage: JSONValueDecodable {
         )
     }
 }
+
+/// A live event on the bus is read through ``JSONParser`` (``WireMessage/decode(_:)``), as a
+/// journal page's events are.
+extension AuditEvent: JSONValueDecodable {}

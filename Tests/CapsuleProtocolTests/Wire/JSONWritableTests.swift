@@ -40,6 +40,14 @@ struct JSONWritableTests {
         #expect(try JSONParser.parse(written) == JSONParser.parse(encoded))
         #expect(try WireCodec.decoder.decode(AuditEvent.self, from: written) == event)
         #expect(try AuditEvent(jsonValue: JSONParser.parse(written)) == event)
+        // A live event's body is read from its top-level members (the audit writer's path).
+        #expect(try AuditEvent(fields: JSONParser.members(written)) == event)
+        let frames = WireCodec.encode(
+            topic: Topic.event(event.action),
+            header: Header(type: .event, id: "e1", sender: event.publisher, ts: 0, seq: event.seq),
+            body: event
+        )
+        #expect(try WireCodec.decode(frames, hasTopic: true).decode(AuditEvent.self) == event)
     }
 
     @Test func theRedactedDetailsStayRedactedInTheText() throws {
