@@ -231,3 +231,18 @@ struct WireCodecRoundTripTests {
         #expect(header["type"] == .string("command.dispatch"))
     }
 }
+
+struct ParsedReadingTests {
+    /// The routing head of a request reads the same through JSONParser as through JSONDecoder, and
+    /// a head without `op` is refused either way.
+    @Test func aRequestHeadReadsTheSameBothWays() throws {
+        let body = Data(#"{"service":"broker","op":"command.create","params":{"service":"s","action":"a"}}"#.utf8)
+        let fast = try RequestHead(fields: JSONParser.members(body))
+        let reference = try WireCodec.decoder.decode(RequestHead.self, from: body)
+        #expect(fast.service == reference.service && fast.op == reference.op)
+        #expect(fast.op == "command.create")
+        let headless = Data(#"{"service":"broker"}"#.utf8)
+        #expect(throws: JSONFieldError.self) { try RequestHead(fields: JSONParser.members(headless)) }
+        #expect(throws: (any Error).self) { try WireCodec.decoder.decode(RequestHead.self, from: headless) }
+    }
+}
