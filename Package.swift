@@ -178,7 +178,7 @@ let package = Package(
             name: "capsule-bench",
             dependencies: [
                 "CapsuleZMQ", "CapsuleProtocol", "CapsuleRuntime", "CapsuleDaemon", "CapsuleDomain", "CapsuleStore",
-                "CapsuleAudit", "CapsuleAggregator",
+                "CapsuleAudit", "CapsuleAggregator", "CapsuleAgentKit",
                 "CapsulePostgres", .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -24,6 +24,7 @@ struct Options {
     var burstAgents = 100
     var backlog = 45_000
     var cliRuns = 30
+    var ledgerCommands = 500
 
     static let usage = """
         usage: capsule-bench [--quick] [--seconds S] [--warmup S] [--agents K] [--reps R] [--messages N]
@@ -43,7 +44,8 @@ struct Options {
           --burst N             commands in the burst figure (default 1000), over --burst-agents K agents (default 100)
           --backlog N           audit events the audit writer replays from the broker's journal (default 45000)
           --cli-runs N          capsulectl invocations per wall-clock figure (default 30)
-          --quick               --seconds 2 --messages 100000 --requests 500 --codec-iterations 20000
+          --ledger-commands N   commands timed through the SDK's ledger at each size (default 500)
+          --quick               --seconds 2 --messages 100000 --requests 500 --codec-iterations 20000 (and fewer commands)
         capsule-bench fleet --help: the fleet simulator (Benchmarks/fleet.sh, Benchmarks/README.md)
         capsule-bench audit-postgres [--events N] [--bin DIR] [--keep-home]: the audit writer into PostgreSQL beside
                              raw batched inserts (COPY, multi-row INSERT) of the same rows into the same server (Benchmarks/README.md)
@@ -74,6 +76,7 @@ struct Options {
                 options.commands = 5_000
                 options.backlog = 10_000
                 options.cliRuns = 10
+                options.ledgerCommands = 200
             case "--seconds": options.seconds = try number(Double.self, atLeast: 0.5)
             case "--warmup": options.warmup = try number(Double.self, atLeast: 0)
             case "--agents": options.agents = try number(Int.self, atLeast: 1)
@@ -90,6 +93,7 @@ struct Options {
             case "--burst-agents": options.burstAgents = try number(Int.self, atLeast: 1)
             case "--backlog": options.backlog = try number(Int.self, atLeast: 500)
             case "--cli-runs": options.cliRuns = try number(Int.self, atLeast: 3)
+            case "--ledger-commands": options.ledgerCommands = try number(Int.self, atLeast: 10)
             case "-h", "--help":
                 print(usage)
                 exit(0)
@@ -155,6 +159,10 @@ func runBench(_ options: Options) throws {
         binaryDecodeCosts.append(binary.decode)
         binaryBytes = binary.bytes
     }
+
+    // The SDK's command ledger beside raw durable appends.
+    progress("ledger: \(options.ledgerCommands) commands at 0, 5,000 and 10,000 held")
+    let ledger = try LedgerCost.measure(commands: options.ledgerCommands)
 
     // 1. Raw CURVE PUB → SUB.
     var rawA: [Double] = []
@@ -421,6 +429,11 @@ func runBench(_ options: Options) throws {
     )
     emit(
         "board fold (1 heartbeat, 2 services, into 1,000 reported agents) StatusBoard.apply \(microSummary(Summary(values: foldCosts))) per op"
+    )
+    emit(
+        "SDK command ledger (begin + finish, each line fdatasync'd) "
+            + ledger.ledger.map { "\(micros($0.micros)) with \(count($0.held)) held" }.joined(separator: ", ")
+            + " per command  |  raw: the same two appends (write + fdatasync) \(micros(ledger.raw)); target: flat from 0 to 10,000"
     )
     lines += commandLines
     print(lines.joined(separator: "\n"))

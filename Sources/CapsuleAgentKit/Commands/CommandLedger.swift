@@ -1,6 +1,6 @@
 import CapsuleDomain
-import CapsuleProtocol
-import Foundation
+package import CapsuleProtocol
+package import Foundation
 
 /// Remembers every command this agent has seen, so a redelivered command never runs twice: a
 /// running one is acknowledged again, a finished one gets its result again. Kept on disk, so a
@@ -11,15 +11,15 @@ import Foundation
 /// many lines as entries. At most ``capacity`` commands are remembered; the oldest by arrival go
 /// first. A command that cannot be written down is not run: ``begin(_:)`` throws and the agent
 /// answers `ledger_unavailable`.
-final class CommandLedger {
-    enum Entry: Codable, Equatable {
+package final class CommandLedger {
+    package enum Entry: Codable, Equatable {
         case running
         case finished(CommandResult)
     }
 
-    struct Unavailable: Error, CustomStringConvertible {
+    package struct Unavailable: Error, CustomStringConvertible {
         var reason: String
-        var description: String { "the command ledger cannot be written: \(reason)" }
+        package var description: String { "the command ledger cannot be written: \(reason)" }
     }
 
     private struct Line: Codable {
@@ -27,7 +27,7 @@ final class CommandLedger {
         var result: CommandResult?
     }
 
-    let capacity: Int
+    package let capacity: Int
     private var entries: [String: Entry] = [:]
     /// Command ids in arrival order; `head` marks the oldest still held.
     private var order: [String] = []
@@ -39,7 +39,7 @@ final class CommandLedger {
     private var unreadable: String?
 
     /// - Parameter legacy: a ledger in the earlier whole-file JSON format, read once and removed.
-    init(file: URL?, legacy: URL? = nil, capacity: Int = 10_000) {
+    package init(file: URL?, legacy: URL? = nil, capacity: Int = 10_000) {
         self.file = file
         self.capacity = capacity
         guard let file else { return }
@@ -69,10 +69,10 @@ final class CommandLedger {
 
     deinit { if fd >= 0 { close(fd) } }
 
-    var count: Int { entries.count }
+    package var count: Int { entries.count }
 
     /// Returns nil when the command is new (and records it as running), or what is already known.
-    func begin(_ id: String) throws(Unavailable) -> Entry? {
+    package func begin(_ id: String) throws(Unavailable) -> Entry? {
         if let unreadable { throw Unavailable(reason: unreadable) }
         if let known = entries[id] { return known }
         try append(Line(id: id, result: nil))
@@ -83,7 +83,7 @@ final class CommandLedger {
     }
 
     /// Records a result. Kept on disk, so only redacted, and without one-time fields.
-    func finish(_ result: CommandResult, oneTimeFields: [String] = []) throws(Unavailable) {
+    package func finish(_ result: CommandResult, oneTimeFields: [String] = []) throws(Unavailable) {
         if let unreadable { throw Unavailable(reason: unreadable) }
         var stored = result
         stored.data = Redactor.redact(result.data)
