@@ -84,23 +84,24 @@ package final class WriteBatch {
         func rewind() {
             if let seqBefore { journal?.rewind(to: seqBefore) }
         }
+        // One deferred statement failed (see above): again, one statement at a time.
+        func isolated() throws {
+            do {
+                try store.write(runIsolated)
+            } catch is DeferredWriteError {
+                rewind()
+                try store.writeAwaitingEach(runIsolated)
+            }
+        }
         do {
             do {
                 try store.write(runOptimistic)
             } catch is StepFailed {
                 rewind()
-                try store.write(runIsolated)
-            }
-        } catch let error as DeferredWriteError {
-            // One deferred statement failed (see above): again, one statement at a time.
-            _ = error
-            rewind()
-            do {
-                try store.writeAwaitingEach(runIsolated)
-            } catch {
+                try isolated()
+            } catch is DeferredWriteError {
                 rewind()
-                for step in batch.reversed() { step.failed(error) }
-                return
+                try store.writeAwaitingEach(runIsolated)
             }
         } catch {
             rewind()
