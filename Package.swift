@@ -41,6 +41,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // libzmq through a system-library target (see docs/dependencies.md).
@@ -129,7 +130,11 @@ let package = Package(
         .target(name: "CapsuleAgentKit", dependencies: ["CapsuleRuntime", metrics]),
         .target(
             name: "CapsuleSidecar",
-            dependencies: ["CapsuleAgentKit", "CapsuleRuntime", .product(name: "Yams", package: "Yams")]
+            dependencies: [
+                "CapsuleAgentKit", "CapsuleRuntime", .product(name: "Yams", package: "Yams"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
         ),
         // The web console `capsulectl console` serves (docs/console.md): HTTP and static files.
         .target(
@@ -185,6 +190,14 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             path: "Benchmarks/Sources/capsule-bench"
+        ),
+        // The bare Swift process capsule-bench compares the SDK's and the sidecar's memory with.
+        .executableTarget(name: "capsule-bare", path: "Benchmarks/Sources/capsule-bare"),
+        // The same process with the public SDK product embedded (the SDK's memory figure).
+        .executableTarget(
+            name: "capsule-sdk-service",
+            dependencies: ["CapsuleAgentKit"],
+            path: "Benchmarks/Sources/capsule-sdk-service"
         ),
 
         // Tests.

@@ -1,9 +1,8 @@
+import AsyncHTTPClient
 package import CapsuleDomain
 import Foundation
-
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import NIOCore
+import NIOHTTP1
 
 /// Runs a manifest's health probe and maps its outcome to a health report.
 ///
@@ -48,22 +47,20 @@ package enum HealthProbe {
                 DispatchQueue.global().async { continuation.resume(returning: plainGet(target, timeout: timeout)) }
             }
         }
-        var request = URLRequest(url: target, timeoutInterval: timeout)
-        request.httpMethod = "GET"
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.timeoutIntervalForRequest = timeout
-        configuration.timeoutIntervalForResource = timeout
-        let session = URLSession(configuration: configuration)
-        defer { session.finishTasksAndInvalidate() }
+        // HTTPS through AsyncHTTPClient (NIO and BoringSSL, linked statically; certificates verified
+        // against the system's roots): no FoundationNetworking, so no libcurl loaded into every sidecar.
+        var request = HTTPClientRequest(url: url)
+        request.method = .GET
+        request.headers.add(name: "User-Agent", value: "capsule-agent")
         do {
-            let (data, response) = try await session.data(for: request)
-            let code = (response as? HTTPURLResponse)?.statusCode ?? 0
+            let response = try await HTTPClient.shared.execute(request, timeout: .milliseconds(Int64(timeout * 1000)))
+            let data = try await response.body.collect(upTo: 16_384)
             return report(
-                status: code,
-                body: String(decoding: data.prefix(200), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                status: Int(response.status.code),
+                body: String(String(buffer: data).prefix(200)).trimmingCharacters(in: .whitespacesAndNewlines)
             )
         } catch {
-            return HealthReport(status: .down, message: "no answer from \(url): \(error.localizedDescription)")
+            return HealthReport(status: .down, message: "no answer from \(url): \(error)")
         }
     }
 

@@ -113,6 +113,33 @@ struct SidecarActionTests {
         #expect(report.status == .down)
     }
 
+    @Test func httpsProbeWithNoServerIsDown() async {
+        let report = await HealthProbe.check(.http(url: "https://127.0.0.1:1/health", timeoutSeconds: 2))
+        #expect(report.status == .down)
+        #expect(
+            report.message?.hasPrefix("no answer from https://127.0.0.1:1/health") == true,
+            "\(report.message ?? "nil")"
+        )
+    }
+
+    /// An https probe speaks TLS: a listener that answers in plain HTTP is no healthy answer.
+    @Test func httpsProbeRefusesAPlainTextAnswer() async {
+        let (listener, port) = boundSocket(listening: true)
+        defer { close(listener) }
+        let server = Thread {
+            let client = accept(listener, nil, nil)
+            guard client >= 0 else { return }
+            var hello = [UInt8](repeating: 0, count: 4096)
+            _ = recv(client, &hello, hello.count, 0)
+            let answer = "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nhealthy"
+            _ = answer.utf8CString.withUnsafeBufferPointer { send(client, $0.baseAddress, $0.count - 1, 0) }
+            close(client)
+        }
+        server.start()
+        let report = await HealthProbe.check(.http(url: "https://127.0.0.1:\(port)/health", timeoutSeconds: 3))
+        #expect(report.status == .down, "\(report.message ?? "nil")")
+    }
+
     /// A real listener answers one request with `response`; the probe maps the status line to health.
     @Test(arguments: [
         ("HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nhealthy", HealthStatus.up, "HTTP 200: healthy"),

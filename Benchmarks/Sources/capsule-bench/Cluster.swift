@@ -69,9 +69,10 @@ final class BenchCluster {
         ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("CAPSULE_") }
     }
 
-    private func launch(_ name: String, _ tool: String, _ arguments: [String]) throws -> Process {
+    /// Starts `tool` from `directory` (default: the daemons' `bin`), its output in `<name>.log`; every exit path ends it.
+    func launch(_ name: String, _ tool: String, _ arguments: [String], from directory: URL? = nil) throws -> Process {
         let process = Process()
-        process.executableURL = bin.appendingPathComponent(tool)
+        process.executableURL = (directory ?? bin).appendingPathComponent(tool)
         process.arguments = arguments
         process.environment = cleanEnvironment
         _ = FileManager.default.createFile(atPath: log(name).path, contents: nil)

@@ -25,6 +25,8 @@ struct Options {
     var backlog = 45_000
     var cliRuns = 30
     var ledgerCommands = 500
+    var memorySeconds = 10.0
+    var memoryBuilds: [(label: String, directory: URL)] = []
 
     static let usage = """
         usage: capsule-bench [--quick] [--seconds S] [--warmup S] [--agents K] [--reps R] [--messages N]
@@ -45,8 +47,12 @@ struct Options {
           --backlog N           audit events the audit writer replays from the broker's journal (default 45000)
           --cli-runs N          capsulectl invocations per wall-clock figure (default 30)
           --ledger-commands N   commands timed through the SDK's ledger at each size (default 500)
+          --memory-seconds S    heartbeating between the two memory readings (default 10)
+          --build LABEL=DIR     a build whose bare process, SDK and sidecar the memory figures read (repeatable;
+                                default: the --bin directory)
           --quick               --seconds 2 --messages 100000 --requests 500 --codec-iterations 20000 (and fewer commands)
         capsule-bench fleet --help: the fleet simulator (Benchmarks/fleet.sh, Benchmarks/README.md)
+        capsule-bench memory [--bin DIR] [--build LABEL=DIR]… [--seconds S]: only the memory figures
         capsule-bench audit-postgres [--events N] [--bin DIR] [--keep-home]: the audit writer into PostgreSQL beside
                              raw batched inserts (COPY, multi-row INSERT) of the same rows into the same server (Benchmarks/README.md)
         """
@@ -77,6 +83,7 @@ struct Options {
                 options.backlog = 10_000
                 options.cliRuns = 10
                 options.ledgerCommands = 200
+                options.memorySeconds = 5
             case "--seconds": options.seconds = try number(Double.self, atLeast: 0.5)
             case "--warmup": options.warmup = try number(Double.self, atLeast: 0)
             case "--agents": options.agents = try number(Int.self, atLeast: 1)
@@ -94,6 +101,8 @@ struct Options {
             case "--backlog": options.backlog = try number(Int.self, atLeast: 500)
             case "--cli-runs": options.cliRuns = try number(Int.self, atLeast: 3)
             case "--ledger-commands": options.ledgerCommands = try number(Int.self, atLeast: 10)
+            case "--memory-seconds": options.memorySeconds = try number(Double.self, atLeast: 1)
+            case "--build": options.memoryBuilds.append(try MemoryCost.build(try value()))
             case "-h", "--help":
                 print(usage)
                 exit(0)
@@ -333,6 +342,13 @@ func runBench(_ options: Options) throws {
             relayP99: percentile(relayP99, 0.5),
             echoMedian: percentile(echoMedian, 0.5)
         )
+        // The SDK's and the sidecar's memory beside a bare Swift process of the same build.
+        commandLines += try MemoryCost.run(
+            bin: bin,
+            builds: options.memoryBuilds.isEmpty ? [("this build", bin)] : options.memoryBuilds,
+            seconds: options.memorySeconds,
+            keepHome: options.keepHome
+        )
     }
 
     // The table.
@@ -453,6 +469,10 @@ do {
         try FleetWorker.main(Array(arguments.dropFirst()))
     case "fleet-raw-server":
         try FleetRawServer.main(Array(arguments.dropFirst()))
+    case "memory":
+        try MemoryCost.main(Array(arguments.dropFirst()))
+        endStartedDaemons()
+        exit(0)
     case "audit-postgres":
         try AuditPostgresBench.main(Array(arguments.dropFirst()))
         endStartedDaemons()
