@@ -129,6 +129,7 @@ package enum WireCodec {
     /// One decode on the happy path; only a header that fails is decoded again, field by field, to
     /// say whether its version, its type or its shape is wrong.
     package static func decodeHeader(_ data: Data) throws(WireError) -> Header {
+        if let header = HeaderScanner.scan(data), header.v == version { return header }
         if let members = try? JSONParser.members(data), let header = try? Header(fields: members), header.v == version {
             return header
         }
