@@ -108,6 +108,19 @@ struct SidecarActionTests {
         #expect(await HealthProbe.check(.tcp(host: "127.0.0.1", port: closed, timeoutSeconds: 2)).status == .down)
     }
 
+    /// On a thread of its own: accepts one connection on `listener`, reads what it sends first, and
+    /// answers `response` whatever it was.
+    private func answerOnce(_ listener: Int32, with response: String) {
+        Thread {
+            let client = accept(listener, nil, nil)
+            guard client >= 0 else { return }
+            var request = [UInt8](repeating: 0, count: 4096)
+            _ = recv(client, &request, request.count, 0)
+            _ = response.utf8CString.withUnsafeBufferPointer { send(client, $0.baseAddress, $0.count - 1, 0) }
+            close(client)
+        }.start()
+    }
+
     @Test func httpProbeWithNoServerIsDown() async {
         let report = await HealthProbe.check(.http(url: "http://127.0.0.1:1/health", timeoutSeconds: 2))
         #expect(report.status == .down)
@@ -126,16 +139,7 @@ struct SidecarActionTests {
     @Test func httpsProbeRefusesAPlainTextAnswer() async {
         let (listener, port) = boundSocket(listening: true)
         defer { close(listener) }
-        let server = Thread {
-            let client = accept(listener, nil, nil)
-            guard client >= 0 else { return }
-            var hello = [UInt8](repeating: 0, count: 4096)
-            _ = recv(client, &hello, hello.count, 0)
-            let answer = "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nhealthy"
-            _ = answer.utf8CString.withUnsafeBufferPointer { send(client, $0.baseAddress, $0.count - 1, 0) }
-            close(client)
-        }
-        server.start()
+        answerOnce(listener, with: "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nhealthy")
         let report = await HealthProbe.check(.http(url: "https://127.0.0.1:\(port)/health", timeoutSeconds: 3))
         #expect(report.status == .down, "\(report.message ?? "nil")")
     }
@@ -150,15 +154,7 @@ struct SidecarActionTests {
     func httpProbeReadsTheStatusLine(response: String, expected: HealthStatus, message: String) async {
         let (listener, port) = boundSocket(listening: true)
         defer { close(listener) }
-        let server = Thread {
-            let client = accept(listener, nil, nil)
-            guard client >= 0 else { return }
-            var request = [UInt8](repeating: 0, count: 4096)
-            _ = recv(client, &request, request.count, 0)
-            _ = response.utf8CString.withUnsafeBufferPointer { send(client, $0.baseAddress, $0.count - 1, 0) }
-            close(client)
-        }
-        server.start()
+        answerOnce(listener, with: response)
         let report = await HealthProbe.check(.http(url: "http://127.0.0.1:\(port)/health", timeoutSeconds: 3))
         #expect(report.status == expected)
         #expect(report.message?.hasPrefix(message) == true, "\(report.message ?? "nil")")
