@@ -160,7 +160,7 @@ final class AggregatorCore: LoopCore {
         do {
             switch decoded.header.type {
             case .heartbeat:
-                let heartbeat = try decoded.decode(Heartbeat.self)
+                let heartbeat = try decoded.heartbeat()
                 guard heartbeat.agentId == sender else { return identityMismatch() }
                 metrics.heartbeat()
                 pendingTransitions += board.apply(heartbeat, now: now)

@@ -22,6 +22,36 @@ extension HealthReport {
     }
 }
 
+extension HealthReport {
+    /// The report straight from a reader, as ``init(jsonValue:)`` reads it, for the members `status`,
+    /// `message` and `details`, each once. Throws on anything else (another member, a repeated one, a
+    /// value of another type), which the full reading then judges.
+    package init(reading reader: inout JSONParser.Reader) throws {
+        var status: HealthStatus?
+        var message: String??
+        var details: JSONValue??
+        try reader.object { name, reader in
+            switch name {
+            case "status" where status == nil:
+                guard let parsed = HealthStatus(rawValue: try reader.string()) else { throw ShapeReadingDeclined() }
+                status = parsed
+            case "message" where message == nil: message = .some(try reader.null() ? nil : try reader.string())
+            case "details" where details == nil:
+                let value = try reader.value()
+                details = .some(value == .null ? nil : value)
+            default: throw ShapeReadingDeclined()
+            }
+        }
+        guard let status else { throw ShapeReadingDeclined() }
+        self.init(status: status, message: message ?? nil, details: details ?? nil)
+    }
+}
+
+/// A shape reading (``JSONParser/Reader``) met something it leaves to the full reading.
+package struct ShapeReadingDeclined: Error {
+    package init() {}
+}
+
 extension HealthReport: JSONWritable {
     /// The members `encode(to:)` writes, in its order; absent optionals are left out, as there.
     package func write(into writer: inout JSONWriter) {

@@ -308,3 +308,101 @@ package struct JSONParser {
         return number
     }
 }
+
+extension JSONParser {
+    /// A JSON text read member by member by a type that knows its shape, through the same grammar
+    /// and checks as ``JSONParser/parse(_:)``, without building a dictionary for each object: the
+    /// caller takes each member's value as the type it expects. Any value can still be read whole
+    /// (``value()``). A mismatch (not the type asked for) throws, as malformed text does.
+    package struct Reader {
+        private var parser: JSONParser
+        private var depth = 0
+
+        package init(_ data: Data) {
+            parser = JSONParser(bytes: JSONParser.copy(data))
+            parser.skipSpace()
+        }
+
+        /// The object here, each member handed to `member` with the reader at its value, which
+        /// `member` must read exactly once.
+        package mutating func object(_ member: (String, inout Reader) throws -> Void) throws {
+            try entries(UInt8(ascii: "{"), UInt8(ascii: "}"), "an object") { reader in
+                guard reader.parser.current == UInt8(ascii: "\"") else {
+                    throw reader.parser.failure("expected a member name")
+                }
+                let name = try reader.parser.string()
+                reader.parser.skipSpace()
+                guard reader.parser.current == UInt8(ascii: ":") else { throw reader.parser.failure("expected ':'") }
+                reader.parser.index += 1
+                reader.parser.skipSpace()
+                try member(name, &reader)
+            }
+        }
+
+        /// The array here, `element` called with the reader at each element, which it must read.
+        package mutating func array(_ element: (inout Reader) throws -> Void) throws {
+            try entries(UInt8(ascii: "["), UInt8(ascii: "]"), "an array", element)
+        }
+
+        /// The entries between `open` and `close`, separated by commas, `entry` called at each.
+        private mutating func entries(
+            _ open: UInt8,
+            _ close: UInt8,
+            _ what: String,
+            _ entry: (inout Reader) throws -> Void
+        ) throws {
+            guard parser.current == open else { throw parser.failure("expected \(what)") }
+            depth += 1
+            defer { depth -= 1 }
+            guard depth <= JSONParser.maxDepth else {
+                throw parser.failure("nested deeper than \(JSONParser.maxDepth)")
+            }
+            parser.index += 1
+            parser.skipSpace()
+            if parser.current == close {
+                parser.index += 1
+                return
+            }
+            while true {
+                parser.skipSpace()
+                try entry(&self)
+                parser.skipSpace()
+                switch parser.current {
+                case UInt8(ascii: ","): parser.index += 1
+                case close:
+                    parser.index += 1
+                    return
+                default: throw parser.failure("expected ',' or '\(Character(Unicode.Scalar(close)))'")
+                }
+            }
+        }
+
+        package mutating func string() throws -> String {
+            guard parser.current == UInt8(ascii: "\"") else { throw parser.failure("expected a string") }
+            return try parser.string()
+        }
+
+        package mutating func number() throws -> Double {
+            guard let byte = parser.current, byte == UInt8(ascii: "-") || (0x30...0x39).contains(byte) else {
+                throw parser.failure("expected a number")
+            }
+            return try parser.number()
+        }
+
+        /// Whether the value here is `null`, which is then read.
+        package mutating func null() throws -> Bool {
+            guard parser.current == UInt8(ascii: "n") else { return false }
+            _ = try parser.literal("null", .null)
+            return true
+        }
+
+        /// The value here, whole.
+        package mutating func value() throws -> JSONValue { try parser.value(depth: depth) }
+
+        /// Throws unless only white space is left.
+        package mutating func end() throws {
+            parser.skipSpace()
+            guard parser.index == parser.bytes.count else { throw parser.failure("text after the value") }
+        }
+    }
+}

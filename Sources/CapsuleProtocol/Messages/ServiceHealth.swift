@@ -25,6 +25,26 @@ extension ServiceHealth {
     }
 }
 
+extension ServiceHealth {
+    /// The sample straight from a reader, as ``init(jsonValue:)`` reads it, for the members `code`,
+    /// `health` and `sampledAt`, each once; throws on anything else.
+    package init(reading reader: inout JSONParser.Reader) throws {
+        var code: String?
+        var health: HealthReport?
+        var sampledAt: Double?
+        try reader.object { name, reader in
+            switch name {
+            case "code" where code == nil: code = try reader.string()
+            case "health" where health == nil: health = try HealthReport(reading: &reader)
+            case "sampledAt" where sampledAt == nil: sampledAt = try reader.number()
+            default: throw ShapeReadingDeclined()
+            }
+        }
+        guard let code, let health, let sampledAt else { throw ShapeReadingDeclined() }
+        self.init(code: code, health: health, sampledAt: Date(timeIntervalSince1970: sampledAt / 1_000))
+    }
+}
+
 extension ServiceHealth: JSONWritable {
     /// The members `encode(to:)` writes, in its order (the date in epoch ms, as ``WireCodec`` writes it).
     package func write(into writer: inout JSONWriter) {

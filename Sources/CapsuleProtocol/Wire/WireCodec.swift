@@ -27,6 +27,13 @@ package struct WireMessage: Sendable {
         return try decodeThroughFoundation(B.self)
     }
 
+    /// The body as a heartbeat: read in its usual shape without building dictionaries
+    /// (``Heartbeat/read(_:)``), and through ``decode(_:)`` otherwise, which accepts or refuses it.
+    package func heartbeat() throws(WireError) -> Heartbeat {
+        if let heartbeat = Heartbeat.read(body) { return heartbeat }
+        return try decode(Heartbeat.self)
+    }
+
     private func decodeThroughFoundation<B: Decodable>(_: B.Type) throws(WireError) -> B {
         do {
             return try WireCodec.decoder.decode(B.self, from: body)

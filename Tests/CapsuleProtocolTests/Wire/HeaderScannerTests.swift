@@ -81,16 +81,7 @@ struct HeaderScannerTests {
         let alphabet = Array(#"{}[]:," \0123456789.-eEabcdefghijklmnopqrstuvwxyz_\u"#.utf8) + [0x7F, 0xC3, 0xA9, 0x00]
         var read = 0
         for round in 0..<4_000 {
-            var bytes = [UInt8](seeds[round % seeds.count])
-            for _ in 0..<Int.random(in: 1...3, using: &generator) {
-                let at = Int.random(in: 0..<bytes.count, using: &generator)
-                let byte = alphabet.randomElement(using: &generator)!
-                switch Int.random(in: 0..<3, using: &generator) {
-                case 0: bytes[at] = byte
-                case 1: bytes.insert(byte, at: at)
-                default: if bytes.count > 1 { bytes.remove(at: at) }
-                }
-            }
+            let bytes = randomlyDamaged([UInt8](seeds[round % seeds.count]), alphabet: alphabet, using: &generator)
             let text = String(decoding: bytes, as: UTF8.self)
             guard String(validating: bytes, as: UTF8.self) != nil else {
                 // Not UTF-8: the scanner must decline (it reads ASCII only), like the full reading.
