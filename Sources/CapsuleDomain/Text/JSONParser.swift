@@ -389,6 +389,29 @@ extension JSONParser {
             return try parser.number()
         }
 
+        /// The `true` or `false` here.
+        package mutating func bool() throws -> Bool {
+            switch parser.current {
+            case UInt8(ascii: "t"):
+                _ = try parser.literal("true", .bool(true))
+                return true
+            case UInt8(ascii: "f"):
+                _ = try parser.literal("false", .bool(false))
+                return false
+            default: throw parser.failure("expected true or false")
+            }
+        }
+
+        /// The whole number from 0 below 2^53 here, the range ``JSONFields/unsigned(_:)`` reads exactly.
+        package mutating func unsigned() throws -> UInt64 {
+            let start = parser.index
+            let number = try number()
+            guard number < 9_007_199_254_740_992, let value = UInt64(exactly: number) else {
+                throw Failure(offset: start, reason: "expected a whole number from 0 below 2^53")
+            }
+            return value
+        }
+
         /// Whether the value here is `null`, which is then read.
         package mutating func null() throws -> Bool {
             guard parser.current == UInt8(ascii: "n") else { return false }

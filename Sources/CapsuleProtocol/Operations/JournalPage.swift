@@ -34,6 +34,35 @@ extension JournalPage: JSONValueDecodable {
     }
 }
 
+extension JournalPage: ShapeReadable {
+    /// The page straight from a reader, as ``init(fields:)`` reads it, for the members
+    /// `incarnation`, `lastSeq`, `events` and `prunedThrough`, each at most once; throws on anything
+    /// else, which the full reading then judges.
+    package init(reading reader: inout JSONParser.Reader) throws {
+        var incarnation: String?
+        var lastSeq: UInt64?
+        var events: [AuditEvent]?
+        var prunedThrough: UInt64?
+        var sawPruned = false
+        try reader.object { name, reader in
+            switch name {
+            case "incarnation" where incarnation == nil: incarnation = try reader.string()
+            case "lastSeq" where lastSeq == nil: lastSeq = try reader.unsigned()
+            case "events" where events == nil:
+                var read: [AuditEvent] = []
+                try reader.array { reader in read.append(try AuditEvent(reading: &reader)) }
+                events = read
+            case "prunedThrough" where !sawPruned:
+                sawPruned = true
+                prunedThrough = try reader.null() ? nil : try reader.unsigned()
+            default: throw ShapeReadingDeclined()
+            }
+        }
+        guard let incarnation, let lastSeq, let events else { throw ShapeReadingDeclined() }
+        self.init(incarnation: incarnation, lastSeq: lastSeq, events: events, prunedThrough: prunedThrough)
+    }
+}
+
 /// A live event on the bus is read through ``JSONParser`` (``WireMessage/decode(_:)``), as a
 /// journal page's events are.
 extension AuditEvent: JSONValueDecodable {}

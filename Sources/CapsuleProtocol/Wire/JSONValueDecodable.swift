@@ -13,3 +13,12 @@ extension JSONValueDecodable {
     /// The value from a parsed ``JSONValue``.
     package init(jsonValue: JSONValue) throws { try self.init(fields: jsonValue) }
 }
+
+/// A reply's result that can also be read straight from the JSON text in its usual shape
+/// (``JSONParser/Reader``), without building a dictionary per object. ``WireMessage/decodeReply(_:)``
+/// tries this reading first and falls back to ``JSONValueDecodable/init(fields:)`` when it throws:
+/// where it gives a value, it must be the one the full reading gives (tests hold the two together).
+package protocol ShapeReadable: JSONValueDecodable {
+    /// The value from the reader, positioned at it; throws on any other shape.
+    init(reading reader: inout JSONParser.Reader) throws
+}

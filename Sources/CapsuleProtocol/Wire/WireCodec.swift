@@ -42,9 +42,13 @@ package struct WireMessage: Sendable {
         }
     }
 
-    /// Decodes a reply whose result is `R`; a successful one through ``JSONParser`` when `R` is
-    /// ``JSONValueDecodable``, anything else through `JSONDecoder`.
+    /// Decodes a reply whose result is `R`; a successful one member by member when `R` is
+    /// ``ShapeReadable`` (``readSuccess(_:_:)``), else through ``JSONParser`` when `R` is
+    /// ``JSONValueDecodable``; anything else through `JSONDecoder`.
     package func decodeReply<R: Decodable>(_: R.Type) throws(WireError) -> TypedReply<R> {
+        if let shaped = R.self as? any ShapeReadable.Type, let result = Self.readSuccess(body, shaped) as? R {
+            return TypedReply(result: result)
+        }
         if let fast = R.self as? any JSONValueDecodable.Type {
             let result: R?
             do {
@@ -58,6 +62,32 @@ package struct WireMessage: Sendable {
             if let result { return TypedReply(result: result) }
         }
         return try decode(TypedReply<R>.self)
+    }
+}
+
+extension WireMessage {
+    /// A successful reply's result read member by member: `{"ok": true, "result": …}`, each once, in
+    /// either order. Nil for any other body (an error, another member, text the reading declines),
+    /// which ``decodeReply(_:)`` then reads in full.
+    package static func readSuccess(_ body: Data, _ type: any ShapeReadable.Type) -> (any ShapeReadable)? {
+        var reader = JSONParser.Reader(body)
+        var ok = false
+        var result: (any ShapeReadable)?
+        do {
+            try reader.object { name, reader in
+                switch name {
+                case "ok" where !ok:
+                    guard try reader.bool() else { throw ShapeReadingDeclined() }
+                    ok = true
+                case "result" where result == nil: result = try type.init(reading: &reader)
+                default: throw ShapeReadingDeclined()
+                }
+            }
+            try reader.end()
+        } catch {
+            return nil
+        }
+        return ok ? result : nil
     }
 }
 
