@@ -175,18 +175,28 @@ package final class AuditStore: Sendable {
         package let values: [[SQLValue]]
         /// Per journal incarnation, the highest sequence number in the batch.
         package let highest: [JournalKey: UInt64]
+        /// Per journal incarnation, the batch's sequence numbers, ascending, each once.
+        let sequenceNumbers: [JournalKey: [UInt64]]
 
         package init(_ events: [AuditEvent]) {
-            var highest: [JournalKey: UInt64] = [:]
+            var numbers: [JournalKey: [UInt64]] = [:]
             var values: [[SQLValue]] = []
             values.reserveCapacity(events.count)
             for event in events {
-                let key = JournalKey(publisher: event.publisher, incarnation: event.incarnation)
-                highest[key] = max(highest[key] ?? 0, event.seq)
+                numbers[JournalKey(publisher: event.publisher, incarnation: event.incarnation), default: []]
+                    .append(event.seq)
                 values.append(AuditStore.values(event).values)
             }
+            // A replay page is already in order; live events nearly so.
+            sequenceNumbers = numbers.mapValues { seqs in
+                var sorted = seqs
+                if zip(seqs, seqs.dropFirst()).contains(where: { $0 >= $1 }) {
+                    sorted = Array(Set(seqs)).sorted()
+                }
+                return sorted
+            }
             self.values = values
-            self.highest = highest
+            self.highest = sequenceNumbers.compactMapValues(\.last)
         }
     }
 
@@ -248,7 +258,7 @@ package final class AuditStore: Sendable {
             }
         }
         var cursors: [JournalKey: UInt64] = [:]
-        for (key, highest) in rows.highest { cursors[key] = try advanceCursor(db, key, now: now, through: highest) }
+        for (key, held) in rows.sequenceNumbers { cursors[key] = try advanceCursor(db, key, now: now, over: held) }
         return cursors
     }
 
@@ -265,14 +275,15 @@ package final class AuditStore: Sendable {
         }
     }
 
-    /// Moves the cursor of `key` over every sequence number now held without a gap. `through` is
-    /// the highest one just stored: when everything from the cursor up to it is held (the usual
-    /// case, a batch that continues the journal) one count proves it, without reading each number.
+    /// Moves the cursor of `key` over every sequence number now held without a gap. `held` are the
+    /// ones just stored (ascending): every one of them is in the table now, inserted or already
+    /// there, so the cursor walks over them in memory first, and only what lies beyond them is read
+    /// (the usual case, a batch that continues the journal, then reads nothing but an empty range).
     private static func advanceCursor(
         _ db: any SQLConnection,
         _ key: JournalKey,
         now: Date,
-        through: UInt64? = nil
+        over held: [UInt64] = []
     ) throws -> UInt64 {
         var cursor =
             try UInt64.fetchOne(
@@ -280,15 +291,9 @@ package final class AuditStore: Sendable {
                 sql: "SELECT lastSeq FROM journal_cursor WHERE publisher = ? AND incarnation = ?",
                 arguments: [key.publisher, key.incarnation]
             ) ?? 0
-        if let through, through > cursor {
-            let held =
-                try UInt64.fetchOne(
-                    db,
-                    sql:
-                        "SELECT COUNT(*) FROM audit_event WHERE publisher = ? AND incarnation = ? AND seq > ? AND seq <= ?",
-                    arguments: [key.publisher, key.incarnation, cursor, through]
-                ) ?? 0
-            if held == through - cursor { cursor = through }
+        for seq in held where seq > cursor {
+            guard seq == cursor + 1 else { break }
+            cursor = seq
         }
         let page = 10_000
         while true {
