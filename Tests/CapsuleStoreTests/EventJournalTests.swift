@@ -110,6 +110,37 @@ struct EventJournalTests {
         }
     }
 
+    /// A page reads about as many rows as filled the last one; when events turn small again it reads
+    /// on until the page is full, so pages neither lose events nor stay small.
+    @Test(arguments: StoreBackend.all) func pagesFillAgainWhenEventsShrinkAfterLargeOnes(backend: StoreBackend) throws {
+        try withBrokerStore(backend) { store, _ in
+            let journal = try EventJournal(publisher: "broker", store: store.database)
+            let heavy = String(repeating: "x", count: 2_000)
+            try store.database.write { db in
+                for index in 0..<60 {
+                    try journal.append(
+                        db,
+                        event(index, details: .object((0..<7).reduce(into: [:]) { $0["k\($1)"] = .string(heavy) }))
+                    )
+                }
+            }
+            try append(journal, store.database, 2_500, from: 60)
+            var sizes: [Int] = []
+            var seen: [UInt64] = []
+            var after: UInt64 = 0
+            while true {
+                let page = try page(journal, store.database, after: after)
+                guard let last = page.events.last?.seq else { break }
+                sizes.append(page.events.count)
+                seen += page.events.map(\.seq)
+                after = last
+            }
+            #expect(seen == Array(1...2_560), "every event, once, in order")
+            #expect(sizes.first.map { $0 < 60 } == true, "large events make small pages: \(sizes)")
+            #expect(sizes.contains(EventJournal.maxPageEvents), "small events fill whole pages again: \(sizes)")
+        }
+    }
+
     /// An oversized entry written before events were bounded is bounded again as it is read, so it
     /// can always be replayed and never stops the audit trail.
     @Test(arguments: StoreBackend.all) func anOversizedLegacyEntryIsBoundedWhenReplayed(backend: StoreBackend) throws {

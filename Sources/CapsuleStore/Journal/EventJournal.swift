@@ -15,6 +15,9 @@ package final class EventJournal {
     package private(set) var lastSeq: UInt64
     /// The last sequence number the store held when this process opened it.
     private var startSeq: UInt64
+    /// How many rows ``pageJSON(_:after:incarnation:)`` reads at first: about as many as filled the
+    /// last page, so the rows that would not fit are not read, sent and decoded only to be dropped.
+    private var rowsToRead = EventJournal.maxPageEvents
 
     /// A replay page stays under the wire's 256 KiB body limit, whatever the events weigh.
     package static let maxPageBytes = 192 * 1024
@@ -84,30 +87,49 @@ package final class EventJournal {
     /// (another process's, or one written before the caps) is decoded, bounded and encoded again, so
     /// it cannot stall replay; one that does not decode is left out.
     package func pageJSON(_ db: any SQLConnection, after: UInt64, incarnation asked: String?) throws -> Data {
-        let start = (asked == nil || asked == incarnation) ? after : 0
-        let rows = try SQLRow.fetchAll(
-            db,
-            sql: "SELECT seq, event FROM journal WHERE seq > ? ORDER BY seq LIMIT ?",
-            arguments: [start, Self.maxPageEvents]
-        )
+        var position = (asked == nil || asked == incarnation) ? after : 0
         var events = Data()
         var count = 0
-        for row in rows {
-            let seq: UInt64 = row["seq"]
-            let text: String = row["event"]
-            let entry: Data
-            if seq > startSeq && text.utf8.count <= Self.maxPageBytes / 4 {
-                entry = Data(text.utf8)
-            } else {
-                guard var event = try? WireCodec.fromJSON(AuditEvent.self, Data(text.utf8)) else { continue }
-                event.bound()
-                event.incarnation = incarnation
-                entry = WireCodec.json(event)
+        var full = false
+        var limit = rowsToRead
+        // Rows are read about a page's worth at a time, and more only while the page has room.
+        reading: while count < Self.maxPageEvents {
+            let asking = min(limit, Self.maxPageEvents - count)
+            let rows = try SQLRow.fetchAll(
+                db,
+                sql: "SELECT seq, event FROM journal WHERE seq > ? ORDER BY seq LIMIT ?",
+                arguments: [position, asking]
+            )
+            for row in rows {
+                let seq: UInt64 = row["seq"]
+                let text: String = row["event"]
+                let entry: Data
+                if seq > startSeq && text.utf8.count <= Self.maxPageBytes / 4 {
+                    entry = Data(text.utf8)
+                } else if var event = try? WireCodec.fromJSON(AuditEvent.self, Data(text.utf8)) {
+                    event.bound()
+                    event.incarnation = incarnation
+                    entry = WireCodec.json(event)
+                } else {
+                    position = seq
+                    continue
+                }
+                if count > 0 && events.count + entry.count > Self.maxPageBytes {
+                    full = true
+                    break reading
+                }
+                if count > 0 { events.append(UInt8(ascii: ",")) }
+                events.append(entry)
+                count += 1
+                position = seq
             }
-            if count > 0 && events.count + entry.count > Self.maxPageBytes { break }
-            if count > 0 { events.append(UInt8(ascii: ",")) }
-            events.append(entry)
-            count += 1
+            if rows.count < asking { break }
+            limit = max(16, asking / 4)
+        }
+        if full {
+            rowsToRead = min(Self.maxPageEvents, count + count / 8 + 16)
+        } else if count == Self.maxPageEvents {
+            rowsToRead = Self.maxPageEvents
         }
         let pruned = try String.fetchOne(db, sql: "SELECT value FROM journal_meta WHERE key = 'prunedThrough'").flatMap(
             UInt64.init
