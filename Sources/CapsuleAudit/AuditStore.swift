@@ -185,7 +185,7 @@ package final class AuditStore: Sendable {
             for event in events {
                 numbers[JournalKey(publisher: event.publisher, incarnation: event.incarnation), default: []]
                     .append(event.seq)
-                values.append(AuditStore.values(event).values)
+                values.append(AuditStore.row(event))
             }
             // A replay page is already in order; live events nearly so.
             sequenceNumbers = numbers.mapValues { seqs in
@@ -213,12 +213,15 @@ package final class AuditStore: Sendable {
         try database.write { db in try Self.insert(db, rows, now: now) }
     }
 
-    static func values(_ event: AuditEvent) -> SQLArguments {
-        [
-            event.publisher, event.incarnation, event.seq, event.at.storeValue, event.action, event.subject,
-            event.actor,
-            event.result.rawValue, event.from, event.to, event.reason,
-            event.details.map { Redactor.redact($0).jsonText },
+    /// The values of ``columns`` for one event, built directly (no existential per value: a replay
+    /// builds one row per event on the audit writer's loop thread).
+    static func row(_ event: AuditEvent) -> [SQLValue] {
+        func optional(_ text: String?) -> SQLValue { text.map(SQLValue.text) ?? .null }
+        return [
+            .text(event.publisher), .text(event.incarnation), event.seq.sqlValue, .real(event.at.storeValue),
+            .text(event.action), .text(event.subject), .text(event.actor), .text(event.result.rawValue),
+            optional(event.from), optional(event.to), optional(event.reason),
+            optional(event.details.map { Redactor.redact($0).jsonText }),
         ]
     }
 
