@@ -105,7 +105,9 @@ final class AuditCore: LoopCore {
             switch decoded.header.type {
             case .event:
                 // The broker checked the header's sender against the key; the body must agree with it.
-                if let event = try? decoded.decode(AuditEvent.self), event.publisher == decoded.header.sender {
+                if let event = AuditEvent.read(decoded.body) ?? (try? decoded.decode(AuditEvent.self)),
+                    event.publisher == decoded.header.sender
+                {
                     events.append(event)
                     if event.action == "settings.changed" { loadSettings() }
                 }

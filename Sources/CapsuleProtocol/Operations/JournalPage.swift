@@ -1,5 +1,5 @@
 package import CapsuleDomain
-import Foundation
+package import Foundation
 
 /// `journal.replay` result: the publisher's current incarnation, its last sequence number, and up to
 /// one page of events after the asked position. When the asked incarnation is not the current one,
@@ -63,6 +63,19 @@ extension JournalPage: ShapeReadable {
     }
 }
 
-/// A live event on the bus is read through ``JSONParser`` (``WireMessage/decode(_:)``), as a
-/// journal page's events are.
-extension AuditEvent: JSONValueDecodable {}
+/// A live event on the bus is read member by member (``read(_:)``), as a journal page's events
+/// are, and through ``JSONParser`` (``WireMessage/decode(_:)``) when that declines.
+extension AuditEvent: JSONValueDecodable {
+    /// The event straight from a message body in the shape publishers write
+    /// (``init(reading:)``); nil for anything else, which the caller then reads in full.
+    package static func read(_ body: Data) -> AuditEvent? {
+        var reader = JSONParser.Reader(body)
+        do {
+            let event = try AuditEvent(reading: &reader)
+            try reader.end()
+            return event
+        } catch {
+            return nil
+        }
+    }
+}

@@ -78,6 +78,37 @@ struct JournalPageReadingTests {
         #expect(page.result == JournalPage(incarnation: "i", lastSeq: 0, events: []))
     }
 
+    /// A live event on the bus: where `AuditEvent.read` reads one, the full reading of the body
+    /// (`JSONParser.members`, then `AuditEvent(fields:)`) reads the same, on real and damaged events.
+    @Test func aLiveEventReadsAsTheFullReadingDoes() throws {
+        func full(_ body: Data) -> AuditEvent? {
+            guard let members = try? JSONParser.members(body) else { return nil }
+            return try? AuditEvent(fields: members)
+        }
+        let real = JSONValueDecodableTests.page.events[0]
+        let body = WireCodec.json(real)
+        #expect(AuditEvent.read(body) == real)
+        #expect(AuditEvent.read(body) == full(body))
+        #expect(
+            AuditEvent.read(
+                Data(
+                    #"{"publisher":"b","seq":1,"at":0,"action":"a","subject":"s","actor":"x","result":"SUCCESS"} x"#
+                        .utf8
+                )
+            ) == nil
+        )
+        var generator = SystemRandomNumberGenerator()
+        let alphabet = Array(#"{}[]:," \0123456789.-eEabcdefnlrstu_\"#.utf8) + [0x7F, 0xC3, 0xA9, 0x00, 0x0A]
+        var read = 0
+        for _ in 0..<4_000 {
+            let bytes = randomlyDamaged([UInt8](body), alphabet: alphabet, using: &generator)
+            guard let fast = AuditEvent.read(Data(bytes)) else { continue }
+            read += 1
+            #expect(fast == full(Data(bytes)), "\(String(decoding: bytes, as: UTF8.self))")
+        }
+        #expect(read > 0)
+    }
+
     /// Random damage to a real page: wherever the member-by-member reading still reads one, the full
     /// reading agrees.
     @Test func agreesWithTheFullReadingOnDamagedPages() {
