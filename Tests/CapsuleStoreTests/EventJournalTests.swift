@@ -25,6 +25,19 @@ struct EventJournalTests {
         }
     }
 
+    /// `count` events of about 14 KB each (seven 2,000-byte details).
+    func appendHeavy(_ journal: EventJournal, _ pool: any SQLStore, _ count: Int) throws {
+        let heavy = String(repeating: "x", count: 2_000)
+        try pool.write { db in
+            for index in 0..<count {
+                try journal.append(
+                    db,
+                    event(index, details: .object((0..<7).reduce(into: [:]) { $0["k\($1)"] = .string(heavy) }))
+                )
+            }
+        }
+    }
+
     func page(
         _ journal: EventJournal,
         _ pool: any SQLStore,
@@ -85,15 +98,7 @@ struct EventJournalTests {
     @Test(arguments: StoreBackend.all) func replayPagesStayUnderTheBodyLimit(backend: StoreBackend) throws {
         try withBrokerStore(backend) { store, _ in
             let journal = try EventJournal(publisher: "broker", store: store.database)
-            let heavy = String(repeating: "x", count: 2_000)
-            try store.database.write { db in
-                for index in 0..<200 {
-                    try journal.append(
-                        db,
-                        event(index, details: .object((0..<7).reduce(into: [:]) { $0["k\($1)"] = .string(heavy) }))
-                    )
-                }
-            }
+            try appendHeavy(journal, store.database, 200)
             var seen: [UInt64] = []
             var after: UInt64 = 0
             while true {
@@ -115,15 +120,7 @@ struct EventJournalTests {
     @Test(arguments: StoreBackend.all) func pagesFillAgainWhenEventsShrinkAfterLargeOnes(backend: StoreBackend) throws {
         try withBrokerStore(backend) { store, _ in
             let journal = try EventJournal(publisher: "broker", store: store.database)
-            let heavy = String(repeating: "x", count: 2_000)
-            try store.database.write { db in
-                for index in 0..<60 {
-                    try journal.append(
-                        db,
-                        event(index, details: .object((0..<7).reduce(into: [:]) { $0["k\($1)"] = .string(heavy) }))
-                    )
-                }
-            }
+            try appendHeavy(journal, store.database, 60)
             try append(journal, store.database, 2_500, from: 60)
             var sizes: [Int] = []
             var seen: [UInt64] = []
