@@ -173,10 +173,10 @@ package final class AuditStore: Sendable {
     /// that writes only binds and steps (the audit writer's replay is bound by that thread).
     package struct Rows: Sendable {
         package let values: [[SQLValue]]
-        /// Per journal incarnation, the highest sequence number in the batch.
-        package let highest: [JournalKey: UInt64]
         /// Per journal incarnation, the batch's sequence numbers, ascending, each once.
         let sequenceNumbers: [JournalKey: [UInt64]]
+        /// Per journal incarnation, the highest sequence number in the batch.
+        package var highest: [JournalKey: UInt64] { sequenceNumbers.compactMapValues(\.last) }
 
         package init(_ events: [AuditEvent]) {
             var numbers: [JournalKey: [UInt64]] = [:]
@@ -196,7 +196,6 @@ package final class AuditStore: Sendable {
                 return sorted
             }
             self.values = values
-            self.highest = sequenceNumbers.compactMapValues(\.last)
         }
     }
 

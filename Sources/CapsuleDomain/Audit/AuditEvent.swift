@@ -132,13 +132,10 @@ package struct AuditEvent: Codable, Sendable, Hashable {
         var to: String??
         var reason: String??
         var details: JSONValue??
-        func optionalString(_ reader: inout JSONParser.Reader) throws -> String?? {
-            .some(try reader.null() ? nil : try reader.string())
-        }
         try reader.object { name, reader in
             switch name {
             case "publisher" where publisher == nil: publisher = try reader.string()
-            case "incarnation" where incarnation == nil: incarnation = try optionalString(&reader)
+            case "incarnation" where incarnation == nil: incarnation = .some(try reader.optionalString())
             case "seq" where seq == nil: seq = try reader.unsigned()
             case "at" where at == nil: at = try reader.number()
             case "action" where action == nil: action = try reader.string()
@@ -147,12 +144,10 @@ package struct AuditEvent: Codable, Sendable, Hashable {
             case "result" where result == nil:
                 guard let parsed = AuditResult(rawValue: try reader.string()) else { throw ShapeReadingDeclined() }
                 result = parsed
-            case "from" where from == nil: from = try optionalString(&reader)
-            case "to" where to == nil: to = try optionalString(&reader)
-            case "reason" where reason == nil: reason = try optionalString(&reader)
-            case "details" where details == nil:
-                let value = try reader.value()
-                details = .some(value == .null ? nil : value)
+            case "from" where from == nil: from = .some(try reader.optionalString())
+            case "to" where to == nil: to = .some(try reader.optionalString())
+            case "reason" where reason == nil: reason = .some(try reader.optionalString())
+            case "details" where details == nil: details = .some(try reader.optionalValue())
             default: throw ShapeReadingDeclined()
             }
         }

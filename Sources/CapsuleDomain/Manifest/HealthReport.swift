@@ -35,10 +35,8 @@ extension HealthReport {
             case "status" where status == nil:
                 guard let parsed = HealthStatus(rawValue: try reader.string()) else { throw ShapeReadingDeclined() }
                 status = parsed
-            case "message" where message == nil: message = .some(try reader.null() ? nil : try reader.string())
-            case "details" where details == nil:
-                let value = try reader.value()
-                details = .some(value == .null ? nil : value)
+            case "message" where message == nil: message = .some(try reader.optionalString())
+            case "details" where details == nil: details = .some(try reader.optionalValue())
             default: throw ShapeReadingDeclined()
             }
         }

@@ -77,7 +77,7 @@ extension JSONFields {
     /// larger one is refused here, and a caller that must take it reads it with `JSONDecoder`.
     package func unsigned(_ name: String) throws(JSONFieldError) -> UInt64 {
         let number = try number(name)
-        guard number < Self.exactLimit, let value = UInt64(exactly: number) else {
+        guard number < JSONParser.exactIntegerLimit, let value = UInt64(exactly: number) else {
             throw JSONFieldError(name, expected: "a whole number from 0 below 2^53")
         }
         return value
@@ -85,7 +85,7 @@ extension JSONFields {
 
     package func integer(_ name: String) throws(JSONFieldError) -> Int {
         let number = try number(name)
-        guard abs(number) < Self.exactLimit, let value = Int(exactly: number) else {
+        guard abs(number) < JSONParser.exactIntegerLimit, let value = Int(exactly: number) else {
             throw JSONFieldError(name, expected: "a whole number between -2^53 and 2^53")
         }
         return value
@@ -108,6 +108,4 @@ extension JSONFields {
         guard case .array(let items)? = member(name) else { throw JSONFieldError(name, expected: "an array") }
         return items
     }
-
-    private static var exactLimit: Double { 9_007_199_254_740_992.0 }
 }

@@ -16,6 +16,9 @@ package struct JSONParser {
     }
 
     package static let maxDepth = 64
+    /// 2^53: whole numbers below it in magnitude are exact in a `Double`, so a JSON number is read
+    /// as an integer only below it (``JSONFields/unsigned(_:)``, ``Reader/unsigned()``).
+    package static let exactIntegerLimit: Double = 9_007_199_254_740_992
 
     /// Parses one JSON value filling the whole of `data` (white space around it aside).
     package static func parse(_ data: Data) throws(Failure) -> JSONValue {
@@ -406,9 +409,38 @@ extension JSONParser {
         package mutating func unsigned() throws -> UInt64 {
             let start = parser.index
             let number = try number()
-            guard number < 9_007_199_254_740_992, let value = UInt64(exactly: number) else {
+            guard number < JSONParser.exactIntegerLimit, let value = UInt64(exactly: number) else {
                 throw Failure(offset: start, reason: "expected a whole number from 0 below 2^53")
             }
+            return value
+        }
+
+        /// The whole number between -2^53 and 2^53 here, the range ``JSONFields/integer(_:)`` reads.
+        package mutating func integer() throws -> Int {
+            let start = parser.index
+            let number = try number()
+            guard abs(number) < JSONParser.exactIntegerLimit, let value = Int(exactly: number) else {
+                throw Failure(offset: start, reason: "expected a whole number between -2^53 and 2^53")
+            }
+            return value
+        }
+
+        /// The string here, or nil for `null` (as ``JSONFields/optionalString(_:)`` reads it).
+        package mutating func optionalString() throws -> String? {
+            try null() ? nil : try string()
+        }
+
+        /// The value here, whole, or nil for `null` (as ``JSONFields/member(_:)`` reads it).
+        package mutating func optionalValue() throws -> JSONValue? {
+            let value = try value()
+            return value == .null ? nil : value
+        }
+
+        /// The whole of `data` read by `body` from its first value, nil when `body` throws or text
+        /// follows the value: a shape reading declines, and its caller reads the text in full.
+        package static func read<T>(_ data: Data, _ body: (inout Reader) throws -> T) -> T? {
+            var reader = Reader(data)
+            guard let value = try? body(&reader), (try? reader.end()) != nil else { return nil }
             return value
         }
 

@@ -51,14 +51,13 @@ extension Heartbeat {
     /// text): the caller then reads it through ``init(fields:)``, which accepts or refuses it and says
     /// why. Where this gives a heartbeat, it is the one ``init(fields:)`` gives (`HeartbeatReadingTests`).
     package static func read(_ body: Data) -> Heartbeat? {
-        var reader = JSONParser.Reader(body)
-        var agentId: String?
-        var agentCode: String?
-        var manifestDigest: String?
-        var intervalSeconds: Double?
-        var services: [ServiceHealth]?
-        var droppedStale: Double?
-        do {
+        JSONParser.Reader.read(body) { reader in
+            var agentId: String?
+            var agentCode: String?
+            var manifestDigest: String?
+            var intervalSeconds: Double?
+            var services: [ServiceHealth]?
+            var droppedStale: Int?
             try reader.object { name, reader in
                 switch name {
                 case "agentId" where agentId == nil: agentId = try reader.string()
@@ -69,26 +68,21 @@ extension Heartbeat {
                     var read: [ServiceHealth] = []
                     try reader.array { reader in read.append(try ServiceHealth(reading: &reader)) }
                     services = read
-                case "droppedStale" where droppedStale == nil: droppedStale = try reader.number()
+                case "droppedStale" where droppedStale == nil: droppedStale = try reader.integer()
                 default: throw ShapeReadingDeclined()
                 }
             }
-            try reader.end()
-        } catch {
-            return nil
+            guard let agentId, let agentCode, let manifestDigest, let intervalSeconds, let services, let droppedStale
+            else { throw ShapeReadingDeclined() }
+            return Heartbeat(
+                agentId: agentId,
+                agentCode: agentCode,
+                manifestDigest: manifestDigest,
+                intervalSeconds: intervalSeconds,
+                services: services,
+                droppedStale: droppedStale
+            )
         }
-        // `droppedStale` as JSONFields.integer reads it: a whole number between -2^53 and 2^53.
-        guard let agentId, let agentCode, let manifestDigest, let intervalSeconds, let services, let droppedStale,
-            abs(droppedStale) < 9_007_199_254_740_992, let dropped = Int(exactly: droppedStale)
-        else { return nil }
-        return Heartbeat(
-            agentId: agentId,
-            agentCode: agentCode,
-            manifestDigest: manifestDigest,
-            intervalSeconds: intervalSeconds,
-            services: services,
-            droppedStale: dropped
-        )
     }
 }
 

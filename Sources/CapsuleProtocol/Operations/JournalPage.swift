@@ -69,13 +69,6 @@ extension AuditEvent: JSONValueDecodable {
     /// The event straight from a message body in the shape publishers write
     /// (``init(reading:)``); nil for anything else, which the caller then reads in full.
     package static func read(_ body: Data) -> AuditEvent? {
-        var reader = JSONParser.Reader(body)
-        do {
-            let event = try AuditEvent(reading: &reader)
-            try reader.end()
-            return event
-        } catch {
-            return nil
-        }
+        JSONParser.Reader.read(body) { reader in try AuditEvent(reading: &reader) }
     }
 }

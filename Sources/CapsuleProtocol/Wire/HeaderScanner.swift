@@ -1,3 +1,4 @@
+import CapsuleDomain
 package import Foundation
 
 /// A header in the shape every Capsule peer writes it, read in one pass over the bytes without
@@ -23,8 +24,8 @@ package enum HeaderScanner {
         let bytes: UnsafeBufferPointer<UInt8>
         var index = 0
 
-        /// 2^53: the largest whole numbers JSONFields reads exactly stay below it.
-        static let exactLimit: UInt64 = 1 << 53
+        /// The largest whole numbers JSONFields reads exactly stay below it.
+        static let exactLimit = UInt64(JSONParser.exactIntegerLimit)
 
         mutating func header() -> Header? {
             skipSpace()

@@ -70,10 +70,9 @@ extension WireMessage {
     /// either order. Nil for any other body (an error, another member, text the reading declines),
     /// which ``decodeReply(_:)`` then reads in full.
     package static func readSuccess(_ body: Data, _ type: any ShapeReadable.Type) -> (any ShapeReadable)? {
-        var reader = JSONParser.Reader(body)
-        var ok = false
-        var result: (any ShapeReadable)?
-        do {
+        JSONParser.Reader.read(body) { reader in
+            var ok = false
+            var result: (any ShapeReadable)?
             try reader.object { name, reader in
                 switch name {
                 case "ok" where !ok:
@@ -83,11 +82,9 @@ extension WireMessage {
                 default: throw ShapeReadingDeclined()
                 }
             }
-            try reader.end()
-        } catch {
-            return nil
+            guard ok, let result else { throw ShapeReadingDeclined() }
+            return result
         }
-        return ok ? result : nil
     }
 }
 
