@@ -54,10 +54,17 @@ package enum HealthProbe {
         request.headers.add(name: "User-Agent", value: "capsule-agent")
         do {
             let response = try await HTTPClient.shared.execute(request, timeout: .milliseconds(Int64(timeout * 1000)))
-            let data = try await response.body.collect(upTo: 16_384)
+            // Only the first 200 bytes go into the report; reading stops there, so a large (or
+            // endless) health page costs neither memory nor time and is not taken for a failure.
+            var head = ByteBuffer()
+            for try await chunk in response.body {
+                var chunk = chunk
+                head.writeBuffer(&chunk)
+                if head.readableBytes >= 200 { break }
+            }
             return report(
                 status: Int(response.status.code),
-                body: String(String(buffer: data).prefix(200)).trimmingCharacters(in: .whitespacesAndNewlines)
+                body: String(String(buffer: head).prefix(200)).trimmingCharacters(in: .whitespacesAndNewlines)
             )
         } catch {
             return HealthReport(status: .down, message: "no answer from \(url): \(error)")
